@@ -1,0 +1,196 @@
+/**
+ * Server configuration, read once from the environment at start and validated as a whole so an
+ * operator sees every bad value in one message instead of fixing them one restart at a time.
+ */
+
+export interface AureaConfig {
+  /** Address the single listening port binds to (`HOST`, default `0.0.0.0`). */
+  readonly host: string;
+  /** The one port serving gRPC, gRPC-Web and Connect (`PORT`, default 8000; 0 picks a free port). */
+  readonly port: number;
+  /** Image every run executes in (`SANDBOX_IMAGE`, default `aurea-sandbox:latest`). */
+  readonly sandboxImage: string;
+  /**
+   * `FROM` image used when the server builds the sandbox image itself (`SANDBOX_BASE_IMAGE`,
+   * default `debian:bookworm-slim`).
+   */
+  readonly sandboxBaseImage: string;
+  /** Build the sandbox image at start when it is missing (`SANDBOX_BUILD_ON_START`, default true). */
+  readonly buildImageOnStart: boolean;
+  /** CPU cores a run may use at most, and by default (`SANDBOX_CPU_LIMIT`, default 1.0). */
+  readonly cpuLimit: number;
+  /** Memory in bytes a run may use at most, and by default (`SANDBOX_MEMORY_LIMIT`, default 512m). */
+  readonly memoryLimitBytes: number;
+  /** Processes and threads a run may have at once, at most and by default (`SANDBOX_PIDS_LIMIT`, 64). */
+  readonly pidsLimit: number;
+  /** Wall-clock limit of a run that asks for none, seconds (`SANDBOX_DEFAULT_TIMEOUT`, default 30). */
+  readonly defaultTimeoutSeconds: number;
+  /** Largest wall-clock limit a request may ask for, seconds (`SANDBOX_MAX_TIMEOUT`, default 300). */
+  readonly maxTimeoutSeconds: number;
+  /** Bytes kept of each of stdout and stderr; past it the run is killed (`SANDBOX_OUTPUT_LIMIT`, 1m). */
+  readonly outputLimitBytes: number;
+  /** Size of the workspace tmpfs (`SANDBOX_WORKSPACE_SIZE`, default 64m). */
+  readonly workspaceSizeBytes: number;
+  /** Size of the `/tmp` tmpfs (`SANDBOX_TMP_SIZE`, default 16m). */
+  readonly tmpSizeBytes: number;
+  /** Whether the root filesystem is read-only when a request does not say (`SANDBOX_READONLY_DEFAULT`, true). */
+  readonly readonlyDefault: boolean;
+  /** Largest `code`, in UTF-8 bytes (`SANDBOX_MAX_CODE_BYTES`, default 1m). */
+  readonly maxCodeBytes: number;
+  /** Largest request message the server reads, bytes (`MAX_REQUEST_BYTES`, default 8m). */
+  readonly maxRequestBytes: number;
+  /** pino log level (`LOG_LEVEL`, default `info`). */
+  readonly logLevel: string;
+}
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: AureaConfig }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** Reads and validates the configuration; never throws. */
+export function parseConfig(env: Env): ConfigResult {
+  const errors: string[] = [];
+  const read = new EnvReader(env, errors);
+  const config: AureaConfig = {
+    host: read.string("HOST", "0.0.0.0"),
+    port: read.integer("PORT", 8000, 0, 65535),
+    sandboxImage: read.imageName("SANDBOX_IMAGE", "aurea-sandbox:latest"),
+    sandboxBaseImage: read.imageName("SANDBOX_BASE_IMAGE", "debian:bookworm-slim"),
+    buildImageOnStart: read.boolean("SANDBOX_BUILD_ON_START", true),
+    cpuLimit: read.number("SANDBOX_CPU_LIMIT", 1.0, 0.01, 64),
+    memoryLimitBytes: read.byteSize("SANDBOX_MEMORY_LIMIT", "512m", 8 * mebibyte, 64 * gibibyte),
+    pidsLimit: read.integer("SANDBOX_PIDS_LIMIT", 64, 1, 4096),
+    defaultTimeoutSeconds: read.number("SANDBOX_DEFAULT_TIMEOUT", 30, 0.1, 3600),
+    maxTimeoutSeconds: read.number("SANDBOX_MAX_TIMEOUT", 300, 0.1, 3600),
+    outputLimitBytes: read.byteSize("SANDBOX_OUTPUT_LIMIT", "1m", 1024, 256 * mebibyte),
+    workspaceSizeBytes: read.byteSize("SANDBOX_WORKSPACE_SIZE", "64m", mebibyte, 16 * gibibyte),
+    tmpSizeBytes: read.byteSize("SANDBOX_TMP_SIZE", "16m", mebibyte, 16 * gibibyte),
+    readonlyDefault: read.boolean("SANDBOX_READONLY_DEFAULT", true),
+    maxCodeBytes: read.byteSize("SANDBOX_MAX_CODE_BYTES", "1m", 1, 64 * mebibyte),
+    maxRequestBytes: read.byteSize("MAX_REQUEST_BYTES", "8m", 1024, 256 * mebibyte),
+    logLevel: read.oneOf("LOG_LEVEL", "info", logLevels),
+  };
+  if (config.defaultTimeoutSeconds > config.maxTimeoutSeconds) {
+    errors.push(
+      `SANDBOX_DEFAULT_TIMEOUT (${config.defaultTimeoutSeconds}) must not exceed SANDBOX_MAX_TIMEOUT (${config.maxTimeoutSeconds})`,
+    );
+  }
+  if (config.maxCodeBytes > config.maxRequestBytes) {
+    errors.push(
+      `SANDBOX_MAX_CODE_BYTES (${config.maxCodeBytes}) must not exceed MAX_REQUEST_BYTES (${config.maxRequestBytes})`,
+    );
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+export const kibibyte = 1024;
+export const mebibyte = 1024 * kibibyte;
+export const gibibyte = 1024 * mebibyte;
+
+const byteUnits: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: kibibyte,
+  kb: kibibyte,
+  kib: kibibyte,
+  m: mebibyte,
+  mb: mebibyte,
+  mib: mebibyte,
+  g: gibibyte,
+  gb: gibibyte,
+  gib: gibibyte,
+};
+
+/**
+ * Parses a size the way Docker's `--memory` does: a number with an optional binary unit
+ * (`512m`, `1g`, `65536`). Returns undefined for anything else.
+ */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  if (!match) return undefined;
+  const unit = byteUnits[(match[2] ?? "").toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Math.floor(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+class EnvReader {
+  constructor(
+    private readonly env: Env,
+    private readonly errors: string[],
+  ) {}
+
+  private raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === "" ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  oneOf(name: string, fallback: string, allowed: readonly string[]): string {
+    const value = this.raw(name) ?? fallback;
+    if (!allowed.includes(value)) {
+      this.errors.push(`${name}=${value} is not one of ${allowed.join(", ")}`);
+    }
+    return value;
+  }
+
+  imageName(name: string, fallback: string): string {
+    const value = this.raw(name) ?? fallback;
+    // A reference the engine accepts: lowercase repository path, optional tag or digest.
+    if (!/^[a-z0-9][a-z0-9._\-/:@]*$/.test(value) || value.length > 255) {
+      this.errors.push(`${name}=${value} is not a valid image reference`);
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const lower = value.toLowerCase();
+    if (["1", "true", "yes", "on"].includes(lower)) return true;
+    if (["0", "false", "no", "off"].includes(lower)) return false;
+    this.errors.push(`${name}=${value} is not a boolean (use true or false)`);
+    return fallback;
+  }
+
+  number(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+      this.errors.push(`${name}=${value} must be a number from ${min} to ${max}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || parsed < min || parsed > max) {
+      this.errors.push(`${name}=${value} must be a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  byteSize(name: string, fallback: string, min: number, max: number): number {
+    const value = this.raw(name) ?? fallback;
+    const parsed = parseByteSize(value);
+    if (parsed === undefined || parsed < min || parsed > max) {
+      this.errors.push(
+        `${name}=${value} must be a size from ${min} to ${max} bytes (a number with an optional unit k, m or g)`,
+      );
+      return parseByteSize(fallback) ?? min;
+    }
+    return parsed;
+  }
+}

@@ -1,0 +1,129 @@
+import type { Duplex } from "node:stream";
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import { engineCall } from "./engine-call.js";
+import { ContainerGoneError } from "./engine-errors.js";
+
+/** What the engine says about a container that has stopped. */
+export interface ContainerExit {
+  readonly exitCode: number;
+  readonly oomKilled: boolean;
+  /** Engine clock, milliseconds since the epoch; undefined when the engine did not say. */
+  readonly startedAtMs: number | undefined;
+  readonly finishedAtMs: number | undefined;
+}
+
+export interface ManagedContainer {
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly state: string;
+}
+
+/** Containers on the engine: the calls a run's lifecycle needs, each bounded in time. */
+export interface ContainerClient {
+  create(options: Docker.ContainerCreateOptions): Promise<string>;
+  /** Attaches stdin, stdout and stderr as one multiplexed duplex (no TTY). */
+  attach(id: string): Promise<Duplex>;
+  /** Resolves with the exit code at the container's next exit; call before `start`. */
+  waitForExit(id: string, timeoutMs: number): Promise<number>;
+  start(id: string): Promise<void>;
+  /** Sends SIGKILL; a container that already stopped or is gone is not an error. */
+  kill(id: string): Promise<void>;
+  inspectExit(id: string): Promise<ContainerExit>;
+  /** Force-removes the container and its anonymous volumes; one already gone is not an error. */
+  remove(id: string): Promise<void>;
+  /** Lists containers, running or not, that carry all the given labels. */
+  listByLabels(labels: Readonly<Record<string, string>>): Promise<ManagedContainer[]>;
+}
+
+function parseEngineTime(text: string | undefined): number | undefined {
+  if (!text || text.startsWith("0001-")) return undefined;
+  const parsed = Date.parse(text);
+  return Number.isNaN(parsed) ? undefined : parsed;
+}
+
+export class DockerodeContainerClient implements ContainerClient {
+  constructor(
+    private readonly docker: Docker,
+    private readonly logger: Logger,
+  ) {}
+
+  async create(options: Docker.ContainerCreateOptions): Promise<string> {
+    const container = await engineCall(this.logger, "create container", { image: options.Image }, (abortSignal) =>
+      this.docker.createContainer({ ...options, abortSignal }),
+    );
+    return container.id;
+  }
+
+  async attach(id: string): Promise<Duplex> {
+    return engineCall(this.logger, "attach container", { container: id }, async () => {
+      const stream = await this.docker.getContainer(id).attach({
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      });
+      return stream as unknown as Duplex;
+    });
+  }
+
+  async waitForExit(id: string, timeoutMs: number): Promise<number> {
+    const result = (await engineCall(
+      this.logger,
+      "wait for container",
+      { container: id },
+      (abortSignal) => this.docker.getContainer(id).wait({ condition: "next-exit", abortSignal }),
+      timeoutMs,
+    )) as { StatusCode: number };
+    return result.StatusCode;
+  }
+
+  async start(id: string): Promise<void> {
+    await engineCall(this.logger, "start container", { container: id }, (abortSignal) =>
+      this.docker.getContainer(id).start({ abortSignal }),
+    );
+  }
+
+  async kill(id: string): Promise<void> {
+    await engineCall(this.logger, "kill container", { container: id }, async (abortSignal) => {
+      try {
+        await this.docker.getContainer(id).kill({ signal: "SIGKILL", abortSignal });
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode;
+        // 409: not running any more; 404: gone. Either way it is not running, which was the point.
+        if (status !== 409 && status !== 404) throw error;
+      }
+    });
+  }
+
+  async inspectExit(id: string): Promise<ContainerExit> {
+    const info = await engineCall(this.logger, "inspect container", { container: id }, (abortSignal) =>
+      this.docker.getContainer(id).inspect({ abortSignal }),
+    );
+    return {
+      exitCode: info.State.ExitCode,
+      oomKilled: info.State.OOMKilled,
+      startedAtMs: parseEngineTime(info.State.StartedAt),
+      finishedAtMs: parseEngineTime(info.State.FinishedAt),
+    };
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await engineCall(this.logger, "remove container", { container: id }, (abortSignal) =>
+        this.docker.getContainer(id).remove({ force: true, v: true, abortSignal }),
+      );
+    } catch (error) {
+      if (!(error instanceof ContainerGoneError)) throw error;
+    }
+  }
+
+  async listByLabels(labels: Readonly<Record<string, string>>): Promise<ManagedContainer[]> {
+    const filters = { label: Object.entries(labels).map(([key, value]) => `${key}=${value}`) };
+    const summaries = await engineCall(this.logger, "list containers", { labels }, (abortSignal) =>
+      this.docker.listContainers({ all: true, filters, abortSignal }),
+    );
+    return summaries.map((summary) => ({ id: summary.Id, labels: summary.Labels, state: summary.State }));
+  }
+}

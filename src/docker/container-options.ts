@@ -1,0 +1,128 @@
+import type Docker from "dockerode";
+
+/**
+ * Pure mapping from what a run needs to the Engine API's container-create body. Everything that
+ * makes a sandbox a sandbox is decided here, in one place, and unit-tested field by field.
+ */
+
+/** uid:gid of the unprivileged `sandbox` user baked into Dockerfile.sandbox. */
+export const sandboxUser = "10001:10001";
+const [sandboxUid, sandboxGid] = sandboxUser.split(":");
+
+/** The program's working directory: a size-capped tmpfs, writable even with a read-only root. */
+export const workspaceDir = "/workspace";
+
+/** Labels that mark Aurea's containers, so they can be found (and reaped) by label alone. */
+export const containerLabels = {
+  managed: "dev.aurea.managed",
+  runId: "dev.aurea.run-id",
+  instance: "dev.aurea.instance",
+} as const;
+
+/** Everything fixed at creation time that distinguishes one kind of sandbox from another. */
+export interface SandboxShape {
+  readonly image: string;
+  readonly readonlyRootfs: boolean;
+}
+
+/** Resource limits of one run, already resolved against the server's maxima. */
+export interface SandboxLimits {
+  /** CPU cores (fractional). */
+  readonly cpu: number;
+  /** Memory in bytes; swap is set equal, so the container gets none. */
+  readonly memoryBytes: number;
+  /** Processes and threads alive at once. */
+  readonly pids: number;
+  /** Size of the workspace tmpfs in bytes. */
+  readonly workspaceBytes: number;
+  /** Size of the /tmp tmpfs (and of /dev/shm) in bytes. */
+  readonly tmpBytes: number;
+}
+
+export interface SandboxContainerRequest {
+  readonly runId: string;
+  /** Identifies the server process that owns the container. */
+  readonly instanceId: string;
+  readonly shape: SandboxShape;
+  readonly limits: SandboxLimits;
+  /** argv of the container's process (after the engine's init). */
+  readonly command: readonly string[];
+  /** Extra `NAME=value` entries on top of the fixed minimal environment. */
+  readonly env?: readonly string[];
+}
+
+/**
+ * The only environment a sandbox sees besides the image's own and what a request sets:
+ * nothing of the server's environment is ever passed through.
+ */
+export const baseEnvironment: readonly string[] = [
+  "PATH=/usr/local/bin:/usr/bin:/bin",
+  `HOME=${workspaceDir}`,
+  "LANG=C.UTF-8",
+  "TMPDIR=/tmp",
+  "PYTHONDONTWRITEBYTECODE=1",
+];
+
+const openFilesLimit = 1024;
+
+/** Maps limits and shape onto HostConfig. Pure. */
+export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker.HostConfig {
+  const tmpfsOptions = "rw,nosuid,nodev";
+  return {
+    NanoCpus: Math.round(limits.cpu * 1e9),
+    Memory: limits.memoryBytes,
+    // Equal to Memory: no swap, so a memory bomb is killed instead of thrashing the host.
+    MemorySwap: limits.memoryBytes,
+    PidsLimit: limits.pids,
+    NetworkMode: "none",
+    CapDrop: ["ALL"],
+    SecurityOpt: ["no-new-privileges"],
+    ReadonlyRootfs: shape.readonlyRootfs,
+    Tmpfs: {
+      [workspaceDir]: `${tmpfsOptions},size=${limits.workspaceBytes},uid=${sandboxUid},gid=${sandboxGid},mode=0700`,
+      "/tmp": `${tmpfsOptions},noexec,size=${limits.tmpBytes},mode=1777`,
+    },
+    IpcMode: "private",
+    ShmSize: limits.tmpBytes,
+    // The engine's tiny init reaps zombies and forwards signals, so the program is never PID 1.
+    Init: true,
+    Privileged: false,
+    // Output is read from the attach stream; logging it too would let a flood fill the host disk.
+    LogConfig: { Type: "none", Config: {} },
+    Ulimits: [
+      { Name: "nofile", Soft: openFilesLimit, Hard: openFilesLimit },
+      { Name: "core", Soft: 0, Hard: 0 },
+      // No single file may be larger than the workspace.
+      { Name: "fsize", Soft: limits.workspaceBytes, Hard: limits.workspaceBytes },
+    ],
+    AutoRemove: false,
+  };
+}
+
+/** Maps a run's container request onto the create body. Pure. */
+export function toContainerCreateOptions(
+  request: SandboxContainerRequest,
+): Docker.ContainerCreateOptions {
+  return {
+    Image: request.shape.image,
+    Cmd: [...request.command],
+    User: sandboxUser,
+    WorkingDir: workspaceDir,
+    Env: [...baseEnvironment, ...(request.env ?? [])],
+    Hostname: "sandbox",
+    NetworkDisabled: true,
+    Labels: {
+      [containerLabels.managed]: "true",
+      [containerLabels.runId]: request.runId,
+      [containerLabels.instance]: request.instanceId,
+    },
+    // stdin is attached before start and closed by the server once the input is written.
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    HostConfig: toHostConfig(request.shape, request.limits),
+  };
+}

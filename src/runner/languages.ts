@@ -1,0 +1,28 @@
+/**
+ * The languages Aurea runs. Adding one is one entry here plus its runtime in Dockerfile.sandbox.
+ */
+export interface Language {
+  /** Name callers put in `RunRequest.language`. */
+  readonly name: string;
+  /** File the code is written to, relative to the workspace. */
+  readonly fileName: string;
+  /** Command line that runs that file from the workspace. */
+  readonly command: readonly string[];
+}
+
+const registry: readonly Language[] = [
+  // -u: unbuffered, so output reaches the caller as it is written rather than at exit.
+  { name: "python", fileName: "main.py", command: ["python3", "-u", "main.py"] },
+  { name: "javascript", fileName: "main.js", command: ["node", "main.js"] },
+  { name: "bash", fileName: "main.sh", command: ["bash", "main.sh"] },
+];
+
+const byName = new Map(registry.map((language) => [language.name, language]));
+
+export function findLanguage(name: string): Language | undefined {
+  return byName.get(name);
+}
+
+export function languageNames(): string[] {
+  return registry.map((language) => language.name);
+}

@@ -1,0 +1,106 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { Logger } from "pino";
+
+export type RequestHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface SinglePortServerOptions {
+  /** Serves every request, whatever the HTTP version. */
+  readonly handler: RequestHandler;
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly logger: Logger;
+  /** How long a new connection may stay silent before its first bytes (default 10 s). */
+  readonly firstBytesTimeoutMs?: number;
+}
+
+export interface SinglePortServer {
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<net.AddressInfo>;
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to `graceMs`, then closes
+   * whatever is left.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Every HTTP/2 connection starts with this preface; HTTP/1.x never starts with "PRI". */
+const http2PrefaceStart = Buffer.from("PRI");
+
+/**
+ * One cleartext port for HTTP/1.1 and HTTP/2 with prior knowledge (h2c). Node's cleartext http2
+ * server cannot speak HTTP/1.1, so each connection is routed by its first bytes to one of two
+ * servers sharing the same handler: gRPC (which needs HTTP/2) and Connect or gRPC-Web over either.
+ */
+export function createSinglePortServer(options: SinglePortServerOptions): SinglePortServer {
+  const { handler, logger } = options;
+  const firstBytesTimeoutMs = options.firstBytesTimeoutMs ?? 10_000;
+  const http1 = http.createServer(handler);
+  const h2c = http2.createServer({}, handler);
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.Http2Session>();
+  h2c.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+
+  const listener = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", (error) => logger.debug({ err: error.message }, "connection error"));
+    routeByFirstBytes(socket);
+  });
+
+  function routeByFirstBytes(socket: net.Socket): void {
+    let received = Buffer.alloc(0);
+    socket.setTimeout(firstBytesTimeoutMs, () => socket.destroy());
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < http2PrefaceStart.length && http2PrefaceStart.subarray(0, received.length).equals(received)) {
+        return; // could still become "PRI"
+      }
+      socket.off("data", onData);
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(received);
+      if (received.subarray(0, http2PrefaceStart.length).equals(http2PrefaceStart)) {
+        h2c.emit("connection", socket);
+      } else {
+        http1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+  }
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        listener.once("error", reject);
+        listener.listen(options.port, options.host, () => {
+          listener.off("error", reject);
+          resolve(listener.address() as net.AddressInfo);
+        });
+      });
+    },
+
+    async close(graceMs) {
+      const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+      http1.closeIdleConnections();
+      for (const session of sessions) session.close();
+      const deadline = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, graceMs);
+      // Idle HTTP/1.1 keep-alive connections would otherwise hold the listener open.
+      const idleSweep = setInterval(() => http1.closeIdleConnections(), 100);
+      await closed;
+      clearTimeout(deadline);
+      clearInterval(idleSweep);
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { EngineClient } from "../docker/engine-client.js";
+import type { ImageClient } from "../docker/image-client.js";
+
+export interface HealthReport {
+  readonly serving: boolean;
+  readonly dockerReachable: boolean;
+  readonly dockerVersion: string;
+  readonly dockerApiVersion: string;
+  readonly sandboxImage: string;
+  readonly sandboxImagePresent: boolean;
+  /** Why the service is not serving; "" when it is. */
+  readonly detail: string;
+}
+
+export interface HealthChecker {
+  /** Asks the engine, bounded by the probe timeout; never rejects. */
+  check(): Promise<HealthReport>;
+}
+
+export interface HealthCheckerOptions {
+  readonly engine: EngineClient;
+  readonly images: ImageClient;
+  readonly sandboxImage: string;
+  /** Bound on the whole check, so a hung engine cannot hang a probe (default 1000 ms). */
+  readonly timeoutMs?: number;
+}
+
+export function createHealthChecker(options: HealthCheckerOptions): HealthChecker {
+  const timeoutMs = options.timeoutMs ?? 1000;
+  return {
+    async check() {
+      const deadline = performance.now() + timeoutMs;
+      const remaining = () => Math.max(1, Math.round(deadline - performance.now()));
+      const report = {
+        serving: false,
+        dockerReachable: false,
+        dockerVersion: "",
+        dockerApiVersion: "",
+        sandboxImage: options.sandboxImage,
+        sandboxImagePresent: false,
+        detail: "",
+      };
+      try {
+        const version = await options.engine.version(remaining());
+        report.dockerReachable = true;
+        report.dockerVersion = version.version;
+        report.dockerApiVersion = version.apiVersion;
+      } catch (error) {
+        return { ...report, detail: `container engine unreachable: ${(error as Error).message}` };
+      }
+      try {
+        report.sandboxImagePresent = await options.images.exists(options.sandboxImage, remaining());
+      } catch (error) {
+        return { ...report, detail: `could not look up the sandbox image: ${(error as Error).message}` };
+      }
+      if (!report.sandboxImagePresent) {
+        return { ...report, detail: `sandbox image ${options.sandboxImage} is missing; build it (see README)` };
+      }
+      return { ...report, serving: true };
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import type { RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { findLanguage, languageNames } from "../runner/languages.js";
+import type { RunSpec } from "../runner/runner.js";
+import type { WorkspaceFile } from "../runner/workspace-archive.js";
+
+/** The server's bounds on what a request may ask for. */
+export interface RunPolicy {
+  readonly defaultTimeoutSeconds: number;
+  readonly maxTimeoutSeconds: number;
+  readonly cpuLimit: number;
+  readonly memoryLimitBytes: number;
+  readonly pidsLimit: number;
+  readonly workspaceSizeBytes: number;
+  readonly tmpSizeBytes: number;
+  readonly readonlyDefault: boolean;
+  readonly maxCodeBytes: number;
+  /** Most entries allowed in `files`. */
+  readonly maxFiles: number;
+}
+
+/** One thing wrong with a request, naming the field as a caller wrote it. */
+export interface FieldViolation {
+  readonly field: string;
+  readonly description: string;
+}
+
+export type RunRequestResult =
+  | { readonly ok: true; readonly spec: RunSpec }
+  | { readonly ok: false; readonly violations: readonly FieldViolation[] };
+
+/** Smallest memory limit a run may ask for: below it even the shell that starts it fails. */
+export const minimumMemoryBytes = 8 * 1024 * 1024;
+const maxNameBytes = 1024;
+const maxSegmentBytes = 255;
+
+/**
+ * Checks a RunRequest against the policy and resolves defaults. Pure: it reports every violation
+ * at once rather than the first, and touches nothing.
+ */
+export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId: string): RunRequestResult {
+  const violations: FieldViolation[] = [];
+  const violate = (field: string, description: string) => violations.push({ field, description });
+
+  const language = findLanguage(request.language);
+  if (request.language === "") {
+    violate("language", `is required; one of ${languageNames().join(", ")}`);
+  } else if (!language) {
+    violate("language", `unknown language ${JSON.stringify(request.language)}; one of ${languageNames().join(", ")}`);
+  }
+
+  const codeBytes = Buffer.byteLength(request.code, "utf8");
+  if (request.code.trim() === "") {
+    violate("code", "is required and must not be blank");
+  } else if (codeBytes > policy.maxCodeBytes) {
+    violate("code", `is ${codeBytes} bytes; at most ${policy.maxCodeBytes} are allowed`);
+  }
+
+  let timeoutSeconds = policy.defaultTimeoutSeconds;
+  if (!Number.isFinite(request.timeout) || request.timeout < 0) {
+    violate("timeout", `must be a positive number of seconds, got ${request.timeout}`);
+  } else if (request.timeout > policy.maxTimeoutSeconds) {
+    violate("timeout", `${request.timeout} s is above the maximum of ${policy.maxTimeoutSeconds} s`);
+  } else if (request.timeout > 0) {
+    timeoutSeconds = request.timeout;
+  }
+
+  const limits = request.limits;
+  const cpu = resolveLimit(violate, "limits.cpu", limits?.cpu ?? 0, policy.cpuLimit, "cores", 0.01);
+  const memoryBytes = resolveLimit(
+    violate,
+    "limits.memory_bytes",
+    Number(limits?.memoryBytes ?? 0n),
+    policy.memoryLimitBytes,
+    "bytes",
+    minimumMemoryBytes,
+  );
+  const pids = resolveLimit(violate, "limits.pids", Number(limits?.pids ?? 0n), policy.pidsLimit, "processes", 8);
+
+  const files = validateFiles(request.files, language?.fileName, policy, violate);
+
+  if (violations.length > 0 || !language) return { ok: false, violations };
+  return {
+    ok: true,
+    spec: {
+      runId,
+      language,
+      code: request.code,
+      files,
+      stdin: new Uint8Array(0),
+      timeoutMs: Math.round(timeoutSeconds * 1000),
+      readonlyRootfs: request.readonly ?? policy.readonlyDefault,
+      limits: {
+        cpu,
+        memoryBytes,
+        pids,
+        workspaceBytes: policy.workspaceSizeBytes,
+        tmpBytes: policy.tmpSizeBytes,
+      },
+    },
+  };
+}
+
+/** 0 means "the maximum"; anything else must lie between `minimum` and the maximum. */
+function resolveLimit(
+  violate: (field: string, description: string) => void,
+  field: string,
+  requested: number,
+  maximum: number,
+  unit: string,
+  minimum: number,
+): number {
+  if (requested === 0) return maximum;
+  if (!Number.isFinite(requested) || requested < 0) {
+    violate(field, `must be positive, got ${requested}`);
+  } else if (requested > maximum) {
+    violate(field, `${requested} ${unit} is above the server maximum of ${maximum} ${unit}`);
+  } else if (requested < minimum) {
+    violate(field, `${requested} ${unit} is below the minimum of ${minimum} ${unit}`);
+  } else {
+    return requested;
+  }
+  return maximum;
+}
+
+function validateFiles(
+  files: Readonly<Record<string, string>>,
+  codeFileName: string | undefined,
+  policy: RunPolicy,
+  violate: (field: string, description: string) => void,
+): WorkspaceFile[] {
+  const names = Object.keys(files);
+  if (names.length > policy.maxFiles) {
+    violate("files", `has ${names.length} entries; at most ${policy.maxFiles} are allowed`);
+    return [];
+  }
+  const accepted: WorkspaceFile[] = [];
+  const directories = new Set<string>();
+  let totalBytes = 0;
+  for (const name of names) {
+    const field = `files[${JSON.stringify(name)}]`;
+    const problem = fileNameProblem(name);
+    if (problem) {
+      violate(field, problem);
+      continue;
+    }
+    if (name === codeFileName) {
+      violate(field, `collides with the code file ${codeFileName}`);
+      continue;
+    }
+    const segments = name.split("/");
+    for (let depth = 1; depth < segments.length; depth++) directories.add(segments.slice(0, depth).join("/"));
+    const content = Buffer.from(files[name] ?? "", "utf8");
+    totalBytes += content.length;
+    accepted.push({ name, content });
+  }
+  for (const file of accepted) {
+    if (directories.has(file.name)) {
+      violate(`files[${JSON.stringify(file.name)}]`, "is both a file and the directory of another file");
+    }
+  }
+  if (totalBytes > policy.workspaceSizeBytes) {
+    violate("files", `hold ${totalBytes} bytes; the workspace holds ${policy.workspaceSizeBytes}`);
+  }
+  return accepted;
+}
+
+/** Why a workspace file name is unacceptable, or undefined when it is fine. */
+export function fileNameProblem(name: string): string | undefined {
+  if (name === "") return "name is empty";
+  if (Buffer.byteLength(name, "utf8") > maxNameBytes) return `name is longer than ${maxNameBytes} bytes`;
+  // C0 and C1 controls and DEL, NUL included.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return "name contains a control character";
+  if (name.includes("\\")) return "name contains a backslash; separate directories with /";
+  if (name.startsWith("/")) return "name is an absolute path; give a path relative to the workspace";
+  for (const segment of name.split("/")) {
+    if (segment === "") return "name has an empty path segment";
+    if (segment === "." || segment === "..") return `name has a "${segment}" segment`;
+    if (Buffer.byteLength(segment, "utf8") > maxSegmentBytes) {
+      return `name has a segment longer than ${maxSegmentBytes} bytes`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,50 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  ResourceLimitsSchema,
+  RunResponseSchema,
+  RunStatus,
+  type RunResponse,
+} from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import type { RunOutcome, RunSpec } from "../runner/runner.js";
+import type { RunVerdict } from "../runner/verdict.js";
+
+const statusByVerdict: Record<RunVerdict, RunStatus> = {
+  ok: RunStatus.OK,
+  runtime_error: RunStatus.RUNTIME_ERROR,
+  timeout: RunStatus.TIMEOUT,
+  memory_limit: RunStatus.MEMORY_LIMIT,
+  output_limit: RunStatus.OUTPUT_LIMIT,
+  cancelled: RunStatus.CANCELLED,
+  internal: RunStatus.INTERNAL,
+};
+
+/** Decodes program output for a proto `string`: invalid UTF-8 becomes U+FFFD, never an error. */
+export function decodeOutput(bytes: Uint8Array): string {
+  return new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+}
+
+/** Maps a run's outcome onto the wire response. Pure. */
+export function toRunResponse(spec: RunSpec, outcome: RunOutcome): RunResponse {
+  const status = statusByVerdict[outcome.verdict];
+  return create(RunResponseSchema, {
+    runId: outcome.runId,
+    success: status === RunStatus.OK,
+    exitCode: outcome.exitCode,
+    stdout: decodeOutput(outcome.stdout),
+    stderr: decodeOutput(outcome.stderr),
+    executionTime: outcome.executionTimeMs / 1000,
+    timedOut: outcome.timedOut,
+    timeout: spec.timeoutMs / 1000,
+    artifacts: {},
+    status,
+    signal: outcome.signal,
+    stdoutTruncated: outcome.stdoutTruncated,
+    stderrTruncated: outcome.stderrTruncated,
+    limits: create(ResourceLimitsSchema, {
+      cpu: spec.limits.cpu,
+      memoryBytes: BigInt(spec.limits.memoryBytes),
+      pids: BigInt(spec.limits.pids),
+    }),
+    error: outcome.error ?? "",
+  });
+}

@@ -15,6 +15,7 @@ import { createRunner } from "./runner/runner.js";
 import { createHealthChecker } from "./service/health-check.js";
 import { createSandboxService } from "./service/sandbox-service.js";
 import type { RunPolicy } from "./service/run-request.js";
+import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
 
 export interface AureaAppOptions {
@@ -74,7 +75,12 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     // snake_case names and default values in JSON, as the original REST API answered.
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true },
   });
-  const server = createSinglePortServer({ handler, host: config.host, port: config.port, logger });
+  const server = createSinglePortServer({
+    handler: withSpecGrpcMessages(handler),
+    host: config.host,
+    port: config.port,
+    logger,
+  });
 
   async function ensureSandboxImage(): Promise<void> {
     try {

@@ -1,0 +1,33 @@
+import type Docker from "dockerode";
+import { pino } from "pino";
+import { createAureaApp } from "../../src/app.js";
+import { parseConfig, type AureaConfig } from "../../src/config/config.js";
+
+export interface RunningAurea {
+  readonly config: AureaConfig;
+  readonly port: number;
+  /** http://127.0.0.1:PORT */
+  readonly baseUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real Aurea server on a free loopback port, configured as from the environment with
+ * `env` on top. Every integration test gets its server through here.
+ */
+export async function startAurea(
+  env: Record<string, string> = {},
+  options: { docker?: Docker } = {},
+): Promise<RunningAurea> {
+  const parsed = parseConfig({ HOST: "127.0.0.1", PORT: "0", SANDBOX_BUILD_ON_START: "false", ...env });
+  if (!parsed.ok) throw new Error(parsed.errors.join("; "));
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const app = createAureaApp({ config: parsed.config, logger, ...(options.docker ? { docker: options.docker } : {}) });
+  const address = await app.start();
+  return {
+    config: parsed.config,
+    port: address.port,
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    stop: () => app.stop(2_000),
+  };
+}

@@ -1,0 +1,30 @@
+import { execFileSync } from "node:child_process";
+import Docker from "dockerode";
+import { containerLabels } from "../../src/docker/container-options.js";
+
+/** Ids of every container on the engine that carries Aurea's label, running or not. */
+export async function aureaContainers(): Promise<string[]> {
+  const docker = new Docker();
+  const list = await docker.listContainers({ all: true, filters: { label: [`${containerLabels.managed}=true`] } });
+  return list.map((container) => container.Id);
+}
+
+/**
+ * The IPv4 address of the engine's default bridge on this machine (docker0): where a container
+ * with networking would find the host. Tests listen there; nothing is ever sent off the machine.
+ */
+export async function bridgeGatewayAddress(): Promise<string> {
+  const docker = new Docker();
+  const bridge = (await docker.getNetwork("bridge").inspect()) as {
+    IPAM?: { Config?: { Gateway?: string }[] };
+    Options?: Record<string, string>;
+  };
+  const configured = bridge.IPAM?.Config?.[0]?.Gateway;
+  if (configured) return configured;
+  const interfaceName = bridge.Options?.["com.docker.network.bridge.name"] ?? "docker0";
+  // os.networkInterfaces() omits a bridge with no container attached (no carrier); ip(8) does not.
+  const shown = execFileSync("ip", ["-4", "-o", "addr", "show", "dev", interfaceName], { encoding: "utf8" });
+  const address = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(shown)?.[1];
+  if (!address) throw new Error(`the engine's bridge ${interfaceName} has no IPv4 address on this machine`);
+  return address;
+}

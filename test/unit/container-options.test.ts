@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import {
+  baseEnvironment,
+  containerLabels,
+  toContainerCreateOptions,
+  toHostConfig,
+} from "../../src/docker/container-options.js";
+
+const limits = {
+  cpu: 0.5,
+  memoryBytes: 128 * 1024 * 1024,
+  pids: 32,
+  workspaceBytes: 64 * 1024 * 1024,
+  tmpBytes: 16 * 1024 * 1024,
+};
+
+describe("toHostConfig", () => {
+  const hostConfig = toHostConfig({ image: "aurea-sandbox:latest", readonlyRootfs: true }, limits);
+
+  it("maps CPU, memory without swap, and processes", () => {
+    expect(hostConfig.NanoCpus).toBe(500_000_000);
+    expect(hostConfig.Memory).toBe(limits.memoryBytes);
+    expect(hostConfig.MemorySwap).toBe(limits.memoryBytes);
+    expect(hostConfig.PidsLimit).toBe(32);
+  });
+
+  it("locks the container down", () => {
+    expect(hostConfig.NetworkMode).toBe("none");
+    expect(hostConfig.CapDrop).toEqual(["ALL"]);
+    expect(hostConfig.SecurityOpt).toEqual(["no-new-privileges"]);
+    expect(hostConfig.Privileged).toBe(false);
+    expect(hostConfig.Init).toBe(true);
+    expect(hostConfig.IpcMode).toBe("private");
+    expect(hostConfig.LogConfig).toEqual({ Type: "none", Config: {} });
+    expect(hostConfig.Binds).toBeUndefined();
+    expect(hostConfig.Devices).toBeUndefined();
+    expect(hostConfig.CapAdd).toBeUndefined();
+  });
+
+  it("gives size-capped tmpfs mounts for the workspace and /tmp", () => {
+    expect(hostConfig.Tmpfs?.["/workspace"]).toBe(
+      `rw,nosuid,nodev,size=${limits.workspaceBytes},uid=10001,gid=10001,mode=0700`,
+    );
+    expect(hostConfig.Tmpfs?.["/tmp"]).toBe(`rw,nosuid,nodev,noexec,size=${limits.tmpBytes},mode=1777`);
+  });
+
+  it("sets read-only root only when asked", () => {
+    expect(hostConfig.ReadonlyRootfs).toBe(true);
+    expect(toHostConfig({ image: "x", readonlyRootfs: false }, limits).ReadonlyRootfs).toBe(false);
+  });
+
+  it("limits open files, core dumps and file size", () => {
+    expect(hostConfig.Ulimits).toEqual([
+      { Name: "nofile", Soft: 1024, Hard: 1024 },
+      { Name: "core", Soft: 0, Hard: 0 },
+      { Name: "fsize", Soft: limits.workspaceBytes, Hard: limits.workspaceBytes },
+    ]);
+  });
+});
+
+describe("toContainerCreateOptions", () => {
+  const options = toContainerCreateOptions({
+    runId: "run-1",
+    instanceId: "instance-1",
+    shape: { image: "aurea-sandbox:latest", readonlyRootfs: false },
+    limits,
+    command: ["python3", "main.py"],
+    env: ["GREETING=hi"],
+  });
+
+  it("runs as the unprivileged sandbox user in the workspace", () => {
+    expect(options.User).toBe("10001:10001");
+    expect(options.WorkingDir).toBe("/workspace");
+    expect(options.Image).toBe("aurea-sandbox:latest");
+    expect(options.Cmd).toEqual(["python3", "main.py"]);
+  });
+
+  it("labels the container as Aurea's, with its run and owner", () => {
+    expect(options.Labels).toEqual({
+      [containerLabels.managed]: "true",
+      [containerLabels.runId]: "run-1",
+      [containerLabels.instance]: "instance-1",
+    });
+  });
+
+  it("passes only the fixed environment plus what the request set", () => {
+    expect(options.Env).toEqual([...baseEnvironment, "GREETING=hi"]);
+  });
+
+  it("attaches stdin once, without a TTY, and disables networking", () => {
+    expect(options).toMatchObject({ OpenStdin: true, StdinOnce: true, Tty: false, NetworkDisabled: true });
+  });
+});

@@ -1,0 +1,131 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { ResourceLimitsSchema, RunRequestSchema, type RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { fileNameProblem, validateRunRequest, type RunPolicy } from "../../src/service/run-request.js";
+
+const policy: RunPolicy = {
+  defaultTimeoutSeconds: 30,
+  maxTimeoutSeconds: 300,
+  cpuLimit: 1,
+  memoryLimitBytes: 512 * 1024 * 1024,
+  pidsLimit: 64,
+  workspaceSizeBytes: 1024 * 1024,
+  tmpSizeBytes: 1024 * 1024,
+  readonlyDefault: true,
+  maxCodeBytes: 1000,
+  maxFiles: 3,
+};
+
+type RequestInit = MessageInitShape<typeof RunRequestSchema>;
+
+function request(fields: RequestInit = {}): RunRequest {
+  return create(RunRequestSchema, { code: "print(1)", language: "python", ...fields });
+}
+
+function violations(fields: RequestInit): string[] {
+  const result = validateRunRequest(request(fields), policy, "run-1");
+  return result.ok ? [] : result.violations.map((v) => `${v.field}: ${v.description}`);
+}
+
+describe("validateRunRequest", () => {
+  it("resolves defaults for a minimal request", () => {
+    const result = validateRunRequest(request(), policy, "run-1");
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.spec).toMatchObject({
+      runId: "run-1",
+      timeoutMs: 30_000,
+      readonlyRootfs: true,
+      limits: { cpu: 1, memoryBytes: 512 * 1024 * 1024, pids: 64 },
+    });
+    expect(result.spec.language.name).toBe("python");
+  });
+
+  it("takes lower limits and an explicit readonly false", () => {
+    const result = validateRunRequest(
+      request({
+        timeout: 2.5,
+        readonly: false,
+        limits: create(ResourceLimitsSchema, { cpu: 0.25, memoryBytes: 64n * 1024n * 1024n, pids: 16n }),
+      }),
+      policy,
+      "run-1",
+    );
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.spec).toMatchObject({
+      timeoutMs: 2500,
+      readonlyRootfs: false,
+      limits: { cpu: 0.25, memoryBytes: 64 * 1024 * 1024, pids: 16 },
+    });
+  });
+
+  it("names the field of each problem", () => {
+    expect(violations({ language: "ruby" })).toEqual([
+      'language: unknown language "ruby"; one of python, javascript, bash',
+    ]);
+    expect(violations({ language: "" })[0]).toMatch(/^language: is required/);
+    expect(violations({ code: "  \n" })[0]).toMatch(/^code: is required/);
+    expect(violations({ code: "x".repeat(1001) })[0]).toMatch(/^code: is 1001 bytes; at most 1000/);
+    expect(violations({ timeout: -1 })[0]).toMatch(/^timeout: must be a positive/);
+    expect(violations({ timeout: 301 })[0]).toMatch(/^timeout: 301 s is above the maximum of 300 s/);
+    expect(violations({ timeout: Number.NaN })[0]).toMatch(/^timeout:/);
+  });
+
+  it("lets limits only lower the server maxima", () => {
+    const over = create(ResourceLimitsSchema, { cpu: 2, memoryBytes: 1024n ** 3n, pids: 1000n });
+    expect(violations({ limits: over })).toEqual([
+      "limits.cpu: 2 cores is above the server maximum of 1 cores",
+      "limits.memory_bytes: 1073741824 bytes is above the server maximum of 536870912 bytes",
+      "limits.pids: 1000 processes is above the server maximum of 64 processes",
+    ]);
+    const negative = create(ResourceLimitsSchema, { cpu: -1, memoryBytes: -5n, pids: -1n });
+    expect(violations({ limits: negative })).toHaveLength(3);
+    const tiny = create(ResourceLimitsSchema, { memoryBytes: 1024n });
+    expect(violations({ limits: tiny })[0]).toMatch(/^limits.memory_bytes: 1024 bytes is below the minimum/);
+  });
+
+  it("reports all problems at once", () => {
+    expect(violations({ language: "cobol", code: "", timeout: -3 })).toHaveLength(3);
+  });
+
+  it("accepts files in sub-directories and refuses collisions with the code file", () => {
+    const ok = validateRunRequest(request({ files: { "src/util.py": "x = 1", "data.txt": "hi" } }), policy, "r");
+    expect(ok.ok).toBe(true);
+    expect(violations({ files: { "main.py": "print(2)" } })).toEqual([
+      'files["main.py"]: collides with the code file main.py',
+    ]);
+    expect(violations({ files: { a: "1", "a/b": "2" } })).toEqual([
+      'files["a"]: is both a file and the directory of another file',
+    ]);
+  });
+
+  it("bounds the number and size of files", () => {
+    expect(violations({ files: { a: "", b: "", c: "", d: "" } })[0]).toMatch(/^files: has 4 entries; at most 3/);
+    expect(violations({ files: { big: "x".repeat(1024 * 1024 + 1) } })[0]).toMatch(/^files: hold 1048577 bytes/);
+  });
+});
+
+describe("fileNameProblem", () => {
+  it.each([
+    ["", /empty/],
+    ["/etc/passwd", /absolute/],
+    ["../escape", /".." segment/],
+    ["a/../../b", /".." segment/],
+    ["./a", /"." segment/],
+    ["a//b", /empty path segment/],
+    ["a/", /empty path segment/],
+    ["nul\u0000byte", /control character/],
+    ["new\nline", /control character/],
+    ["dos\\path", /backslash/],
+    ["x".repeat(256), /segment longer than 255/],
+    [`${"d/".repeat(600)}f`, /longer than 1024 bytes/],
+  ])("refuses %j", (name, problem) => {
+    expect(fileNameProblem(name)).toMatch(problem);
+  });
+
+  it.each(["main.py", "src/util.py", "deep/er/file name.txt", "ünïcode.txt", ".hidden"])("accepts %j", (name) => {
+    expect(fileNameProblem(name)).toBeUndefined();
+  });
+});

@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
-import { engineCall } from "./engine-call.js";
+import { callWithOptions, engineCall } from "./engine-call.js";
 import { ContainerGoneError } from "./engine-errors.js";
 
 /** What the engine says about a container that has stopped. */
@@ -11,6 +11,12 @@ export interface ContainerExit {
   /** Engine clock, milliseconds since the epoch; undefined when the engine did not say. */
   readonly startedAtMs: number | undefined;
   readonly finishedAtMs: number | undefined;
+}
+
+/** Resource usage of a running container, read from its cgroup through the engine. */
+export interface ContainerUsage {
+  readonly peakMemoryBytes: number | undefined;
+  readonly cpuTimeNs: number | undefined;
 }
 
 export interface ManagedContainer {
@@ -30,10 +36,17 @@ export interface ContainerClient {
   /** Sends SIGKILL; a container that already stopped or is gone is not an error. */
   kill(id: string): Promise<void>;
   inspectExit(id: string): Promise<ContainerExit>;
+  /** One stats sample of a running container (cgroup peak memory and CPU time). */
+  readUsage(id: string, timeoutMs: number): Promise<ContainerUsage>;
   /** Force-removes the container and its anonymous volumes; one already gone is not an error. */
   remove(id: string): Promise<void>;
   /** Lists containers, running or not, that carry all the given labels. */
   listByLabels(labels: Readonly<Record<string, string>>): Promise<ManagedContainer[]>;
+}
+
+interface StatsBody {
+  memory_stats?: { max_usage?: number };
+  cpu_stats?: { cpu_usage?: { total_usage?: number } };
 }
 
 function parseEngineTime(text: string | undefined): number | undefined {
@@ -106,6 +119,23 @@ export class DockerodeContainerClient implements ContainerClient {
       oomKilled: info.State.OOMKilled,
       startedAtMs: parseEngineTime(info.State.StartedAt),
       finishedAtMs: parseEngineTime(info.State.FinishedAt),
+    };
+  }
+
+  async readUsage(id: string, timeoutMs: number): Promise<ContainerUsage> {
+    const stats = await engineCall(
+      this.logger,
+      "read container stats",
+      { container: id },
+      // one-shot: a single sample now, instead of waiting a second for a second sample.
+      (abortSignal) => callWithOptions<StatsBody>(this.docker.getContainer(id), "stats", { stream: false, "one-shot": true, abortSignal }),
+      timeoutMs,
+    );
+    const peak = stats.memory_stats?.max_usage;
+    const cpu = stats.cpu_stats?.cpu_usage?.total_usage;
+    return {
+      peakMemoryBytes: typeof peak === "number" && peak > 0 ? peak : undefined,
+      cpuTimeNs: typeof cpu === "number" && cpu > 0 ? cpu : undefined,
     };
   }
 

@@ -84,8 +84,11 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     },
     IpcMode: "private",
     ShmSize: limits.tmpBytes,
-    // The engine's tiny init reaps zombies and forwards signals, so the program is never PID 1.
-    Init: true,
+    // No engine init: Aurea's own supervisor (runner/sandbox-command.ts) is PID 1, so that the
+    // program, which runs as the same user, cannot kill it (PID 1 ignores signals it has no
+    // handler for) and cannot forge the usage trailer it writes after the program ends. The
+    // supervisor reaps orphans while it waits, which is what docker-init would have done.
+    Init: false,
     Privileged: false,
     // Output is read from the attach stream; logging it too would let a flood fill the host disk.
     LogConfig: { Type: "none", Config: {} },

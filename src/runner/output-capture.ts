@@ -82,3 +82,76 @@ export class CappedBuffer {
     return Buffer.concat(this.chunks, this.kept);
   }
 }
+
+/**
+ * Separates the supervisor's usage trailer from the program's stdout. Everything before the first
+ * marker is program output, handed on at once except for a few bytes held back while they could
+ * be the start of a marker. Everything from the first marker on is trailer region, bounded in
+ * size; the report is the text after the last marker in it, because the supervisor's real
+ * trailer is always the last thing written (see sandbox-command.ts).
+ */
+export class TrailerSplitter {
+  private held = Buffer.alloc(0);
+  private region: Buffer[] | undefined;
+  private regionBytes = 0;
+
+  constructor(
+    private readonly marker: Buffer,
+    private readonly onProgramBytes: (chunk: Buffer) => void,
+    private readonly maxRegionBytes = 4096,
+  ) {}
+
+  /** True once more bytes followed a marker than any real trailer needs. */
+  get regionOverflowed(): boolean {
+    return this.regionBytes > this.maxRegionBytes;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.region) {
+      this.appendRegion(chunk);
+      return;
+    }
+    const data = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    const found = data.indexOf(this.marker);
+    if (found >= 0) {
+      if (found > 0) this.onProgramBytes(data.subarray(0, found));
+      this.held = Buffer.alloc(0);
+      this.region = [];
+      this.appendRegion(data.subarray(found + this.marker.length));
+      return;
+    }
+    const keep = this.partialMarkerAtEnd(data);
+    if (data.length > keep) this.onProgramBytes(data.subarray(0, data.length - keep));
+    this.held = Buffer.from(data.subarray(data.length - keep));
+  }
+
+  /** Ends the stream: returns the trailer text, or undefined when no marker came. */
+  end(): string | undefined {
+    if (!this.region) {
+      if (this.held.length > 0) this.onProgramBytes(this.held);
+      this.held = Buffer.alloc(0);
+      return undefined;
+    }
+    const region = Buffer.concat(this.region);
+    const last = region.lastIndexOf(this.marker);
+    const text = last >= 0 ? region.subarray(last + this.marker.length) : region;
+    const newline = text.indexOf(0x0a);
+    return text.subarray(0, newline >= 0 ? newline : text.length).toString("latin1");
+  }
+
+  private appendRegion(chunk: Buffer): void {
+    const room = this.maxRegionBytes - this.regionBytes;
+    if (room > 0) this.region?.push(Buffer.from(chunk.subarray(0, room)));
+    this.regionBytes += chunk.length;
+  }
+
+  /** Length of the longest tail of `data` that is a proper prefix of the marker. */
+  private partialMarkerAtEnd(data: Buffer): number {
+    const tailStart = Math.max(0, data.length - (this.marker.length - 1));
+    if (data.indexOf(this.marker[0] ?? 0, tailStart) < 0) return 0;
+    for (let length = Math.min(this.marker.length - 1, data.length); length > 0; length--) {
+      if (data.subarray(data.length - length).equals(this.marker.subarray(0, length))) return length;
+    }
+    return 0;
+  }
+}

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -5,8 +6,14 @@ import type { ContainerClient, ContainerExit } from "../docker/container-client.
 import type { SandboxLimits } from "../docker/container-options.js";
 import { createColdContainerSource, type ContainerLease, type ContainerSource } from "./container-source.js";
 import type { Language } from "./languages.js";
-import { AttachStreamDemuxer, CappedBuffer, type OutputStreamName } from "./output-capture.js";
-import { sandboxCommand } from "./sandbox-command.js";
+import { AttachStreamDemuxer, CappedBuffer, TrailerSplitter, type OutputStreamName } from "./output-capture.js";
+import {
+  parseSupervisorReport,
+  sandboxCommand,
+  supervisorHeader,
+  trailerMarker,
+  type SupervisorReport,
+} from "./sandbox-command.js";
 import { decideVerdict, signalFromExitCode, type RunVerdict } from "./verdict.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "./workspace-archive.js";
 
@@ -19,6 +26,10 @@ export interface RunSpec {
   readonly files: readonly WorkspaceFile[];
   /** Bytes for the program's standard input; it sees end-of-file after them. */
   readonly stdin: Uint8Array;
+  /** Command-line arguments after the program's file name. */
+  readonly args: readonly string[];
+  /** `NAME=value` entries on top of the fixed minimal environment. */
+  readonly env: readonly string[];
   readonly timeoutMs: number;
   readonly readonlyRootfs: boolean;
   readonly limits: SandboxLimits;
@@ -30,6 +41,14 @@ export interface RunObserver {
   onStarted?(): void;
   /** Output as it arrives, in order within each stream; only bytes within the cap. */
   onOutput?(stream: OutputStreamName, chunk: Buffer): void;
+}
+
+/** Resource usage read from the run's cgroup. */
+export interface RunUsage {
+  /** CPU time of every process in the container, nanoseconds. */
+  readonly cpuTimeNs: number | undefined;
+  /** Peak memory of the container's cgroup, bytes. */
+  readonly peakMemoryBytes: number | undefined;
 }
 
 /** The complete, truthful result of a run that got as far as creating its container. */
@@ -47,6 +66,8 @@ export interface RunOutcome {
   /** Wall time from container start to program end. */
   readonly executionTimeMs: number;
   readonly timedOut: boolean;
+  /** Undefined when neither the supervisor nor the engine could tell. */
+  readonly usage: RunUsage | undefined;
   /** For verdict "internal": what failed. */
   readonly error: string | undefined;
 }
@@ -78,26 +99,31 @@ export interface RunnerOptions {
 const lifecycleAllowanceMs = 30_000;
 /** How long output may still arrive after the engine reported the exit. */
 const outputDrainMs = 2_000;
+/** Bound on the stats sample taken just before Aurea kills a run. */
+const usageSampleTimeoutMs = 500;
 
 export function createRunner(options: RunnerOptions): Runner {
   const source = options.source ?? createColdContainerSource(options.containers);
   return {
     async run(spec, { signal, observer } = {}) {
       const log = options.logger.child({ run_id: spec.runId });
+      const nonce = randomBytes(16).toString("hex");
       const archive = await buildWorkspaceArchive([
         { name: spec.language.fileName, content: Buffer.from(spec.code, "utf8") },
         ...spec.files,
       ]);
+      const input = Buffer.concat([supervisorHeader(archive.length, nonce), archive, spec.stdin]);
       const lease = await source.acquire({
         runId: spec.runId,
         instanceId: options.instanceId,
         shape: { image: options.image, readonlyRootfs: spec.readonlyRootfs },
         limits: spec.limits,
-        command: sandboxCommand(archive.length, spec.language.command),
+        command: sandboxCommand([...spec.language.command, ...spec.args]),
+        env: spec.env,
       });
       log.debug({ container: lease.id }, "container acquired");
       try {
-        const outcome = await superviseRun(options, log, spec, lease, archive, signal, observer);
+        const outcome = await superviseRun({ options, log, spec, lease, input, nonce, signal, observer });
         log.info(
           {
             language: spec.language.name,
@@ -107,6 +133,8 @@ export function createRunner(options: RunnerOptions): Runner {
             duration_ms: Math.round(outcome.executionTimeMs),
             stdout_bytes: outcome.stdout.length,
             stderr_bytes: outcome.stderr.length,
+            cpu_ms: outcome.usage?.cpuTimeNs !== undefined ? Math.round(outcome.usage.cpuTimeNs / 1e6) : undefined,
+            peak_memory_bytes: outcome.usage?.peakMemoryBytes,
             error: outcome.error,
           },
           "run finished",
@@ -121,15 +149,20 @@ export function createRunner(options: RunnerOptions): Runner {
   };
 }
 
-async function superviseRun(
-  options: RunnerOptions,
-  log: Logger,
-  spec: RunSpec,
-  lease: ContainerLease,
-  archive: Buffer,
-  signal: AbortSignal | undefined,
-  observer: RunObserver | undefined,
-): Promise<RunOutcome> {
+interface Supervision {
+  readonly options: RunnerOptions;
+  readonly log: Logger;
+  readonly spec: RunSpec;
+  readonly lease: ContainerLease;
+  /** Header, workspace archive and the program's stdin, in that order. */
+  readonly input: Buffer;
+  readonly nonce: string;
+  readonly signal: AbortSignal | undefined;
+  readonly observer: RunObserver | undefined;
+}
+
+async function superviseRun(run: Supervision): Promise<RunOutcome> {
+  const { options, log, spec, lease, signal, observer } = run;
   const { containers } = options;
   const stdout = new CappedBuffer(options.outputLimitBytes);
   const stderr = new CappedBuffer(options.outputLimitBytes);
@@ -137,28 +170,48 @@ async function superviseRun(
   let cancelled = false;
   let outputLimited = false;
   let internalError: string | undefined;
+  let usageAtKill: RunUsage | undefined;
 
   let killing: Promise<void> | undefined;
-  const kill = (reason: string) => {
+  const kill = (reason: string, sampleUsage: boolean) => {
     if (killing) return;
     log.debug({ container: lease.id, reason }, "killing container");
-    killing = containers.kill(lease.id).catch((error: Error) => {
+    killing = (async () => {
+      // The cgroup disappears with the container: sample it first when the numbers matter.
+      if (sampleUsage) {
+        usageAtKill = await containers.readUsage(lease.id, usageSampleTimeoutMs).catch(() => undefined);
+      }
+      await containers.kill(lease.id);
+    })().catch((error: Error) => {
       log.warn({ container: lease.id, err: error.message }, "kill failed");
     });
   };
 
-  const attachment = await containers.attach(lease.id);
-  const outputEnded = whenStreamEnds(attachment);
-  const demuxer = new AttachStreamDemuxer((stream, chunk) => {
-    const buffer = stream === "stdout" ? stdout : stderr;
+  const keep = (stream: OutputStreamName, buffer: CappedBuffer, chunk: Buffer) => {
     const kept = buffer.append(chunk);
     if (kept.length > 0) observer?.onOutput?.(stream, kept);
     if (buffer.overflowed && !outputLimited) {
       outputLimited = true;
-      kill(`${stream} over ${options.outputLimitBytes} bytes`);
+      kill(`${stream} over ${options.outputLimitBytes} bytes`, true);
+    }
+  };
+  const trailer = new TrailerSplitter(trailerMarker(run.nonce), (chunk) => keep("stdout", stdout, chunk));
+  const attachment = await containers.attach(lease.id);
+  const outputEnded = whenStreamEnds(attachment);
+  const demuxer = new AttachStreamDemuxer((stream, chunk) => {
+    if (stream === "stderr") {
+      keep("stderr", stderr, chunk);
+      return;
+    }
+    trailer.push(chunk);
+    if (trailer.regionOverflowed && !outputLimited) {
+      outputLimited = true;
+      kill("output after a usage marker", true);
     }
   });
   attachment.on("data", (chunk: Buffer) => demuxer.push(chunk));
+  // A program that exits without reading its stdin closes the pipe; that is its business.
+  attachment.on("error", () => undefined);
 
   // Asked for before start so that an exit, however quick, cannot be missed.
   const exited = containers.waitForExit(lease.id, spec.timeoutMs + lifecycleAllowanceMs);
@@ -172,20 +225,15 @@ async function superviseRun(
   const startedAt = performance.now();
   await lease.start();
   observer?.onStarted?.();
-
-  // A program that exits without reading its stdin closes the pipe; that is its business.
-  attachment.on("error", () => undefined);
-  attachment.write(archive);
-  if (spec.stdin.length > 0) attachment.write(spec.stdin);
-  attachment.end();
+  attachment.end(run.input);
 
   const timer = setTimeout(() => {
     timedOut = true;
-    kill("timeout");
+    kill("timeout", true);
   }, spec.timeoutMs);
   const onAbort = () => {
     cancelled = true;
-    kill("caller went away");
+    kill("caller went away", false);
   };
   signal?.addEventListener("abort", onAbort, { once: true });
 
@@ -203,6 +251,7 @@ async function superviseRun(
   await Promise.race([outputEnded, sleep(outputDrainMs)]);
   attachment.destroy();
   await killing;
+  const report = readReport(trailer.end());
 
   let exit: ContainerExit | undefined;
   if (internalError === undefined) {
@@ -212,10 +261,14 @@ async function superviseRun(
       internalError = `could not inspect the exited container: ${(error as Error).message}`;
     }
   }
+  if (internalError === undefined && report?.kind === "setup-failed") {
+    internalError = "the workspace files could not be extracted in the container";
+  }
 
+  const finished = report?.kind === "finished" ? report : undefined;
   const verdict = decideVerdict({
     exitCode,
-    oomKilled: exit?.oomKilled ?? false,
+    oomKilled: (exit?.oomKilled ?? false) || (finished?.oomKills ?? 0) > 0,
     timedOut,
     cancelled,
     outputLimited,
@@ -225,6 +278,9 @@ async function superviseRun(
     exit?.startedAtMs !== undefined && exit.finishedAtMs !== undefined
       ? exit.finishedAtMs - exit.startedAtMs
       : undefined;
+  const usage: RunUsage | undefined = finished
+    ? { cpuTimeNs: finished.cpuTimeNs, peakMemoryBytes: finished.peakMemoryBytes }
+    : usageAtKill;
   return {
     runId: spec.runId,
     verdict,
@@ -236,8 +292,13 @@ async function superviseRun(
     stderrTruncated: stderr.overflowed,
     executionTimeMs: engineMs !== undefined && engineMs >= 0 ? engineMs : endedAt - startedAt,
     timedOut,
+    usage,
     error: internalError,
   };
+}
+
+function readReport(text: string | undefined): SupervisorReport | undefined {
+  return text === undefined ? undefined : parseSupervisorReport(text);
 }
 
 function whenStreamEnds(stream: Duplex): Promise<void> {
@@ -260,6 +321,7 @@ function cancelledBeforeStart(runId: string): RunOutcome {
     stderrTruncated: false,
     executionTimeMs: 0,
     timedOut: false,
+    usage: undefined,
     error: undefined,
   };
 }

@@ -47,6 +47,8 @@ export function decideVerdict(ending: RunEnding): RunVerdict {
   if (ending.cancelled) return "cancelled";
   if (ending.timedOut) return "timeout";
   if (ending.outputLimited) return "output_limit";
-  if (ending.oomKilled) return "memory_limit";
-  return ending.exitCode === 0 ? "ok" : "runtime_error";
+  if (ending.exitCode === 0) return "ok";
+  // A program whose helper was OOM-killed but which still exited 0 did its job; one that failed
+  // after an OOM kill failed for memory, whether the engine noticed (runsc often does not).
+  return ending.oomKilled ? "memory_limit" : "runtime_error";
 }

@@ -77,6 +77,8 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   const pids = resolveLimit(violate, "limits.pids", Number(limits?.pids ?? 0n), policy.pidsLimit, "processes", 8);
 
   const files = validateFiles(request.files, language?.fileName, policy, violate);
+  const args = validateArgs(request.args, violate);
+  const env = validateEnv(request.env, violate);
 
   if (violations.length > 0 || !language) return { ok: false, violations };
   return {
@@ -86,7 +88,9 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
       language,
       code: request.code,
       files,
-      stdin: new Uint8Array(0),
+      stdin: request.stdin,
+      args,
+      env,
       timeoutMs: Math.round(timeoutSeconds * 1000),
       readonlyRootfs: request.readonly ?? policy.readonlyDefault,
       limits: {
@@ -162,6 +166,43 @@ function validateFiles(
     violate("files", `hold ${totalBytes} bytes; the workspace holds ${policy.workspaceSizeBytes}`);
   }
   return accepted;
+}
+
+const maxArgs = 256;
+const maxEnvEntries = 128;
+const maxValueBytes = 32 * 1024;
+
+function validateArgs(args: readonly string[], violate: (field: string, description: string) => void): string[] {
+  if (args.length > maxArgs) {
+    violate("args", `has ${args.length} entries; at most ${maxArgs} are allowed`);
+    return [];
+  }
+  args.forEach((arg, index) => {
+    if (arg.includes("\u0000")) violate(`args[${index}]`, "contains a NUL character");
+    else if (Buffer.byteLength(arg, "utf8") > maxValueBytes) violate(`args[${index}]`, `is longer than ${maxValueBytes} bytes`);
+  });
+  return [...args];
+}
+
+function validateEnv(
+  env: Readonly<Record<string, string>>,
+  violate: (field: string, description: string) => void,
+): string[] {
+  const names = Object.keys(env);
+  if (names.length > maxEnvEntries) {
+    violate("env", `has ${names.length} entries; at most ${maxEnvEntries} are allowed`);
+    return [];
+  }
+  const entries: string[] = [];
+  for (const name of names) {
+    const value = env[name] ?? "";
+    const field = `env[${JSON.stringify(name)}]`;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) violate(field, "name must match [A-Za-z_][A-Za-z0-9_]*");
+    else if (value.includes("\u0000")) violate(field, "value contains a NUL character");
+    else if (Buffer.byteLength(value, "utf8") > maxValueBytes) violate(field, `value is longer than ${maxValueBytes} bytes`);
+    else entries.push(`${name}=${value}`);
+  }
+  return entries;
 }
 
 /** Why a workspace file name is unacceptable, or undefined when it is fine. */

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import {
   ResourceLimitsSchema,
+  ResourceUsageSchema,
   RunResponseSchema,
   RunStatus,
   type RunResponse,
@@ -46,5 +47,11 @@ export function toRunResponse(spec: RunSpec, outcome: RunOutcome): RunResponse {
       pids: BigInt(spec.limits.pids),
     }),
     error: outcome.error ?? "",
+    usage: outcome.usage
+      ? create(ResourceUsageSchema, {
+          cpuTime: (outcome.usage.cpuTimeNs ?? 0) / 1e9,
+          peakMemoryBytes: BigInt(outcome.usage.peakMemoryBytes ?? 0),
+        })
+      : undefined,
   });
 }

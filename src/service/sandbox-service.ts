@@ -4,7 +4,10 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import {
   HealthResponseSchema,
+  RunStartedSchema,
+  RunStreamResponseSchema,
   type RunRequest,
+  type RunStreamResponse,
   type SandboxService,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import {
@@ -15,6 +18,7 @@ import {
 } from "../docker/engine-errors.js";
 import { languageNames } from "../runner/languages.js";
 import type { Runner, RunSpec } from "../runner/runner.js";
+import { AsyncQueue } from "./async-queue.js";
 import type { HealthChecker } from "./health-check.js";
 import { toRunResponse } from "./run-response.js";
 import { validateRunRequest, type RunPolicy } from "./run-request.js";
@@ -56,6 +60,28 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
       } catch (error) {
         throw toConnectError(error, spec.runId, logger);
       }
+    },
+
+    async *runStream(request, context) {
+      const spec = specFor(request);
+      const events = new AsyncQueue<RunStreamResponse>();
+      const send = (event: RunStreamResponse["event"]) => events.push(create(RunStreamResponseSchema, { event }));
+      runner
+        .run(spec, {
+          signal: context.signal,
+          observer: {
+            onStarted: () => send({ case: "started", value: create(RunStartedSchema, { runId: spec.runId }) }),
+            onOutput: (stream, chunk) => send({ case: stream, value: chunk }),
+          },
+        })
+        .then(
+          (outcome) => {
+            send({ case: "result", value: toRunResponse(spec, outcome) });
+            events.close();
+          },
+          (error: unknown) => events.fail(toConnectError(error, spec.runId, logger)),
+        );
+      yield* events;
     },
 
     async health() {

@@ -29,7 +29,8 @@ describe("toHostConfig", () => {
     expect(hostConfig.CapDrop).toEqual(["ALL"]);
     expect(hostConfig.SecurityOpt).toEqual(["no-new-privileges"]);
     expect(hostConfig.Privileged).toBe(false);
-    expect(hostConfig.Init).toBe(true);
+    // Aurea's supervisor is PID 1 (see sandbox-command.ts), not the engine's init.
+    expect(hostConfig.Init).toBe(false);
     expect(hostConfig.IpcMode).toBe("private");
     expect(hostConfig.LogConfig).toEqual({ Type: "none", Config: {} });
     expect(hostConfig.Binds).toBeUndefined();

@@ -107,6 +107,30 @@ describe("validateRunRequest", () => {
   });
 });
 
+describe("stdin, args and env", () => {
+  it("passes them through", () => {
+    const result = validateRunRequest(
+      request({ stdin: Buffer.from("input"), args: ["a", "b c"], env: { GREETING: "hi", _X1: "" } }),
+      policy,
+      "r",
+    );
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(Buffer.from(result.spec.stdin).toString()).toBe("input");
+    expect(result.spec.args).toEqual(["a", "b c"]);
+    expect(result.spec.env).toEqual(["GREETING=hi", "_X1="]);
+  });
+
+  it("refuses bad names, NULs and too many entries", () => {
+    expect(violations({ env: { "1BAD": "x" } })).toEqual(['env["1BAD"]: name must match [A-Za-z_][A-Za-z0-9_]*']);
+    expect(violations({ env: { "A=B": "x" } })[0]).toMatch(/^env\["A=B"\]: name must match/);
+    expect(violations({ env: { OK: "nul\u0000" } })).toEqual(['env["OK"]: value contains a NUL character']);
+    expect(violations({ args: ["fine", "bad\u0000"] })).toEqual(["args[1]: contains a NUL character"]);
+    expect(violations({ args: Array.from({ length: 257 }, () => "x") })[0]).toMatch(/^args: has 257 entries/);
+    expect(violations({ args: ["x".repeat(32 * 1024 + 1)] })[0]).toMatch(/^args\[0\]: is longer than/);
+  });
+});
+
 describe("fileNameProblem", () => {
   it.each([
     ["", /empty/],

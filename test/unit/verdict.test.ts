@@ -25,6 +25,11 @@ describe("decideVerdict", () => {
     expect(decideVerdict({ ...killed, oomKilled: true })).toBe("memory_limit");
   });
 
+  it("does not blame memory when the program still exited 0", () => {
+    expect(decideVerdict({ ...exitedNormally, oomKilled: true })).toBe("ok");
+    expect(decideVerdict({ ...exitedNormally, exitCode: 1, oomKilled: true })).toBe("memory_limit");
+  });
+
   it("never reports a run it lost track of as anything but internal", () => {
     expect(decideVerdict({ ...exitedNormally, exitCode: undefined })).toBe("internal");
     expect(decideVerdict({ ...exitedNormally, internalError: "engine gone" })).toBe("internal");

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aurea/sandbox/v1/sandbox.proto.
  */
 export const file_aurea_sandbox_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEilAIKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzGiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUILCglfcmVhZG9ubHkiQQoOUmVzb3VyY2VMaW1pdHMSCwoDY3B1GAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRwaWRzGAMgASgDIsIDCgtSdW5SZXNwb25zZRIOCgZydW5faWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBIRCglleGl0X2NvZGUYAyABKAUSDgoGc3Rkb3V0GAQgASgJEg4KBnN0ZGVychgFIAEoCRIWCg5leGVjdXRpb25fdGltZRgGIAEoARIRCgl0aW1lZF9vdXQYByABKAgSDwoHdGltZW91dBgIIAEoARI/CglhcnRpZmFjdHMYCSADKAsyLC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkFydGlmYWN0c0VudHJ5EisKBnN0YXR1cxgKIAEoDjIbLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhdHVzEg4KBnNpZ25hbBgLIAEoCRIYChBzdGRvdXRfdHJ1bmNhdGVkGAwgASgIEhgKEHN0ZGVycl90cnVuY2F0ZWQYDSABKAgSMAoGbGltaXRzGA4gASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxINCgVlcnJvchgPIAEoCRowCg5BcnRpZmFjdHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqIBChFSdW5TdHJlYW1SZXNwb25zZRIvCgdzdGFydGVkGAEgASgLMhwuYXVyZWEuc2FuZGJveC52MS5SdW5TdGFydGVkSAASEAoGc3Rkb3V0GAIgASgMSAASEAoGc3RkZXJyGAMgASgMSAASLwoGcmVzdWx0GAQgASgLMh0uYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZUgAQgcKBWV2ZW50IhwKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJIiUKEUJ1aWxkSW1hZ2VSZXF1ZXN0EhAKCG5vX2NhY2hlGAEgASgIIkAKEkJ1aWxkSW1hZ2VSZXNwb25zZRINCgNsb2cYASABKAlIABISCghpbWFnZV9pZBgCIAEoCUgAQgcKBWV2ZW50Ig8KDUhlYWx0aFJlcXVlc3Qi3wEKDkhlYWx0aFJlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSGAoQZG9ja2VyX3JlYWNoYWJsZRgCIAEoCBIWCg5kb2NrZXJfdmVyc2lvbhgDIAEoCRIaChJkb2NrZXJfYXBpX3ZlcnNpb24YBCABKAkSFQoNc2FuZGJveF9pbWFnZRgFIAEoCRIdChVzYW5kYm94X2ltYWdlX3ByZXNlbnQYBiABKAgSFQoNYXVyZWFfdmVyc2lvbhgHIAEoCRIRCglsYW5ndWFnZXMYCCADKAkSDgoGZGV0YWlsGAkgASgJKt0BCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhEKDVJVTl9TVEFUVVNfT0sQARIcChhSVU5fU1RBVFVTX1JVTlRJTUVfRVJST1IQAhIWChJSVU5fU1RBVFVTX1RJTUVPVVQQAxIbChdSVU5fU1RBVFVTX01FTU9SWV9MSU1JVBAEEhsKF1JVTl9TVEFUVVNfT1VUUFVUX0xJTUlUEAUSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBhIXChNSVU5fU1RBVFVTX0lOVEVSTkFMEAcyzgIKDlNhbmRib3hTZXJ2aWNlEkIKA1J1bhIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBodLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2USUAoJUnVuU3RyZWFtEhwuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0GiMuYXVyZWEuc2FuZGJveC52MS5SdW5TdHJlYW1SZXNwb25zZTABElkKCkJ1aWxkSW1hZ2USIy5hdXJlYS5zYW5kYm94LnYxLkJ1aWxkSW1hZ2VSZXF1ZXN0GiQuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVzcG9uc2UwARJLCgZIZWFsdGgSHy5hdXJlYS5zYW5kYm94LnYxLkhlYWx0aFJlcXVlc3QaIC5hdXJlYS5zYW5kYm94LnYxLkhlYWx0aFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEikQMKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5GiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgsKCV9yZWFkb25seSJBCg5SZXNvdXJjZUxpbWl0cxILCgNjcHUYASABKAESFAoMbWVtb3J5X2J5dGVzGAIgASgDEgwKBHBpZHMYAyABKAMi8gMKC1J1blJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIPCgdzdWNjZXNzGAIgASgIEhEKCWV4aXRfY29kZRgDIAEoBRIOCgZzdGRvdXQYBCABKAkSDgoGc3RkZXJyGAUgASgJEhYKDmV4ZWN1dGlvbl90aW1lGAYgASgBEhEKCXRpbWVkX291dBgHIAEoCBIPCgd0aW1lb3V0GAggASgBEj8KCWFydGlmYWN0cxgJIAMoCzIsLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2UuQXJ0aWZhY3RzRW50cnkSKwoGc3RhdHVzGAogASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSDgoGc2lnbmFsGAsgASgJEhgKEHN0ZG91dF90cnVuY2F0ZWQYDCABKAgSGAoQc3RkZXJyX3RydW5jYXRlZBgNIAEoCBIwCgZsaW1pdHMYDiABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBWVycm9yGA8gASgJEi4KBXVzYWdlGBAgASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlGjAKDkFydGlmYWN0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPAoNUmVzb3VyY2VVc2FnZRIQCghjcHVfdGltZRgBIAEoARIZChFwZWFrX21lbW9yeV9ieXRlcxgCIAEoAyKiAQoRUnVuU3RyZWFtUmVzcG9uc2USLwoHc3RhcnRlZBgBIAEoCzIcLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhcnRlZEgAEhAKBnN0ZG91dBgCIAEoDEgAEhAKBnN0ZGVychgDIAEoDEgAEi8KBnJlc3VsdBgEIAEoCzIdLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2VIAEIHCgVldmVudCIcCgpSdW5TdGFydGVkEg4KBnJ1bl9pZBgBIAEoCSIlChFCdWlsZEltYWdlUmVxdWVzdBIQCghub19jYWNoZRgBIAEoCCJAChJCdWlsZEltYWdlUmVzcG9uc2USDQoDbG9nGAEgASgJSAASEgoIaW1hZ2VfaWQYAiABKAlIAEIHCgVldmVudCIPCg1IZWFsdGhSZXF1ZXN0It8BCg5IZWFsdGhSZXNwb25zZRIPCgdzZXJ2aW5nGAEgASgIEhgKEGRvY2tlcl9yZWFjaGFibGUYAiABKAgSFgoOZG9ja2VyX3ZlcnNpb24YAyABKAkSGgoSZG9ja2VyX2FwaV92ZXJzaW9uGAQgASgJEhUKDXNhbmRib3hfaW1hZ2UYBSABKAkSHQoVc2FuZGJveF9pbWFnZV9wcmVzZW50GAYgASgIEhUKDWF1cmVhX3ZlcnNpb24YByABKAkSEQoJbGFuZ3VhZ2VzGAggAygJEg4KBmRldGFpbBgJIAEoCSrdAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIRCg1SVU5fU1RBVFVTX09LEAESHAoYUlVOX1NUQVRVU19SVU5USU1FX0VSUk9SEAISFgoSUlVOX1NUQVRVU19USU1FT1VUEAMSGwoXUlVOX1NUQVRVU19NRU1PUllfTElNSVQQBBIbChdSVU5fU1RBVFVTX09VVFBVVF9MSU1JVBAFEhgKFFJVTl9TVEFUVVNfQ0FOQ0VMTEVEEAYSFwoTUlVOX1NUQVRVU19JTlRFUk5BTBAHMs4CCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESSwoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * RunRequest describes one execution.
@@ -87,6 +87,32 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
    * @generated from field: aurea.sandbox.v1.ResourceLimits limits = 7;
    */
   limits?: ResourceLimits | undefined;
+
+  /**
+   * Bytes delivered to the program's standard input, which then reaches end-of-file. Empty by
+   * default (immediate end-of-file). In JSON, base64 as for every proto `bytes` field. Counts
+   * towards the request size limit (MAX_REQUEST_BYTES).
+   *
+   * @generated from field: bytes stdin = 8;
+   */
+  stdin: Uint8Array;
+
+  /**
+   * Command-line arguments passed to the program after its file name (`python3 main.py ARGS`).
+   * At most 256 arguments, each at most 32 KiB, no NUL characters.
+   *
+   * @generated from field: repeated string args = 9;
+   */
+  args: string[];
+
+  /**
+   * Environment variables set for the program, on top of a fixed minimal environment (PATH,
+   * HOME, LANG, TMPDIR). Nothing of the server's own environment ever reaches the sandbox.
+   * Names match [A-Za-z_][A-Za-z0-9_]*; at most 128 entries, each value at most 32 KiB, no NUL.
+   *
+   * @generated from field: map<string, string> env = 10;
+   */
+  env: { [key: string]: string };
 };
 
 /**
@@ -157,7 +183,7 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
 
   /**
    * Exit code of the program as the container engine reports it. A program ended by signal N
-   * reports 128 + N (137 for SIGKILL, which is also what a timeout or memory kill gives).
+   * reports 128 + N (which a program can also choose to exit with) (137 for SIGKILL, which is also what a timeout or memory kill gives).
    * -1 when no exit code exists: the run was cancelled before it started, or Aurea lost track of
    * it (RUN_STATUS_INTERNAL).
    *
@@ -167,8 +193,9 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
 
   /**
    * Everything the program wrote to standard output, up to the output cap
-   * (SANDBOX_OUTPUT_LIMIT bytes, 1 MiB by default). Bytes that are not valid UTF-8 are replaced
-   * by U+FFFD.
+   * (SANDBOX_OUTPUT_LIMIT bytes, 1 MiB by default). The program is killed when it writes more
+   * (status RUN_STATUS_OUTPUT_LIMIT, `stdout_truncated`). Byte sequences that are not valid UTF-8
+   * are replaced by U+FFFD, one per invalid sequence; RunStream's chunks carry the exact bytes.
    *
    * @generated from field: string stdout = 4;
    */
@@ -218,7 +245,8 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
   status: RunStatus;
 
   /**
-   * Name of the signal that ended the program (for example `SIGSEGV`), empty when it exited.
+   * Name of the signal that ended the program (for example `SIGSEGV`), read from an exit code
+   * of 128 + N; empty for exit codes up to 128.
    *
    * @generated from field: string signal = 11;
    */
@@ -251,6 +279,14 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
    * @generated from field: string error = 15;
    */
   error: string;
+
+  /**
+   * What the run used, from the container's cgroup. Absent when it could not be read (the run
+   * was cancelled, Aurea lost the engine, or the runtime exposes no cgroup files).
+   *
+   * @generated from field: aurea.sandbox.v1.ResourceUsage usage = 16;
+   */
+  usage?: ResourceUsage | undefined;
 };
 
 /**
@@ -259,6 +295,39 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
  */
 export const RunResponseSchema: GenMessage<RunResponse> = /*@__PURE__*/
   messageDesc(file_aurea_sandbox_v1_sandbox, 2);
+
+/**
+ * ResourceUsage is what a run consumed, as the kernel accounted it for the run's cgroup.
+ *
+ * @generated from message aurea.sandbox.v1.ResourceUsage
+ */
+export type ResourceUsage = Message<"aurea.sandbox.v1.ResourceUsage"> & {
+  /**
+   * CPU time, user plus system, of every process in the container, in seconds. Exact kernel
+   * accounting (cpuacct); it includes Aurea's own extraction of the workspace, a few
+   * milliseconds. For a run Aurea killed (timeout, output limit) it is sampled just before the
+   * kill. 0 when unknown.
+   *
+   * @generated from field: double cpu_time = 1;
+   */
+  cpuTime: number;
+
+  /**
+   * Peak memory of the container's cgroup in bytes, page cache included: the kernel's
+   * high-water mark (memory.max_usage_in_bytes, or memory.peak on cgroup v2), exact for the
+   * cgroup, not per process. 0 when unknown.
+   *
+   * @generated from field: int64 peak_memory_bytes = 2;
+   */
+  peakMemoryBytes: bigint;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ResourceUsage.
+ * Use `create(ResourceUsageSchema)` to create a new message.
+ */
+export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 3);
 
 /**
  * RunStreamResponse is one message of a RunStream: `started` first, then output, then `result`.
@@ -281,7 +350,8 @@ export type RunStreamResponse = Message<"aurea.sandbox.v1.RunStreamResponse"> & 
     case: "started";
   } | {
     /**
-     * A chunk of standard output, in the order the program wrote it.
+     * A chunk of standard output: the exact bytes, in the order the program wrote them, sent as
+     * they arrive (not line-buffered). Chunks stop at the output cap. In JSON, base64.
      *
      * @generated from field: bytes stdout = 2;
      */
@@ -289,7 +359,7 @@ export type RunStreamResponse = Message<"aurea.sandbox.v1.RunStreamResponse"> & 
     case: "stdout";
   } | {
     /**
-     * A chunk of standard error, in the order the program wrote it.
+     * A chunk of standard error, as for stdout.
      *
      * @generated from field: bytes stderr = 3;
      */
@@ -311,7 +381,7 @@ export type RunStreamResponse = Message<"aurea.sandbox.v1.RunStreamResponse"> & 
  * Use `create(RunStreamResponseSchema)` to create a new message.
  */
 export const RunStreamResponseSchema: GenMessage<RunStreamResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 3);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 4);
 
 /**
  * RunStarted opens a RunStream.
@@ -332,7 +402,7 @@ export type RunStarted = Message<"aurea.sandbox.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 4);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 5);
 
 /**
  * BuildImageRequest asks for the sandbox image to be (re)built.
@@ -353,7 +423,7 @@ export type BuildImageRequest = Message<"aurea.sandbox.v1.BuildImageRequest"> & 
  * Use `create(BuildImageRequestSchema)` to create a new message.
  */
 export const BuildImageRequestSchema: GenMessage<BuildImageRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 5);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 6);
 
 /**
  * BuildImageResponse is one message of a BuildImage stream: log lines, then the result.
@@ -390,7 +460,7 @@ export type BuildImageResponse = Message<"aurea.sandbox.v1.BuildImageResponse"> 
  * Use `create(BuildImageResponseSchema)` to create a new message.
  */
 export const BuildImageResponseSchema: GenMessage<BuildImageResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 6);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 7);
 
 /**
  * HealthRequest has no fields.
@@ -405,7 +475,7 @@ export type HealthRequest = Message<"aurea.sandbox.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 7);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 8);
 
 /**
  * HealthResponse describes whether the service can run code right now.
@@ -482,7 +552,7 @@ export type HealthResponse = Message<"aurea.sandbox.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 8);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 9);
 
 /**
  * RunStatus is the single verdict of a run.
@@ -580,7 +650,9 @@ export const SandboxService: GenService<{
   },
   /**
    * RunStream executes code like Run and streams its output while it runs: one `started`
-   * message, then output chunks, then exactly one `result`. It takes the same request as Run.
+   * message, then output chunks, then exactly one `result`. It takes the same request as Run
+   * and has the same errors. A caller that cancels, disconnects or lets its deadline pass gets
+   * its container killed and removed (the run is logged as cancelled); the same holds for Run.
    *
    * @generated from rpc aurea.sandbox.v1.SandboxService.RunStream
    */

@@ -1,3 +1,4 @@
+import { Writable } from "node:stream";
 import type Docker from "dockerode";
 import { pino } from "pino";
 import { createAureaApp } from "../../src/app.js";
@@ -8,6 +9,8 @@ export interface RunningAurea {
   readonly port: number;
   /** http://127.0.0.1:PORT */
   readonly baseUrl: string;
+  /** Every log line the server wrote so far, parsed. */
+  logs(): Record<string, unknown>[];
   stop(): Promise<void>;
 }
 
@@ -21,13 +24,24 @@ export async function startAurea(
 ): Promise<RunningAurea> {
   const parsed = parseConfig({ HOST: "127.0.0.1", PORT: "0", SANDBOX_BUILD_ON_START: "false", ...env });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (line.trim() !== "") lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      if (process.env.TEST_LOG === "1") process.stderr.write(chunk);
+      done();
+    },
+  });
+  const logger = pino({ level: "info" }, sink);
   const app = createAureaApp({ config: parsed.config, logger, ...(options.docker ? { docker: options.docker } : {}) });
   const address = await app.start();
   return {
     config: parsed.config,
     port: address.port,
     baseUrl: `http://127.0.0.1:${address.port}`,
+    logs: () => [...lines],
     stop: () => app.stop(2_000),
   };
 }

@@ -28,3 +28,18 @@ export async function bridgeGatewayAddress(): Promise<string> {
   if (!address) throw new Error(`the engine's bridge ${interfaceName} has no IPv4 address on this machine`);
   return address;
 }
+
+/**
+ * Polls until no Aurea container is left; resolves with how long that took, or rejects after
+ * `timeoutMs` listing what is still there.
+ */
+export async function noContainersWithin(timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const left = await aureaContainers();
+    const elapsed = performance.now() - started;
+    if (left.length === 0) return elapsed;
+    if (elapsed > timeoutMs) throw new Error(`containers still there after ${timeoutMs} ms: ${left.join(", ")}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -22,8 +22,21 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 
 export type GrpcResponse = Record<string, unknown>;
 
+export interface GrpcStream {
+  /** Every message, each with the milliseconds since the call began. */
+  readonly messages: { at: number; message: GrpcResponse }[];
+  /** Resolves when the stream ends, rejects with its error. */
+  readonly done: Promise<void>;
+  cancel(): void;
+  /** Resolves at the first message matching `predicate`. */
+  waitFor(predicate: (message: GrpcResponse) => boolean): Promise<GrpcResponse>;
+}
+
 export interface GrpcSandboxClient {
   run(request: Record<string, unknown>, deadlineMs?: number): Promise<GrpcResponse>;
+  /** Starts a unary Run that can be cancelled. */
+  startRun(request: Record<string, unknown>, deadlineMs?: number): { response: Promise<GrpcResponse>; cancel(): void };
+  runStream(request: Record<string, unknown>, deadlineMs?: number): GrpcStream;
   health(): Promise<GrpcResponse>;
   close(): void;
 }
@@ -41,8 +54,55 @@ export function createGrpcSandboxClient(port: number): GrpcSandboxClient {
         error ? reject(error) : resolve(response),
       );
     });
+  const startRun = (request: Record<string, unknown>, deadlineMs = 60_000) => {
+    let call: grpc.ClientUnaryCall | undefined;
+    const response = new Promise<GrpcResponse>((resolve, reject) => {
+      const method = client.Run as (
+        request: unknown,
+        options: grpc.CallOptions,
+        callback: (error: grpc.ServiceError | null, response: GrpcResponse) => void,
+      ) => grpc.ClientUnaryCall;
+      call = method.call(client, request, { deadline: Date.now() + deadlineMs }, (error, response) =>
+        error ? reject(error) : resolve(response),
+      );
+    });
+    return { response, cancel: () => call?.cancel() };
+  };
+  const runStream = (request: Record<string, unknown>, deadlineMs = 60_000): GrpcStream => {
+    const started = performance.now();
+    const method = client.RunStream as (request: unknown, options: grpc.CallOptions) => grpc.ClientReadableStream<GrpcResponse>;
+    const call = method.call(client, request, { deadline: Date.now() + deadlineMs });
+    const messages: { at: number; message: GrpcResponse }[] = [];
+    const waiters: { predicate: (m: GrpcResponse) => boolean; resolve: (m: GrpcResponse) => void }[] = [];
+    call.on("data", (message: GrpcResponse) => {
+      messages.push({ at: performance.now() - started, message });
+      for (const waiter of [...waiters]) {
+        if (waiter.predicate(message)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(message);
+        }
+      }
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      call.on("end", resolve);
+      call.on("error", reject);
+    });
+    done.catch(() => undefined);
+    return {
+      messages,
+      done,
+      cancel: () => call.cancel(),
+      waitFor: (predicate) => {
+        const seen = messages.find(({ message }) => predicate(message));
+        if (seen) return Promise.resolve(seen.message);
+        return new Promise((resolve) => waiters.push({ predicate, resolve }));
+      },
+    };
+  };
   return {
     run: (request, deadlineMs) => unary("Run", request, deadlineMs),
+    startRun,
+    runStream,
     health: () => unary("Health", {}),
     close: () => client.close(),
   };

@@ -14,7 +14,6 @@ import { DockerodeImageClient } from "./docker/image-client.js";
 import { createRunner } from "./runner/runner.js";
 import { createHealthChecker } from "./service/health-check.js";
 import { createSandboxService } from "./service/sandbox-service.js";
-import type { RunPolicy } from "./service/run-request.js";
 import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
 
@@ -34,8 +33,6 @@ export interface AureaApp {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Most files one request may place in the workspace. */
-const maxFilesPerRun = 1000;
 /** Longest an image build may take. */
 const imageBuildTimeoutMs = 15 * 60_000;
 
@@ -56,19 +53,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     logger,
   });
   const health = createHealthChecker({ engine, images, sandboxImage: config.sandboxImage });
-  const policy: RunPolicy = {
-    defaultTimeoutSeconds: config.defaultTimeoutSeconds,
-    maxTimeoutSeconds: config.maxTimeoutSeconds,
-    cpuLimit: config.cpuLimit,
-    memoryLimitBytes: config.memoryLimitBytes,
-    pidsLimit: config.pidsLimit,
-    workspaceSizeBytes: config.workspaceSizeBytes,
-    tmpSizeBytes: config.tmpSizeBytes,
-    readonlyDefault: config.readonlyDefault,
-    maxCodeBytes: config.maxCodeBytes,
-    maxFiles: maxFilesPerRun,
-  };
-  const service = createSandboxService({ runner, health, policy, version, logger });
+  const service = createSandboxService({ runner, health, policy: config, version, logger });
   const handler = connectNodeAdapter({
     routes: (router) => router.service(SandboxService, service),
     readMaxBytes: config.maxRequestBytes,

@@ -31,6 +31,14 @@ export interface AureaConfig {
   readonly outputLimitBytes: number;
   /** Size of the workspace tmpfs (`SANDBOX_WORKSPACE_SIZE`, default 64m). */
   readonly workspaceSizeBytes: number;
+  /** Most files and directories the workspace can hold (`SANDBOX_WORKSPACE_FILES`, default 4096). */
+  readonly workspaceFiles: number;
+  /** Most artifacts one run returns (`SANDBOX_ARTIFACT_MAX_FILES`, default 100). */
+  readonly artifactMaxFiles: number;
+  /** Largest single artifact returned (`SANDBOX_ARTIFACT_MAX_FILE_SIZE`, default 8m). */
+  readonly artifactMaxFileBytes: number;
+  /** Most artifact bytes one run returns in all (`SANDBOX_ARTIFACT_MAX_TOTAL_SIZE`, default 16m). */
+  readonly artifactMaxTotalBytes: number;
   /** Size of the `/tmp` tmpfs (`SANDBOX_TMP_SIZE`, default 16m). */
   readonly tmpSizeBytes: number;
   /** Whether the root filesystem is read-only when a request does not say (`SANDBOX_READONLY_DEFAULT`, true). */
@@ -68,6 +76,10 @@ export function parseConfig(env: Env): ConfigResult {
     maxTimeoutSeconds: read.number("SANDBOX_MAX_TIMEOUT", 300, 0.1, 3600),
     outputLimitBytes: read.byteSize("SANDBOX_OUTPUT_LIMIT", "1m", 1024, 256 * mebibyte),
     workspaceSizeBytes: read.byteSize("SANDBOX_WORKSPACE_SIZE", "64m", mebibyte, 16 * gibibyte),
+    workspaceFiles: read.integer("SANDBOX_WORKSPACE_FILES", 4096, 16, 1_000_000),
+    artifactMaxFiles: read.integer("SANDBOX_ARTIFACT_MAX_FILES", 100, 0, 10_000),
+    artifactMaxFileBytes: read.byteSize("SANDBOX_ARTIFACT_MAX_FILE_SIZE", "8m", 1, gibibyte),
+    artifactMaxTotalBytes: read.byteSize("SANDBOX_ARTIFACT_MAX_TOTAL_SIZE", "16m", 1, gibibyte),
     tmpSizeBytes: read.byteSize("SANDBOX_TMP_SIZE", "16m", mebibyte, 16 * gibibyte),
     readonlyDefault: read.boolean("SANDBOX_READONLY_DEFAULT", true),
     maxCodeBytes: read.byteSize("SANDBOX_MAX_CODE_BYTES", "1m", 1, 64 * mebibyte),

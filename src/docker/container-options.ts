@@ -35,6 +35,8 @@ export interface SandboxLimits {
   readonly pids: number;
   /** Size of the workspace tmpfs in bytes. */
   readonly workspaceBytes: number;
+  /** Most files and directories (inodes) the workspace tmpfs holds. */
+  readonly workspaceFiles: number;
   /** Size of the /tmp tmpfs (and of /dev/shm) in bytes. */
   readonly tmpBytes: number;
 }
@@ -79,7 +81,7 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     SecurityOpt: ["no-new-privileges"],
     ReadonlyRootfs: shape.readonlyRootfs,
     Tmpfs: {
-      [workspaceDir]: `${tmpfsOptions},size=${limits.workspaceBytes},uid=${sandboxUid},gid=${sandboxGid},mode=0700`,
+      [workspaceDir]: `${tmpfsOptions},size=${limits.workspaceBytes},nr_inodes=${limits.workspaceFiles},uid=${sandboxUid},gid=${sandboxGid},mode=0700`,
       "/tmp": `${tmpfsOptions},noexec,size=${limits.tmpBytes},mode=1777`,
     },
     IpcMode: "private",

@@ -84,11 +84,10 @@ export class CappedBuffer {
 }
 
 /**
- * Separates the supervisor's usage trailer from the program's stdout. Everything before the first
- * marker is program output, handed on at once except for a few bytes held back while they could
- * be the start of a marker. Everything from the first marker on is trailer region, bounded in
- * size; the report is the text after the last marker in it, because the supervisor's real
- * trailer is always the last thing written (see sandbox-command.ts).
+ * Separates the supervisor's trailer from the program's stdout. Everything before the marker is
+ * program output, handed on at once except for a few bytes held back while they could be the
+ * start of a marker. Everything after the marker is the trailer, bounded in size. Only the
+ * supervisor knows the nonce in the marker (see sandbox-command.ts), so the first marker is its.
  */
 export class TrailerSplitter {
   private held = Buffer.alloc(0);
@@ -98,10 +97,10 @@ export class TrailerSplitter {
   constructor(
     private readonly marker: Buffer,
     private readonly onProgramBytes: (chunk: Buffer) => void,
-    private readonly maxRegionBytes = 4096,
+    private readonly maxRegionBytes: number,
   ) {}
 
-  /** True once more bytes followed a marker than any real trailer needs. */
+  /** True once more bytes followed the marker than a trailer may hold. */
   get regionOverflowed(): boolean {
     return this.regionBytes > this.maxRegionBytes;
   }
@@ -125,18 +124,14 @@ export class TrailerSplitter {
     this.held = Buffer.from(data.subarray(data.length - keep));
   }
 
-  /** Ends the stream: returns the trailer text, or undefined when no marker came. */
-  end(): string | undefined {
+  /** Ends the stream: returns the trailer (what followed the marker), or undefined when none came. */
+  end(): Buffer | undefined {
     if (!this.region) {
       if (this.held.length > 0) this.onProgramBytes(this.held);
       this.held = Buffer.alloc(0);
       return undefined;
     }
-    const region = Buffer.concat(this.region);
-    const last = region.lastIndexOf(this.marker);
-    const text = last >= 0 ? region.subarray(last + this.marker.length) : region;
-    const newline = text.indexOf(0x0a);
-    return text.subarray(0, newline >= 0 ? newline : text.length).toString("latin1");
+    return Buffer.concat(this.region);
   }
 
   private appendRegion(chunk: Buffer): void {

@@ -6,13 +6,16 @@ import type { ContainerClient, ContainerExit } from "../docker/container-client.
 import type { SandboxLimits } from "../docker/container-options.js";
 import { createColdContainerSource, type ContainerLease, type ContainerSource } from "./container-source.js";
 import type { Language } from "./languages.js";
+import { collectArtifacts, type ArtifactCollection } from "./artifact-collection.js";
 import { AttachStreamDemuxer, CappedBuffer, TrailerSplitter, type OutputStreamName } from "./output-capture.js";
 import {
+  maxTrailerBytes,
   parseSupervisorReport,
   sandboxCommand,
+  splitTrailer,
   supervisorHeader,
   trailerMarker,
-  type SupervisorReport,
+  type ArtifactCaps,
 } from "./sandbox-command.js";
 import { decideVerdict, signalFromExitCode, type RunVerdict } from "./verdict.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "./workspace-archive.js";
@@ -33,6 +36,8 @@ export interface RunSpec {
   readonly timeoutMs: number;
   readonly readonlyRootfs: boolean;
   readonly limits: SandboxLimits;
+  /** Collect created or changed workspace files within these caps; undefined to collect none. */
+  readonly artifacts: ArtifactCaps | undefined;
 }
 
 /** Optional live view of a run, for streaming callers. */
@@ -68,6 +73,8 @@ export interface RunOutcome {
   readonly timedOut: boolean;
   /** Undefined when neither the supervisor nor the engine could tell. */
   readonly usage: RunUsage | undefined;
+  /** Undefined when none were asked for or the program did not end on its own. */
+  readonly artifacts: ArtifactCollection | undefined;
   /** For verdict "internal": what failed. */
   readonly error: string | undefined;
 }
@@ -108,11 +115,9 @@ export function createRunner(options: RunnerOptions): Runner {
     async run(spec, { signal, observer } = {}) {
       const log = options.logger.child({ run_id: spec.runId });
       const nonce = randomBytes(16).toString("hex");
-      const archive = await buildWorkspaceArchive([
-        { name: spec.language.fileName, content: Buffer.from(spec.code, "utf8") },
-        ...spec.files,
-      ]);
-      const input = Buffer.concat([supervisorHeader(archive.length, nonce), archive, spec.stdin]);
+      const workspaceFiles = [{ name: spec.language.fileName, content: Buffer.from(spec.code, "utf8") }, ...spec.files];
+      const archive = await buildWorkspaceArchive(workspaceFiles);
+      const input = Buffer.concat([supervisorHeader(archive.length, nonce, spec.artifacts), archive, spec.stdin]);
       const lease = await source.acquire({
         runId: spec.runId,
         instanceId: options.instanceId,
@@ -123,10 +128,11 @@ export function createRunner(options: RunnerOptions): Runner {
       });
       log.debug({ container: lease.id }, "container acquired");
       try {
-        const outcome = await superviseRun({ options, log, spec, lease, input, nonce, signal, observer });
+        const outcome = await superviseRun({ options, log, spec, lease, input, nonce, workspaceFiles, signal, observer });
         log.info(
           {
             language: spec.language.name,
+            artifacts: outcome.artifacts ? outcome.artifacts.files.size : undefined,
             status: outcome.verdict,
             exit_code: outcome.exitCode,
             signal: outcome.signal || undefined,
@@ -157,6 +163,8 @@ interface Supervision {
   /** Header, workspace archive and the program's stdin, in that order. */
   readonly input: Buffer;
   readonly nonce: string;
+  /** What the workspace held before the program ran, to tell artifacts from inputs. */
+  readonly workspaceFiles: readonly WorkspaceFile[];
   readonly signal: AbortSignal | undefined;
   readonly observer: RunObserver | undefined;
 }
@@ -195,7 +203,11 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
       kill(`${stream} over ${options.outputLimitBytes} bytes`, true);
     }
   };
-  const trailer = new TrailerSplitter(trailerMarker(run.nonce), (chunk) => keep("stdout", stdout, chunk));
+  const trailer = new TrailerSplitter(
+    trailerMarker(run.nonce),
+    (chunk) => keep("stdout", stdout, chunk),
+    maxTrailerBytes(spec.artifacts),
+  );
   const attachment = await containers.attach(lease.id);
   const outputEnded = whenStreamEnds(attachment);
   const demuxer = new AttachStreamDemuxer((stream, chunk) => {
@@ -206,7 +218,7 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
     trailer.push(chunk);
     if (trailer.regionOverflowed && !outputLimited) {
       outputLimited = true;
-      kill("output after a usage marker", true);
+      kill("trailer over its size bound", true);
     }
   });
   attachment.on("data", (chunk: Buffer) => demuxer.push(chunk));
@@ -251,7 +263,9 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
   await Promise.race([outputEnded, sleep(outputDrainMs)]);
   attachment.destroy();
   await killing;
-  const report = readReport(trailer.end());
+  const region = trailer.end();
+  const { reportText, rest } = region ? splitTrailer(region) : { reportText: undefined, rest: Buffer.alloc(0) };
+  const report = reportText === undefined ? undefined : parseSupervisorReport(reportText);
 
   let exit: ContainerExit | undefined;
   if (internalError === undefined) {
@@ -278,6 +292,8 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
     exit?.startedAtMs !== undefined && exit.finishedAtMs !== undefined
       ? exit.finishedAtMs - exit.startedAtMs
       : undefined;
+  const artifacts =
+    finished && spec.artifacts ? await collectArtifacts(rest, spec.artifacts, run.workspaceFiles) : undefined;
   const usage: RunUsage | undefined = finished
     ? { cpuTimeNs: finished.cpuTimeNs, peakMemoryBytes: finished.peakMemoryBytes }
     : usageAtKill;
@@ -293,12 +309,9 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
     executionTimeMs: engineMs !== undefined && engineMs >= 0 ? engineMs : endedAt - startedAt,
     timedOut,
     usage,
+    artifacts,
     error: internalError,
   };
-}
-
-function readReport(text: string | undefined): SupervisorReport | undefined {
-  return text === undefined ? undefined : parseSupervisorReport(text);
 }
 
 function whenStreamEnds(stream: Duplex): Promise<void> {
@@ -322,6 +335,7 @@ function cancelledBeforeStart(runId: string): RunOutcome {
     executionTimeMs: 0,
     timedOut: false,
     usage: undefined,
+    artifacts: undefined,
     error: undefined,
   };
 }

@@ -3,25 +3,35 @@ import { workspaceDir } from "../docker/container-options.js";
 /**
  * The container's command: a small POSIX-shell supervisor that runs as PID 1 and
  *
- * 1. reads one header line from stdin, `<archive bytes> <nonce>`;
+ * 1. reads one header line from stdin: archive size, nonce, and what to collect afterwards;
  * 2. extracts the workspace archive that follows (exactly that many bytes: `head -c` never reads
  *    past its count from a pipe), so files reach a read-only root's tmpfs through the container's
- *    own processes, as the engine's archive API cannot;
+ *    own processes, as the engine's archive API cannot; the archive is Aurea's own, built from
+ *    validated names, so extracting it is safe;
  * 3. runs the program in the foreground; the program's stdin is whatever follows the archive;
  * 4. when the program ends, SIGKILLs every process left (`kill -KILL -1` spares only PID 1, and
  *    so daemons, double forks and `setsid` escapes die with the run);
- * 5. writes a usage trailer read from the container's own cgroup, marked with the nonce, on stdout;
+ * 5. writes a trailer on stdout, marked with the nonce: a report line with the usage read from the
+ *    container's own cgroup and, when artifacts are wanted, a manifest of every non-directory
+ *    the program created or changed (type, size, name; NUL-separated) and a tar of the regular
+ *    files among them that fit the per-file cap;
  * 6. exits with the program's status, which the engine then reports.
+ *
+ * "Created or changed" is "modified after 1970-01-01T00:00:01": the archive's entries carry
+ * mtime 0 and tar restores it, so untouched input files are left out without being read.
  *
  * Why it cannot be fooled: PID 1 ignores every signal it has no handler for (it installs none),
  * so the program cannot kill or stop it; the trailer is written after every other process is
- * dead, so the real trailer is always the last bytes of stdout, whatever the program printed;
- * and the nonce arrives on stdin before the program exists, so it is not in any argv or
- * environment the program could read.
+ * dead, so nothing the program wrote can follow or interleave with it; and the nonce arrives on
+ * stdin before the program exists, so it is in no argv or environment the program could read,
+ * and output without it is only output.
  */
+/** Skipped entries the manifest may list beyond the artifact count cap. */
+const manifestExtraEntries = 100;
+
 const supervisor = `
-IFS=' ' read -r size nonce || exit 125
-if ! head -c "$size" | tar -x -C ${workspaceDir} --no-same-owner --no-same-permissions -m; then
+IFS=' ' read -r size nonce capture max_files max_file_bytes max_tar_bytes || exit 125
+if ! head -c "$size" | tar -x -C ${workspaceDir} --no-same-owner --no-same-permissions; then
   printf '\\0aurea-usage:%s setup-failed\\n' "$nonce"
   exit 125
 fi
@@ -40,8 +50,37 @@ elif [ -r $cg/cpu.stat ]; then
   while read -r key value; do [ "$key" = oom_kill ] && oom=$value; done < $cg/memory.events
 fi
 printf '\\0aurea-usage:%s ok %s %s %s %s\\n' "$nonce" "$status" "$peak" "$cpu" "$oom"
+if [ "$capture" = 1 ] && cd ${workspaceDir}; then
+  find . -mindepth 1 -newermt @1 ! -type d -printf '%y %s %P\\0' 2>/dev/null | head -z -n $((max_files + ${manifestExtraEntries}))
+  printf '\\0'
+  find . -mindepth 1 -newermt @1 -type f -size -$((max_file_bytes + 1))c -printf '%P\\0' 2>/dev/null |
+    head -z -n "$max_files" | tar -c -f - --null --no-recursion -T - 2>/dev/null | head -c "$max_tar_bytes"
+fi
 exit $status
 `;
+
+/** What the supervisor collects from the workspace after the program ends. */
+export interface ArtifactCaps {
+  readonly maxFiles: number;
+  readonly maxFileBytes: number;
+  readonly maxTotalBytes: number;
+}
+
+/** Tar's own bytes per file, generously: a header, a GNU long-name header and name, padding. */
+const tarOverheadPerFile = 6 * 1024;
+
+/** Most bytes of tar the supervisor sends for these caps. */
+export function maxArtifactTarBytes(caps: ArtifactCaps): number {
+  return caps.maxTotalBytes + (caps.maxFiles + 2) * tarOverheadPerFile;
+}
+
+/** Most bytes a trailer can take: report line, manifest, tar. */
+export function maxTrailerBytes(caps: ArtifactCaps | undefined): number {
+  const reportBytes = 1024;
+  if (!caps) return reportBytes;
+  const manifestBytes = (caps.maxFiles + manifestExtraEntries + 1) * (4096 + 32);
+  return reportBytes + manifestBytes + maxArtifactTarBytes(caps);
+}
 
 /** argv of the container: the supervisor, then the program's own argv. */
 export function sandboxCommand(program: readonly string[]): string[] {
@@ -49,8 +88,11 @@ export function sandboxCommand(program: readonly string[]): string[] {
 }
 
 /** The line the supervisor expects before the archive. */
-export function supervisorHeader(archiveBytes: number, nonce: string): Buffer {
-  return Buffer.from(`${archiveBytes} ${nonce}\n`, "ascii");
+export function supervisorHeader(archiveBytes: number, nonce: string, artifacts: ArtifactCaps | undefined): Buffer {
+  const collect = artifacts
+    ? `1 ${artifacts.maxFiles} ${artifacts.maxFileBytes} ${maxArtifactTarBytes(artifacts)}`
+    : "0 0 0 0";
+  return Buffer.from(`${archiveBytes} ${nonce} ${collect}\n`, "ascii");
 }
 
 /** Bytes that begin the usage trailer for a given nonce. */
@@ -72,7 +114,14 @@ export type SupervisorReport =
       readonly oomKills: number | undefined;
     };
 
-/** Parses the text after the marker (up to the newline); undefined when it is not a report. */
+/** A trailer split into the report line and what follows it (manifest and tar, if collected). */
+export function splitTrailer(region: Buffer): { reportText: string; rest: Buffer } {
+  const newline = region.indexOf(0x0a);
+  if (newline < 0) return { reportText: region.toString("latin1"), rest: Buffer.alloc(0) };
+  return { reportText: region.subarray(0, newline).toString("latin1"), rest: region.subarray(newline + 1) };
+}
+
+/** Parses the report line; undefined when it is not one. */
 export function parseSupervisorReport(text: string): SupervisorReport | undefined {
   const fields = text.trim().split(" ");
   if (fields[0] === "setup-failed" && fields.length === 1) return { kind: "setup-failed" };

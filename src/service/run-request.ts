@@ -1,22 +1,26 @@
 import type { RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import type { AureaConfig } from "../config/config.js";
 import { findLanguage, languageNames } from "../runner/languages.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 
-/** The server's bounds on what a request may ask for. */
-export interface RunPolicy {
-  readonly defaultTimeoutSeconds: number;
-  readonly maxTimeoutSeconds: number;
-  readonly cpuLimit: number;
-  readonly memoryLimitBytes: number;
-  readonly pidsLimit: number;
-  readonly workspaceSizeBytes: number;
-  readonly tmpSizeBytes: number;
-  readonly readonlyDefault: boolean;
-  readonly maxCodeBytes: number;
-  /** Most entries allowed in `files`. */
-  readonly maxFiles: number;
-}
+/** The server's bounds on what a request may ask for: the part of the configuration that says so. */
+export type RunPolicy = Pick<
+  AureaConfig,
+  | "defaultTimeoutSeconds"
+  | "maxTimeoutSeconds"
+  | "cpuLimit"
+  | "memoryLimitBytes"
+  | "pidsLimit"
+  | "workspaceSizeBytes"
+  | "workspaceFiles"
+  | "tmpSizeBytes"
+  | "readonlyDefault"
+  | "maxCodeBytes"
+  | "artifactMaxFiles"
+  | "artifactMaxFileBytes"
+  | "artifactMaxTotalBytes"
+>;
 
 /** One thing wrong with a request, naming the field as a caller wrote it. */
 export interface FieldViolation {
@@ -76,7 +80,7 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   );
   const pids = resolveLimit(violate, "limits.pids", Number(limits?.pids ?? 0n), policy.pidsLimit, "processes", 8);
 
-  const files = validateFiles(request.files, language?.fileName, policy, violate);
+  const files = validateFiles(request.files, request.binaryFiles, language?.fileName, policy, violate);
   const args = validateArgs(request.args, violate);
   const env = validateEnv(request.env, violate);
 
@@ -93,11 +97,19 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
       env,
       timeoutMs: Math.round(timeoutSeconds * 1000),
       readonlyRootfs: request.readonly ?? policy.readonlyDefault,
+      artifacts: request.captureArtifacts
+        ? {
+            maxFiles: policy.artifactMaxFiles,
+            maxFileBytes: policy.artifactMaxFileBytes,
+            maxTotalBytes: policy.artifactMaxTotalBytes,
+          }
+        : undefined,
       limits: {
         cpu,
         memoryBytes,
         pids,
         workspaceBytes: policy.workspaceSizeBytes,
+        workspaceFiles: policy.workspaceFiles,
         tmpBytes: policy.tmpSizeBytes,
       },
     },
@@ -127,45 +139,69 @@ function resolveLimit(
 }
 
 function validateFiles(
-  files: Readonly<Record<string, string>>,
+  textFiles: Readonly<Record<string, string>>,
+  binaryFiles: Readonly<Record<string, Uint8Array>>,
   codeFileName: string | undefined,
   policy: RunPolicy,
   violate: (field: string, description: string) => void,
 ): WorkspaceFile[] {
-  const names = Object.keys(files);
-  if (names.length > policy.maxFiles) {
-    violate("files", `has ${names.length} entries; at most ${policy.maxFiles} are allowed`);
+  const entries = [
+    ...Object.entries(textFiles).map(([name, text]) => ({
+      field: `files[${JSON.stringify(name)}]`,
+      name,
+      content: Buffer.from(text, "utf8"),
+    })),
+    ...Object.entries(binaryFiles).map(([name, bytes]) => ({
+      field: `binary_files[${JSON.stringify(name)}]`,
+      name,
+      content: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    })),
+  ];
+  // Checked before looking at any name, so a million-entry request costs one comparison.
+  if (entries.length >= policy.workspaceFiles) {
+    violate("files", `has ${entries.length} entries; the workspace holds at most ${policy.workspaceFiles - 1} files`);
     return [];
   }
-  const accepted: WorkspaceFile[] = [];
+  const accepted: (WorkspaceFile & { field: string })[] = [];
+  const byNormalName = new Map<string, string>();
   const directories = new Set<string>();
   let totalBytes = 0;
-  for (const name of names) {
-    const field = `files[${JSON.stringify(name)}]`;
-    const problem = fileNameProblem(name);
+  for (const entry of entries) {
+    const problem = fileNameProblem(entry.name);
     if (problem) {
-      violate(field, problem);
+      violate(entry.field, problem);
       continue;
     }
-    if (name === codeFileName) {
-      violate(field, `collides with the code file ${codeFileName}`);
+    // Two spellings of one name (NFC and NFD, say) would overwrite each other on extraction.
+    const normal = entry.name.normalize("NFC");
+    const clash = byNormalName.get(normal);
+    if (clash !== undefined) {
+      violate(entry.field, `names the same file as ${clash}`);
       continue;
     }
-    const segments = name.split("/");
+    byNormalName.set(normal, entry.field);
+    if (normal === codeFileName) {
+      violate(entry.field, `collides with the code file ${codeFileName}`);
+      continue;
+    }
+    const segments = entry.name.split("/");
     for (let depth = 1; depth < segments.length; depth++) directories.add(segments.slice(0, depth).join("/"));
-    const content = Buffer.from(files[name] ?? "", "utf8");
-    totalBytes += content.length;
-    accepted.push({ name, content });
+    totalBytes += entry.content.length;
+    accepted.push(entry);
   }
   for (const file of accepted) {
-    if (directories.has(file.name)) {
-      violate(`files[${JSON.stringify(file.name)}]`, "is both a file and the directory of another file");
-    }
+    if (directories.has(file.name)) violate(file.field, "is both a file and the directory of another file");
+  }
+  if (accepted.length + directories.size + 1 > policy.workspaceFiles) {
+    violate(
+      "files",
+      `need ${accepted.length + directories.size + 1} files and directories; the workspace holds ${policy.workspaceFiles}`,
+    );
   }
   if (totalBytes > policy.workspaceSizeBytes) {
     violate("files", `hold ${totalBytes} bytes; the workspace holds ${policy.workspaceSizeBytes}`);
   }
-  return accepted;
+  return accepted.map(({ name, content }) => ({ name, content }));
 }
 
 const maxArgs = 256;

@@ -1,11 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import {
+  ArtifactSkipReason,
   ResourceLimitsSchema,
   ResourceUsageSchema,
   RunResponseSchema,
   RunStatus,
+  SkippedArtifactSchema,
   type RunResponse,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import type { ArtifactCollection, ArtifactSkipReason as SkipReason } from "../runner/artifact-collection.js";
 import type { RunOutcome, RunSpec } from "../runner/runner.js";
 import type { RunVerdict } from "../runner/verdict.js";
 
@@ -18,6 +21,39 @@ const statusByVerdict: Record<RunVerdict, RunStatus> = {
   cancelled: RunStatus.CANCELLED,
   internal: RunStatus.INTERNAL,
 };
+
+const skipReasons: Record<SkipReason, ArtifactSkipReason> = {
+  symlink: ArtifactSkipReason.SYMLINK,
+  special_file: ArtifactSkipReason.SPECIAL_FILE,
+  hard_link: ArtifactSkipReason.HARD_LINK,
+  too_large: ArtifactSkipReason.TOO_LARGE,
+  too_many: ArtifactSkipReason.TOO_MANY,
+  total_size: ArtifactSkipReason.TOTAL_SIZE,
+  bad_name: ArtifactSkipReason.BAD_NAME,
+};
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Splits artifacts into valid UTF-8 text and everything else. */
+function artifactFields(collection: ArtifactCollection | undefined) {
+  const artifacts: Record<string, string> = {};
+  const binaryArtifacts: Record<string, Uint8Array> = {};
+  for (const [name, content] of collection?.files ?? []) {
+    try {
+      artifacts[name] = strictUtf8.decode(content);
+    } catch {
+      binaryArtifacts[name] = content;
+    }
+  }
+  return {
+    artifacts,
+    binaryArtifacts,
+    skippedArtifacts: (collection?.skipped ?? []).map((skipped) =>
+      create(SkippedArtifactSchema, { name: skipped.name, reason: skipReasons[skipped.reason] }),
+    ),
+    artifactsTruncated: collection?.truncated ?? false,
+  };
+}
 
 /** Decodes program output for a proto `string`: invalid UTF-8 becomes U+FFFD, never an error. */
 export function decodeOutput(bytes: Uint8Array): string {
@@ -36,7 +72,7 @@ export function toRunResponse(spec: RunSpec, outcome: RunOutcome): RunResponse {
     executionTime: outcome.executionTimeMs / 1000,
     timedOut: outcome.timedOut,
     timeout: spec.timeoutMs / 1000,
-    artifacts: {},
+    ...artifactFields(outcome.artifacts),
     status,
     signal: outcome.signal,
     stdoutTruncated: outcome.stdoutTruncated,

@@ -38,10 +38,6 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
 
   function specFor(request: RunRequest): RunSpec {
     const runId = randomUUID();
-    if (request.captureArtifacts) {
-      // Refused rather than silently answered with no artifacts.
-      throw new ConnectError("capture_artifacts: artifact capture is not available on this server yet", Code.Unimplemented);
-    }
     const result = validateRunRequest(request, policy, runId);
     if (!result.ok) {
       const message = result.violations.map((v) => `${v.field}: ${v.description}`).join("; ");

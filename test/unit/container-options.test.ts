@@ -11,6 +11,7 @@ const limits = {
   memoryBytes: 128 * 1024 * 1024,
   pids: 32,
   workspaceBytes: 64 * 1024 * 1024,
+  workspaceFiles: 4096,
   tmpBytes: 16 * 1024 * 1024,
 };
 
@@ -40,7 +41,7 @@ describe("toHostConfig", () => {
 
   it("gives size-capped tmpfs mounts for the workspace and /tmp", () => {
     expect(hostConfig.Tmpfs?.["/workspace"]).toBe(
-      `rw,nosuid,nodev,size=${limits.workspaceBytes},uid=10001,gid=10001,mode=0700`,
+      `rw,nosuid,nodev,size=${limits.workspaceBytes},nr_inodes=4096,uid=10001,gid=10001,mode=0700`,
     );
     expect(hostConfig.Tmpfs?.["/tmp"]).toBe(`rw,nosuid,nodev,noexec,size=${limits.tmpBytes},mode=1777`);
   });

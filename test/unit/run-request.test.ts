@@ -11,10 +11,13 @@ const policy: RunPolicy = {
   memoryLimitBytes: 512 * 1024 * 1024,
   pidsLimit: 64,
   workspaceSizeBytes: 1024 * 1024,
+  workspaceFiles: 4,
   tmpSizeBytes: 1024 * 1024,
   readonlyDefault: true,
   maxCodeBytes: 1000,
-  maxFiles: 3,
+  artifactMaxFiles: 10,
+  artifactMaxFileBytes: 1024,
+  artifactMaxTotalBytes: 4096,
 };
 
 type RequestInit = MessageInitShape<typeof RunRequestSchema>;
@@ -101,8 +104,22 @@ describe("validateRunRequest", () => {
     ]);
   });
 
+  it("takes binary files, refusing a name given twice or twice once normalised", () => {
+    const ok = validateRunRequest(request({ binaryFiles: { "blob.bin": new Uint8Array([0, 255]) } }), policy, "r");
+    expect(ok.ok && [...ok.spec.files[0]!.content]).toEqual([0, 255]);
+    expect(violations({ files: { x: "1" }, binaryFiles: { x: new Uint8Array([1]) } })).toEqual([
+      'binary_files["x"]: names the same file as files["x"]',
+    ]);
+    expect(violations({ files: { "caf\u00e9": "nfc", "cafe\u0301": "nfd" } })).toEqual([
+      'files["cafe\u0301"]: names the same file as files["café"]',
+    ]);
+    expect(violations({ binaryFiles: { "../x": new Uint8Array() } })).toEqual(['binary_files["../x"]: name has a ".." segment']);
+  });
+
   it("bounds the number and size of files", () => {
-    expect(violations({ files: { a: "", b: "", c: "", d: "" } })[0]).toMatch(/^files: has 4 entries; at most 3/);
+    expect(violations({ files: { a: "", b: "", c: "", d: "" } })[0]).toMatch(/^files: has 4 entries; the workspace holds at most 3/);
+    expect(violations({ files: { "a/b/c": "" } })).toEqual([]);
+    expect(violations({ files: { "a/b/c/d": "" } })[0]).toMatch(/^files: need 5 files and directories; the workspace holds 4/);
     expect(violations({ files: { big: "x".repeat(1024 * 1024 + 1) } })[0]).toMatch(/^files: hold 1048577 bytes/);
   });
 });

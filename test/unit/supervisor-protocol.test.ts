@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { TrailerSplitter } from "../../src/runner/output-capture.js";
-import { parseSupervisorReport, trailerMarker } from "../../src/runner/sandbox-command.js";
+import { parseSupervisorReport, splitTrailer, trailerMarker } from "../../src/runner/sandbox-command.js";
 
 const marker = trailerMarker("0123abcd");
 
 function split(chunks: (string | Buffer)[]) {
   const program: Buffer[] = [];
-  const splitter = new TrailerSplitter(marker, (chunk) => program.push(Buffer.from(chunk)));
+  const splitter = new TrailerSplitter(marker, (chunk) => program.push(Buffer.from(chunk)), 4096);
   for (const chunk of chunks) splitter.push(Buffer.from(chunk));
-  const trailer = splitter.end();
+  const trailer = splitter.end()?.toString("latin1");
   return { output: Buffer.concat(program).toString("latin1"), trailer, overflowed: splitter.regionOverflowed };
 }
 
@@ -16,14 +16,14 @@ describe("TrailerSplitter", () => {
   const real = Buffer.concat([marker, Buffer.from("ok 0 4096 1000 0\n")]);
 
   it("separates program output from the trailer", () => {
-    expect(split(["hello\n", real])).toEqual({ output: "hello\n", trailer: "ok 0 4096 1000 0", overflowed: false });
+    expect(split(["hello\n", real])).toEqual({ output: "hello\n", trailer: "ok 0 4096 1000 0\n", overflowed: false });
   });
 
   it("finds a marker split across chunks, one byte at a time", () => {
     const whole = Buffer.concat([Buffer.from("out"), real]);
     const result = split([...whole].map((byte) => Buffer.from([byte])));
     expect(result.output).toBe("out");
-    expect(result.trailer).toBe("ok 0 4096 1000 0");
+    expect(result.trailer).toBe("ok 0 4096 1000 0\n");
   });
 
   it("hands on bytes that only looked like the start of a marker", () => {
@@ -31,18 +31,28 @@ describe("TrailerSplitter", () => {
     expect(split(["ends with \u0000aurea-usa"]).output).toBe("ends with \u0000aurea-usa");
   });
 
-  it("believes the last trailer, so a forged one printed earlier changes nothing", () => {
-    const forged = Buffer.concat([marker, Buffer.from("ok 0 1 1 0\n")]);
-    expect(split(["x", forged, "more", real]).trailer).toBe("ok 0 4096 1000 0");
+  it("treats a marker with another nonce as program output", () => {
+    const other = Buffer.concat([trailerMarker("ffffffff"), Buffer.from("ok 0 1 1 0\n")]);
+    const result = split([other, real]);
+    expect(result.output).toBe(other.toString("latin1"));
+    expect(result.trailer).toBe("ok 0 4096 1000 0\n");
   });
 
-  it("ignores a marker with another nonce", () => {
-    const other = Buffer.concat([trailerMarker("ffffffff"), Buffer.from("ok 0 1 1 0\n")]);
-    expect(split([other]).trailer).toBeUndefined();
+  it("keeps everything after the marker, binary included", () => {
+    const payload = Buffer.from([0x0a, 0x00, 0xff, 0x00]);
+    expect(split([real, payload]).trailer).toBe(`ok 0 4096 1000 0\n${payload.toString("latin1")}`);
   });
 
   it("bounds what follows a marker", () => {
     expect(split([marker, "x".repeat(5000)]).overflowed).toBe(true);
+  });
+});
+
+describe("splitTrailer", () => {
+  it("splits the report line from what follows", () => {
+    const { reportText, rest } = splitTrailer(Buffer.from("ok 0 1 2 3\nf 3 a.txt\0\0tar"));
+    expect(reportText).toBe("ok 0 1 2 3");
+    expect(rest.toString("latin1")).toBe("f 3 a.txt\0\0tar");
   });
 });
 

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aurea/sandbox/v1/sandbox.proto.
  */
 export const file_aurea_sandbox_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEikQMKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5GiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgsKCV9yZWFkb25seSJBCg5SZXNvdXJjZUxpbWl0cxILCgNjcHUYASABKAESFAoMbWVtb3J5X2J5dGVzGAIgASgDEgwKBHBpZHMYAyABKAMi8gMKC1J1blJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIPCgdzdWNjZXNzGAIgASgIEhEKCWV4aXRfY29kZRgDIAEoBRIOCgZzdGRvdXQYBCABKAkSDgoGc3RkZXJyGAUgASgJEhYKDmV4ZWN1dGlvbl90aW1lGAYgASgBEhEKCXRpbWVkX291dBgHIAEoCBIPCgd0aW1lb3V0GAggASgBEj8KCWFydGlmYWN0cxgJIAMoCzIsLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2UuQXJ0aWZhY3RzRW50cnkSKwoGc3RhdHVzGAogASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSDgoGc2lnbmFsGAsgASgJEhgKEHN0ZG91dF90cnVuY2F0ZWQYDCABKAgSGAoQc3RkZXJyX3RydW5jYXRlZBgNIAEoCBIwCgZsaW1pdHMYDiABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBWVycm9yGA8gASgJEi4KBXVzYWdlGBAgASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlGjAKDkFydGlmYWN0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPAoNUmVzb3VyY2VVc2FnZRIQCghjcHVfdGltZRgBIAEoARIZChFwZWFrX21lbW9yeV9ieXRlcxgCIAEoAyKiAQoRUnVuU3RyZWFtUmVzcG9uc2USLwoHc3RhcnRlZBgBIAEoCzIcLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhcnRlZEgAEhAKBnN0ZG91dBgCIAEoDEgAEhAKBnN0ZGVychgDIAEoDEgAEi8KBnJlc3VsdBgEIAEoCzIdLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2VIAEIHCgVldmVudCIcCgpSdW5TdGFydGVkEg4KBnJ1bl9pZBgBIAEoCSIlChFCdWlsZEltYWdlUmVxdWVzdBIQCghub19jYWNoZRgBIAEoCCJAChJCdWlsZEltYWdlUmVzcG9uc2USDQoDbG9nGAEgASgJSAASEgoIaW1hZ2VfaWQYAiABKAlIAEIHCgVldmVudCIPCg1IZWFsdGhSZXF1ZXN0It8BCg5IZWFsdGhSZXNwb25zZRIPCgdzZXJ2aW5nGAEgASgIEhgKEGRvY2tlcl9yZWFjaGFibGUYAiABKAgSFgoOZG9ja2VyX3ZlcnNpb24YAyABKAkSGgoSZG9ja2VyX2FwaV92ZXJzaW9uGAQgASgJEhUKDXNhbmRib3hfaW1hZ2UYBSABKAkSHQoVc2FuZGJveF9pbWFnZV9wcmVzZW50GAYgASgIEhUKDWF1cmVhX3ZlcnNpb24YByABKAkSEQoJbGFuZ3VhZ2VzGAggAygJEg4KBmRldGFpbBgJIAEoCSrdAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIRCg1SVU5fU1RBVFVTX09LEAESHAoYUlVOX1NUQVRVU19SVU5USU1FX0VSUk9SEAISFgoSUlVOX1NUQVRVU19USU1FT1VUEAMSGwoXUlVOX1NUQVRVU19NRU1PUllfTElNSVQQBBIbChdSVU5fU1RBVFVTX09VVFBVVF9MSU1JVBAFEhgKFFJVTl9TVEFUVVNfQ0FOQ0VMTEVEEAYSFwoTUlVOX1NUQVRVU19JTlRFUk5BTBAHMs4CCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESSwoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEiigQKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5GiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEJpbmFyeUZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4AUILCglfcmVhZG9ubHkiQQoOUmVzb3VyY2VMaW1pdHMSCwoDY3B1GAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRwaWRzGAMgASgDItMFCgtSdW5SZXNwb25zZRIOCgZydW5faWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBIRCglleGl0X2NvZGUYAyABKAUSDgoGc3Rkb3V0GAQgASgJEg4KBnN0ZGVychgFIAEoCRIWCg5leGVjdXRpb25fdGltZRgGIAEoARIRCgl0aW1lZF9vdXQYByABKAgSDwoHdGltZW91dBgIIAEoARI/CglhcnRpZmFjdHMYCSADKAsyLC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkFydGlmYWN0c0VudHJ5EisKBnN0YXR1cxgKIAEoDjIbLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhdHVzEg4KBnNpZ25hbBgLIAEoCRIYChBzdGRvdXRfdHJ1bmNhdGVkGAwgASgIEhgKEHN0ZGVycl90cnVuY2F0ZWQYDSABKAgSMAoGbGltaXRzGA4gASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxINCgVlcnJvchgPIAEoCRIuCgV1c2FnZRgQIAEoCzIfLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VVc2FnZRJMChBiaW5hcnlfYXJ0aWZhY3RzGBEgAygLMjIuYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZS5CaW5hcnlBcnRpZmFjdHNFbnRyeRI8ChFza2lwcGVkX2FydGlmYWN0cxgSIAMoCzIhLmF1cmVhLnNhbmRib3gudjEuU2tpcHBlZEFydGlmYWN0EhsKE2FydGlmYWN0c190cnVuY2F0ZWQYEyABKAgaMAoOQXJ0aWZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARo2ChRCaW5hcnlBcnRpZmFjdHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIlUKD1NraXBwZWRBcnRpZmFjdBIMCgRuYW1lGAEgASgJEjQKBnJlYXNvbhgCIAEoDjIkLmF1cmVhLnNhbmRib3gudjEuQXJ0aWZhY3RTa2lwUmVhc29uIjwKDVJlc291cmNlVXNhZ2USEAoIY3B1X3RpbWUYASABKAESGQoRcGVha19tZW1vcnlfYnl0ZXMYAiABKAMiogEKEVJ1blN0cmVhbVJlc3BvbnNlEi8KB3N0YXJ0ZWQYASABKAsyHC5hdXJlYS5zYW5kYm94LnYxLlJ1blN0YXJ0ZWRIABIQCgZzdGRvdXQYAiABKAxIABIQCgZzdGRlcnIYAyABKAxIABIvCgZyZXN1bHQYBCABKAsyHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlSABCBwoFZXZlbnQiHAoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkiJQoRQnVpbGRJbWFnZVJlcXVlc3QSEAoIbm9fY2FjaGUYASABKAgiQAoSQnVpbGRJbWFnZVJlc3BvbnNlEg0KA2xvZxgBIAEoCUgAEhIKCGltYWdlX2lkGAIgASgJSABCBwoFZXZlbnQiDwoNSGVhbHRoUmVxdWVzdCLfAQoOSGVhbHRoUmVzcG9uc2USDwoHc2VydmluZxgBIAEoCBIYChBkb2NrZXJfcmVhY2hhYmxlGAIgASgIEhYKDmRvY2tlcl92ZXJzaW9uGAMgASgJEhoKEmRvY2tlcl9hcGlfdmVyc2lvbhgEIAEoCRIVCg1zYW5kYm94X2ltYWdlGAUgASgJEh0KFXNhbmRib3hfaW1hZ2VfcHJlc2VudBgGIAEoCBIVCg1hdXJlYV92ZXJzaW9uGAcgASgJEhEKCWxhbmd1YWdlcxgIIAMoCRIOCgZkZXRhaWwYCSABKAkq3QEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASEQoNUlVOX1NUQVRVU19PSxABEhwKGFJVTl9TVEFUVVNfUlVOVElNRV9FUlJPUhACEhYKElJVTl9TVEFUVVNfVElNRU9VVBADEhsKF1JVTl9TVEFUVVNfTUVNT1JZX0xJTUlUEAQSGwoXUlVOX1NUQVRVU19PVVRQVVRfTElNSVQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGEhcKE1JVTl9TVEFUVVNfSU5URVJOQUwQByq2AgoSQXJ0aWZhY3RTa2lwUmVhc29uEiQKIEFSVElGQUNUX1NLSVBfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocQVJUSUZBQ1RfU0tJUF9SRUFTT05fU1lNTElOSxABEiUKIUFSVElGQUNUX1NLSVBfUkVBU09OX1NQRUNJQUxfRklMRRACEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX0hBUkRfTElOSxADEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19MQVJHRRAEEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19NQU5ZEAUSIwofQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9UQUxfU0laRRAGEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX0JBRF9OQU1FEAcyzgIKDlNhbmRib3hTZXJ2aWNlEkIKA1J1bhIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBodLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2USUAoJUnVuU3RyZWFtEhwuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0GiMuYXVyZWEuc2FuZGJveC52MS5SdW5TdHJlYW1SZXNwb25zZTABElkKCkJ1aWxkSW1hZ2USIy5hdXJlYS5zYW5kYm94LnYxLkJ1aWxkSW1hZ2VSZXF1ZXN0GiQuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVzcG9uc2UwARJLCgZIZWFsdGgSHy5hdXJlYS5zYW5kYm94LnYxLkhlYWx0aFJlcXVlc3QaIC5hdXJlYS5zYW5kYm94LnYxLkhlYWx0aFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * RunRequest describes one execution.
@@ -54,27 +54,43 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
   timeout: number;
 
   /**
-   * Extra files placed in the workspace before the program starts, by name (a path relative to
-   * the workspace) to UTF-8 text content. Names may not be absolute, contain `..`, empty segments
-   * or control characters, or collide with the language's code file name.
+   * Files placed in the workspace before the program starts: name to UTF-8 text content.
+   * A name is a path relative to the workspace and may contain sub-directories (`src/util.py`),
+   * which are created. Refused with INVALID_ARGUMENT naming the file: empty names, absolute
+   * paths, `.` or `..` segments, empty segments (`a//b`, `a/`), backslashes, NUL or other
+   * control characters, names over 1024 bytes or with a segment over 255 bytes, two names that
+   * are equal once Unicode-normalised (NFC) across `files` and `binary_files`, a name equal to
+   * the code file's (`main.py`, `main.js`, `main.sh`), a name that is also another file's
+   * directory, more files than the workspace holds (SANDBOX_WORKSPACE_FILES, 4096 including
+   * directories), or more bytes in all than the workspace holds (SANDBOX_WORKSPACE_SIZE, 64 MiB).
    *
    * @generated from field: map<string, string> files = 4;
    */
   files: { [key: string]: string };
 
   /**
-   * When true the container's root filesystem is read-only; only the workspace (the program's
-   * working directory, a size-capped tmpfs) and `/tmp` (a small tmpfs) stay writable.
-   * When absent the server default applies (SANDBOX_READONLY_DEFAULT, true).
-   * When false the root filesystem is the container's own writable layer, discarded afterwards;
-   * the program still runs as an unprivileged user and cannot write system directories.
+   * When true the container's root filesystem is read-only. When absent the server default
+   * applies (SANDBOX_READONLY_DEFAULT, true). Either way these stay writable, and are the only
+   * places the program can write: the workspace `/workspace` (its working directory and HOME, a
+   * tmpfs of SANDBOX_WORKSPACE_SIZE bytes and SANDBOX_WORKSPACE_FILES entries), `/tmp` and
+   * `/dev/shm` (tmpfs of SANDBOX_TMP_SIZE bytes each; `/tmp` is also noexec). All three are
+   * private to the run and gone when it ends. When false, the root filesystem is the container's
+   * own copy-on-write layer, also discarded afterwards; the program still runs as an
+   * unprivileged user, and the image leaves it no writable directory there.
    *
    * @generated from field: optional bool readonly = 5;
    */
   readonly?: boolean | undefined;
 
   /**
-   * When true, files the program leaves in the workspace are returned in `artifacts`.
+   * When true, files the program created or changed in the workspace come back in `artifacts`
+   * (valid UTF-8) or `binary_artifacts` (anything else). Only regular files count; files left as
+   * the request sent them are not returned. At most SANDBOX_ARTIFACT_MAX_FILES (100) files, each
+   * at most SANDBOX_ARTIFACT_MAX_FILE_SIZE (8 MiB), SANDBOX_ARTIFACT_MAX_TOTAL_SIZE (16 MiB) in
+   * all; anything left out is named in `skipped_artifacts` with the reason. Symbolic links,
+   * FIFOs, sockets, devices and extra hard links are never followed or read: they are listed as
+   * skipped. Artifacts are collected when the program ends on its own (any exit code, memory kill
+   * included), not after a timeout, output-limit kill or cancellation.
    *
    * @generated from field: bool capture_artifacts = 6;
    */
@@ -113,6 +129,14 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
    * @generated from field: map<string, string> env = 10;
    */
   env: { [key: string]: string };
+
+  /**
+   * Files placed in the workspace as exact bytes: name to content (base64 in JSON). Same name
+   * rules as `files`, whose names they must not repeat.
+   *
+   * @generated from field: map<string, bytes> binary_files = 11;
+   */
+  binaryFiles: { [key: string]: Uint8Array };
 };
 
 /**
@@ -231,7 +255,8 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
   timeout: number;
 
   /**
-   * Files the program left in the workspace, by name, when `capture_artifacts` was set.
+   * Files the program created or changed in the workspace whose content is valid UTF-8, by name
+   * (relative to the workspace), when `capture_artifacts` was set.
    *
    * @generated from field: map<string, string> artifacts = 9;
    */
@@ -287,6 +312,29 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
    * @generated from field: aurea.sandbox.v1.ResourceUsage usage = 16;
    */
   usage?: ResourceUsage | undefined;
+
+  /**
+   * Artifacts whose content is not valid UTF-8, as exact bytes (base64 in JSON).
+   *
+   * @generated from field: map<string, bytes> binary_artifacts = 17;
+   */
+  binaryArtifacts: { [key: string]: Uint8Array };
+
+  /**
+   * Entries of the workspace that were not returned as artifacts, with the reason; at most 100
+   * are listed.
+   *
+   * @generated from field: repeated aurea.sandbox.v1.SkippedArtifact skipped_artifacts = 18;
+   */
+  skippedArtifacts: SkippedArtifact[];
+
+  /**
+   * True when files were left out for a cap (count, size or total), whether or not all of them
+   * fit in `skipped_artifacts`.
+   *
+   * @generated from field: bool artifacts_truncated = 19;
+   */
+  artifactsTruncated: boolean;
 };
 
 /**
@@ -295,6 +343,34 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
  */
 export const RunResponseSchema: GenMessage<RunResponse> = /*@__PURE__*/
   messageDesc(file_aurea_sandbox_v1_sandbox, 2);
+
+/**
+ * SkippedArtifact names a workspace entry that was not returned.
+ *
+ * @generated from message aurea.sandbox.v1.SkippedArtifact
+ */
+export type SkippedArtifact = Message<"aurea.sandbox.v1.SkippedArtifact"> & {
+  /**
+   * Path relative to the workspace, as far as it is valid UTF-8.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Why it was left out.
+   *
+   * @generated from field: aurea.sandbox.v1.ArtifactSkipReason reason = 2;
+   */
+  reason: ArtifactSkipReason;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.SkippedArtifact.
+ * Use `create(SkippedArtifactSchema)` to create a new message.
+ */
+export const SkippedArtifactSchema: GenMessage<SkippedArtifact> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 3);
 
 /**
  * ResourceUsage is what a run consumed, as the kernel accounted it for the run's cgroup.
@@ -327,7 +403,7 @@ export type ResourceUsage = Message<"aurea.sandbox.v1.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 3);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 4);
 
 /**
  * RunStreamResponse is one message of a RunStream: `started` first, then output, then `result`.
@@ -381,7 +457,7 @@ export type RunStreamResponse = Message<"aurea.sandbox.v1.RunStreamResponse"> & 
  * Use `create(RunStreamResponseSchema)` to create a new message.
  */
 export const RunStreamResponseSchema: GenMessage<RunStreamResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 4);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 5);
 
 /**
  * RunStarted opens a RunStream.
@@ -402,7 +478,7 @@ export type RunStarted = Message<"aurea.sandbox.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 5);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 6);
 
 /**
  * BuildImageRequest asks for the sandbox image to be (re)built.
@@ -423,7 +499,7 @@ export type BuildImageRequest = Message<"aurea.sandbox.v1.BuildImageRequest"> & 
  * Use `create(BuildImageRequestSchema)` to create a new message.
  */
 export const BuildImageRequestSchema: GenMessage<BuildImageRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 6);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 7);
 
 /**
  * BuildImageResponse is one message of a BuildImage stream: log lines, then the result.
@@ -460,7 +536,7 @@ export type BuildImageResponse = Message<"aurea.sandbox.v1.BuildImageResponse"> 
  * Use `create(BuildImageResponseSchema)` to create a new message.
  */
 export const BuildImageResponseSchema: GenMessage<BuildImageResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 7);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 8);
 
 /**
  * HealthRequest has no fields.
@@ -475,7 +551,7 @@ export type HealthRequest = Message<"aurea.sandbox.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 8);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 9);
 
 /**
  * HealthResponse describes whether the service can run code right now.
@@ -552,7 +628,7 @@ export type HealthResponse = Message<"aurea.sandbox.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 9);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 10);
 
 /**
  * RunStatus is the single verdict of a run.
@@ -623,6 +699,75 @@ export enum RunStatus {
  */
 export const RunStatusSchema: GenEnum<RunStatus> = /*@__PURE__*/
   enumDesc(file_aurea_sandbox_v1_sandbox, 0);
+
+/**
+ * ArtifactSkipReason says why a workspace entry was not returned as an artifact.
+ *
+ * @generated from enum aurea.sandbox.v1.ArtifactSkipReason
+ */
+export enum ArtifactSkipReason {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A symbolic link; never followed.
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_SYMLINK = 1;
+   */
+  SYMLINK = 1,
+
+  /**
+   * A FIFO, socket or device; never opened.
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_SPECIAL_FILE = 2;
+   */
+  SPECIAL_FILE = 2,
+
+  /**
+   * A second name for a file already returned (a hard link).
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_HARD_LINK = 3;
+   */
+  HARD_LINK = 3,
+
+  /**
+   * Larger than SANDBOX_ARTIFACT_MAX_FILE_SIZE (its content was never read; sparse files too).
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_TOO_LARGE = 4;
+   */
+  TOO_LARGE = 4,
+
+  /**
+   * Past SANDBOX_ARTIFACT_MAX_FILES.
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_TOO_MANY = 5;
+   */
+  TOO_MANY = 5,
+
+  /**
+   * Would have taken the total past SANDBOX_ARTIFACT_MAX_TOTAL_SIZE.
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_TOTAL_SIZE = 6;
+   */
+  TOTAL_SIZE = 6,
+
+  /**
+   * Its name is not valid UTF-8, so it cannot be a key of `artifacts`.
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_BAD_NAME = 7;
+   */
+  BAD_NAME = 7,
+}
+
+/**
+ * Describes the enum aurea.sandbox.v1.ArtifactSkipReason.
+ */
+export const ArtifactSkipReasonSchema: GenEnum<ArtifactSkipReason> = /*@__PURE__*/
+  enumDesc(file_aurea_sandbox_v1_sandbox, 1);
 
 /**
  * SandboxService executes code and reports on the service's own readiness.

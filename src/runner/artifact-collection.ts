@@ -79,12 +79,14 @@ export async function collectArtifacts(
   let totalBytes = 0;
   await readTar(payload.subarray(tarStart), async (name, type, size, body) => {
     if (!expected.has(name)) return;
-    if (type === "link") {
+    if (type !== "file") {
+      // tar stores a second name of a file as a link entry; anything else that is not a regular
+      // file contradicts the manifest and is dropped just the same.
       expected.delete(name);
-      skip(name, "hard_link");
+      skip(name, type === "link" ? "hard_link" : type === "symlink" ? "symlink" : "special_file");
       return;
     }
-    if (type !== "file" || size > caps.maxFileBytes) return;
+    if (size > caps.maxFileBytes) return;
     const content = await body();
     if (totalBytes + content.length > caps.maxTotalBytes) return;
     totalBytes += content.length;

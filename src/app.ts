@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ServerReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { AureaConfig } from "./config/config.js";
 import { readAureaVersion } from "./config/version.js";
 import { DockerodeContainerClient } from "./docker/container-client.js";
@@ -12,10 +14,20 @@ import { connectDocker } from "./docker/docker-connection.js";
 import { DockerodeEngineClient } from "./docker/engine-client.js";
 import { DockerodeImageClient } from "./docker/image-client.js";
 import { createRunner } from "./runner/runner.js";
-import { createHealthChecker } from "./service/health-check.js";
-import { createSandboxService } from "./service/sandbox-service.js";
+import { withCors } from "./server/cors.js";
 import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
+import { withRestCompat } from "./server/rest-compat.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
+import { createGrpcHealthService } from "./service/grpc-health-service.js";
+import { createHealthChecker } from "./service/health-check.js";
+import { createHealthMonitor } from "./service/health-monitor.js";
+import {
+  createReflectionServiceV1,
+  createReflectionServiceV1alpha,
+  DescriptorIndex,
+} from "./service/reflection-service.js";
+import { createSandboxImageBuilder } from "./service/sandbox-image-builder.js";
+import { createSandboxService } from "./service/sandbox-service.js";
 
 export interface AureaAppOptions {
   readonly config: AureaConfig;
@@ -29,14 +41,11 @@ export interface AureaAppOptions {
 export interface AureaApp {
   /** Builds the sandbox image if it is missing and allowed to, then listens. */
   start(): Promise<AddressInfo>;
-  /** Stops listening and lets calls in flight finish for up to `graceMs`. */
+  /** Turns health to NOT_SERVING, stops listening and lets calls in flight finish for up to `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Longest an image build may take. */
-const imageBuildTimeoutMs = 15 * 60_000;
-
-/** Wires configuration, engine clients, runner, service and the one-port server together. */
+/** Wires configuration, engine clients, runner, services and the one-port server together. */
 export function createAureaApp(options: AureaAppOptions): AureaApp {
   const { config, logger } = options;
   const version = readAureaVersion();
@@ -53,19 +62,41 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     logger,
   });
   const health = createHealthChecker({ engine, images, sandboxImage: config.sandboxImage });
-  const service = createSandboxService({ runner, health, policy: config, version, logger });
-  const handler = connectNodeAdapter({
-    routes: (router) => router.service(SandboxService, service),
+  const monitor = createHealthMonitor({
+    checker: health,
+    sandboxImage: config.sandboxImage,
+    logger,
+    intervalMs: config.healthCheckIntervalSeconds * 1000,
+  });
+  const imageBuilder = createSandboxImageBuilder({
+    images,
+    tag: config.sandboxImage,
+    baseImage: config.sandboxBaseImage,
+    dockerfilePath: options.dockerfilePath ?? "Dockerfile.sandbox",
+    logger,
+    onBuilt: () => void monitor.refresh(),
+  });
+  const sandbox = createSandboxService({ runner, health, imageBuilder, policy: config, version, logger });
+  const served = [SandboxService, Health, ...(config.reflectionEnabled ? [ServerReflectionV1, ServerReflectionV1alpha] : [])];
+  const descriptors = new DescriptorIndex(served);
+  const connectHandler = connectNodeAdapter({
+    routes: (router) => {
+      router.service(SandboxService, sandbox);
+      router.service(Health, createGrpcHealthService(monitor, [SandboxService.typeName]));
+      if (config.reflectionEnabled) {
+        router.service(ServerReflectionV1, createReflectionServiceV1(descriptors));
+        router.service(ServerReflectionV1alpha, createReflectionServiceV1alpha(descriptors));
+      }
+    },
     readMaxBytes: config.maxRequestBytes,
     // snake_case names and default values in JSON, as the original REST API answered.
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true },
   });
-  const server = createSinglePortServer({
-    handler: withSpecGrpcMessages(handler),
-    host: config.host,
-    port: config.port,
-    logger,
-  });
+  const handler = withCors(
+    withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder),
+    config.corsAllowedOrigins,
+  );
+  const server = createSinglePortServer({ handler, host: config.host, port: config.port, logger });
 
   async function ensureSandboxImage(): Promise<void> {
     try {
@@ -78,27 +109,16 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       logger.warn({ image: config.sandboxImage }, "sandbox image missing and SANDBOX_BUILD_ON_START is off");
       return;
     }
-    const dockerfilePath = options.dockerfilePath ?? "Dockerfile.sandbox";
-    logger.info({ image: config.sandboxImage, base: config.sandboxBaseImage }, "building missing sandbox image");
-    try {
-      const imageId = await images.build({
-        tag: config.sandboxImage,
-        dockerfile: await readFile(dockerfilePath, "utf8"),
-        buildArgs: { BASE_IMAGE: config.sandboxBaseImage },
-        onLog: (line) => logger.debug({ build: line }, "image build"),
-        timeoutMs: imageBuildTimeoutMs,
-      });
-      logger.info({ image: config.sandboxImage, image_id: imageId }, "sandbox image built");
-    } catch (error) {
-      logger.error({ image: config.sandboxImage, err: (error as Error).message }, "sandbox image build failed");
-    }
+    // A failure is logged by the builder; the server still starts, reporting not serving.
+    await imageBuilder.build({ onLog: (line) => logger.debug({ build: line }, "image build") }).catch(() => undefined);
   }
 
   return {
     async start() {
       await ensureSandboxImage();
+      const report = await monitor.refresh();
+      monitor.start();
       const address = await server.listen();
-      const report = await health.check();
       logger.info(
         {
           address: `${address.address}:${address.port}`,
@@ -107,6 +127,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
           serving: report.serving,
           docker_version: report.dockerVersion || undefined,
           detail: report.detail || undefined,
+          services: served.map((service) => service.typeName),
           config,
         },
         "aurea ready",
@@ -114,6 +135,8 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       return address;
     },
     async stop(graceMs = 10_000) {
+      monitor.beginShutdown();
+      monitor.stop();
       await server.close(graceMs);
       logger.info("aurea stopped");
     },

@@ -47,6 +47,12 @@ export interface AureaConfig {
   readonly maxCodeBytes: number;
   /** Largest request message the server reads, bytes (`MAX_REQUEST_BYTES`, default 8m). */
   readonly maxRequestBytes: number;
+  /** Serve gRPC server reflection, v1 and v1alpha (`REFLECTION_ENABLED`, default true). */
+  readonly reflectionEnabled: boolean;
+  /** Origins browsers may call from (`CORS_ALLOWED_ORIGINS`, comma-separated; none by default; `*` for any). */
+  readonly corsAllowedOrigins: readonly string[];
+  /** How often health asks the engine, seconds (`HEALTH_CHECK_INTERVAL`, default 2). */
+  readonly healthCheckIntervalSeconds: number;
   /** pino log level (`LOG_LEVEL`, default `info`). */
   readonly logLevel: string;
 }
@@ -84,6 +90,9 @@ export function parseConfig(env: Env): ConfigResult {
     readonlyDefault: read.boolean("SANDBOX_READONLY_DEFAULT", true),
     maxCodeBytes: read.byteSize("SANDBOX_MAX_CODE_BYTES", "1m", 1, 64 * mebibyte),
     maxRequestBytes: read.byteSize("MAX_REQUEST_BYTES", "8m", 1024, 256 * mebibyte),
+    reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
+    corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
+    healthCheckIntervalSeconds: read.number("HEALTH_CHECK_INTERVAL", 2, 0.05, 60),
     logLevel: read.oneOf("LOG_LEVEL", "info", logLevels),
   };
   if (config.defaultTimeoutSeconds > config.maxTimeoutSeconds) {
@@ -160,6 +169,18 @@ class EnvReader {
       this.errors.push(`${name}=${value} is not a valid image reference`);
     }
     return value;
+  }
+
+  origins(name: string): string[] {
+    const value = this.raw(name);
+    if (value === undefined) return [];
+    const origins = value.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "");
+    for (const origin of origins) {
+      if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+        this.errors.push(`${name}: ${origin} is not an origin (scheme://host[:port], or *)`);
+      }
+    }
+    return origins;
   }
 
   boolean(name: string, fallback: boolean): boolean {

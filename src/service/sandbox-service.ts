@@ -3,9 +3,11 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import {
+  BuildImageResponseSchema,
   HealthResponseSchema,
   RunStartedSchema,
   RunStreamResponseSchema,
+  type BuildImageResponse,
   type RunRequest,
   type RunStreamResponse,
   type SandboxService,
@@ -20,12 +22,14 @@ import { languageNames } from "../runner/languages.js";
 import type { Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { HealthChecker } from "./health-check.js";
+import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
 import { toRunResponse } from "./run-response.js";
 import { validateRunRequest, type RunPolicy } from "./run-request.js";
 
 export interface SandboxServiceOptions {
   readonly runner: Runner;
   readonly health: HealthChecker;
+  readonly imageBuilder: SandboxImageBuilder;
   readonly policy: RunPolicy;
   /** Version string reported by Health. */
   readonly version: string;
@@ -80,6 +84,19 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
       yield* events;
     },
 
+    async *buildImage(request) {
+      const events = new AsyncQueue<BuildImageResponse>();
+      const send = (event: BuildImageResponse["event"]) => events.push(create(BuildImageResponseSchema, { event }));
+      options.imageBuilder.build({ noCache: request.noCache, onLog: (line) => send({ case: "log", value: line }) }).then(
+        (imageId) => {
+          send({ case: "imageId", value: imageId });
+          events.close();
+        },
+        (error: unknown) => events.fail(toBuildError(error)),
+      );
+      yield* events;
+    },
+
     async health() {
       const report = await options.health.check();
       return create(HealthResponseSchema, {
@@ -101,4 +118,11 @@ export function toConnectError(error: unknown, runId: string, logger: Logger): C
   else if (error instanceof ContainerGoneError || error instanceof EngineError) code = Code.Internal;
   logger.error({ run_id: runId, code: Code[code], err: message }, "run failed before the program started");
   return new ConnectError(`run ${runId}: ${message}`, code);
+}
+
+/** A failed build names its failing step; an unreachable engine is UNAVAILABLE. */
+function toBuildError(error: unknown): ConnectError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof EngineUnavailableError) return new ConnectError(message, Code.Unavailable);
+  return new ConnectError(message, Code.FailedPrecondition);
 }

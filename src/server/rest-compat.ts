@@ -1,0 +1,44 @@
+import type { SandboxImageBuilder } from "../service/sandbox-image-builder.js";
+import type { RequestHandler } from "./single-port-server.js";
+
+const sandboxService = "/aurea.sandbox.v1.SandboxService";
+
+/**
+ * The original REST API on the same port: `POST /run` and `GET /health` are rewritten onto the
+ * Connect JSON form of Run and Health (same validation, same handlers, same snake_case JSON), and
+ * `POST /build-image` runs the shared single-flight image build and answers with one JSON object.
+ */
+export function withRestCompat(handler: RequestHandler, builder: SandboxImageBuilder): RequestHandler {
+  return (request, response) => {
+    const path = (request.url ?? "").split("?")[0];
+    if (path === "/run" && request.method === "POST") {
+      request.url = `${sandboxService}/Run`;
+      request.headers["content-type"] = "application/json";
+      handler(request, response);
+      return;
+    }
+    if (path === "/health" && request.method === "GET") {
+      request.url = `${sandboxService}/Health?connect=v1&encoding=json&message=${encodeURIComponent("{}")}`;
+      handler(request, response);
+      return;
+    }
+    if (path === "/build-image" && request.method === "POST") {
+      request.resume();
+      const log: string[] = [];
+      builder.build({ onLog: (line) => log.push(line) }).then(
+        (imageId) => sendJson(response, 200, { success: true, image_id: imageId, log }),
+        (error: Error) => sendJson(response, 500, { success: false, error: error.message, log }),
+      );
+      return;
+    }
+    handler(request, response);
+  };
+}
+
+function sendJson(response: Parameters<RequestHandler>[1], status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  response.statusCode = status;
+  response.setHeader("Content-Type", "application/json");
+  response.setHeader("Content-Length", Buffer.byteLength(payload));
+  response.end(payload);
+}

@@ -1,0 +1,92 @@
+import type { Logger } from "pino";
+import type { HealthChecker, HealthReport } from "./health-check.js";
+
+/**
+ * Keeps the service's readiness current: asks the checker every `intervalMs` and tells
+ * subscribers when serving turns on or off, so probes read a fresh answer at once instead of
+ * waiting on the engine, and gRPC health Watch can push changes.
+ */
+export interface HealthMonitor {
+  /** The latest report (a not-serving placeholder before the first check). */
+  current(): HealthReport;
+  /** True when the latest report serves and shutdown has not begun. */
+  serving(): boolean;
+  /** Checks now and returns the fresh report. */
+  refresh(): Promise<HealthReport>;
+  /** Called with the new serving state on every change; returns an unsubscribe function. */
+  subscribe(listener: (serving: boolean) => void): () => void;
+  /** From now on reports not serving, whatever the engine says. */
+  beginShutdown(): void;
+  /** Starts the periodic checks. */
+  start(): void;
+  /** Stops them. */
+  stop(): void;
+}
+
+export interface HealthMonitorOptions {
+  readonly checker: HealthChecker;
+  readonly sandboxImage: string;
+  readonly logger: Logger;
+  /** How often to ask the engine (default 2000 ms). */
+  readonly intervalMs?: number;
+}
+
+export function createHealthMonitor(options: HealthMonitorOptions): HealthMonitor {
+  const intervalMs = options.intervalMs ?? 2000;
+  const listeners = new Set<(serving: boolean) => void>();
+  let report: HealthReport = {
+    serving: false,
+    dockerReachable: false,
+    dockerVersion: "",
+    dockerApiVersion: "",
+    sandboxImage: options.sandboxImage,
+    sandboxImagePresent: false,
+    detail: "not checked yet",
+  };
+  let shuttingDown = false;
+  let lastServing = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<HealthReport> | undefined;
+
+  const serving = () => report.serving && !shuttingDown;
+  const publish = () => {
+    const now = serving();
+    if (now === lastServing) return;
+    lastServing = now;
+    options.logger.info({ serving: now, detail: shuttingDown ? "shutting down" : report.detail || undefined }, "health changed");
+    for (const listener of listeners) listener(now);
+  };
+
+  const refresh = () => {
+    inFlight ??= options.checker.check().then((fresh) => {
+      report = fresh;
+      inFlight = undefined;
+      publish();
+      return fresh;
+    });
+    return inFlight;
+  };
+
+  return {
+    current: () => report,
+    serving,
+    refresh,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    beginShutdown() {
+      shuttingDown = true;
+      publish();
+    },
+    start() {
+      if (timer) return;
+      timer = setInterval(() => void refresh(), intervalMs);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}

@@ -278,6 +278,12 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
   if (internalError === undefined && report?.kind === "setup-failed") {
     internalError = "the workspace files could not be extracted in the container";
   }
+  // The supervisor writes its report after every program ending it sees; without one, and
+  // without a kill of Aurea's own, the output stream was lost and what was captured may be
+  // incomplete. Reporting OK with partial output would invent a result.
+  if (internalError === undefined && report === undefined && !timedOut && !cancelled && !outputLimited) {
+    internalError = "the run's output ended without the supervisor's final report; output may be incomplete";
+  }
 
   const finished = report?.kind === "finished" ? report : undefined;
   const verdict = decideVerdict({

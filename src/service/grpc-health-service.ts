@@ -42,7 +42,11 @@ export function createGrpcHealthService(
       }
       const updates = new AsyncQueue<HealthCheckResponse>();
       updates.push(status());
-      const unsubscribe = monitor.subscribe(() => updates.push(status()));
+      const unsubscribe = monitor.subscribe(() => {
+        updates.push(status());
+        // A server going away says so, then ends the stream so the connection can close.
+        if (monitor.shuttingDown()) updates.close();
+      });
       const onAbort = () => updates.close();
       context.signal.addEventListener("abort", onAbort, { once: true });
       try {

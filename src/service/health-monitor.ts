@@ -17,6 +17,8 @@ export interface HealthMonitor {
   subscribe(listener: (serving: boolean) => void): () => void;
   /** From now on reports not serving, whatever the engine says. */
   beginShutdown(): void;
+  /** True once shutdown has begun. */
+  shuttingDown(): boolean;
   /** Starts the periodic checks. */
   start(): void;
   /** Stops them. */
@@ -79,6 +81,7 @@ export function createHealthMonitor(options: HealthMonitorOptions): HealthMonito
       shuttingDown = true;
       publish();
     },
+    shuttingDown: () => shuttingDown,
     start() {
       if (timer) return;
       timer = setInterval(() => void refresh(), intervalMs);

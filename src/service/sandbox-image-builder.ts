@@ -35,7 +35,8 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
     const listeners = new Set<(line: string) => void>();
     const result = (async () => {
       options.logger.info({ image: options.tag, base: options.baseImage, no_cache: noCache }, "image build started");
-      const imageId = await options.images.build({
+      const imageId = await options.images
+        .build({
         tag: options.tag,
         dockerfile: await readFile(options.dockerfilePath, "utf8"),
         buildArgs: { BASE_IMAGE: options.baseImage },
@@ -45,7 +46,11 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
           if (lines.length < maxReplayLines) lines.push(line);
           for (const listener of listeners) listener(line);
         },
-      });
+      })
+        .catch((error: Error) => {
+          error.message = `building ${options.tag} on ${options.baseImage}: ${error.message}`;
+          throw error;
+        });
       options.logger.info({ image: options.tag, image_id: imageId }, "image build finished");
       options.onBuilt?.(imageId);
       return imageId;

@@ -20,7 +20,7 @@ export interface RunningAurea {
  */
 export async function startAurea(
   env: Record<string, string> = {},
-  options: { docker?: Docker } = {},
+  options: { docker?: Docker; dockerfilePath?: string } = {},
 ): Promise<RunningAurea> {
   const parsed = parseConfig({ HOST: "127.0.0.1", PORT: "0", SANDBOX_BUILD_ON_START: "false", ...env });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));
@@ -35,7 +35,7 @@ export async function startAurea(
     },
   });
   const logger = pino({ level: "info" }, sink);
-  const app = createAureaApp({ config: parsed.config, logger, ...(options.docker ? { docker: options.docker } : {}) });
+  const app = createAureaApp({ config: parsed.config, logger, ...options });
   const address = await app.start();
   return {
     config: parsed.config,

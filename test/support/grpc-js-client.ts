@@ -37,6 +37,7 @@ export interface GrpcSandboxClient {
   /** Starts a unary Run that can be cancelled. */
   startRun(request: Record<string, unknown>, deadlineMs?: number): { response: Promise<GrpcResponse>; cancel(): void };
   runStream(request: Record<string, unknown>, deadlineMs?: number): GrpcStream;
+  buildImage(request: Record<string, unknown>): GrpcStream;
   health(): Promise<GrpcResponse>;
   close(): void;
 }
@@ -68,9 +69,9 @@ export function createGrpcSandboxClient(port: number): GrpcSandboxClient {
     });
     return { response, cancel: () => call?.cancel() };
   };
-  const runStream = (request: Record<string, unknown>, deadlineMs = 60_000): GrpcStream => {
+  const serverStream = (name: string, request: Record<string, unknown>, deadlineMs = 60_000): GrpcStream => {
     const started = performance.now();
-    const method = client.RunStream as (request: unknown, options: grpc.CallOptions) => grpc.ClientReadableStream<GrpcResponse>;
+    const method = client[name] as (request: unknown, options: grpc.CallOptions) => grpc.ClientReadableStream<GrpcResponse>;
     const call = method.call(client, request, { deadline: Date.now() + deadlineMs });
     const messages: { at: number; message: GrpcResponse }[] = [];
     const waiters: { predicate: (m: GrpcResponse) => boolean; resolve: (m: GrpcResponse) => void }[] = [];
@@ -102,7 +103,8 @@ export function createGrpcSandboxClient(port: number): GrpcSandboxClient {
   return {
     run: (request, deadlineMs) => unary("Run", request, deadlineMs),
     startRun,
-    runStream,
+    runStream: (request, deadlineMs) => serverStream("RunStream", request, deadlineMs),
+    buildImage: (request) => serverStream("BuildImage", request, 600_000),
     health: () => unary("Health", {}),
     close: () => client.close(),
   };

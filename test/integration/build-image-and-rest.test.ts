@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import Docker from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAurea, type RunningAurea } from "../support/aurea-server.js";
+import { aureaContainers } from "../support/containers.js";
+import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { postJson } from "../support/http-json.js";
+
+const docker = new Docker();
+const testTag = "aurea-sandbox:build-test";
+
+/** The base image this machine can build from: the bootstrapped one here, the official elsewhere. */
+async function localBaseImage(): Promise<string> {
+  for (const candidate of [process.env.SANDBOX_BASE_IMAGE, "aurea-base:bookworm", "debian:bookworm-slim"]) {
+    if (!candidate) continue;
+    try {
+      await docker.getImage(candidate).inspect();
+      return candidate;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error("no base image on the engine; run scripts/ensure-base-image.sh");
+}
+
+async function removeTestImage(): Promise<void> {
+  await docker.getImage(testTag).remove({ force: true }).catch(() => undefined);
+}
+
+let aurea: RunningAurea;
+let client: GrpcSandboxClient;
+
+beforeAll(async () => {
+  await removeTestImage();
+  aurea = await startAurea({ SANDBOX_IMAGE: testTag, SANDBOX_BASE_IMAGE: await localBaseImage(), HEALTH_CHECK_INTERVAL: "0.2" });
+  client = createGrpcSandboxClient(aurea.port);
+}, 600_000);
+
+afterAll(async () => {
+  client?.close();
+  await aurea?.stop();
+  await removeTestImage();
+  expect(await aureaContainers()).toEqual([]);
+});
+
+describe("BuildImage", () => {
+  it("builds the missing image, streaming its log, then Health and runs see it", async () => {
+    expect(await client.health()).toMatchObject({ serving: false, sandbox_image_present: false });
+    const first = client.buildImage({});
+    const second = client.buildImage({});
+    await Promise.all([first.done, second.done]);
+    for (const build of [first, second]) {
+      const events = build.messages.map(({ message }) => message.event);
+      expect(events.at(-1)).toBe("image_id");
+      expect(events.filter((event) => event === "log").length).toBeGreaterThan(3);
+      expect(build.messages.some(({ message }) => /^Step \d+\/\d+ : FROM/.test(String(message.log)))).toBe(true);
+    }
+    const idOf = (build: typeof first) => build.messages.at(-1)!.message.image_id;
+    expect(idOf(first)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(idOf(second)).toBe(idOf(first));
+    // Two callers, one build.
+    expect(aurea.logs().filter((line) => line.msg === "image build started")).toHaveLength(1);
+
+    expect(await client.health()).toMatchObject({ serving: true, sandbox_image_present: true });
+    expect(await client.run({ language: "bash", code: "echo built" })).toMatchObject({ stdout: "built\n" });
+  }, 600_000);
+
+  it("names the failing step when a build fails", async () => {
+    // A Dockerfile whose second step fails, on a local base: no registry is asked for anything.
+    const directory = mkdtempSync(join(tmpdir(), "aurea-broken-build-"));
+    const dockerfilePath = join(directory, "Dockerfile");
+    writeFileSync(dockerfilePath, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo about to fail && exit 3\n");
+    const broken = await startAurea(
+      { SANDBOX_IMAGE: "aurea-sandbox:broken-test", SANDBOX_BASE_IMAGE: await localBaseImage() },
+      { dockerfilePath },
+    );
+    const brokenClient = createGrpcSandboxClient(broken.port);
+    try {
+      const build = brokenClient.buildImage({});
+      const error = (await build.done.catch((e: unknown) => e)) as grpc.ServiceError;
+      expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(error.details).toMatch(/^building aurea-sandbox:broken-test on .+: build failed at Step 3\/3 : RUN echo about to fail && exit 3: .*non-zero code: 3/);
+      expect(build.messages.map(({ message }) => message.log)).toContain("about to fail");
+    } finally {
+      brokenClient.close();
+      await broken.stop();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe("the original REST API", () => {
+  it("POST /run takes the original body and answers the original shape", async () => {
+    const reply = await postJson(aurea.baseUrl, "/run", {
+      code: 'print("Hello from sandbox!")',
+      language: "python",
+      timeout: 30,
+      readonly: true,
+      capture_artifacts: false,
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({
+      success: true,
+      exit_code: 0,
+      stdout: "Hello from sandbox!\n",
+      stderr: "",
+      timed_out: false,
+      timeout: 30,
+      artifacts: {},
+    });
+  });
+
+  it("POST /run refuses bad input with 400 naming the field", async () => {
+    const reply = await postJson(aurea.baseUrl, "/run", { code: "x", language: "fortran" });
+    expect(reply.status).toBe(400);
+    expect(reply.body.message).toMatch(/^language: unknown language "fortran"/);
+  });
+
+  it("GET /health answers the health JSON", async () => {
+    const response = await fetch(`${aurea.baseUrl}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ serving: true, docker_reachable: true, sandbox_image: testTag });
+  });
+
+  it("POST /build-image builds and answers one JSON object", async () => {
+    const reply = await postJson(aurea.baseUrl, "/build-image", {});
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({ success: true });
+    expect(reply.body.image_id).toMatch(/^sha256:/);
+    expect((reply.body.log as string[]).length).toBeGreaterThan(3);
+  }, 600_000);
+});

@@ -1,0 +1,43 @@
+/**
+ * Browser code for the Chromium test: a page on another origin that calls Run and RunStream with
+ * @connectrpc/connect-web and shows the streamed output. Bundled by esbuild at test time.
+ */
+import { createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+
+const params = new URLSearchParams(location.search);
+const baseUrl = params.get("aurea") ?? "";
+const protocol = params.get("protocol") ?? "connect";
+const transport: Transport =
+  protocol === "grpcweb" ? createGrpcWebTransport({ baseUrl }) : createConnectTransport({ baseUrl });
+const client = createClient(SandboxService, transport);
+
+function show(id: string, text: string): void {
+  const element = document.getElementById(id);
+  if (element) element.textContent = text;
+}
+
+async function main(): Promise<void> {
+  const unary = await client.run({ language: "python", code: "print('unary from the browser')" });
+  show("run", `${unary.status === 1 ? "OK" : unary.status} ${unary.stdout}`);
+
+  const decoder = new TextDecoder();
+  let streamed = "";
+  let events = "";
+  for await (const message of client.runStream({
+    language: "bash",
+    code: "for i in 1 2 3; do echo line $i; sleep 0.1; done",
+  })) {
+    events += `${message.event.case} `;
+    if (message.event.case === "stdout") {
+      streamed += decoder.decode(message.event.value, { stream: true });
+      show("stream", streamed);
+    }
+    if (message.event.case === "result") show("result", message.event.value.success ? "success" : "failure");
+  }
+  show("events", events.trim());
+  show("done", "done");
+}
+
+main().catch((error: unknown) => show("error", String(error)));

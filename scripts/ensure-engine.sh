@@ -5,10 +5,33 @@ set -euo pipefail
 
 log() { echo "[ensure-engine] $*" >&2; }
 
+# The engine's default seccomp profile, which Aurea's is derived from (src/docker/seccomp-profile.ts).
+# The engine keeps it compiled in; Debian ships the same file, for the same version, in the
+# engine's Go source package, from which only this one file is taken.
+seccomp_base=/usr/local/share/aurea/docker-default-seccomp.json
+install_seccomp_base() {
+  [ -s "$seccomp_base" ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    log "$seccomp_base is missing and this is not root: see README (Security model)"
+    return 1
+  fi
+  log "installing the engine's default seccomp profile to $seccomp_base"
+  local work
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq golang-github-docker-docker-dev >/dev/null 2>&1) || {
+    apt-get update -qq && (cd "$work" && apt-get download -qq golang-github-docker-docker-dev >/dev/null)
+  }
+  dpkg-deb -x "$work"/golang-github-docker-docker-dev_*.deb "$work/x"
+  mkdir -p "$(dirname "$seccomp_base")"
+  cp "$work/x/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json" "$seccomp_base"
+  rm -rf "$work"
+}
+
 engine_answers() { timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 if engine_answers; then
   log "engine already answers"
+  install_seccomp_base
   exit 0
 fi
 
@@ -47,6 +70,7 @@ fi
 for _ in $(seq 1 60); do
   if engine_answers; then
     log "engine ready: $(docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}')"
+    install_seccomp_base
     exit 0
   fi
   sleep 0.5

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type Docker from "dockerode";
@@ -13,6 +14,9 @@ import { DockerodeContainerClient } from "./docker/container-client.js";
 import { connectDocker } from "./docker/docker-connection.js";
 import { DockerodeEngineClient } from "./docker/engine-client.js";
 import { DockerodeImageClient } from "./docker/image-client.js";
+import { assessRuntime } from "./docker/runtime-check.js";
+import { deniedSyscalls, loadSeccompProfile } from "./docker/seccomp-profile.js";
+import { maskedPaths } from "./docker/container-options.js";
 import { createRunner } from "./runner/runner.js";
 import { withCors } from "./server/cors.js";
 import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
@@ -54,11 +58,13 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const images = new DockerodeImageClient(docker, logger);
   const containers = new DockerodeContainerClient(docker, logger);
   const instanceId = randomUUID();
+  const seccompProfile = loadSeccompProfile(config.seccompBaseProfile, (path) => readFileSync(path, "utf8"));
   const runner = createRunner({
     containers,
     image: config.sandboxImage,
     instanceId,
     outputLimitBytes: config.outputLimitBytes,
+    seccompProfile,
     logger,
   });
   const health = createHealthChecker({ engine, images, sandboxImage: config.sandboxImage });
@@ -113,8 +119,44 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     await imageBuilder.build({ onLog: (line) => logger.debug({ build: line }, "image build") }).catch(() => undefined);
   }
 
+  /** Refuses to serve on a runtime open to a known escape, unless the operator said otherwise. */
+  async function checkRuntime(): Promise<void> {
+    let version;
+    try {
+      version = await engine.version(5000);
+    } catch {
+      logger.warn("container engine unreachable at start: its runtime could not be checked yet");
+      return;
+    }
+    const assessment = assessRuntime(version);
+    logger.info(
+      {
+        runc: assessment.runc,
+        runtime_safe: assessment.safe,
+        reason: assessment.reason,
+        default_runtime: config.defaultRuntime,
+        allowed_runtimes: config.allowedRuntimes,
+        seccomp: seccompProfile ? `engine default from ${config.seccompBaseProfile}, denying ${deniedSyscalls.join(" ")}` : "engine built-in default",
+        user: "10001:10001",
+        capabilities: "none",
+        no_new_privileges: true,
+        network: "none",
+        readonly_root_default: config.readonlyDefault,
+        masked_paths: maskedPaths,
+      },
+      "sandbox security settings",
+    );
+    if (assessment.safe) return;
+    const message = `container runtime ${assessment.runc} is open to CVE-2024-21626 (${assessment.reason})`;
+    if (!config.allowVulnerableRuntime) {
+      throw new Error(`refusing to serve: ${message}; upgrade runc, or set ALLOW_VULNERABLE_RUNTIME=true to accept the risk`);
+    }
+    logger.warn({ runc: assessment.runc }, `serving anyway (ALLOW_VULNERABLE_RUNTIME): ${message}`);
+  }
+
   return {
     async start() {
+      await checkRuntime();
       await ensureSandboxImage();
       const report = await monitor.refresh();
       monitor.start();

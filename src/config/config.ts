@@ -47,6 +47,18 @@ export interface AureaConfig {
   readonly maxCodeBytes: number;
   /** Largest request message the server reads, bytes (`MAX_REQUEST_BYTES`, default 8m). */
   readonly maxRequestBytes: number;
+  /** Runtime of a run that names none (`SANDBOX_RUNTIME`, default `runc`). */
+  readonly defaultRuntime: string;
+  /** Runtimes requests may choose (`SANDBOX_ALLOWED_RUNTIMES`, default `runc,runsc`; `runsc` alone forces gVisor). */
+  readonly allowedRuntimes: readonly string[];
+  /**
+   * The engine's default seccomp profile that Aurea's is derived from (`SANDBOX_SECCOMP_BASE_PROFILE`,
+   * default /usr/local/share/aurea/docker-default-seccomp.json, installed by scripts/ensure-engine.sh),
+   * or `builtin` to leave the engine's built-in default without Aurea's extra denials.
+   */
+  readonly seccompBaseProfile: string;
+  /** Serve even on a runtime known to be open to a container escape (`ALLOW_VULNERABLE_RUNTIME`, false). */
+  readonly allowVulnerableRuntime: boolean;
   /** Serve gRPC server reflection, v1 and v1alpha (`REFLECTION_ENABLED`, default true). */
   readonly reflectionEnabled: boolean;
   /** Origins browsers may call from (`CORS_ALLOWED_ORIGINS`, comma-separated; none by default; `*` for any). */
@@ -62,6 +74,9 @@ export type ConfigResult =
   | { readonly ok: false; readonly errors: readonly string[] };
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** OCI runtimes Aurea knows how to run sandboxes under. */
+export const knownRuntimes = ["runc", "runsc"];
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -90,6 +105,10 @@ export function parseConfig(env: Env): ConfigResult {
     readonlyDefault: read.boolean("SANDBOX_READONLY_DEFAULT", true),
     maxCodeBytes: read.byteSize("SANDBOX_MAX_CODE_BYTES", "1m", 1, 64 * mebibyte),
     maxRequestBytes: read.byteSize("MAX_REQUEST_BYTES", "8m", 1024, 256 * mebibyte),
+    defaultRuntime: read.oneOf("SANDBOX_RUNTIME", "runc", knownRuntimes),
+    allowedRuntimes: read.list("SANDBOX_ALLOWED_RUNTIMES", "runc,runsc", knownRuntimes),
+    seccompBaseProfile: read.string("SANDBOX_SECCOMP_BASE_PROFILE", "/usr/local/share/aurea/docker-default-seccomp.json"),
+    allowVulnerableRuntime: read.boolean("ALLOW_VULNERABLE_RUNTIME", false),
     reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
     healthCheckIntervalSeconds: read.number("HEALTH_CHECK_INTERVAL", 2, 0.05, 60),
@@ -99,6 +118,9 @@ export function parseConfig(env: Env): ConfigResult {
     errors.push(
       `SANDBOX_DEFAULT_TIMEOUT (${config.defaultTimeoutSeconds}) must not exceed SANDBOX_MAX_TIMEOUT (${config.maxTimeoutSeconds})`,
     );
+  }
+  if (!config.allowedRuntimes.includes(config.defaultRuntime)) {
+    errors.push(`SANDBOX_RUNTIME (${config.defaultRuntime}) must be one of SANDBOX_ALLOWED_RUNTIMES (${config.allowedRuntimes.join(",")})`);
   }
   if (config.maxCodeBytes > config.maxRequestBytes) {
     errors.push(
@@ -169,6 +191,16 @@ class EnvReader {
       this.errors.push(`${name}=${value} is not a valid image reference`);
     }
     return value;
+  }
+
+  list(name: string, fallback: string, allowed: readonly string[]): string[] {
+    const value = this.raw(name) ?? fallback;
+    const items = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+    for (const item of items) {
+      if (!allowed.includes(item)) this.errors.push(`${name}: ${item} is not one of ${allowed.join(", ")}`);
+    }
+    if (items.length === 0) this.errors.push(`${name} must name at least one of ${allowed.join(", ")}`);
+    return items;
   }
 
   origins(name: string): string[] {

@@ -23,7 +23,30 @@ export const containerLabels = {
 export interface SandboxShape {
   readonly image: string;
   readonly readonlyRootfs: boolean;
+  /** OCI runtime registered with the engine: `runc`, or `runsc` for gVisor. */
+  readonly runtime: string;
+  /** seccomp profile as JSON text; undefined leaves the engine's built-in default. */
+  readonly seccompProfile: string | undefined;
 }
+
+/**
+ * Paths masked inside the container: the engine's default set (MaskedPaths replaces it, so it is
+ * repeated here) plus the supervisor's memory, so a program cannot read its nonce from PID 1.
+ */
+export const maskedPaths: readonly string[] = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/proc/1/mem",
+  "/proc/1/task/1/mem",
+];
 
 /** Resource limits of one run, already resolved against the server's maxima. */
 export interface SandboxLimits {
@@ -78,7 +101,12 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     PidsLimit: limits.pids,
     NetworkMode: "none",
     CapDrop: ["ALL"],
-    SecurityOpt: ["no-new-privileges"],
+    SecurityOpt: [
+      "no-new-privileges",
+      ...(shape.seccompProfile !== undefined ? [`seccomp=${shape.seccompProfile}`] : []),
+    ],
+    MaskedPaths: [...maskedPaths],
+    Runtime: shape.runtime,
     ReadonlyRootfs: shape.readonlyRootfs,
     Tmpfs: {
       [workspaceDir]: `${tmpfsOptions},size=${limits.workspaceBytes},nr_inodes=${limits.workspaceFiles},uid=${sandboxUid},gid=${sandboxGid},mode=0700`,

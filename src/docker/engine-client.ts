@@ -7,6 +7,8 @@ export interface EngineVersion {
   readonly apiVersion: string;
   /** Versions of the engine's components (runc, containerd, ...), by name. */
   readonly components: Readonly<Record<string, string>>;
+  /** The commit (or distribution package revision) each component reports, by name. */
+  readonly componentCommits: Readonly<Record<string, string>>;
 }
 
 /** The engine as a whole: is it there, and what is it. */
@@ -41,9 +43,13 @@ export class DockerodeEngineClient implements EngineClient {
       timeoutMs,
     );
     const components: Record<string, string> = {};
+    const componentCommits: Record<string, string> = {};
     for (const component of body.Components ?? []) {
-      if (component.Name) components[component.Name] = component.Version ?? "";
+      if (!component.Name) continue;
+      const name = component.Name.toLowerCase();
+      components[name] = component.Version ?? "";
+      componentCommits[name] = component.Details?.GitCommit ?? "";
     }
-    return { version: body.Version ?? "", apiVersion: body.ApiVersion ?? "", components };
+    return { version: body.Version ?? "", apiVersion: body.ApiVersion ?? "", components, componentCommits };
   }
 }

@@ -35,6 +35,8 @@ export interface RunSpec {
   readonly env: readonly string[];
   readonly timeoutMs: number;
   readonly readonlyRootfs: boolean;
+  /** OCI runtime for the container: `runc` or `runsc`. */
+  readonly runtime: string;
   readonly limits: SandboxLimits;
   /** Collect created or changed workspace files within these caps; undefined to collect none. */
   readonly artifacts: ArtifactCaps | undefined;
@@ -99,6 +101,8 @@ export interface RunnerOptions {
   readonly instanceId: string;
   /** Bytes kept of each of stdout and stderr; past it the run is killed. */
   readonly outputLimitBytes: number;
+  /** seccomp profile JSON for every container; undefined keeps the engine's default. */
+  readonly seccompProfile: string | undefined;
   readonly logger: Logger;
 }
 
@@ -121,7 +125,12 @@ export function createRunner(options: RunnerOptions): Runner {
       const lease = await source.acquire({
         runId: spec.runId,
         instanceId: options.instanceId,
-        shape: { image: options.image, readonlyRootfs: spec.readonlyRootfs },
+        shape: {
+          image: options.image,
+          readonlyRootfs: spec.readonlyRootfs,
+          runtime: spec.runtime,
+          seccompProfile: options.seccompProfile,
+        },
         limits: spec.limits,
         command: sandboxCommand([...spec.language.command, ...spec.args]),
         env: spec.env,
@@ -132,6 +141,7 @@ export function createRunner(options: RunnerOptions): Runner {
         log.info(
           {
             language: spec.language.name,
+            runtime: spec.runtime,
             artifacts: outcome.artifacts ? outcome.artifacts.files.size : undefined,
             status: outcome.verdict,
             exit_code: outcome.exitCode,

@@ -20,6 +20,8 @@ export type RunPolicy = Pick<
   | "artifactMaxFiles"
   | "artifactMaxFileBytes"
   | "artifactMaxTotalBytes"
+  | "defaultRuntime"
+  | "allowedRuntimes"
 >;
 
 /** One thing wrong with a request, naming the field as a caller wrote it. */
@@ -80,6 +82,12 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   );
   const pids = resolveLimit(violate, "limits.pids", Number(limits?.pids ?? 0n), policy.pidsLimit, "processes", 8);
 
+  let runtime = policy.defaultRuntime;
+  if (request.runtime !== "") {
+    if (policy.allowedRuntimes.includes(request.runtime)) runtime = request.runtime;
+    else violate("runtime", `${JSON.stringify(request.runtime)} is not allowed here; one of ${policy.allowedRuntimes.join(", ")}`);
+  }
+
   const files = validateFiles(request.files, request.binaryFiles, language?.fileName, policy, violate);
   const args = validateArgs(request.args, violate);
   const env = validateEnv(request.env, violate);
@@ -97,6 +105,7 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
       env,
       timeoutMs: Math.round(timeoutSeconds * 1000),
       readonlyRootfs: request.readonly ?? policy.readonlyDefault,
+      runtime,
       artifacts: request.captureArtifacts
         ? {
             maxFiles: policy.artifactMaxFiles,

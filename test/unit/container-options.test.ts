@@ -16,7 +16,8 @@ const limits = {
 };
 
 describe("toHostConfig", () => {
-  const hostConfig = toHostConfig({ image: "aurea-sandbox:latest", readonlyRootfs: true }, limits);
+  const shape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc", seccompProfile: '{"defaultAction":"SCMP_ACT_ERRNO"}' };
+  const hostConfig = toHostConfig(shape, limits);
 
   it("maps CPU, memory without swap, and processes", () => {
     expect(hostConfig.NanoCpus).toBe(500_000_000);
@@ -28,7 +29,9 @@ describe("toHostConfig", () => {
   it("locks the container down", () => {
     expect(hostConfig.NetworkMode).toBe("none");
     expect(hostConfig.CapDrop).toEqual(["ALL"]);
-    expect(hostConfig.SecurityOpt).toEqual(["no-new-privileges"]);
+    expect(hostConfig.SecurityOpt).toEqual(["no-new-privileges", 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}']);
+    expect(hostConfig.Runtime).toBe("runc");
+    expect(hostConfig.MaskedPaths).toEqual(expect.arrayContaining(["/proc/kcore", "/sys/firmware", "/proc/1/mem", "/proc/1/task/1/mem"]));
     expect(hostConfig.Privileged).toBe(false);
     // Aurea's supervisor is PID 1 (see sandbox-command.ts), not the engine's init.
     expect(hostConfig.Init).toBe(false);
@@ -48,7 +51,13 @@ describe("toHostConfig", () => {
 
   it("sets read-only root only when asked", () => {
     expect(hostConfig.ReadonlyRootfs).toBe(true);
-    expect(toHostConfig({ image: "x", readonlyRootfs: false }, limits).ReadonlyRootfs).toBe(false);
+    expect(toHostConfig({ ...shape, readonlyRootfs: false }, limits).ReadonlyRootfs).toBe(false);
+  });
+
+  it("selects the runtime, and leaves the engine's seccomp default only when given no profile", () => {
+    const gvisor = toHostConfig({ ...shape, runtime: "runsc", seccompProfile: undefined }, limits);
+    expect(gvisor.Runtime).toBe("runsc");
+    expect(gvisor.SecurityOpt).toEqual(["no-new-privileges"]);
   });
 
   it("limits open files, core dumps and file size", () => {
@@ -64,7 +73,7 @@ describe("toContainerCreateOptions", () => {
   const options = toContainerCreateOptions({
     runId: "run-1",
     instanceId: "instance-1",
-    shape: { image: "aurea-sandbox:latest", readonlyRootfs: false },
+    shape: { image: "aurea-sandbox:latest", readonlyRootfs: false, runtime: "runc", seccompProfile: undefined },
     limits,
     command: ["python3", "main.py"],
     env: ["GREETING=hi"],

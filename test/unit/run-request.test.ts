@@ -18,6 +18,8 @@ const policy: RunPolicy = {
   artifactMaxFiles: 10,
   artifactMaxFileBytes: 1024,
   artifactMaxTotalBytes: 4096,
+  defaultRuntime: "runc",
+  allowedRuntimes: ["runc", "runsc"],
 };
 
 type RequestInit = MessageInitShape<typeof RunRequestSchema>;
@@ -121,6 +123,22 @@ describe("validateRunRequest", () => {
     expect(violations({ files: { "a/b/c": "" } })).toEqual([]);
     expect(violations({ files: { "a/b/c/d": "" } })[0]).toMatch(/^files: need 5 files and directories; the workspace holds 4/);
     expect(violations({ files: { big: "x".repeat(1024 * 1024 + 1) } })[0]).toMatch(/^files: hold 1048577 bytes/);
+  });
+});
+
+describe("runtime", () => {
+  it("defaults to the server's and takes an allowed one", () => {
+    const plain = validateRunRequest(request(), policy, "r");
+    expect(plain.ok && plain.spec.runtime).toBe("runc");
+    const gvisor = validateRunRequest(request({ runtime: "runsc" }), policy, "r");
+    expect(gvisor.ok && gvisor.spec.runtime).toBe("runsc");
+  });
+
+  it("refuses one the server does not allow", () => {
+    const forced = { ...policy, defaultRuntime: "runsc", allowedRuntimes: ["runsc"] };
+    const result = validateRunRequest(request({ runtime: "runc" }), forced, "r");
+    expect(result.ok ? [] : result.violations).toEqual([{ field: "runtime", description: '"runc" is not allowed here; one of runsc' }]);
+    expect(violations({ runtime: "kata" })).toEqual(['runtime: "kata" is not allowed here; one of runc, runsc']);
   });
 });
 

@@ -90,6 +90,18 @@ export const baseEnvironment: readonly string[] = [
 
 const openFilesLimit = 1024;
 
+/**
+ * The engine's pids limit counts host tasks. Under runc those are the program's own processes
+ * and threads. Under gVisor they are the sandbox kernel's threads plus, on the ptrace platform,
+ * stub tasks for every guest process (about eight each, measured here), so the host limit is
+ * scaled to give the program roughly the processes it asked for; the count is approximate there.
+ */
+export function hostTaskLimit(runtime: string, pids: number): number {
+  return runtime === "runsc" ? pids * gvisorTasksPerProcess + gvisorBaseTasks : pids;
+}
+const gvisorTasksPerProcess = 8;
+const gvisorBaseTasks = 128;
+
 /** Maps limits and shape onto HostConfig. Pure. */
 export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker.HostConfig {
   const tmpfsOptions = "rw,nosuid,nodev";
@@ -98,7 +110,7 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     Memory: limits.memoryBytes,
     // Equal to Memory: no swap, so a memory bomb is killed instead of thrashing the host.
     MemorySwap: limits.memoryBytes,
-    PidsLimit: limits.pids,
+    PidsLimit: hostTaskLimit(shape.runtime, limits.pids),
     NetworkMode: "none",
     CapDrop: ["ALL"],
     SecurityOpt: [

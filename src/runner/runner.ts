@@ -288,17 +288,23 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
   if (internalError === undefined && report?.kind === "setup-failed") {
     internalError = "the workspace files could not be extracted in the container";
   }
-  // The supervisor writes its report after every program ending it sees; without one, and
-  // without a kill of Aurea's own, the output stream was lost and what was captured may be
+  const killedByAurea = timedOut || cancelled || outputLimited;
+  // Under gVisor the memory limit applies to the whole sandbox, its user-space kernel included,
+  // so a memory bomb gets the sandbox SIGKILLed by the host before the supervisor can report,
+  // and the engine seldom flags it. That ending is read as the memory kill it is.
+  const sandboxKilledForMemory =
+    spec.runtime === "runsc" && report === undefined && exitCode === 137 && !killedByAurea && internalError === undefined;
+  // Otherwise the supervisor writes its report after every program ending it sees; without one,
+  // and without a kill of Aurea's own, the output stream was lost and what was captured may be
   // incomplete. Reporting OK with partial output would invent a result.
-  if (internalError === undefined && report === undefined && !timedOut && !cancelled && !outputLimited) {
+  if (internalError === undefined && report === undefined && !killedByAurea && !sandboxKilledForMemory) {
     internalError = "the run's output ended without the supervisor's final report; output may be incomplete";
   }
 
   const finished = report?.kind === "finished" ? report : undefined;
   const verdict = decideVerdict({
     exitCode,
-    oomKilled: (exit?.oomKilled ?? false) || (finished?.oomKills ?? 0) > 0,
+    oomKilled: (exit?.oomKilled ?? false) || (finished?.oomKills ?? 0) > 0 || sandboxKilledForMemory,
     timedOut,
     cancelled,
     outputLimited,
@@ -310,9 +316,10 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
       : undefined;
   const artifacts =
     finished && spec.artifacts ? await collectArtifacts(rest, spec.artifacts, run.workspaceFiles) : undefined;
-  const usage: RunUsage | undefined = finished
-    ? { cpuTimeNs: finished.cpuTimeNs, peakMemoryBytes: finished.peakMemoryBytes }
-    : usageAtKill;
+  const usage: RunUsage | undefined =
+    finished && (finished.cpuTimeNs !== undefined || finished.peakMemoryBytes !== undefined)
+      ? { cpuTimeNs: finished.cpuTimeNs, peakMemoryBytes: finished.peakMemoryBytes }
+      : usageAtKill;
   return {
     runId: spec.runId,
     verdict,

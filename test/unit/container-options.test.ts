@@ -57,6 +57,8 @@ describe("toHostConfig", () => {
   it("selects the runtime, and leaves the engine's seccomp default only when given no profile", () => {
     const gvisor = toHostConfig({ ...shape, runtime: "runsc", seccompProfile: undefined }, limits);
     expect(gvisor.Runtime).toBe("runsc");
+    // gVisor's own threads and per-process stubs count against the host pids limit.
+    expect(gvisor.PidsLimit).toBe(32 * 8 + 128);
     expect(gvisor.SecurityOpt).toEqual(["no-new-privileges"]);
   });
 

@@ -9,7 +9,8 @@ export type ArtifactSkipReason =
   | "too_large"
   | "too_many"
   | "total_size"
-  | "bad_name";
+  | "bad_name"
+  | "not_collected";
 
 export interface SkippedArtifact {
   readonly name: string;
@@ -49,13 +50,18 @@ export async function collectArtifacts(
   caps: ArtifactCaps,
   inputs: readonly WorkspaceFile[],
 ): Promise<ArtifactCollection> {
-  const { entries, tarStart } = parseManifest(payload);
+  const { entries, tarStart, complete } = parseManifest(payload);
   const skipped: SkippedArtifact[] = [];
   let truncated = false;
   const skip = (name: string, reason: ArtifactSkipReason) => {
-    if (reason === "too_large" || reason === "too_many" || reason === "total_size") truncated = true;
+    if (reason !== "symlink" && reason !== "special_file" && reason !== "hard_link" && reason !== "bad_name") {
+      truncated = true;
+    }
     if (skipped.length < maxSkippedListed) skipped.push({ name, reason });
   };
+  // The supervisor ends the manifest with an empty record; without it, it could not list the
+  // workspace at all, and an empty answer would pass for "no artifacts".
+  if (!complete) skip("", "not_collected");
 
   const expected = new Set<string>();
   for (const entry of entries) {
@@ -104,15 +110,15 @@ export async function collectArtifacts(
   return { files, skipped, truncated };
 }
 
-function parseManifest(payload: Buffer): { entries: ManifestEntry[]; tarStart: number } {
+function parseManifest(payload: Buffer): { entries: ManifestEntry[]; tarStart: number; complete: boolean } {
   const entries: ManifestEntry[] = [];
   let offset = 0;
   for (;;) {
     const end = payload.indexOf(0, offset);
-    if (end < 0) return { entries, tarStart: payload.length };
+    if (end < 0) return { entries, tarStart: payload.length, complete: false };
     const record = payload.subarray(offset, end);
     offset = end + 1;
-    if (record.length === 0) return { entries, tarStart: offset };
+    if (record.length === 0) return { entries, tarStart: offset, complete: true };
     const firstSpace = record.indexOf(0x20);
     const secondSpace = record.indexOf(0x20, firstSpace + 1);
     if (firstSpace < 0 || secondSpace < 0) continue;

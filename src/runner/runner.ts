@@ -302,6 +302,13 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
   }
 
   const finished = report?.kind === "finished" ? report : undefined;
+  // The report carries the program's own status; the engine's exit code is the supervisor's,
+  // which differs only when the supervisor failed after reporting (collecting artifacts after a
+  // fork bomb, say). The program's status is the truth about the program.
+  if (finished && exitCode !== undefined && exitCode !== finished.status) {
+    log.warn({ engine_exit: exitCode, program_status: finished.status }, "supervisor ended after its report");
+    exitCode = finished.status;
+  }
   const verdict = decideVerdict({
     exitCode,
     oomKilled: (exit?.oomKilled ?? false) || (finished?.oomKills ?? 0) > 0 || sandboxKilledForMemory,

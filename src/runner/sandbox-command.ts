@@ -38,17 +38,17 @@ fi
 "$@"
 status=$?
 kill -KILL -1 2>/dev/null
-# Every read is in a subshell: a file the runtime does not provide (gVisor has no cgroup files)
-# must cost a "-", never the supervisor itself (dash exits on a failed redirection).
-value() { ( read -r v < "$1" && printf %s "$v" ) 2>/dev/null || printf -; }
-keyed() { ( while read -r k v; do [ "$k" = "$2" ] && { printf %s "$v"; exit 0; }; done < "$1"; exit 1 ) 2>/dev/null || printf -; }
+# Only builtins from here to the report: after a fork bomb the process limit may stay full of
+# zombies until this shell exits, so a fork could fail, and dash exits on a failed fork or
+# redirection. Each file is tested before it is read (gVisor provides none of them).
 cg=/sys/fs/cgroup
-peak=$(value $cg/memory/memory.max_usage_in_bytes)
-cpu=$(value $cg/cpuacct/cpuacct.usage)
-oom=$(keyed $cg/memory/memory.oom_control oom_kill)
-[ "$peak" = - ] && peak=$(value $cg/memory.peak)
-[ "$cpu" = - ] && cpu=$(keyed $cg/cpu.stat usage_usec) && [ "$cpu" != - ] && cpu=\${cpu}000
-[ "$oom" = - ] && oom=$(keyed $cg/memory.events oom_kill)
+peak=-; cpu=-; oom=-
+[ -r $cg/memory/memory.max_usage_in_bytes ] && read -r peak < $cg/memory/memory.max_usage_in_bytes
+[ -r $cg/cpuacct/cpuacct.usage ] && read -r cpu < $cg/cpuacct/cpuacct.usage
+[ -r $cg/memory/memory.oom_control ] && while read -r key value; do [ "$key" = oom_kill ] && oom=$value; done < $cg/memory/memory.oom_control
+[ "$peak" = - ] && [ -r $cg/memory.peak ] && read -r peak < $cg/memory.peak
+[ "$cpu" = - ] && [ -r $cg/cpu.stat ] && while read -r key value; do [ "$key" = usage_usec ] && cpu=\${value}000; done < $cg/cpu.stat
+[ "$oom" = - ] && [ -r $cg/memory.events ] && while read -r key value; do [ "$key" = oom_kill ] && oom=$value; done < $cg/memory.events
 printf '\\0aurea-usage:%s ok %s %s %s %s\\n' "$nonce" "$status" "$peak" "$cpu" "$oom"
 if [ "$capture" = 1 ] && cd ${workspaceDir}; then
   find . -mindepth 1 -newermt @1 ! -type d -printf '%y %s %P\\0' 2>/dev/null | head -z -n $((max_files + ${manifestExtraEntries}))

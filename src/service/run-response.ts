@@ -30,6 +30,7 @@ const skipReasons: Record<SkipReason, ArtifactSkipReason> = {
   too_many: ArtifactSkipReason.TOO_MANY,
   total_size: ArtifactSkipReason.TOTAL_SIZE,
   bad_name: ArtifactSkipReason.BAD_NAME,
+  not_collected: ArtifactSkipReason.NOT_COLLECTED,
 };
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });

@@ -107,7 +107,15 @@ describe("collectArtifacts", () => {
     expect(result.skipped).toEqual([{ name: "b\uFFFD", reason: "bad_name" }]);
   });
 
-  it("is empty for an empty payload", async () => {
-    expect(await collectArtifacts(Buffer.alloc(0), caps, [])).toEqual({ files: new Map(), skipped: [], truncated: false });
+  it("says so when the workspace could not be listed at all", async () => {
+    expect(await collectArtifacts(Buffer.alloc(0), caps, [])).toEqual({
+      files: new Map(),
+      skipped: [{ name: "", reason: "not_collected" }],
+      truncated: true,
+    });
+  });
+
+  it("is empty for an empty workspace", async () => {
+    expect(await collectArtifacts(manifest([]), caps, [])).toEqual({ files: new Map(), skipped: [], truncated: false });
   });
 });

@@ -20,8 +20,9 @@ import { workspaceDir } from "../docker/container-options.js";
  * "Created or changed" is "modified after 1970-01-01T00:00:01": the archive's entries carry
  * mtime 0 and tar restores it, so untouched input files are left out without being read.
  *
- * Why it cannot be fooled: PID 1 ignores every signal it has no handler for (it installs none),
- * so the program cannot kill or stop it; the trailer is written after every other process is
+ * Why it cannot be fooled: PID 1 ignores SIGKILL and SIGSTOP from inside its namespace and
+ * every signal it has no handler for, and its handlers for the rest do nothing, so the program
+ * cannot kill or stop it; the trailer is written after every other process is
  * dead, so nothing the program wrote can follow or interleave with it; and the nonce arrives on
  * stdin before the program exists, so it is in no argv or environment the program could read,
  * and output without it is only output.
@@ -30,6 +31,10 @@ import { workspaceDir } from "../docker/container-options.js";
 const manifestExtraEntries = 100;
 
 const supervisor = `
+# PID 1 is immune to signals it has no handler for, but dash installs its own for some (SIGINT
+# ends a non-interactive dash waiting on a job). No-op handlers keep every signal from ending it;
+# caught signals go back to their defaults in the programs it starts.
+trap : HUP INT QUIT TERM USR1 USR2 ALRM PIPE
 IFS=' ' read -r size nonce capture max_files max_file_bytes max_tar_bytes || exit 125
 if ! head -c "$size" | tar -x -C ${workspaceDir} --no-same-owner --no-same-permissions; then
   printf '\\0aurea-usage:%s setup-failed\\n' "$nonce"

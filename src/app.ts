@@ -8,7 +8,7 @@ import { SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import type { AureaConfig } from "./config/config.js";
+import { redactConfig, type AureaConfig } from "./config/config.js";
 import { readAureaVersion } from "./config/version.js";
 import { DockerodeContainerClient } from "./docker/container-client.js";
 import { connectDocker } from "./docker/docker-connection.js";
@@ -22,7 +22,10 @@ import { withCors } from "./server/cors.js";
 import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
 import { withRestCompat } from "./server/rest-compat.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
+import { Admission } from "./service/admission.js";
+import { ApiKeyAuthenticator, createAuthInterceptor, parseApiKeys } from "./service/api-keys.js";
 import { createGrpcHealthService } from "./service/grpc-health-service.js";
+import { createOrphanReaper } from "./service/orphan-reaper.js";
 import { createHealthChecker } from "./service/health-check.js";
 import { createHealthMonitor } from "./service/health-monitor.js";
 import {
@@ -47,6 +50,37 @@ export interface AureaApp {
   start(): Promise<AddressInfo>;
   /** Turns health to NOT_SERVING, stops listening and lets calls in flight finish for up to `graceMs`. */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** Keys from API_KEYS and API_KEYS_FILE; throws with every problem (never a secret) named. */
+function loadApiKeys(config: AureaConfig) {
+  const fromEnv = parseApiKeys(config.apiKeys, "API_KEYS");
+  let fromFile = { keys: [] as ReturnType<typeof parseApiKeys>["keys"], errors: [] as string[] };
+  if (config.apiKeysFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(config.apiKeysFile, "utf8");
+    } catch (error) {
+      throw new Error(`API_KEYS_FILE ${config.apiKeysFile} cannot be read: ${(error as Error).message}`);
+    }
+    fromFile = parseApiKeys(text, `API_KEYS_FILE ${config.apiKeysFile}`);
+  }
+  const keys = [...fromEnv.keys, ...fromFile.keys];
+  const errors = [...fromEnv.errors, ...fromFile.errors];
+  const ids = keys.map((key) => key.id);
+  const repeated = ids.filter((id, index) => ids.indexOf(id) !== index);
+  if (repeated.length > 0) errors.push(`API key ids used twice: ${[...new Set(repeated)].join(", ")}`);
+  if (errors.length > 0) throw new Error(`invalid API keys: ${errors.join("; ")}`);
+  return keys;
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
 }
 
 /** Wires configuration, engine clients, runner, services and the one-port server together. */
@@ -82,7 +116,31 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     logger,
     onBuilt: () => void monitor.refresh(),
   });
-  const sandbox = createSandboxService({ runner, health, imageBuilder, policy: config, version, logger });
+  const admission = new Admission({
+    maxConcurrent: config.maxConcurrentRuns,
+    maxQueued: config.maxQueuedRuns,
+    maxQueueWaitMs: config.maxQueueWaitSeconds * 1000,
+  });
+  const shutdown = new AbortController();
+  const authenticator = new ApiKeyAuthenticator(loadApiKeys(config));
+  const reaper = createOrphanReaper({
+    containers,
+    instanceId,
+    liveContainers: () => runner.liveContainers(),
+    foreignAfterMs: config.reaperForeignAfterSeconds * 1000,
+    logger,
+  });
+  const sandbox = createSandboxService({
+    runner,
+    health,
+    monitor,
+    admission,
+    shutdownSignal: shutdown.signal,
+    imageBuilder,
+    policy: config,
+    version,
+    logger,
+  });
   const served = [SandboxService, Health, ...(config.reflectionEnabled ? [ServerReflectionV1, ServerReflectionV1alpha] : [])];
   const descriptors = new DescriptorIndex(served);
   const connectHandler = connectNodeAdapter({
@@ -95,11 +153,19 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       }
     },
     readMaxBytes: config.maxRequestBytes,
+    interceptors: authenticator.enabled
+      ? [
+          createAuthInterceptor(authenticator, {
+            services: config.authProtectProbes ? [] : [Health.typeName, ServerReflectionV1.typeName, ServerReflectionV1alpha.typeName],
+            methods: config.authProtectProbes ? [] : [`${SandboxService.typeName}/Health`],
+          }),
+        ]
+      : [],
     // snake_case names and default values in JSON, as the original REST API answered.
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true },
   });
   const handler = withCors(
-    withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder),
+    withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator),
     config.corsAllowedOrigins,
   );
   const server = createSinglePortServer({ handler, host: config.host, port: config.port, logger });
@@ -157,9 +223,14 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   return {
     async start() {
       await checkRuntime();
+      if (!authenticator.enabled) {
+        logger.warn("no API keys configured (API_KEYS, API_KEYS_FILE): anyone who reaches the port can run code");
+      }
       await ensureSandboxImage();
       const report = await monitor.refresh();
       monitor.start();
+      await reaper.sweep();
+      reaper.start(config.reaperIntervalSeconds * 1000);
       const address = await server.listen();
       logger.info(
         {
@@ -170,17 +241,28 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
           docker_version: report.dockerVersion || undefined,
           detail: report.detail || undefined,
           services: served.map((service) => service.typeName),
-          config,
+          config: redactConfig(config),
         },
         "aurea ready",
       );
       return address;
     },
-    async stop(graceMs = 10_000) {
+    async stop(graceMs = config.shutdownGraceSeconds * 1000) {
+      // Health first, so probes route traffic away; then no new runs; then the grace period.
       monitor.beginShutdown();
+      admission.close();
+      logger.info({ in_flight: admission.active, grace_ms: graceMs }, "draining");
+      const drained = await waitUntil(() => admission.active === 0, graceMs);
+      if (!drained) {
+        logger.warn({ in_flight: admission.active }, "grace period over: killing the runs still going");
+        shutdown.abort();
+        await waitUntil(() => admission.active === 0, 10_000);
+      }
+      await server.close(Math.min(graceMs, 2000));
       monitor.stop();
-      await server.close(graceMs);
-      logger.info("aurea stopped");
+      reaper.stop();
+      const left = await reaper.sweep();
+      logger.info({ containers_removed_at_exit: left.length }, "aurea stopped");
     },
   };
 }

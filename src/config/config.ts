@@ -59,6 +59,27 @@ export interface AureaConfig {
   readonly seccompBaseProfile: string;
   /** Serve even on a runtime known to be open to a container escape (`ALLOW_VULNERABLE_RUNTIME`, false). */
   readonly allowVulnerableRuntime: boolean;
+  /** Runs executing at once (`MAX_CONCURRENT_RUNS`, default 4). */
+  readonly maxConcurrentRuns: number;
+  /** Runs waiting for a slot, at most (`MAX_QUEUED_RUNS`, default 32); past it RESOURCE_EXHAUSTED. */
+  readonly maxQueuedRuns: number;
+  /** Longest a run waits for a slot, seconds (`MAX_QUEUE_WAIT`, default 30). */
+  readonly maxQueueWaitSeconds: number;
+  /** API keys, `id:key[:max-concurrent]` separated by commas (`API_KEYS`; secret, never logged). */
+  readonly apiKeys: string;
+  /** A file of API keys in the same form, one per line (`API_KEYS_FILE`). */
+  readonly apiKeysFile: string | undefined;
+  /** Require a key for health and reflection too (`AUTH_PROTECT_PROBES`, default false). */
+  readonly authProtectProbes: boolean;
+  /** How long runs in flight may finish after SIGTERM, seconds (`SHUTDOWN_GRACE`, default 30). */
+  readonly shutdownGraceSeconds: number;
+  /** Seconds between sweeps for orphaned containers (`REAPER_INTERVAL`, default 30). */
+  readonly reaperIntervalSeconds: number;
+  /**
+   * Age in seconds after which another Aurea instance's container is orphaned (`REAPER_FOREIGN_AFTER`,
+   * default 0: one Aurea per engine, so any other instance's container is a crashed one's).
+   */
+  readonly reaperForeignAfterSeconds: number;
   /** Serve gRPC server reflection, v1 and v1alpha (`REFLECTION_ENABLED`, default true). */
   readonly reflectionEnabled: boolean;
   /** Origins browsers may call from (`CORS_ALLOWED_ORIGINS`, comma-separated; none by default; `*` for any). */
@@ -109,6 +130,15 @@ export function parseConfig(env: Env): ConfigResult {
     allowedRuntimes: read.list("SANDBOX_ALLOWED_RUNTIMES", "runc,runsc", knownRuntimes),
     seccompBaseProfile: read.string("SANDBOX_SECCOMP_BASE_PROFILE", "/usr/local/share/aurea/docker-default-seccomp.json"),
     allowVulnerableRuntime: read.boolean("ALLOW_VULNERABLE_RUNTIME", false),
+    maxConcurrentRuns: read.integer("MAX_CONCURRENT_RUNS", 4, 1, 1000),
+    maxQueuedRuns: read.integer("MAX_QUEUED_RUNS", 32, 0, 100_000),
+    maxQueueWaitSeconds: read.number("MAX_QUEUE_WAIT", 30, 0.01, 3600),
+    apiKeys: read.string("API_KEYS", ""),
+    apiKeysFile: read.optionalString("API_KEYS_FILE"),
+    authProtectProbes: read.boolean("AUTH_PROTECT_PROBES", false),
+    shutdownGraceSeconds: read.number("SHUTDOWN_GRACE", 30, 0, 3600),
+    reaperIntervalSeconds: read.number("REAPER_INTERVAL", 30, 0.1, 3600),
+    reaperForeignAfterSeconds: read.number("REAPER_FOREIGN_AFTER", 0, 0, 86_400),
     reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
     healthCheckIntervalSeconds: read.number("HEALTH_CHECK_INTERVAL", 2, 0.05, 60),
@@ -128,6 +158,11 @@ export function parseConfig(env: Env): ConfigResult {
     );
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/** The configuration as it may be logged: secrets replaced by what they amount to. */
+export function redactConfig(config: AureaConfig): Record<string, unknown> {
+  return { ...config, apiKeys: config.apiKeys === "" ? "none" : "[redacted]" };
 }
 
 export const kibibyte = 1024;
@@ -174,6 +209,10 @@ class EnvReader {
 
   string(name: string, fallback: string): string {
     return this.raw(name) ?? fallback;
+  }
+
+  optionalString(name: string): string | undefined {
+    return this.raw(name);
   }
 
   oneOf(name: string, fallback: string, allowed: readonly string[]): string {

@@ -23,6 +23,8 @@ export interface ManagedContainer {
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly state: string;
+  /** Engine clock, milliseconds since the epoch. */
+  readonly createdAtMs: number;
 }
 
 /** Containers on the engine: the calls a run's lifecycle needs, each bounded in time. */
@@ -154,6 +156,11 @@ export class DockerodeContainerClient implements ContainerClient {
     const summaries = await engineCall(this.logger, "list containers", { labels }, (abortSignal) =>
       this.docker.listContainers({ all: true, filters, abortSignal }),
     );
-    return summaries.map((summary) => ({ id: summary.Id, labels: summary.Labels, state: summary.State }));
+    return summaries.map((summary) => ({
+      id: summary.Id,
+      labels: summary.Labels,
+      state: summary.State,
+      createdAtMs: summary.Created * 1000,
+    }));
   }
 }

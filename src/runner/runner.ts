@@ -40,6 +40,8 @@ export interface RunSpec {
   readonly limits: SandboxLimits;
   /** Collect created or changed workspace files within these caps; undefined to collect none. */
   readonly artifacts: ArtifactCaps | undefined;
+  /** Who asked (an API key's id), for the audit line; never the key itself. */
+  readonly callerId?: string | undefined;
 }
 
 /** Optional live view of a run, for streaming callers. */
@@ -82,6 +84,8 @@ export interface RunOutcome {
 }
 
 export interface Runner {
+  /** Ids of the containers of runs in progress, which nothing else may remove. */
+  liveContainers(): ReadonlySet<string>;
   /**
    * Runs one program in a container of its own and removes the container on every path.
    * Rejects (with the typed errors of docker/engine-errors.ts) only when the program never
@@ -115,7 +119,9 @@ const usageSampleTimeoutMs = 500;
 
 export function createRunner(options: RunnerOptions): Runner {
   const source = options.source ?? createColdContainerSource(options.containers);
+  const live = new Set<string>();
   return {
+    liveContainers: () => live,
     async run(spec, { signal, observer } = {}) {
       const log = options.logger.child({ run_id: spec.runId });
       const nonce = randomBytes(16).toString("hex");
@@ -136,10 +142,12 @@ export function createRunner(options: RunnerOptions): Runner {
         env: spec.env,
       });
       log.debug({ container: lease.id }, "container acquired");
+      live.add(lease.id);
       try {
         const outcome = await superviseRun({ options, log, spec, lease, input, nonce, workspaceFiles, signal, observer });
         log.info(
           {
+            key_id: spec.callerId,
             language: spec.language.name,
             runtime: spec.runtime,
             artifacts: outcome.artifacts ? outcome.artifacts.files.size : undefined,
@@ -157,9 +165,14 @@ export function createRunner(options: RunnerOptions): Runner {
         );
         return outcome;
       } finally {
-        await options.containers.remove(lease.id).catch((error: Error) => {
-          log.error({ container: lease.id, err: error.message }, "container not removed");
-        });
+        await options.containers.remove(lease.id).then(
+          () => live.delete(lease.id),
+          (error: Error) => {
+            // Left for the orphan reaper, which no longer counts it as live.
+            live.delete(lease.id);
+            log.error({ container: lease.id, err: error.message }, "container not removed");
+          },
+        );
       }
     },
   };

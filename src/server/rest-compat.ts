@@ -1,3 +1,4 @@
+import type { ApiKeyAuthenticator } from "../service/api-keys.js";
 import type { SandboxImageBuilder } from "../service/sandbox-image-builder.js";
 import type { RequestHandler } from "./single-port-server.js";
 
@@ -8,7 +9,11 @@ const sandboxService = "/aurea.sandbox.v1.SandboxService";
  * Connect JSON form of Run and Health (same validation, same handlers, same snake_case JSON), and
  * `POST /build-image` runs the shared single-flight image build and answers with one JSON object.
  */
-export function withRestCompat(handler: RequestHandler, builder: SandboxImageBuilder): RequestHandler {
+export function withRestCompat(
+  handler: RequestHandler,
+  builder: SandboxImageBuilder,
+  authenticator: ApiKeyAuthenticator,
+): RequestHandler {
   return (request, response) => {
     const path = (request.url ?? "").split("?")[0];
     if (path === "/run" && request.method === "POST") {
@@ -24,6 +29,11 @@ export function withRestCompat(handler: RequestHandler, builder: SandboxImageBui
     }
     if (path === "/build-image" && request.method === "POST") {
       request.resume();
+      // Not routed through Connect, so the key is checked here, as the interceptor would.
+      if (authenticator.enabled && !authenticator.identify(request.headers.authorization)) {
+        sendJson(response, 401, { code: "unauthenticated", message: "a valid API key is required (Authorization: Bearer <key>)" });
+        return;
+      }
       const log: string[] = [];
       builder.build({ onLog: (line) => log.push(line) }).then(
         (imageId) => sendJson(response, 200, { success: true, image_id: imageId, log }),

@@ -62,7 +62,7 @@ export function decodeOutput(bytes: Uint8Array): string {
 }
 
 /** Maps a run's outcome onto the wire response. Pure. */
-export function toRunResponse(spec: RunSpec, outcome: RunOutcome): RunResponse {
+export function toRunResponse(spec: RunSpec, outcome: RunOutcome, queuedMs = 0): RunResponse {
   const status = statusByVerdict[outcome.verdict];
   return create(RunResponseSchema, {
     runId: outcome.runId,
@@ -71,6 +71,7 @@ export function toRunResponse(spec: RunSpec, outcome: RunOutcome): RunResponse {
     stdout: decodeOutput(outcome.stdout),
     stderr: decodeOutput(outcome.stderr),
     executionTime: outcome.executionTimeMs / 1000,
+    queueTime: queuedMs / 1000,
     timedOut: outcome.timedOut,
     timeout: spec.timeoutMs / 1000,
     ...artifactFields(outcome.artifacts),

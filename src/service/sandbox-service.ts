@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import {
   BuildImageResponseSchema,
@@ -19,9 +19,12 @@ import {
   ImageMissingError,
 } from "../docker/engine-errors.js";
 import { languageNames } from "../runner/languages.js";
-import type { Runner, RunSpec } from "../runner/runner.js";
+import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
+import { Admission, AdmissionAbandoned, AdmissionClosed, AdmissionRejected } from "./admission.js";
+import { callerKey } from "./api-keys.js";
 import type { HealthChecker } from "./health-check.js";
+import type { HealthMonitor } from "./health-monitor.js";
 import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
 import { toRunResponse } from "./run-response.js";
 import { validateRunRequest, type RunPolicy } from "./run-request.js";
@@ -29,6 +32,11 @@ import { validateRunRequest, type RunPolicy } from "./run-request.js";
 export interface SandboxServiceOptions {
   readonly runner: Runner;
   readonly health: HealthChecker;
+  /** Readiness as last checked: runs fail fast while the engine is known to be unreachable. */
+  readonly monitor: HealthMonitor;
+  readonly admission: Admission;
+  /** Aborted when shutdown's grace period is over: runs still going are killed. */
+  readonly shutdownSignal: AbortSignal;
   readonly imageBuilder: SandboxImageBuilder;
   readonly policy: RunPolicy;
   /** Version string reported by Health. */
@@ -51,36 +59,61 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
     return result.spec;
   }
 
+  /**
+   * Admits a run (or refuses it with the bound named), runs it, and frees its slot on every path.
+   * The run is killed when the caller goes away or shutdown's grace period ends.
+   */
+  async function admitAndRun(
+    spec: RunSpec,
+    context: HandlerContext,
+    observer?: RunObserver,
+  ): Promise<{ outcome: RunOutcome; queuedMs: number }> {
+    const report = options.monitor.current();
+    if (!report.dockerReachable) {
+      throw new ConnectError(`run ${spec.runId}: container engine unreachable (${report.detail})`, Code.Unavailable);
+    }
+    const caller = context.values.get(callerKey);
+    let ticket;
+    try {
+      ticket = await options.admission.admit({
+        signal: context.signal,
+        ...(caller ? { callerId: caller.id, callerLimit: caller.maxConcurrent } : {}),
+      });
+    } catch (error) {
+      throw admissionError(error, spec.runId, logger);
+    }
+    try {
+      const signal = AbortSignal.any([context.signal, options.shutdownSignal]);
+      const outcome = await runner.run({ ...spec, callerId: caller?.id }, { signal, ...(observer ? { observer } : {}) });
+      return { outcome, queuedMs: ticket.queuedMs };
+    } catch (error) {
+      throw toConnectError(error, spec.runId, logger);
+    } finally {
+      ticket.release();
+    }
+  }
+
   return {
     async run(request, context) {
       const spec = specFor(request);
-      try {
-        const outcome = await runner.run(spec, { signal: context.signal });
-        return toRunResponse(spec, outcome);
-      } catch (error) {
-        throw toConnectError(error, spec.runId, logger);
-      }
+      const { outcome, queuedMs } = await admitAndRun(spec, context);
+      return toRunResponse(spec, outcome, queuedMs);
     },
 
     async *runStream(request, context) {
       const spec = specFor(request);
       const events = new AsyncQueue<RunStreamResponse>();
       const send = (event: RunStreamResponse["event"]) => events.push(create(RunStreamResponseSchema, { event }));
-      runner
-        .run(spec, {
-          signal: context.signal,
-          observer: {
-            onStarted: () => send({ case: "started", value: create(RunStartedSchema, { runId: spec.runId }) }),
-            onOutput: (stream, chunk) => send({ case: stream, value: chunk }),
-          },
-        })
-        .then(
-          (outcome) => {
-            send({ case: "result", value: toRunResponse(spec, outcome) });
-            events.close();
-          },
-          (error: unknown) => events.fail(toConnectError(error, spec.runId, logger)),
-        );
+      admitAndRun(spec, context, {
+        onStarted: () => send({ case: "started", value: create(RunStartedSchema, { runId: spec.runId }) }),
+        onOutput: (stream, chunk) => send({ case: stream, value: chunk }),
+      }).then(
+        ({ outcome, queuedMs }) => {
+          send({ case: "result", value: toRunResponse(spec, outcome, queuedMs) });
+          events.close();
+        },
+        (error: unknown) => events.fail(error),
+      );
       yield* events;
     },
 
@@ -118,6 +151,17 @@ export function toConnectError(error: unknown, runId: string, logger: Logger): C
   else if (error instanceof ContainerGoneError || error instanceof EngineError) code = Code.Internal;
   logger.error({ run_id: runId, code: Code[code], err: message }, "run failed before the program started");
   return new ConnectError(`run ${runId}: ${message}`, code);
+}
+
+/** Admission's refusals as RPC status codes. */
+function admissionError(error: unknown, runId: string, logger: Logger): ConnectError {
+  const message = error instanceof Error ? error.message : String(error);
+  let code = Code.Internal;
+  if (error instanceof AdmissionRejected) code = Code.ResourceExhausted;
+  else if (error instanceof AdmissionClosed) code = Code.Unavailable;
+  else if (error instanceof AdmissionAbandoned) code = Code.Canceled;
+  logger.info({ run_id: runId, code: Code[code], reason: message }, "run not admitted");
+  return new ConnectError(`run ${runId} not admitted: ${message}`, code);
 }
 
 /** A failed build names its failing step; an unreachable engine is UNAVAILABLE. */

@@ -22,7 +22,15 @@ export async function startAurea(
   env: Record<string, string> = {},
   options: { docker?: Docker; dockerfilePath?: string } = {},
 ): Promise<RunningAurea> {
-  const parsed = parseConfig({ HOST: "127.0.0.1", PORT: "0", SANDBOX_BUILD_ON_START: "false", ...env });
+  // Several test servers share one engine: none may take another's containers for orphans.
+  const parsed = parseConfig({
+    HOST: "127.0.0.1",
+    PORT: "0",
+    SANDBOX_BUILD_ON_START: "false",
+    REAPER_FOREIGN_AFTER: "3600",
+    SHUTDOWN_GRACE: "2",
+    ...env,
+  });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -42,6 +50,6 @@ export async function startAurea(
     port: address.port,
     baseUrl: `http://127.0.0.1:${address.port}`,
     logs: () => [...lines],
-    stop: () => app.stop(2_000),
+    stop: () => app.stop(),
   };
 }

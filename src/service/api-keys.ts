@@ -1,0 +1,84 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+
+/** One caller's credential. */
+export interface ApiKey {
+  /** Shown in logs and audit lines; never the secret. */
+  readonly id: string;
+  readonly secret: string;
+  /** Most runs, running or queued, this key may have at once; undefined for no quota of its own. */
+  readonly maxConcurrent: number | undefined;
+}
+
+/** Smallest secret accepted: anything shorter is guessable. */
+const minimumSecretLength = 16;
+
+/**
+ * Reads keys written `id:secret[:max-concurrent]`, separated by commas or new lines (blank lines
+ * and `#` comments ignored). Never throws: problems come back by line, without the secret.
+ */
+export function parseApiKeys(text: string, source: string): { keys: ApiKey[]; errors: string[] } {
+  const keys: ApiKey[] = [];
+  const errors: string[] = [];
+  const entries = text.split(/[\n,]/).map((entry) => entry.trim()).filter((entry) => entry !== "" && !entry.startsWith("#"));
+  entries.forEach((entry, index) => {
+    const [id = "", secret = "", limit, ...extra] = entry.split(":");
+    const where = `${source} entry ${index + 1}`;
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) errors.push(`${where}: the id must be 1-64 letters, digits, '_', '.' or '-'`);
+    else if (secret.length < minimumSecretLength) errors.push(`${where} (${id}): the key must have at least ${minimumSecretLength} characters`);
+    else if (extra.length > 0 || (limit !== undefined && !/^[1-9]\d{0,5}$/.test(limit))) {
+      errors.push(`${where} (${id}): write id:key or id:key:max-concurrent-runs`);
+    } else if (keys.some((key) => key.id === id)) errors.push(`${where}: the id ${id} is used twice`);
+    else keys.push({ id, secret, maxConcurrent: limit === undefined ? undefined : Number(limit) });
+  });
+  return { keys, errors };
+}
+
+const digest = (text: string) => createHash("sha256").update(text, "utf8").digest();
+
+/** Finds the key a bearer token belongs to, comparing in constant time. */
+export class ApiKeyAuthenticator {
+  private readonly digests: { key: ApiKey; digest: Buffer }[];
+
+  constructor(keys: readonly ApiKey[]) {
+    this.digests = keys.map((key) => ({ key, digest: digest(key.secret) }));
+  }
+
+  get enabled(): boolean {
+    return this.digests.length > 0;
+  }
+
+  /** The key named by an `Authorization: Bearer <key>` header, or undefined. */
+  identify(authorization: string | null | undefined): ApiKey | undefined {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+    // Hashing first makes every comparison the same length; every key is compared, so the time
+    // taken says nothing about which key, if any, came close.
+    const candidate = digest(match?.[1] ?? "");
+    let found: ApiKey | undefined;
+    for (const entry of this.digests) {
+      if (timingSafeEqual(candidate, entry.digest) && match) found = entry.key;
+    }
+    return found;
+  }
+}
+
+/** The authenticated caller of the current call, when keys are configured. */
+export const callerKey = createContextKey<ApiKey | undefined>(undefined, { description: "authenticated API key" });
+
+/**
+ * Requires a valid key on every call except those to `openServices` (health and reflection, so
+ * probes and discovery keep working) and `openMethods`.
+ */
+export function createAuthInterceptor(
+  authenticator: ApiKeyAuthenticator,
+  open: { services: readonly string[]; methods: readonly string[] },
+): Interceptor {
+  return (next) => async (request) => {
+    const method = `${request.service.typeName}/${request.method.name}`;
+    if (open.services.includes(request.service.typeName) || open.methods.includes(method)) return next(request);
+    const key = authenticator.identify(request.header.get("authorization"));
+    if (!key) throw new ConnectError("a valid API key is required (Authorization: Bearer <key>)", Code.Unauthenticated);
+    request.contextValues.set(callerKey, key);
+    return next(request);
+  };
+}

@@ -1,0 +1,89 @@
+import type { Logger } from "pino";
+import type { ContainerClient } from "../docker/container-client.js";
+import { containerLabels } from "../docker/container-options.js";
+
+export interface OrphanReaperOptions {
+  readonly containers: ContainerClient;
+  /** This server process's id, as its containers are labelled. */
+  readonly instanceId: string;
+  /** Containers of runs in progress here: never touched. */
+  readonly liveContainers: () => ReadonlySet<string>;
+  /**
+   * Age after which another instance's container counts as orphaned. 0 (the default deployment,
+   * one Aurea per engine) means at once: no other instance is alive to own it. Engines shared by
+   * several live instances set it above the longest run (SANDBOX_MAX_TIMEOUT plus a margin).
+   */
+  readonly foreignAfterMs: number;
+  readonly logger: Logger;
+}
+
+/** This process's own containers are left alone this long, so a run just created is not raced. */
+const ownGraceMs = 30_000;
+
+export interface OrphanReaper {
+  /** Removes what is orphaned now; resolves with the ids removed. Never rejects. */
+  sweep(): Promise<string[]>;
+  start(intervalMs: number): void;
+  stop(): void;
+}
+
+/**
+ * Removes Aurea-labelled containers nobody will remove: those left by an earlier process that
+ * crashed, and this process's own whose removal failed. It never touches a container without
+ * Aurea's label or one of a run in progress here.
+ */
+export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<string[]> | undefined;
+
+  async function sweepOnce(): Promise<string[]> {
+    const removed: string[] = [];
+    let found;
+    try {
+      found = await options.containers.listByLabels({ [containerLabels.managed]: "true" });
+    } catch (error) {
+      options.logger.debug({ err: (error as Error).message }, "orphan sweep skipped: engine unreachable");
+      return removed;
+    }
+    const now = Date.now();
+    const live = options.liveContainers();
+    for (const container of found) {
+      if (container.labels[containerLabels.managed] !== "true" || live.has(container.id)) continue;
+      const own = container.labels[containerLabels.instance] === options.instanceId;
+      const age = now - container.createdAtMs;
+      if (age < (own ? ownGraceMs : options.foreignAfterMs)) continue;
+      try {
+        await options.containers.remove(container.id);
+        removed.push(container.id);
+        options.logger.info(
+          {
+            container: container.id,
+            run_id: container.labels[containerLabels.runId],
+            owner: own ? "this instance" : container.labels[containerLabels.instance],
+            age_ms: age,
+          },
+          "orphaned container removed",
+        );
+      } catch (error) {
+        options.logger.warn({ container: container.id, err: (error as Error).message }, "orphaned container not removed");
+      }
+    }
+    return removed;
+  }
+
+  return {
+    sweep() {
+      sweeping ??= sweepOnce().finally(() => (sweeping = undefined));
+      return sweeping;
+    },
+    start(intervalMs) {
+      if (timer) return;
+      timer = setInterval(() => void this.sweep(), intervalMs);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}

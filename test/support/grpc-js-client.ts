@@ -42,8 +42,19 @@ export interface GrpcSandboxClient {
   close(): void;
 }
 
-export function createGrpcSandboxClient(port: number): GrpcSandboxClient {
-  const client = new loaded.aurea.sandbox.v1.SandboxService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+/** `headers` are sent as metadata on every call (an `authorization` bearer key, say). */
+export function createGrpcSandboxClient(port: number, headers: Record<string, string> = {}): GrpcSandboxClient {
+  const client = new loaded.aurea.sandbox.v1.SandboxService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    interceptors: [
+      (options: grpc.InterceptorOptions, next: grpc.NextCall) =>
+        new grpc.InterceptingCall(next(options), {
+          start(metadata, listener, proceed) {
+            for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
+            proceed(metadata, listener);
+          },
+        }),
+    ],
+  });
   const unary = (method: string, request: Record<string, unknown>, deadlineMs = 60_000) =>
     new Promise<GrpcResponse>((resolve, reject) => {
       const call = client[method] as (

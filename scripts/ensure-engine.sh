@@ -60,14 +60,21 @@ cat >/etc/docker/daemon.json <<'JSON'
 }
 JSON
 
-if ! pgrep -x dockerd >/dev/null; then
+# A dockerd that was just killed may linger as a zombie until reaped: only a live one counts.
+live_dockerd() { ps -C dockerd -o stat= 2>/dev/null | grep -qv '^Z'; }
+
+if ! live_dockerd; then
   log "starting dockerd (log: /var/log/aurea-dockerd.log)"
-  nohup dockerd >/var/log/aurea-dockerd.log 2>&1 &
+  # A killed dockerd leaves its pid file, and dockerd refuses to start while that pid exists, as
+  # an unreaped zombie does.
+  rm -f /var/run/docker.pid
+  # Detached (setsid): the engine must outlive whatever started it, a test process included.
+  setsid nohup dockerd >>/var/log/aurea-dockerd.log 2>&1 </dev/null &
 else
   pkill -HUP -x dockerd || true
 fi
 
-for _ in $(seq 1 60); do
+for _ in $(seq 1 120); do
   if engine_answers; then
     log "engine ready: $(docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}')"
     install_seccomp_base
@@ -75,5 +82,5 @@ for _ in $(seq 1 60); do
   fi
   sleep 0.5
 done
-log "dockerd did not answer within 30 s; see /var/log/aurea-dockerd.log"
+log "dockerd did not answer within 60 s; see /var/log/aurea-dockerd.log"
 exit 1

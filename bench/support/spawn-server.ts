@@ -1,18 +1,38 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** An Aurea server in its own process, so its memory can be measured apart from the client's. */
+/**
+ * An Aurea server in its own process (the built dist/src/main.js), so that its memory can be
+ * measured apart from its clients' and it can be sent signals. Used by benchmarks and fault tests.
+ */
 export interface ServerProcess {
   readonly port: number;
   readonly pid: number;
+  /** Parsed JSON log lines written so far. */
+  logs(): Record<string, unknown>[];
   /** Resident set size of the server process now, bytes (from /proc). */
   rssBytes(): number;
-  stop(): Promise<void>;
+  /** Resolves with the exit code (or the signal's name) once the process has exited. */
+  readonly exited: Promise<number | string>;
+  signal(name: NodeJS.Signals): void;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<number | string>;
 }
 
-async function freeLoopbackPort(): Promise<number> {
+function repoRoot(): string {
+  let directory = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(directory, "package.json"))) {
+    const parent = dirname(directory);
+    if (parent === directory) throw new Error("package.json not found above this module");
+    directory = parent;
+  }
+  return directory;
+}
+
+export async function freeLoopbackPort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as net.AddressInfo;
@@ -20,41 +40,64 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 
-/** Starts dist/src/main.js (run `npm run build` first) on a free loopback port. */
-export async function spawnServer(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const port = await freeLoopbackPort();
-  const main = fileURLToPath(new URL("../../src/main.js", import.meta.url));
+/** Starts the built server (`npm run build` first) on a free loopback port, or on `port`. */
+export async function spawnServer(env: Record<string, string> = {}, port?: number): Promise<ServerProcess> {
+  const root = repoRoot();
+  const main = join(root, "dist", "src", "main.js");
+  if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build`);
+  const listenPort = port ?? (await freeLoopbackPort());
+  const lines: Record<string, unknown>[] = [];
   const child: ChildProcess = spawn(process.execPath, [main], {
-    env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", SANDBOX_BUILD_ON_START: "false", ...env },
-    stdio: ["ignore", "inherit", "inherit"],
+    cwd: root,
+    env: {
+      ...process.env,
+      HOST: "127.0.0.1",
+      PORT: String(listenPort),
+      LOG_LEVEL: "info",
+      SANDBOX_BUILD_ON_START: "false",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
   });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const ready = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (ready) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error("the server did not start");
+  let pending = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    pending += chunk.toString("utf8");
+    const complete = pending.split("\n");
+    pending = complete.pop() ?? "";
+    for (const line of complete) {
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+  );
+  const deadline = Date.now() + 20_000;
+  while (!lines.some((line) => line.msg === "aurea ready")) {
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill("SIGKILL");
+      throw new Error(`the server did not start: ${JSON.stringify(lines.slice(-3))}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const pid = child.pid ?? 0;
   return {
-    port,
+    port: listenPort,
     pid,
+    logs: () => [...lines],
     rssBytes() {
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      const kib = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-      return Number(kib ?? 0) * 1024;
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
     },
-    stop: () =>
-      new Promise((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
+    exited,
+    signal: (name) => child.kill(name),
+    stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
   };
 }
 
@@ -70,8 +113,4 @@ export function samplePeak(read: () => number, intervalMs = 20): { stop(): numbe
       return Math.max(peak, read());
     },
   };
-}
-
-export function readJson<T>(path: string): T {
-  return JSON.parse(readFileSync(path, "utf8")) as T;
 }

@@ -155,6 +155,9 @@ export function toContainerCreateOptions(
     WorkingDir: workspaceDir,
     Env: [...baseEnvironment, ...(request.env ?? [])],
     Hostname: "sandbox",
+    // Aurea never stops a sandbox gracefully (it kills), and PID 1 ignores SIGTERM: this keeps an
+    // engine shutdown from waiting the default ten seconds on every sandbox.
+    StopTimeout: 1,
     NetworkDisabled: true,
     Labels: {
       [containerLabels.managed]: "true",

@@ -103,4 +103,8 @@ describe("toContainerCreateOptions", () => {
   it("attaches stdin once, without a TTY, and disables networking", () => {
     expect(options).toMatchObject({ OpenStdin: true, StdinOnce: true, Tty: false, NetworkDisabled: true });
   });
+
+  it("keeps an engine shutdown from waiting on sandboxes", () => {
+    expect(options.StopTimeout).toBe(1);
+  });
 });

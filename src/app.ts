@@ -17,7 +17,10 @@ import { DockerodeImageClient } from "./docker/image-client.js";
 import { assessRuntime } from "./docker/runtime-check.js";
 import { deniedSyscalls, loadSeccompProfile } from "./docker/seccomp-profile.js";
 import { maskedPaths } from "./docker/container-options.js";
+import { createColdContainerSource } from "./runner/container-source.js";
+import { findLanguage, languageNames } from "./runner/languages.js";
 import { createRunner } from "./runner/runner.js";
+import { createWarmPool } from "./runner/warm-pool.js";
 import { withCors } from "./server/cors.js";
 import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
 import { withRestCompat } from "./server/rest-compat.js";
@@ -93,8 +96,35 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const containers = new DockerodeContainerClient(docker, logger);
   const instanceId = randomUUID();
   const seccompProfile = loadSeccompProfile(config.seccompBaseProfile, (path) => readFileSync(path, "utf8"));
+  const defaultShape = {
+    image: config.sandboxImage,
+    readonlyRootfs: config.readonlyDefault,
+    runtime: config.defaultRuntime,
+    seccompProfile,
+  };
+  const warmPool = createWarmPool({
+    containers,
+    cold: createColdContainerSource(containers),
+    instanceId,
+    size: config.warmPoolSize,
+    // Warm containers are made with the server's maxima; a run that asks for less gets it applied
+    // when it takes one (CPU, memory and processes can change on a running container).
+    limits: {
+      cpu: config.cpuLimit,
+      memoryBytes: config.memoryLimitBytes,
+      pids: config.pidsLimit,
+      workspaceBytes: config.workspaceSizeBytes,
+      workspaceFiles: config.workspaceFiles,
+      tmpBytes: config.tmpSizeBytes,
+    },
+    initial: languageNames().map((name) => ({ language: findLanguage(name)!, shape: defaultShape })),
+    idleTimeoutMs: config.warmPoolIdleTimeoutSeconds * 1000,
+    refillConcurrency: config.warmPoolRefillConcurrency,
+    logger,
+  });
   const runner = createRunner({
     containers,
+    source: warmPool,
     image: config.sandboxImage,
     instanceId,
     outputLimitBytes: config.outputLimitBytes,
@@ -114,7 +144,11 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     baseImage: config.sandboxBaseImage,
     dockerfilePath: options.dockerfilePath ?? "Dockerfile.sandbox",
     logger,
-    onBuilt: () => void monitor.refresh(),
+    onBuilt: () => {
+      void monitor.refresh();
+      // Warm containers run the old image: replace them.
+      void warmPool.clear();
+    },
   });
   const admission = new Admission({
     maxConcurrent: config.maxConcurrentRuns,
@@ -126,7 +160,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const reaper = createOrphanReaper({
     containers,
     instanceId,
-    liveContainers: () => runner.liveContainers(),
+    liveContainers: () => new Set([...runner.liveContainers(), ...warmPool.containerIds()]),
     foreignAfterMs: config.reaperForeignAfterSeconds * 1000,
     logger,
   });
@@ -231,6 +265,12 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       monitor.start();
       await reaper.sweep();
       reaper.start(config.reaperIntervalSeconds * 1000);
+      // Warm containers may have died with an engine that went away; the reaper removes them.
+      monitor.subscribe((serving) => {
+        if (!serving && !monitor.shuttingDown()) warmPool.invalidate();
+      });
+      if (report.serving) warmPool.start();
+      else monitor.subscribe((serving) => serving && warmPool.start());
       const address = await server.listen();
       logger.info(
         {
@@ -259,9 +299,12 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
         await waitUntil(() => admission.active === 0, 10_000);
       }
       await server.close(Math.min(graceMs, 2000));
+      await warmPool.stop();
+      await runner.settled();
       monitor.stop();
       reaper.stop();
-      const left = await reaper.sweep();
+      // Nothing of this process runs any more: every container of its own goes, however young.
+      const left = await reaper.sweep({ finalSweep: true });
       logger.info({ containers_removed_at_exit: left.length }, "aurea stopped");
     },
   };

@@ -55,6 +55,7 @@ export async function spawnServer(env: Record<string, string> = {}, port?: numbe
       PORT: String(listenPort),
       LOG_LEVEL: "info",
       SANDBOX_BUILD_ON_START: "false",
+      WARM_POOL_SIZE: "0",
       ...env,
     },
     stdio: ["ignore", "pipe", "inherit"],

@@ -80,6 +80,12 @@ export interface AureaConfig {
    * default 0: one Aurea per engine, so any other instance's container is a crashed one's).
    */
   readonly reaperForeignAfterSeconds: number;
+  /** Warm containers kept ready per language and shape in demand; 0 for the cold path only (`WARM_POOL_SIZE`, 2). */
+  readonly warmPoolSize: number;
+  /** Seconds without demand after which a shape's warm containers are removed (`WARM_POOL_IDLE_TIMEOUT`, 300). */
+  readonly warmPoolIdleTimeoutSeconds: number;
+  /** Warm containers created at once while refilling (`WARM_POOL_REFILL_CONCURRENCY`, 1). */
+  readonly warmPoolRefillConcurrency: number;
   /** Serve gRPC server reflection, v1 and v1alpha (`REFLECTION_ENABLED`, default true). */
   readonly reflectionEnabled: boolean;
   /** Origins browsers may call from (`CORS_ALLOWED_ORIGINS`, comma-separated; none by default; `*` for any). */
@@ -139,6 +145,9 @@ export function parseConfig(env: Env): ConfigResult {
     shutdownGraceSeconds: read.number("SHUTDOWN_GRACE", 30, 0, 3600),
     reaperIntervalSeconds: read.number("REAPER_INTERVAL", 30, 0.1, 3600),
     reaperForeignAfterSeconds: read.number("REAPER_FOREIGN_AFTER", 0, 0, 86_400),
+    warmPoolSize: read.integer("WARM_POOL_SIZE", 2, 0, 64),
+    warmPoolIdleTimeoutSeconds: read.number("WARM_POOL_IDLE_TIMEOUT", 300, 1, 86_400),
+    warmPoolRefillConcurrency: read.integer("WARM_POOL_REFILL_CONCURRENCY", 1, 1, 16),
     reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
     healthCheckIntervalSeconds: read.number("HEALTH_CHECK_INTERVAL", 2, 0.05, 60),

@@ -1,23 +1,27 @@
 import type { ContainerClient } from "../docker/container-client.js";
 import { toContainerCreateOptions, type SandboxContainerRequest } from "../docker/container-options.js";
+import type { Language } from "./languages.js";
 
 /** A container handed to one run, and only to that run. */
 export interface ContainerLease {
   readonly id: string;
   /**
-   * Starts the program. A cold container starts here; a container from a warm pool may already
-   * be running and waiting for its input, in which case this does nothing.
+   * `cold`: created for this run, not started yet; its supervisor runs the program itself.
+   * `warm`: started earlier with the language's loader waiting (warm-loaders.ts), which reads a
+   * run message before the program's stdin.
    */
+  readonly mode: "cold" | "warm";
+  /** Starts the container; a warm one is already running and this does nothing. */
   start(): Promise<void>;
 }
 
 /**
  * Where a run's container comes from. The run lifecycle (attach, feed input, collect output,
- * wait, verdict, removal) is the same whatever the source, so a warm pool can take the place of
- * the cold source without touching it. Removal is always the lifecycle's job.
+ * wait, verdict, removal) is the same whatever the source, so a warm pool takes the place of the
+ * cold source without touching it. Removal is always the lifecycle's job.
  */
 export interface ContainerSource {
-  acquire(request: SandboxContainerRequest): Promise<ContainerLease>;
+  acquire(request: SandboxContainerRequest, language: Language): Promise<ContainerLease>;
 }
 
 /** Creates a brand-new container for every run. */
@@ -25,7 +29,7 @@ export function createColdContainerSource(containers: ContainerClient): Containe
   return {
     async acquire(request) {
       const id = await containers.create(toContainerCreateOptions(request));
-      return { id, start: () => containers.start(id) };
+      return { id, mode: "cold", start: () => containers.start(id) };
     },
   };
 }

@@ -18,6 +18,7 @@ import {
   type ArtifactCaps,
 } from "./sandbox-command.js";
 import { decideVerdict, signalFromExitCode, type RunVerdict } from "./verdict.js";
+import { warmRunMessage } from "./warm-loaders.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "./workspace-archive.js";
 
 /** One validated run, with every default and maximum already applied. */
@@ -84,8 +85,10 @@ export interface RunOutcome {
 }
 
 export interface Runner {
-  /** Ids of the containers of runs in progress, which nothing else may remove. */
+  /** Ids of the containers of runs in progress (or being removed), which nothing else may remove. */
   liveContainers(): ReadonlySet<string>;
+  /** Resolves once every container removal started so far has finished. */
+  settled(): Promise<void>;
   /**
    * Runs one program in a container of its own and removes the container on every path.
    * Rejects (with the typed errors of docker/engine-errors.ts) only when the program never
@@ -120,14 +123,33 @@ const usageSampleTimeoutMs = 500;
 export function createRunner(options: RunnerOptions): Runner {
   const source = options.source ?? createColdContainerSource(options.containers);
   const live = new Set<string>();
+  const removals = new Set<Promise<void>>();
+  /**
+   * Removal happens after the answer is sent: the caller does not wait for the engine to tear
+   * the container down. It is tracked, so shutdown waits for it, and a failure leaves the
+   * container to the orphan reaper.
+   */
+  const removeLater = (id: string, log: Logger) => {
+    const removal = options.containers.remove(id).then(
+      () => undefined,
+      (error: Error) => log.error({ container: id, err: error.message }, "container not removed"),
+    );
+    const tracked = removal.finally(() => {
+      live.delete(id);
+      removals.delete(tracked);
+    });
+    removals.add(tracked);
+  };
   return {
     liveContainers: () => live,
+    settled: async () => {
+      while (removals.size > 0) await Promise.all([...removals]);
+    },
     async run(spec, { signal, observer } = {}) {
       const log = options.logger.child({ run_id: spec.runId });
       const nonce = randomBytes(16).toString("hex");
       const workspaceFiles = [{ name: spec.language.fileName, content: Buffer.from(spec.code, "utf8") }, ...spec.files];
       const archive = await buildWorkspaceArchive(workspaceFiles);
-      const input = Buffer.concat([supervisorHeader(archive.length, nonce, spec.artifacts), archive, spec.stdin]);
       const lease = await source.acquire({
         runId: spec.runId,
         instanceId: options.instanceId,
@@ -140,7 +162,15 @@ export function createRunner(options: RunnerOptions): Runner {
         limits: spec.limits,
         command: sandboxCommand([...spec.language.command, ...spec.args]),
         env: spec.env,
-      });
+      }, spec.language);
+      // A warm container's loader was started before this run: argv and environment come as a
+      // message between the archive and the program's stdin.
+      const input = Buffer.concat([
+        supervisorHeader(archive.length, nonce, spec.artifacts),
+        archive,
+        ...(lease.mode === "warm" ? [warmRunMessage(spec.args, spec.env)] : []),
+        spec.stdin,
+      ]);
       log.debug({ container: lease.id }, "container acquired");
       live.add(lease.id);
       try {
@@ -148,6 +178,7 @@ export function createRunner(options: RunnerOptions): Runner {
         log.info(
           {
             key_id: spec.callerId,
+            container: lease.mode,
             language: spec.language.name,
             runtime: spec.runtime,
             artifacts: outcome.artifacts ? outcome.artifacts.files.size : undefined,
@@ -165,14 +196,7 @@ export function createRunner(options: RunnerOptions): Runner {
         );
         return outcome;
       } finally {
-        await options.containers.remove(lease.id).then(
-          () => live.delete(lease.id),
-          (error: Error) => {
-            // Left for the orphan reaper, which no longer counts it as live.
-            live.delete(lease.id);
-            log.error({ container: lease.id, err: error.message }, "container not removed");
-          },
-        );
+        removeLater(lease.id, log);
       }
     },
   };
@@ -330,8 +354,9 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
     outputLimited,
     internalError,
   });
+  // A warm container started long before its run: only the server's clock times the run there.
   const engineMs =
-    exit?.startedAtMs !== undefined && exit.finishedAtMs !== undefined
+    lease.mode === "cold" && exit?.startedAtMs !== undefined && exit.finishedAtMs !== undefined
       ? exit.finishedAtMs - exit.startedAtMs
       : undefined;
   const artifacts =

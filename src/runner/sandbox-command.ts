@@ -1,4 +1,5 @@
 import { workspaceDir } from "../docker/container-options.js";
+import { goFifo } from "./warm-loaders.js";
 
 /**
  * The container's command: a small POSIX-shell supervisor that runs as PID 1 and
@@ -30,19 +31,22 @@ import { workspaceDir } from "../docker/container-options.js";
 /** Skipped entries the manifest may list beyond the artifact count cap. */
 const manifestExtraEntries = 100;
 
-const supervisor = `
+const prologue = `
 # PID 1 is immune to signals it has no handler for, but dash installs its own for some (SIGINT
 # ends a non-interactive dash waiting on a job). No-op handlers keep every signal from ending it;
 # caught signals go back to their defaults in the programs it starts.
 trap : HUP INT QUIT TERM USR1 USR2 ALRM PIPE
-IFS=' ' read -r size nonce capture max_files max_file_bytes max_tar_bytes || exit 125
+`;
+
+const extractWorkspace = `IFS=' ' read -r size nonce capture max_files max_file_bytes max_tar_bytes || exit 125
 if ! head -c "$size" | tar -x -C ${workspaceDir} --no-same-owner --no-same-permissions; then
   printf '\\0aurea-usage:%s setup-failed\\n' "$nonce"
   exit 125
 fi
-"$@"
-status=$?
-kill -KILL -1 2>/dev/null
+`;
+
+/** After the program: kill what is left, report, collect artifacts, exit with its status. */
+const epilogue = `kill -KILL -1 2>/dev/null
 # Only builtins from here to the report: after a fork bomb the process limit may stay full of
 # zombies until this shell exits, so a fork could fail, and dash exits on a failed fork or
 # redirection. Each file is tested before it is read (gVisor provides none of them).
@@ -63,6 +67,27 @@ if [ "$capture" = 1 ] && cd ${workspaceDir}; then
 fi
 exit $status
 `;
+
+/** Cold: the program is started by the supervisor once its files are in place. */
+const coldSupervisor = `${prologue}${extractWorkspace}"$@"
+status=$?
+${epilogue}`;
+
+/**
+ * Warm: the language's loader (warm-loaders.ts) starts with the container and waits on a FIFO,
+ * holding the original stdin; the supervisor reads the header and archive from that same stdin,
+ * then lets the loader go. The wait loop outlasts trapped signals, which interrupt wait.
+ */
+const warmSupervisor = `${prologue}mkfifo ${goFifo} || exit 125
+exec 3<&0
+"$@" 0<&3 3<&- &
+child=$!
+${extractWorkspace}printf 'go\\n' > ${goFifo}
+status=
+while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+[ -n "$status" ] || { wait "$child"; status=$?; }
+${epilogue}`;
+
 
 /** What the supervisor collects from the workspace after the program ends. */
 export interface ArtifactCaps {
@@ -87,9 +112,14 @@ export function maxTrailerBytes(caps: ArtifactCaps | undefined): number {
   return reportBytes + manifestBytes + maxArtifactTarBytes(caps);
 }
 
-/** argv of the container: the supervisor, then the program's own argv. */
+/** argv of a cold container: the supervisor, then the program's own argv. */
 export function sandboxCommand(program: readonly string[]): string[] {
-  return ["/bin/sh", "-c", supervisor, "aurea-supervisor", ...program];
+  return ["/bin/sh", "-c", coldSupervisor, "aurea-supervisor", ...program];
+}
+
+/** argv of a warm container: the supervisor, then the language loader's argv. */
+export function warmSandboxCommand(loader: readonly string[]): string[] {
+  return ["/bin/sh", "-c", warmSupervisor, "aurea-supervisor", ...loader];
 }
 
 /** The line the supervisor expects before the archive. */

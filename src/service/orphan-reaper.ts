@@ -21,8 +21,11 @@ export interface OrphanReaperOptions {
 const ownGraceMs = 30_000;
 
 export interface OrphanReaper {
-  /** Removes what is orphaned now; resolves with the ids removed. Never rejects. */
-  sweep(): Promise<string[]>;
+  /**
+   * Removes what is orphaned now; resolves with the ids removed. Never rejects. `finalSweep`, at
+   * exit, takes this process's own containers however young, as none of its runs is going on.
+   */
+  sweep(options?: { finalSweep?: boolean }): Promise<string[]>;
   start(intervalMs: number): void;
   stop(): void;
 }
@@ -36,7 +39,7 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<string[]> | undefined;
 
-  async function sweepOnce(): Promise<string[]> {
+  async function sweepOnce(finalSweep: boolean): Promise<string[]> {
     const removed: string[] = [];
     let found;
     try {
@@ -51,7 +54,7 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
       if (container.labels[containerLabels.managed] !== "true" || live.has(container.id)) continue;
       const own = container.labels[containerLabels.instance] === options.instanceId;
       const age = now - container.createdAtMs;
-      if (age < (own ? ownGraceMs : options.foreignAfterMs)) continue;
+      if (age < (own ? (finalSweep ? 0 : ownGraceMs) : options.foreignAfterMs)) continue;
       try {
         await options.containers.remove(container.id);
         removed.push(container.id);
@@ -72,8 +75,12 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
   }
 
   return {
-    sweep() {
-      sweeping ??= sweepOnce().finally(() => (sweeping = undefined));
+    async sweep({ finalSweep = false } = {}) {
+      if (finalSweep) {
+        await sweeping;
+        return sweepOnce(true);
+      }
+      sweeping ??= sweepOnce(false).finally(() => (sweeping = undefined));
       return sweeping;
     },
     start(intervalMs) {

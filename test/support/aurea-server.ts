@@ -29,6 +29,8 @@ export async function startAurea(
     SANDBOX_BUILD_ON_START: "false",
     REAPER_FOREIGN_AFTER: "3600",
     SHUTDOWN_GRACE: "2",
+    // The cold path unless a test asks for warm containers: container counts stay exact.
+    WARM_POOL_SIZE: "0",
     ...env,
   });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));

@@ -1,0 +1,214 @@
+import type { Logger } from "pino";
+import type { ContainerClient } from "../docker/container-client.js";
+import {
+  toContainerCreateOptions,
+  type SandboxContainerRequest,
+  type SandboxLimits,
+  type SandboxShape,
+} from "../docker/container-options.js";
+import type { ContainerLease, ContainerSource } from "./container-source.js";
+import type { Language } from "./languages.js";
+import { warmSandboxCommand } from "./sandbox-command.js";
+import { warmLoaders } from "./warm-loaders.js";
+
+export interface WarmPoolOptions {
+  readonly containers: ContainerClient;
+  /** Where runs go when no warm container is ready. */
+  readonly cold: ContainerSource;
+  readonly instanceId: string;
+  /** Warm containers kept ready for each shape in demand; 0 turns the pool off. */
+  readonly size: number;
+  /** Limits warm containers are created with (the server's maxima); a run may lower them. */
+  readonly limits: SandboxLimits;
+  /** Shapes warmed as soon as the pool starts. */
+  readonly initial: readonly { language: Language; shape: SandboxShape }[];
+  /** A shape nobody asked for in this long is emptied. */
+  readonly idleTimeoutMs: number;
+  /** Containers created at once while refilling, so refills never crowd out live runs. */
+  readonly refillConcurrency: number;
+  readonly logger: Logger;
+}
+
+export interface WarmPool extends ContainerSource {
+  /** Ids of the warm containers waiting, which the orphan reaper must leave alone. */
+  containerIds(): ReadonlySet<string>;
+  /** Fills the initial shapes and starts the idle sweep. */
+  start(): void;
+  /** Forgets every warm container (the engine went away: they may be dead); the reaper removes them. */
+  invalidate(): void;
+  /** Removes every waiting container (a new image was built); the pool refills. */
+  clear(): Promise<void>;
+  /** Stops refilling and removes every waiting container, for shutdown. */
+  stop(): Promise<void>;
+}
+
+interface ShapePool {
+  readonly language: Language;
+  readonly shape: SandboxShape;
+  readonly idle: string[];
+  creating: number;
+  lastDemand: number;
+  failures: number;
+}
+
+const shapeKey = (language: Language, shape: SandboxShape) =>
+  `${language.name}|${shape.image}|${shape.runtime}|${shape.readonlyRootfs ? "ro" : "rw"}`;
+
+/** Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded. */
+const maxShapes = 16;
+
+/**
+ * Keeps started containers waiting, each with its language's loader ready (warm-loaders.ts), and
+ * hands each one to exactly one run: a container no run has touched, as isolated as a cold one.
+ * The run removes it afterwards, as always; the pool replaces it in the background.
+ */
+export function createWarmPool(options: WarmPoolOptions): WarmPool {
+  const { containers, logger } = options;
+  const pools = new Map<string, ShapePool>();
+  const waiting = new Set<string>();
+  let refilling = 0;
+  let sweep: NodeJS.Timeout | undefined;
+  let generation = 0;
+  let stopped = false;
+  const creations = new Set<Promise<void>>();
+
+  function poolFor(language: Language, shape: SandboxShape): ShapePool | undefined {
+    const key = shapeKey(language, shape);
+    let pool = pools.get(key);
+    if (!pool && pools.size < maxShapes && warmLoaders[language.name]) {
+      pool = { language, shape, idle: [], creating: 0, lastDemand: Date.now(), failures: 0 };
+      pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  function refill(): void {
+    if (options.size === 0 || stopped) return;
+    for (const pool of pools.values()) {
+      while (pool.idle.length + pool.creating < options.size && refilling < options.refillConcurrency && pool.failures < 3) {
+        const creation = createWarm(pool).finally(() => creations.delete(creation));
+        creations.add(creation);
+      }
+    }
+  }
+
+  async function createWarm(pool: ShapePool): Promise<void> {
+    const started = generation;
+    pool.creating++;
+    refilling++;
+    let id: string | undefined;
+    try {
+      id = await containers.create(
+        toContainerCreateOptions({
+          runId: "warm",
+          instanceId: options.instanceId,
+          shape: pool.shape,
+          limits: options.limits,
+          command: warmSandboxCommand(warmLoaders[pool.language.name] ?? []),
+        }),
+      );
+      await containers.start(id);
+      if (started !== generation) throw new Error("the pool was reset while this container started");
+      pool.idle.push(id);
+      waiting.add(id);
+      pool.failures = 0;
+    } catch (error) {
+      pool.failures++;
+      logger.warn({ language: pool.language.name, err: (error as Error).message }, "warm container not made");
+      if (id) await containers.remove(id).catch(() => undefined);
+    } finally {
+      pool.creating--;
+      refilling--;
+      refill();
+    }
+  }
+
+  /** Whether a run's limits can be put on a warm container made with the pool's. */
+  async function fitLimits(id: string, shape: SandboxShape, limits: SandboxLimits): Promise<boolean> {
+    const same =
+      limits.cpu === options.limits.cpu &&
+      limits.memoryBytes === options.limits.memoryBytes &&
+      limits.pids === options.limits.pids &&
+      limits.workspaceBytes === options.limits.workspaceBytes &&
+      limits.workspaceFiles === options.limits.workspaceFiles &&
+      limits.tmpBytes === options.limits.tmpBytes;
+    if (same) return true;
+    // Mount sizes are fixed at creation, and gVisor takes no live updates: those go cold.
+    const mountsDiffer =
+      limits.workspaceBytes !== options.limits.workspaceBytes ||
+      limits.workspaceFiles !== options.limits.workspaceFiles ||
+      limits.tmpBytes !== options.limits.tmpBytes;
+    if (mountsDiffer || shape.runtime !== "runc") return false;
+    await containers.updateLimits(id, limits);
+    return true;
+  }
+
+  async function takeWarm(request: SandboxContainerRequest, pool: ShapePool): Promise<ContainerLease | undefined> {
+    for (let id = pool.idle.shift(); id !== undefined; id = pool.idle.shift()) {
+      waiting.delete(id);
+      try {
+        // Never hand out a container that died while it waited (the engine restarted, say).
+        if (!(await containers.isRunning(id)) || !(await fitLimits(id, pool.shape, request.limits))) {
+          void containers.remove(id).catch(() => undefined);
+          continue;
+        }
+        return { id, mode: "warm", start: async () => undefined };
+      } catch (error) {
+        logger.debug({ container: id, err: (error as Error).message }, "warm container skipped");
+        void containers.remove(id).catch(() => undefined);
+      }
+    }
+    return undefined;
+  }
+
+  return {
+    async acquire(request, language) {
+      const pool = options.size > 0 ? poolFor(language, request.shape) : undefined;
+      if (pool) pool.lastDemand = Date.now();
+      const lease = pool ? await takeWarm(request, pool) : undefined;
+      refill();
+      return lease ?? options.cold.acquire(request, language);
+    },
+    containerIds: () => waiting,
+    start() {
+      stopped = false;
+      for (const { language, shape } of options.initial) poolFor(language, shape);
+      refill();
+      if (sweep) return;
+      sweep = setInterval(() => {
+        const now = Date.now();
+        for (const [key, pool] of pools) {
+          pool.failures = 0;
+          if (now - pool.lastDemand < options.idleTimeoutMs) continue;
+          for (const id of pool.idle.splice(0)) {
+            waiting.delete(id);
+            void containers.remove(id).catch(() => undefined);
+          }
+          if (pool.creating === 0) pools.delete(key);
+        }
+        refill();
+      }, Math.min(10_000, options.idleTimeoutMs));
+      sweep.unref();
+    },
+    invalidate() {
+      generation++;
+      for (const pool of pools.values()) pool.idle.splice(0);
+      waiting.clear();
+    },
+    async clear() {
+      generation++;
+      const ids = [...waiting];
+      for (const pool of pools.values()) pool.idle.splice(0);
+      waiting.clear();
+      await Promise.all(ids.map((id) => containers.remove(id).catch(() => undefined)));
+      refill();
+    },
+    async stop() {
+      clearInterval(sweep);
+      stopped = true;
+      await this.clear();
+      // Containers still being made are removed by their own creation once it sees the reset.
+      while (creations.size > 0) await Promise.all([...creations]);
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAurea, type RunningAurea } from "../support/aurea-server.js";
+import { aureaContainers } from "../support/containers.js";
+import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+
+let aurea: RunningAurea;
+let client: GrpcSandboxClient;
+
+/** Waits until every language has a warm container ready, so the next runs take the warm path. */
+async function poolFilled(): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while ((await aureaContainers()).length < 3) {
+    if (Date.now() > deadline) throw new Error("the warm pool did not fill");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+}
+
+/** Runs `request` on a warm container and checks, from the server's log, that it was one. */
+async function warmRun(request: Record<string, unknown>): Promise<GrpcResponse> {
+  await poolFilled();
+  const response = await client.run(request);
+  const line = aurea.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
+  expect(line?.container, "took a warm container").toBe("warm");
+  return response;
+}
+
+beforeAll(async () => {
+  aurea = await startAurea({ WARM_POOL_SIZE: "1", SANDBOX_OUTPUT_LIMIT: "64k" });
+  client = createGrpcSandboxClient(aurea.port);
+});
+
+afterAll(async () => {
+  client?.close();
+  await aurea?.stop();
+  expect(await aureaContainers()).toEqual([]);
+});
+
+describe("warm containers run programs exactly as cold ones do", () => {
+  it.each([
+    ["python", "import sys; print('hi', sys.argv[1:])"],
+    ["javascript", "console.log('hi', process.argv.slice(2))"],
+    ["bash", 'echo hi "$@"'],
+  ])("%s: output, args, exit code", async (language, code) => {
+    const response = await warmRun({ language, code, args: ["a b"] });
+    expect(response.status).toBe("RUN_STATUS_OK");
+    expect(response.stdout as string).toMatch(/^hi .*a b/);
+  });
+
+  it("delivers stdin, env, files and returns artifacts", async () => {
+    const response = await warmRun({
+      language: "python",
+      code: [
+        "import os, sys",
+        "from helper import shout",
+        "data = sys.stdin.read()",
+        "open('out/result.txt', 'w').write(shout(data) + os.environ['SUFFIX'])",
+        "print(sys.argv[0], os.getcwd(), __name__)",
+      ].join("\n"),
+      stdin: Buffer.from("quiet"),
+      env: { SUFFIX: "!" },
+      files: { "helper.py": "def shout(s):\n    return s.upper()\n", "out/.keep": "" },
+      capture_artifacts: true,
+    });
+    expect(response).toMatchObject({
+      status: "RUN_STATUS_OK",
+      stdout: "main.py /workspace __main__\n",
+      artifacts: { "out/result.txt": "QUIET!" },
+    });
+  });
+
+  it("reports an uncaught exception without the loader's frames", async () => {
+    const response = await warmRun({ language: "python", code: "def f():\n    raise ValueError('x')\nf()" });
+    expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 1 });
+    expect(response.stderr as string).toMatch(/^Traceback \(most recent call last\):\n  File "main\.py", line 3, in <module>/);
+  });
+
+  it("keeps sys.exit and process.exit codes, and signals", async () => {
+    expect(await warmRun({ language: "python", code: "import sys; sys.exit(7)" })).toMatchObject({ exit_code: 7 });
+    expect(await warmRun({ language: "javascript", code: "process.exit(9)" })).toMatchObject({ exit_code: 9 });
+    expect(await warmRun({ language: "bash", code: "kill -SEGV $$" })).toMatchObject({ exit_code: 139, signal: "SIGSEGV" });
+  });
+
+  it("applies a run's lower memory limit to the warm container it takes", async () => {
+    const response = await warmRun({
+      language: "python",
+      code: "b = []\nwhile True: b.append(bytearray(8 << 20))",
+      limits: { memory_bytes: String(64 << 20) },
+    });
+    expect(response).toMatchObject({ status: "RUN_STATUS_MEMORY_LIMIT", exit_code: 137 });
+    expect(Number((response.usage as { peak_memory_bytes: string }).peak_memory_bytes)).toBeLessThanOrEqual(64 << 20);
+  });
+
+  it("times out, and caps output, as a cold run does", async () => {
+    expect(await warmRun({ language: "bash", code: "sleep 10", timeout: 0.5 })).toMatchObject({ status: "RUN_STATUS_TIMEOUT" });
+    expect(await warmRun({ language: "bash", code: "yes" })).toMatchObject({ status: "RUN_STATUS_OUTPUT_LIMIT" });
+  });
+
+  it("gives every run a container no other run touched", async () => {
+    const first = await warmRun({ language: "bash", code: "echo mark > /tmp/mark; hostname; cat /proc/1/cmdline | tr '\\0' ' ' | head -c 20" });
+    const second = await warmRun({ language: "bash", code: "ls /tmp; ls /workspace" });
+    expect(first.status).toBe("RUN_STATUS_OK");
+    expect(second.stdout).not.toContain("mark");
+  });
+});
+
+describe("nothing a warm program does can forge its result", () => {
+  it("killing, stopping or tracing the supervisor changes nothing", async () => {
+    const response = await warmRun({
+      language: "python",
+      code: [
+        "import os, signal, ctypes",
+        "for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP, signal.SIGINT, signal.SIGUSR1):",
+        "    try: os.kill(1, sig)",
+        "    except OSError: pass",
+        "libc = ctypes.CDLL(None, use_errno=True)",
+        "print('attach', libc.ptrace(16, 1, 0, 0))",
+        "print('alive')",
+        "raise SystemExit(5)",
+      ].join("\n"),
+    });
+    expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 5, stdout: "attach -1\nalive\n" });
+  });
+
+  it("printing bytes that look like the protocol is only output", async () => {
+    const response = await warmRun({
+      language: "python",
+      code: [
+        "import sys",
+        "fake = b'\\x00aurea-usage:' + b'0' * 32 + b' ok 0 1 1 0\\n'",
+        "frame = b'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x05forge'",
+        "sys.stdout.buffer.write(fake + frame + b'go\\n')",
+        "sys.stdout.flush()",
+        "open('/tmp/.aurea-go', 'w').close() if False else None",
+        "raise SystemExit(3)",
+      ].join("\n"),
+      capture_artifacts: true,
+    });
+    expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 3 });
+    expect(Buffer.from(response.stdout as string).includes("aurea-usage:")).toBe(true);
+    expect(Number((response.usage as { peak_memory_bytes: string }).peak_memory_bytes)).toBeGreaterThan(1);
+  });
+
+  it("writing to the loader's FIFO or closing its streams changes nothing", async () => {
+    const response = await warmRun({
+      language: "bash",
+      code: "echo go > /tmp/.aurea-go & sleep 0.1; exec 1>&- 2>&-; exit 4",
+    });
+    expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 4 });
+  });
+});

@@ -100,6 +100,16 @@ export class TrailerSplitter {
     private readonly maxRegionBytes: number,
   ) {}
 
+  /** True once the marker has been seen. */
+  get markerSeen(): boolean {
+    return this.region !== undefined;
+  }
+
+  /** True once a whole line followed the marker (the supervisor's report line). */
+  get lineAfterMarker(): boolean {
+    return this.region?.some((chunk) => chunk.includes(0x0a)) ?? false;
+  }
+
   /** True once more bytes followed the marker than a trailer may hold. */
   get regionOverflowed(): boolean {
     return this.regionBytes > this.maxRegionBytes;

@@ -13,6 +13,7 @@ import {
   parseSupervisorReport,
   sandboxCommand,
   splitTrailer,
+  stderrEndMarker,
   supervisorHeader,
   trailerMarker,
   type ArtifactCaps,
@@ -149,7 +150,6 @@ export function createRunner(options: RunnerOptions): Runner {
       const log = options.logger.child({ run_id: spec.runId });
       const nonce = randomBytes(16).toString("hex");
       const workspaceFiles = [{ name: spec.language.fileName, content: Buffer.from(spec.code, "utf8") }, ...spec.files];
-      const archive = await buildWorkspaceArchive(workspaceFiles);
       const lease = await source.acquire({
         runId: spec.runId,
         instanceId: options.instanceId,
@@ -164,11 +164,14 @@ export function createRunner(options: RunnerOptions): Runner {
         env: spec.env,
       }, spec.language);
       // A warm container's loader was started before this run: argv and environment come as a
-      // message between the archive and the program's stdin.
+      // message between the archive and the program's stdin, and so does the code when it is the
+      // only file (and holds no NUL, which ends a message field): no archive to extract then.
+      const inlineCode = lease.mode === "warm" && spec.files.length === 0 && !spec.code.includes("\0");
+      const archive = inlineCode ? Buffer.alloc(0) : await buildWorkspaceArchive(workspaceFiles);
       const input = Buffer.concat([
         supervisorHeader(archive.length, nonce, spec.artifacts),
         archive,
-        ...(lease.mode === "warm" ? [warmRunMessage(spec.args, spec.env)] : []),
+        ...(lease.mode === "warm" ? [warmRunMessage(spec.args, spec.env, inlineCode ? spec.code : undefined)] : []),
         spec.stdin,
       ]);
       log.debug({ container: lease.id }, "container acquired");
@@ -255,18 +258,21 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
     (chunk) => keep("stdout", stdout, chunk),
     maxTrailerBytes(spec.artifacts),
   );
+  const stderrEnd = new TrailerSplitter(stderrEndMarker(run.nonce), (chunk) => keep("stderr", stderr, chunk), 64);
+  // Without artifacts to read, the run is over once the supervisor has ended stderr and written
+  // its report: the answer need not wait for the engine to tear the container down.
+  let reportedWhole: () => void = () => undefined;
+  const reported = new Promise<void>((resolve) => (reportedWhole = resolve));
   const attachment = await containers.attach(lease.id);
   const outputEnded = whenStreamEnds(attachment);
   const demuxer = new AttachStreamDemuxer((stream, chunk) => {
-    if (stream === "stderr") {
-      keep("stderr", stderr, chunk);
-      return;
-    }
-    trailer.push(chunk);
+    if (stream === "stderr") stderrEnd.push(chunk);
+    else trailer.push(chunk);
     if (trailer.regionOverflowed && !outputLimited) {
       outputLimited = true;
       kill("trailer over its size bound", true);
     }
+    if (!spec.artifacts && stderrEnd.markerSeen && trailer.lineAfterMarker) reportedWhole();
   });
   attachment.on("data", (chunk: Buffer) => demuxer.push(chunk));
   // A program that exits without reading its stdin closes the pipe; that is its business.
@@ -297,8 +303,10 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
   signal?.addEventListener("abort", onAbort, { once: true });
 
   let exitCode: number | undefined;
+  let reportedFirst = false;
   try {
-    exitCode = await exited;
+    exitCode = await Promise.race([exited, reported.then(() => undefined)]);
+    reportedFirst = exitCode === undefined;
   } catch (error) {
     internalError = `lost track of the running container: ${(error as Error).message}`;
   } finally {
@@ -307,15 +315,20 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
   }
   const endedAt = performance.now();
 
-  await Promise.race([outputEnded, sleep(outputDrainMs)]);
+  if (!reportedFirst) await Promise.race([outputEnded, sleep(outputDrainMs)]);
   attachment.destroy();
   await killing;
+  stderrEnd.end();
   const region = trailer.end();
   const { reportText, rest } = region ? splitTrailer(region) : { reportText: undefined, rest: Buffer.alloc(0) };
   const report = reportText === undefined ? undefined : parseSupervisorReport(reportText);
 
   let exit: ContainerExit | undefined;
-  if (internalError === undefined) {
+  if (reportedFirst) {
+    // The report's status is the program's (see the note below); the engine's record of the
+    // exit adds nothing the report lacks, and removal does not wait for it.
+    exitCode = report?.kind === "finished" ? report.status : undefined;
+  } else if (internalError === undefined) {
     try {
       exit = await containers.inspectExit(lease.id);
     } catch (error) {

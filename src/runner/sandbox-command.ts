@@ -39,7 +39,7 @@ trap : HUP INT QUIT TERM USR1 USR2 ALRM PIPE
 `;
 
 const extractWorkspace = `IFS=' ' read -r size nonce capture max_files max_file_bytes max_tar_bytes || exit 125
-if ! head -c "$size" | tar -x -C ${workspaceDir} --no-same-owner --no-same-permissions; then
+if [ "$size" -gt 0 ] && ! head -c "$size" | tar -x -C ${workspaceDir} --no-same-owner --no-same-permissions; then
   printf '\\0aurea-usage:%s setup-failed\\n' "$nonce"
   exit 125
 fi
@@ -58,6 +58,8 @@ peak=-; cpu=-; oom=-
 [ "$peak" = - ] && [ -r $cg/memory.peak ] && read -r peak < $cg/memory.peak
 [ "$cpu" = - ] && [ -r $cg/cpu.stat ] && while read -r key value; do [ "$key" = usage_usec ] && cpu=\${value}000; done < $cg/cpu.stat
 [ "$oom" = - ] && [ -r $cg/memory.events ] && while read -r key value; do [ "$key" = oom_kill ] && oom=$value; done < $cg/memory.events
+# stderr's end first, then the report that ends stdout: with both seen, Aurea has all the output.
+printf '\\0aurea-end:%s\\n' "$nonce" >&2
 printf '\\0aurea-usage:%s ok %s %s %s %s\\n' "$nonce" "$status" "$peak" "$cpu" "$oom"
 if [ "$capture" = 1 ] && cd ${workspaceDir}; then
   find . -mindepth 1 -newermt @1 ! -type d -printf '%y %s %P\\0' 2>/dev/null | head -z -n $((max_files + ${manifestExtraEntries}))
@@ -128,6 +130,11 @@ export function supervisorHeader(archiveBytes: number, nonce: string, artifacts:
     ? `1 ${artifacts.maxFiles} ${artifacts.maxFileBytes} ${maxArtifactTarBytes(artifacts)}`
     : "0 0 0 0";
   return Buffer.from(`${archiveBytes} ${nonce} ${collect}\n`, "ascii");
+}
+
+/** Bytes the supervisor writes last on stderr, after every other process is dead. */
+export function stderrEndMarker(nonce: string): Buffer {
+  return Buffer.from(`\0aurea-end:${nonce}`, "ascii");
 }
 
 /** Bytes that begin the usage trailer for a given nonce. */

@@ -5,7 +5,9 @@
  * start; the loader blocks opening a FIFO. When a run arrives, the supervisor extracts the
  * workspace and writes "go" into the FIFO; the loader then reads one message from stdin (a length
  * line, then NUL-terminated fields: the argument count, the arguments, the environment count, the
- * NAME=value entries), sets argv and the environment, and runs the program as its main module.
+ * NAME=value entries, and "1" with the program's code or "0"), writes the code file when the
+ * message carries it (a run with no other files skips the archive and its two processes), sets
+ * argv and the environment, and runs the program as its main module.
  * Everything after the message on stdin is the program's own stdin. Starting the interpreter is
  * most of a small run's cost (Node takes about 70 ms here), and this moves it out of the run.
  */
@@ -31,9 +33,13 @@ while not length.endswith(b"\\n"):
 fields = exactly(int(length)).split(b"\\0")[:-1]
 nargs = int(fields[0])
 sys.argv = ["main.py"] + [field.decode("utf-8", "surrogateescape") for field in fields[1 : 1 + nargs]]
-for entry in fields[2 + nargs : 2 + nargs + int(fields[1 + nargs])]:
+nenv = int(fields[1 + nargs])
+for entry in fields[2 + nargs : 2 + nargs + nenv]:
     name, _, value = entry.decode("utf-8", "surrogateescape").partition("=")
     os.environ[name] = value
+if fields[2 + nargs + nenv] == b"1":
+    with open("main.py", "wb") as code:
+        code.write(fields[3 + nargs + nenv])
 sys.path[0] = "/workspace"
 def hide_loader(kind, value, trace):
     import traceback
@@ -41,7 +47,7 @@ def hide_loader(kind, value, trace):
 sys.excepthook = hide_loader
 with open("main.py", "rb") as source:
     program = compile(source.read(), "main.py", "exec")
-del go, exactly, length, fields, nargs, source, hide_loader
+del go, exactly, length, fields, nargs, nenv, source, hide_loader
 exec(program, {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__, "__doc__": None, "__package__": None, "__spec__": None, "__loader__": None})
 `;
 
@@ -65,12 +71,15 @@ const fs = require("fs");
   const fields = exactly(Number(length)).toString("utf8").split("\\0").slice(0, -1);
   const nargs = Number(fields[0]);
   process.argv = [process.argv[0], "/workspace/main.js", ...fields.slice(1, 1 + nargs)];
-  for (const entry of fields.slice(2 + nargs, 2 + nargs + Number(fields[1 + nargs]))) {
+  const nenv = Number(fields[1 + nargs]);
+  for (const entry of fields.slice(2 + nargs, 2 + nargs + nenv)) {
     const split = entry.indexOf("=");
     process.env[entry.slice(0, split)] = entry.slice(split + 1);
   }
+  if (fields[2 + nargs + nenv] === "1") fs.writeFileSync("main.js", fields[3 + nargs + nenv]);
 }
-require("module").runMain();
+// Loaded as the main module directly: runMain() would first set up the ESM loader, asynchronously.
+require("module")._load("/workspace/main.js", null, true);
 `;
 
 const bashLoader = `
@@ -81,7 +90,9 @@ args=()
 for ((i = 0; i < count; i++)); do IFS= read -r -d '' value; args+=("$value"); done
 IFS= read -r -d '' count
 for ((i = 0; i < count; i++)); do IFS= read -r -d '' entry; export "$entry"; done
-unset i count value entry _length
+IFS= read -r -d '' inline
+if [ "$inline" = 1 ]; then IFS= read -r -d '' code; printf '%s' "$code" > main.sh; fi
+unset i count value entry _length inline code
 exec bash main.sh "\${args[@]}"
 `;
 
@@ -92,9 +103,12 @@ export const warmLoaders: Readonly<Record<string, readonly string[]>> = {
   bash: ["bash", "-c", bashLoader],
 };
 
-/** The message a warm loader reads before the program's stdin. */
-export function warmRunMessage(args: readonly string[], env: readonly string[]): Buffer {
-  const fields = [String(args.length), ...args, String(env.length), ...env];
+/**
+ * The message a warm loader reads before the program's stdin; `code`, when given, is written to
+ * the code file by the loader instead of coming in the archive.
+ */
+export function warmRunMessage(args: readonly string[], env: readonly string[], code?: string): Buffer {
+  const fields = [String(args.length), ...args, String(env.length), ...env, ...(code === undefined ? ["0"] : ["1", code])];
   const payload = Buffer.concat(fields.map((field) => Buffer.from(`${field}\0`, "utf8")));
   return Buffer.concat([Buffer.from(`${payload.length}\n`, "ascii"), payload]);
 }

@@ -69,6 +69,19 @@ describe("warm containers run programs exactly as cold ones do", () => {
     });
   });
 
+  it("writes the code file itself when it is the only file, byte for byte", async () => {
+    const code = "import sys\n# ünïcode, 'quotes' \"and\" $dollars\\\n\n\nprint(open(__file__).read() == sys.argv[1])\n\n";
+    const response = await warmRun({ language: "python", code, args: [code] });
+    expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "True\n" });
+    const bash = "printf '%s' \"$(cat main.sh)\" | wc -c\n\n\n";
+    expect(await warmRun({ language: "bash", code: bash })).toMatchObject({ stdout: `${bash.trimEnd().length}\n` });
+  });
+
+  it("takes a code file holding NUL through the archive instead", async () => {
+    const response = await warmRun({ language: "javascript", code: "const s = '\u0000';\nconsole.log(s.length)" });
+    expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "1\n" });
+  });
+
   it("reports an uncaught exception without the loader's frames", async () => {
     const response = await warmRun({ language: "python", code: "def f():\n    raise ValueError('x')\nf()" });
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 1 });

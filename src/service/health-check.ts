@@ -25,21 +25,26 @@ export interface HealthCheckerOptions {
   readonly timeoutMs?: number;
 }
 
+/** A report of nothing known yet: not serving, for `detail`'s reason. */
+export function notServingReport(sandboxImage: string, detail: string): HealthReport {
+  return {
+    serving: false,
+    dockerReachable: false,
+    dockerVersion: "",
+    dockerApiVersion: "",
+    sandboxImage,
+    sandboxImagePresent: false,
+    detail,
+  };
+}
+
 export function createHealthChecker(options: HealthCheckerOptions): HealthChecker {
   const timeoutMs = options.timeoutMs ?? 1000;
   return {
     async check() {
       const deadline = performance.now() + timeoutMs;
       const remaining = () => Math.max(1, Math.round(deadline - performance.now()));
-      const report = {
-        serving: false,
-        dockerReachable: false,
-        dockerVersion: "",
-        dockerApiVersion: "",
-        sandboxImage: options.sandboxImage,
-        sandboxImagePresent: false,
-        detail: "",
-      };
+      const report = { ...notServingReport(options.sandboxImage, "") };
       try {
         const version = await options.engine.version(remaining());
         report.dockerReachable = true;

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { HealthChecker, HealthReport } from "./health-check.js";
+import { notServingReport, type HealthChecker, type HealthReport } from "./health-check.js";
 
 /**
  * Keeps the service's readiness current: asks the checker every `intervalMs` and tells
@@ -36,15 +36,7 @@ export interface HealthMonitorOptions {
 export function createHealthMonitor(options: HealthMonitorOptions): HealthMonitor {
   const intervalMs = options.intervalMs ?? 2000;
   const listeners = new Set<(serving: boolean) => void>();
-  let report: HealthReport = {
-    serving: false,
-    dockerReachable: false,
-    dockerVersion: "",
-    dockerApiVersion: "",
-    sandboxImage: options.sandboxImage,
-    sandboxImagePresent: false,
-    detail: "not checked yet",
-  };
+  let report: HealthReport = notServingReport(options.sandboxImage, "not checked yet");
   let shuttingDown = false;
   let lastServing = false;
   let timer: NodeJS.Timeout | undefined;

@@ -1,18 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
-import { aureaContainers } from "../support/containers.js";
+import { describe, expect, it } from "vitest";
+import { useAurea } from "../support/aurea-server.js";
 import { bufCurl } from "../support/buf-curl.js";
 
-let aurea: RunningAurea;
-
-beforeAll(async () => {
-  aurea = await startAurea();
-});
-
-afterAll(async () => {
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
-});
+const server = useAurea();
 
 const service = "aurea.sandbox.v1.SandboxService";
 
@@ -28,7 +18,7 @@ describe("buf curl with the local schema", () => {
       ...flags,
       "-d",
       JSON.stringify({ code: "echo from buf", language: "bash" }),
-      `${aurea.baseUrl}/${service}/Run`,
+      `${server.current.baseUrl}/${service}/Run`,
     ]);
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "from buf\n", success: true });
   });
@@ -42,7 +32,7 @@ describe("buf curl with the local schema", () => {
       "--http2-prior-knowledge",
       "-d",
       JSON.stringify({ code: "echo one; sleep 0.2; echo two", language: "bash" }),
-      `${aurea.baseUrl}/${service}/RunStream`,
+      `${server.current.baseUrl}/${service}/RunStream`,
     ]);
     expect(Object.keys(messages[0] ?? {})).toEqual(["started"]);
     const stdout = messages

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
 import { aureaContainers } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
-import { postJson } from "../support/http-json.js";
+import { helloRequest, helloResponse, postJson } from "../support/http-json.js";
 
 const docker = new Docker();
 const testTag = "aurea-sandbox:build-test";
@@ -94,23 +94,9 @@ describe("BuildImage", () => {
 
 describe("the original REST API", () => {
   it("POST /run takes the original body and answers the original shape", async () => {
-    const reply = await postJson(aurea.baseUrl, "/run", {
-      code: 'print("Hello from sandbox!")',
-      language: "python",
-      timeout: 30,
-      readonly: true,
-      capture_artifacts: false,
-    });
+    const reply = await postJson(aurea.baseUrl, "/run", { ...helloRequest, capture_artifacts: false });
     expect(reply.status).toBe(200);
-    expect(reply.body).toMatchObject({
-      success: true,
-      exit_code: 0,
-      stdout: "Hello from sandbox!\n",
-      stderr: "",
-      timed_out: false,
-      timeout: 30,
-      artifacts: {},
-    });
+    expect(reply.body).toMatchObject(helloResponse);
   });
 
   it("POST /run refuses bad input with 400 naming the field", async () => {

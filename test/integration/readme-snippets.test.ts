@@ -1,9 +1,8 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
-import { aureaContainers } from "../support/containers.js";
+import { describe, expect, it } from "vitest";
+import { useAurea } from "../support/aurea-server.js";
 import { createGrpcHealthClient } from "../support/grpc-health-client.js";
 
 /**
@@ -32,19 +31,10 @@ const expectations: [(command: string) => boolean, RegExp][] = [
   [(c) => c.endsWith("Health/Check"), /"status": "SERVING"/],
 ];
 
-let aurea: RunningAurea;
-
-beforeAll(async () => {
-  aurea = await startAurea();
-});
-
-afterAll(async () => {
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
-});
+const server = useAurea();
 
 function run(command: string): Promise<string> {
-  const local = command.replaceAll("localhost:8000", `127.0.0.1:${aurea.port}`);
+  const local = command.replaceAll("localhost:8000", `127.0.0.1:${server.current.port}`);
   return new Promise((resolve, reject) =>
     execFile("bash", ["-c", local], { cwd: repoRoot, timeout: 60_000 }, (error, stdout, stderr) =>
       error ? reject(new Error(`${local}\n${stderr}`)) : resolve(stdout),
@@ -70,7 +60,7 @@ describe("README commands", () => {
     expect(readFileSync(`${repoRoot}/deploy/kubernetes.yaml`, "utf8")).toContain(probe!.split("\n").slice(0, 3).join("\n").replace(/^/gm, "          ").trim());
     const timeoutSeconds = Number(/timeoutSeconds: (\d+)/.exec(probe!)?.[1]);
     // The kubelet calls /grpc.health.v1.Health/Check with service "" (no service in the probe).
-    const health = createGrpcHealthClient(aurea.port);
+    const health = createGrpcHealthClient(server.current.port);
     const started = performance.now();
     expect(await health.check("")).toBe("SERVING");
     expect(performance.now() - started).toBeLessThan(timeoutSeconds * 1000);

@@ -1,21 +1,11 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
+import { describe, expect, it } from "vitest";
+import { startAurea, useAurea } from "../support/aurea-server.js";
 import { bufCurl } from "../support/buf-curl.js";
-import { aureaContainers } from "../support/containers.js";
 import { fileDescriptorSet, reflect } from "../support/reflection-client.js";
 
-let aurea: RunningAurea;
-
-beforeAll(async () => {
-  aurea = await startAurea();
-});
-
-afterAll(async () => {
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
-});
+const server = useAurea();
 
 const services = [
   "aurea.sandbox.v1.SandboxService",
@@ -26,12 +16,12 @@ const services = [
 
 describe("server reflection", () => {
   it.each(["v1", "v1alpha"] as const)("lists every service over %s", async (version) => {
-    const [answer] = await reflect(aurea.port, [{ list_services: "" }], version);
+    const [answer] = await reflect(server.current.port, [{ list_services: "" }], version);
     expect(answer?.list_services_response?.service.map((service) => service.name).sort()).toEqual([...services].sort());
   });
 
   it("finds the file of a service, a method and a message, and by file name", async () => {
-    const answers = await reflect(aurea.port, [
+    const answers = await reflect(server.current.port, [
       { file_containing_symbol: "aurea.sandbox.v1.SandboxService" },
       { file_containing_symbol: "aurea.sandbox.v1.SandboxService.RunStream" },
       { file_containing_symbol: "aurea.sandbox.v1.RunResponse" },
@@ -44,7 +34,7 @@ describe("server reflection", () => {
   });
 
   it("gives an independent client what it needs to rebuild every type and call Run", async () => {
-    const answers = await reflect(aurea.port, services.map((symbol) => ({ file_containing_symbol: symbol })));
+    const answers = await reflect(server.current.port, services.map((symbol) => ({ file_containing_symbol: symbol })));
     const files = answers.flatMap((answer) => answer.file_descriptor_response?.file_descriptor_proto ?? []);
     const definition = protoLoader.loadFileDescriptorSetFromBuffer(fileDescriptorSet(files), {
       keepCase: true,
@@ -68,7 +58,7 @@ describe("server reflection", () => {
     const SandboxService = (grpc.loadPackageDefinition(definition) as unknown as {
       aurea: { sandbox: { v1: { SandboxService: grpc.ServiceClientConstructor } } };
     }).aurea.sandbox.v1.SandboxService;
-    const client = new SandboxService(`127.0.0.1:${aurea.port}`, grpc.credentials.createInsecure());
+    const client = new SandboxService(`127.0.0.1:${server.current.port}`, grpc.credentials.createInsecure());
     const response = await new Promise<Record<string, unknown>>((resolve, reject) =>
       (client.Run as (r: unknown, cb: (e: Error | null, r: Record<string, unknown>) => void) => void).call(
         client,
@@ -84,12 +74,12 @@ describe("server reflection", () => {
 
 describe("buf curl with no local proto files (reflection)", () => {
   it("lists the services", async () => {
-    const { stdout } = await bufCurlText(["--list-services", "--http2-prior-knowledge", aurea.baseUrl]);
+    const { stdout } = await bufCurlText(["--list-services", "--http2-prior-knowledge", server.current.baseUrl]);
     expect(stdout.trim().split("\n").sort()).toEqual([...services].sort());
   });
 
   it("lists every method", async () => {
-    const { stdout } = await bufCurlText(["--list-methods", "--http2-prior-knowledge", aurea.baseUrl]);
+    const { stdout } = await bufCurlText(["--list-methods", "--http2-prior-knowledge", server.current.baseUrl]);
     const methods = stdout.trim().split("\n");
     expect(methods.filter((method) => method.startsWith("aurea.")).sort()).toEqual(
       ["BuildImage", "Health", "Run", "RunStream"].map((m) => `aurea.sandbox.v1.SandboxService/${m}`),
@@ -101,12 +91,12 @@ describe("buf curl with no local proto files (reflection)", () => {
     const [run] = await bufCurl([
       "--protocol", "grpc", "--http2-prior-knowledge", "--reflect-protocol", reflectProtocol,
       "-d", JSON.stringify({ code: "echo reflected", language: "bash" }),
-      `${aurea.baseUrl}/aurea.sandbox.v1.SandboxService/Run`,
+      `${server.current.baseUrl}/aurea.sandbox.v1.SandboxService/Run`,
     ]);
     expect(run).toMatchObject({ status: "RUN_STATUS_OK", stdout: "reflected\n" });
     const [health] = await bufCurl([
       "--protocol", "grpc", "--http2-prior-knowledge", "--reflect-protocol", reflectProtocol,
-      `${aurea.baseUrl}/grpc.health.v1.Health/Check`,
+      `${server.current.baseUrl}/grpc.health.v1.Health/Check`,
     ]);
     expect(health).toEqual({ status: "SERVING" });
   });
@@ -115,7 +105,7 @@ describe("buf curl with no local proto files (reflection)", () => {
     const messages = await bufCurl([
       "--protocol", "grpc", "--http2-prior-knowledge",
       "-d", JSON.stringify({ code: "echo a; echo b >&2", language: "bash" }),
-      `${aurea.baseUrl}/aurea.sandbox.v1.SandboxService/RunStream`,
+      `${server.current.baseUrl}/aurea.sandbox.v1.SandboxService/RunStream`,
     ]);
     expect(messages[0]).toHaveProperty("started");
     expect(messages.at(-1)).toMatchObject({ result: { status: "RUN_STATUS_OK", stdout: "a\n", stderr: "b\n" } });

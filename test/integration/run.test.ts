@@ -9,7 +9,7 @@ import { RunRequestSchema, RunStatus, SandboxService } from "../../gen/aurea/san
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
 import { aureaContainers, bridgeGatewayAddress } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
-import { healthPath, postJson, runPath } from "../support/http-json.js";
+import { healthPath, helloRequest, helloResponse, postJson, runPath } from "../support/http-json.js";
 
 let aurea: RunningAurea;
 let grpcClient: GrpcSandboxClient;
@@ -201,23 +201,9 @@ describe("network isolation", () => {
 
 describe("Run over HTTP/1.1 JSON (curl's view)", () => {
   it("accepts the original REST body and answers with snake_case fields, defaults included", async () => {
-    const reply = await postJson(aurea.baseUrl, runPath, {
-      code: 'print("Hello from sandbox!")',
-      language: "python",
-      timeout: 30,
-      readonly: true,
-    });
+    const reply = await postJson(aurea.baseUrl, runPath, helloRequest);
     expect(reply.status).toBe(200);
-    expect(reply.body).toMatchObject({
-      success: true,
-      exit_code: 0,
-      stdout: "Hello from sandbox!\n",
-      stderr: "",
-      timed_out: false,
-      timeout: 30,
-      artifacts: {},
-      status: "RUN_STATUS_OK",
-    });
+    expect(reply.body).toMatchObject(helloResponse);
     expect(typeof reply.body.run_id).toBe("string");
     expect(typeof reply.body.execution_time).toBe("number");
   });

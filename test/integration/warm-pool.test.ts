@@ -1,3 +1,4 @@
+import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
 import { aureaContainers } from "../support/containers.js";
@@ -9,7 +10,9 @@ let client: GrpcSandboxClient;
 /** Waits until every language has a warm container ready, so the next runs take the warm path. */
 async function poolFilled(): Promise<void> {
   const deadline = Date.now() + 20_000;
-  while ((await aureaContainers()).length < 3) {
+  const running = async () =>
+    (await new Docker().listContainers({ filters: { label: ["dev.aurea.run-id=warm"], status: ["running"] } })).length;
+  while ((await running()) < 3) {
     if (Date.now() > deadline) throw new Error("the warm pool did not fill");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -114,6 +117,22 @@ describe("warm containers run programs exactly as cold ones do", () => {
     const second = await warmRun({ language: "bash", code: "ls /tmp; ls /workspace" });
     expect(first.status).toBe("RUN_STATUS_OK");
     expect(second.stdout).not.toContain("mark");
+  });
+});
+
+describe("the pool never hands out a dead container", () => {
+  it("skips warm containers that died while waiting, and refills", async () => {
+    await poolFilled();
+    const docker = new Docker();
+    const warm = await docker.listContainers({ filters: { label: ["dev.aurea.run-id=warm"] } });
+    expect(warm.length).toBeGreaterThanOrEqual(3);
+    await Promise.all(warm.map((container) => docker.getContainer(container.Id).kill().catch(() => undefined)));
+    const response = await client.run({ language: "python", code: "print('after the warm ones died')" });
+    expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "after the warm ones died\n" });
+    const line = aurea.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
+    expect(line?.container).toBe("cold");
+    // Refilled with live ones: the next run is warm again.
+    expect(await warmRun({ language: "python", code: "print(2)" })).toMatchObject({ stdout: "2\n" });
   });
 });
 

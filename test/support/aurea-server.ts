@@ -1,8 +1,10 @@
 import { Writable } from "node:stream";
+import { afterAll, beforeAll, expect } from "vitest";
 import type Docker from "dockerode";
 import { pino } from "pino";
 import { createAureaApp } from "../../src/app.js";
 import { parseConfig, type AureaConfig } from "../../src/config/config.js";
+import { aureaContainers } from "./containers.js";
 
 export interface RunningAurea {
   readonly config: AureaConfig;
@@ -53,5 +55,29 @@ export async function startAurea(
     baseUrl: `http://127.0.0.1:${address.port}`,
     logs: () => [...lines],
     stop: () => app.stop(),
+  };
+}
+
+/**
+ * Starts one server for the enclosing test file (or describe block) and stops it afterwards,
+ * checking that no Aurea container outlived it. `server.current` is the running server.
+ */
+export function useAurea(
+  env: Record<string, string> = {},
+  options: { docker?: Docker; dockerfilePath?: string } = {},
+): { readonly current: RunningAurea } {
+  let running: RunningAurea | undefined;
+  beforeAll(async () => {
+    running = await startAurea(env, options);
+  });
+  afterAll(async () => {
+    await running?.stop();
+    expect(await aureaContainers()).toEqual([]);
+  });
+  return {
+    get current() {
+      if (!running) throw new Error("the server is not running (used outside a test?)");
+      return running;
+    },
   };
 }

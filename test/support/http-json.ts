@@ -35,3 +35,16 @@ export function postJson(baseUrl: string, path: string, body: unknown): Promise<
 
 export const runPath = "/aurea.sandbox.v1.SandboxService/Run";
 export const healthPath = "/aurea.sandbox.v1.SandboxService/Health";
+
+/** The original REST API's answer to its hello-world request, as its users read it. */
+export const helloRequest = { code: 'print("Hello from sandbox!")', language: "python", timeout: 30, readonly: true };
+export const helloResponse = {
+  success: true,
+  exit_code: 0,
+  stdout: "Hello from sandbox!\n",
+  stderr: "",
+  timed_out: false,
+  timeout: 30,
+  artifacts: {},
+  status: "RUN_STATUS_OK",
+};

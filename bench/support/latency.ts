@@ -24,11 +24,15 @@ export function summarize(samplesMs: readonly number[]): LatencySummary {
   };
 }
 
-/** Runs `call` `count` times, `concurrency` at a time; returns each call's milliseconds and the wall time. */
+/**
+ * Runs `call` `count` times, `concurrency` at a time; returns each call's milliseconds and the wall
+ * time. `before`, when given, runs ahead of each call and is not timed.
+ */
 export async function measure(
   count: number,
   concurrency: number,
   call: () => Promise<void>,
+  before?: () => Promise<void>,
 ): Promise<{ samples: number[]; wallMs: number }> {
   const samples: number[] = [];
   let next = 0;
@@ -36,6 +40,7 @@ export async function measure(
   const worker = async () => {
     while (next < count) {
       next++;
+      await before?.();
       const callStarted = performance.now();
       await call();
       samples.push(performance.now() - callStarted);

@@ -244,7 +244,8 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
   stderr: string;
 
   /**
-   * Wall-clock time in seconds from the container's start until the program ended.
+   * Wall-clock time in seconds from the container's start (or, for a container taken from the
+   * warm pool, from the moment it received the run) until the program ended.
    *
    * @generated from field: double execution_time = 6;
    */

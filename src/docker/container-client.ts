@@ -38,8 +38,6 @@ export interface ContainerClient {
   /** Sends SIGKILL; a container that already stopped or is gone is not an error. */
   kill(id: string): Promise<void>;
   inspectExit(id: string): Promise<ContainerExit>;
-  /** True when the container exists and is running. */
-  isRunning(id: string): Promise<boolean>;
   /** Changes the limits the engine can change on a running container: CPU, memory, processes. */
   updateLimits(id: string, limits: { cpu: number; memoryBytes: number; pids: number }): Promise<void>;
   /** One stats sample of a running container (cgroup peak memory and CPU time). */
@@ -126,18 +124,6 @@ export class DockerodeContainerClient implements ContainerClient {
       startedAtMs: parseEngineTime(info.State.StartedAt),
       finishedAtMs: parseEngineTime(info.State.FinishedAt),
     };
-  }
-
-  async isRunning(id: string): Promise<boolean> {
-    try {
-      const info = await engineCall(this.logger, "inspect container", { container: id }, (abortSignal) =>
-        this.docker.getContainer(id).inspect({ abortSignal }),
-      );
-      return info.State.Running;
-    } catch (error) {
-      if (error instanceof ContainerGoneError) return false;
-      throw error;
-    }
   }
 
   async updateLimits(id: string, limits: { cpu: number; memoryBytes: number; pids: number }): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { ContainerClient } from "../docker/container-client.js";
 import { toContainerCreateOptions, type SandboxContainerRequest } from "../docker/container-options.js";
 import type { Language } from "./languages.js";
@@ -11,6 +12,11 @@ export interface ContainerLease {
    * run message before the program's stdin.
    */
   readonly mode: "cold" | "warm";
+  /**
+   * The container's stdio, already attached (a warm container's, attached while it warmed up,
+   * positioned after its loader's ready marker); undefined for the runner to attach itself.
+   */
+  readonly attachment?: Duplex;
   /** Starts the container; a warm one is already running and this does nothing. */
   start(): Promise<void>;
 }

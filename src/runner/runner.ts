@@ -263,7 +263,7 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
   // its report: the answer need not wait for the engine to tear the container down.
   let reportedWhole: () => void = () => undefined;
   const reported = new Promise<void>((resolve) => (reportedWhole = resolve));
-  const attachment = await containers.attach(lease.id);
+  const attachment = lease.attachment ?? (await containers.attach(lease.id));
   const outputEnded = whenStreamEnds(attachment);
   const demuxer = new AttachStreamDemuxer((stream, chunk) => {
     if (stream === "stderr") stderrEnd.push(chunk);
@@ -275,6 +275,7 @@ async function superviseRun(run: Supervision): Promise<RunOutcome> {
     if (!spec.artifacts && stderrEnd.markerSeen && trailer.lineAfterMarker) reportedWhole();
   });
   attachment.on("data", (chunk: Buffer) => demuxer.push(chunk));
+  attachment.resume();
   // A program that exits without reading its stdin closes the pipe; that is its business.
   attachment.on("error", () => undefined);
 

@@ -15,8 +15,15 @@
 /** The FIFO the supervisor and the loader meet at. */
 export const goFifo = "/tmp/.aurea-go";
 
+/**
+ * Written by a loader on stdout once its interpreter is up, just before it waits on the FIFO: the
+ * pool hands out a container only after reading it. Nothing else is written before a run.
+ */
+export const readyMarker = "\0aurea-ready\n";
+
 const pythonLoader = `
 import os, sys
+os.write(1, ${JSON.stringify(readyMarker)}.encode())
 with open(${JSON.stringify(goFifo)}, "rb") as go:
     go.read(3)
 def exactly(count):
@@ -54,6 +61,7 @@ exec(program, {"__name__": "__main__", "__file__": "main.py", "__builtins__": __
 const nodeLoader = `
 const fs = require("fs");
 {
+  fs.writeSync(1, ${JSON.stringify(readyMarker)});
   const go = fs.openSync(${JSON.stringify(goFifo)}, "r");
   fs.readSync(go, Buffer.alloc(3));
   fs.closeSync(go);
@@ -83,6 +91,7 @@ require("module")._load("/workspace/main.js", null, true);
 `;
 
 const bashLoader = `
+printf '\\0aurea-ready\\n'
 read -r _ < ${goFifo}
 IFS= read -r _length
 IFS= read -r -d '' count

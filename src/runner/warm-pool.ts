@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import {
@@ -7,9 +8,10 @@ import {
   type SandboxShape,
 } from "../docker/container-options.js";
 import type { ContainerLease, ContainerSource } from "./container-source.js";
+import { AttachStreamDemuxer } from "./output-capture.js";
 import type { Language } from "./languages.js";
 import { warmSandboxCommand } from "./sandbox-command.js";
-import { warmLoaders } from "./warm-loaders.js";
+import { readyMarker, warmLoaders } from "./warm-loaders.js";
 
 export interface WarmPoolOptions {
   readonly containers: ContainerClient;
@@ -42,10 +44,16 @@ export interface WarmPool extends ContainerSource {
   stop(): Promise<void>;
 }
 
+/** A started container whose loader said it is ready, with its stdio attached. */
+interface WarmContainer {
+  readonly id: string;
+  readonly attachment: Duplex;
+}
+
 interface ShapePool {
   readonly language: Language;
   readonly shape: SandboxShape;
-  readonly idle: string[];
+  readonly idle: WarmContainer[];
   creating: number;
   lastDemand: number;
   failures: number;
@@ -53,6 +61,41 @@ interface ShapePool {
 
 const shapeKey = (language: Language, shape: SandboxShape) =>
   `${language.name}|${shape.image}|${shape.runtime}|${shape.readonlyRootfs ? "ro" : "rw"}`;
+
+/** Longest a loader may take to say it is ready. */
+const readyTimeoutMs = 30_000;
+
+/**
+ * Reads the loader's ready marker from a fresh attach stream and leaves the stream paused at the
+ * frame boundary after it, for the run's own demuxer. Nothing but the marker is written before
+ * a run, so the frames read here are exactly the marker's.
+ */
+function readReadyMarker(attachment: Duplex, timeoutMs: number): Promise<void> {
+  const expected = Buffer.from(readyMarker, "latin1");
+  return new Promise((resolve, reject) => {
+    let payload = Buffer.alloc(0);
+    const demuxer = new AttachStreamDemuxer((_stream, chunk) => {
+      payload = Buffer.concat([payload, chunk]);
+    });
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      attachment.off("data", onData);
+      attachment.off("close", onClose);
+      attachment.pause();
+      if (error) reject(error);
+      else resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      demuxer.push(chunk);
+      if (payload.length < expected.length) return;
+      finish(payload.equals(expected) ? undefined : new Error(`unexpected output while warming up: ${JSON.stringify(payload.toString("latin1").slice(0, 80))}`));
+    };
+    const onClose = () => finish(new Error("the container ended while warming up"));
+    const timer = setTimeout(() => finish(new Error(`no ready marker within ${timeoutMs} ms`)), timeoutMs);
+    attachment.on("data", onData);
+    attachment.once("close", onClose);
+  });
+}
 
 /** Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded. */
 const maxShapes = 16;
@@ -97,6 +140,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     pool.creating++;
     refilling++;
     let id: string | undefined;
+    let attachment: Duplex | undefined;
     try {
       id = await containers.create(
         toContainerCreateOptions({
@@ -107,14 +151,30 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           command: warmSandboxCommand(warmLoaders[pool.language.name] ?? []),
         }),
       );
+      attachment = await containers.attach(id);
+      // While it waits in the pool, nobody else listens: a socket error must not go unhandled.
+      attachment.on("error", () => undefined);
       await containers.start(id);
+      await readReadyMarker(attachment, readyTimeoutMs);
       if (started !== generation) throw new Error("the pool was reset while this container started");
-      pool.idle.push(id);
+      const warm: WarmContainer = { id, attachment };
+      pool.idle.push(warm);
       waiting.add(id);
       pool.failures = 0;
+      // A container that dies while it waits (killed, or the engine went away) ends its attach
+      // stream: it leaves the pool at once, and a fresh one takes its place.
+      attachment.once("close", () => {
+        const index = pool.idle.indexOf(warm);
+        if (index < 0) return;
+        pool.idle.splice(index, 1);
+        waiting.delete(warm.id);
+        void containers.remove(warm.id).catch(() => undefined);
+        refill();
+      });
     } catch (error) {
       pool.failures++;
       logger.warn({ language: pool.language.name, err: (error as Error).message }, "warm container not made");
+      attachment?.destroy();
       if (id) await containers.remove(id).catch(() => undefined);
     } finally {
       pool.creating--;
@@ -144,21 +204,28 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   }
 
   async function takeWarm(request: SandboxContainerRequest, pool: ShapePool): Promise<ContainerLease | undefined> {
-    for (let id = pool.idle.shift(); id !== undefined; id = pool.idle.shift()) {
+    for (let warm = pool.idle.shift(); warm !== undefined; warm = pool.idle.shift()) {
+      const { id, attachment } = warm;
       waiting.delete(id);
       try {
-        // Never hand out a container that died while it waited (the engine restarted, say).
-        if (!(await containers.isRunning(id)) || !(await fitLimits(id, pool.shape, request.limits))) {
-          void containers.remove(id).catch(() => undefined);
+        // Never hand out a container that died while it waited (the engine restarted, say): its
+        // attach stream ends with it.
+        if (attachment.destroyed || !attachment.readable || !(await fitLimits(id, pool.shape, request.limits))) {
+          discard(warm);
           continue;
         }
-        return { id, mode: "warm", start: async () => undefined };
+        return { id, mode: "warm", attachment, start: async () => undefined };
       } catch (error) {
         logger.debug({ container: id, err: (error as Error).message }, "warm container skipped");
-        void containers.remove(id).catch(() => undefined);
+        discard(warm);
       }
     }
     return undefined;
+  }
+
+  function discard(warm: WarmContainer): void {
+    warm.attachment.destroy();
+    void containers.remove(warm.id).catch(() => undefined);
   }
 
   return {
@@ -180,9 +247,9 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         for (const [key, pool] of pools) {
           pool.failures = 0;
           if (now - pool.lastDemand < options.idleTimeoutMs) continue;
-          for (const id of pool.idle.splice(0)) {
-            waiting.delete(id);
-            void containers.remove(id).catch(() => undefined);
+          for (const warm of pool.idle.splice(0)) {
+            waiting.delete(warm.id);
+            discard(warm);
           }
           if (pool.creating === 0) pools.delete(key);
         }
@@ -192,15 +259,15 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     },
     invalidate() {
       generation++;
-      for (const pool of pools.values()) pool.idle.splice(0);
+      for (const pool of pools.values()) for (const warm of pool.idle.splice(0)) warm.attachment.destroy();
       waiting.clear();
     },
     async clear() {
       generation++;
-      const ids = [...waiting];
-      for (const pool of pools.values()) pool.idle.splice(0);
+      const all = [...pools.values()].flatMap((pool) => pool.idle.splice(0));
       waiting.clear();
-      await Promise.all(ids.map((id) => containers.remove(id).catch(() => undefined)));
+      for (const warm of all) warm.attachment.destroy();
+      await Promise.all(all.map((warm) => containers.remove(warm.id).catch(() => undefined)));
       refill();
     },
     async stop() {

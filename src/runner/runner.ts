@@ -210,7 +210,7 @@ interface Supervision {
   readonly log: Logger;
   readonly spec: RunSpec;
   readonly lease: ContainerLease;
-  /** Header, workspace archive and the program's stdin, in that order. */
+  /** Header, workspace archive, a warm loader's run message, and the program's stdin, in that order. */
   readonly input: Buffer;
   readonly nonce: string;
   /** What the workspace held before the program ran, to tell artifacts from inputs. */

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
 import { aureaContainers } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { bufCurl } from "../support/buf-curl.js";
 import { helloRequest, helloResponse, postJson } from "../support/http-json.js";
 
 const docker = new Docker();
@@ -90,6 +91,17 @@ describe("BuildImage", () => {
       rmSync(directory, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe("BuildImage through buf curl and reflection", () => {
+  it("streams the build log and ends with the image id", async () => {
+    const messages = await bufCurl(
+      ["--protocol", "grpc", "--http2-prior-knowledge", `${aurea.baseUrl}/aurea.sandbox.v1.SandboxService/BuildImage`],
+      600_000,
+    );
+    expect(messages.filter((message) => "log" in message).length).toBeGreaterThan(3);
+    expect(messages.at(-1)?.imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
+  }, 600_000);
 });
 
 describe("the original REST API", () => {

@@ -101,6 +101,19 @@ describe("buf curl with no local proto files (reflection)", () => {
     expect(health).toEqual({ status: "SERVING" });
   });
 
+  it("calls SandboxService.Health and the health service's List through reflection", async () => {
+    const [health] = await bufCurl([
+      "--protocol", "grpc", "--http2-prior-knowledge",
+      `${server.current.baseUrl}/aurea.sandbox.v1.SandboxService/Health`,
+    ]);
+    expect(health).toMatchObject({ serving: true, dockerReachable: true, sandboxImagePresent: true });
+    const [list] = await bufCurl([
+      "--protocol", "grpc", "--http2-prior-knowledge",
+      `${server.current.baseUrl}/grpc.health.v1.Health/List`,
+    ]);
+    expect(list).toEqual({ statuses: { "": { status: "SERVING" }, "aurea.sandbox.v1.SandboxService": { status: "SERVING" } } });
+  });
+
   it("streams RunStream through reflection", async () => {
     const messages = await bufCurl([
       "--protocol", "grpc", "--http2-prior-knowledge",

@@ -16,7 +16,7 @@ import { DockerodeEngineClient } from "./docker/engine-client.js";
 import { DockerodeImageClient } from "./docker/image-client.js";
 import { assessRuntime } from "./docker/runtime-check.js";
 import { deniedSyscalls, loadSeccompProfile } from "./docker/seccomp-profile.js";
-import { maskedPaths } from "./docker/container-options.js";
+import { maskedPaths, sandboxUser } from "./docker/container-options.js";
 import { createColdContainerSource } from "./runner/container-source.js";
 import { findLanguage, languageNames } from "./runner/languages.js";
 import { createRunner } from "./runner/runner.js";
@@ -237,7 +237,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
         default_runtime: config.defaultRuntime,
         allowed_runtimes: config.allowedRuntimes,
         seccomp: seccompProfile ? `engine default from ${config.seccompBaseProfile}, denying ${deniedSyscalls.join(" ")}` : "engine built-in default",
-        user: "10001:10001",
+        user: sandboxUser,
         capabilities: "none",
         no_new_privileges: true,
         network: "none",

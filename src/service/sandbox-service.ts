@@ -12,12 +12,7 @@ import {
   type RunStreamResponse,
   type SandboxService,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import {
-  ContainerGoneError,
-  EngineError,
-  EngineUnavailableError,
-  ImageMissingError,
-} from "../docker/engine-errors.js";
+import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
 import { languageNames } from "../runner/languages.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
@@ -145,10 +140,9 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
 export function toConnectError(error: unknown, runId: string, logger: Logger): ConnectError {
   if (error instanceof ConnectError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  let code = Code.Internal;
-  if (error instanceof EngineUnavailableError) code = Code.Unavailable;
-  else if (error instanceof ImageMissingError) code = Code.Unavailable;
-  else if (error instanceof ContainerGoneError || error instanceof EngineError) code = Code.Internal;
+  // An engine that cannot be reached, or has no sandbox image, is the service not being ready;
+  // anything else that fails before the program starts is Aurea's own failure.
+  const code = error instanceof EngineUnavailableError || error instanceof ImageMissingError ? Code.Unavailable : Code.Internal;
   logger.error({ run_id: runId, code: Code[code], err: message }, "run failed before the program started");
   return new ConnectError(`run ${runId}: ${message}`, code);
 }

@@ -181,3 +181,46 @@ describe("nothing a warm program does can forge its result", () => {
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 4 });
   });
 });
+
+describe("warm containers under gVisor", () => {
+  it("run programs as cold ones do", async () => {
+    const gvisor = await startAurea({ WARM_POOL_SIZE: "1", SANDBOX_RUNTIME: "runsc" });
+    const gvisorClient = createGrpcSandboxClient(gvisor.port);
+    try {
+      for (const [language, code, expected] of [
+        ["python", "import sys; print(sys.argv[1])", "gvisor\n"],
+        ["javascript", "console.log(process.argv[2])", "gvisor\n"],
+        ["bash", 'echo "$1"', "gvisor\n"],
+      ] as const) {
+        const deadline = Date.now() + 30_000;
+        let response: GrpcResponse;
+        // The first run of a shape may find its pool still warming; a warm run must come soon.
+        for (;;) {
+          response = await gvisorClient.run({ language, code, args: ["gvisor"] });
+          expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: expected });
+          const line = gvisor.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
+          if (line?.container === "warm") break;
+          if (Date.now() > deadline) throw new Error(`${language}: no warm run under runsc`);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      }
+    } finally {
+      gvisorClient.close();
+      await gvisor.stop();
+    }
+  }, 120_000);
+});
+
+describe("RunStream on a warm container", () => {
+  it("streams live output and ends with the result", async () => {
+    await poolFilled();
+    const stream = client.runStream({ language: "python", code: "import time\nprint('one')\ntime.sleep(0.5)\nprint('two')" });
+    await stream.done;
+    const result = stream.messages.at(-1)!.message.result as GrpcResponse;
+    expect(result).toMatchObject({ status: "RUN_STATUS_OK", stdout: "one\ntwo\n" });
+    const line = aurea.logs().find((entry) => entry.run_id === result.run_id && entry.msg === "run finished");
+    expect(line?.container).toBe("warm");
+    const first = stream.messages.find(({ message }) => message.event === "stdout")!;
+    expect(stream.messages.at(-1)!.at - first.at).toBeGreaterThanOrEqual(400);
+  });
+});

@@ -63,23 +63,29 @@ JSON
 # A dockerd that was just killed may linger as a zombie until reaped: only a live one counts.
 live_dockerd() { ps -C dockerd -o stat= 2>/dev/null | grep -qv '^Z'; }
 
-if ! live_dockerd; then
+last_start=-100
+start_dockerd() {
+  # One start at a time: a dockerd just launched may not show in ps for a moment.
+  [ $((SECONDS - last_start)) -ge 10 ] || return 0
+  last_start=$SECONDS
   log "starting dockerd (log: /var/log/aurea-dockerd.log)"
   # A killed dockerd leaves its pid file, and dockerd refuses to start while that pid exists, as
   # an unreaped zombie does.
   rm -f /var/run/docker.pid
   # Detached (setsid): the engine must outlive whatever started it, a test process included.
   setsid nohup dockerd >>/var/log/aurea-dockerd.log 2>&1 </dev/null &
-else
-  pkill -HUP -x dockerd || true
-fi
+}
 
+# A dockerd that is running but not answering is reloading (after SIGHUP) or shutting down; wait
+# for it to answer, or to be gone and then start a new one.
+if live_dockerd; then pkill -HUP -x dockerd || true; else start_dockerd; fi
 for _ in $(seq 1 120); do
   if engine_answers; then
     log "engine ready: $(docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}')"
     install_seccomp_base
     exit 0
   fi
+  live_dockerd || start_dockerd
   sleep 0.5
 done
 log "dockerd did not answer within 60 s; see /var/log/aurea-dockerd.log"

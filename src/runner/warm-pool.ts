@@ -172,8 +172,10 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         refill();
       });
     } catch (error) {
-      pool.failures++;
-      logger.warn({ language: pool.language.name, err: (error as Error).message }, "warm container not made");
+      const reset = started !== generation;
+      if (!reset) pool.failures++;
+      // A reset (shutdown, new image, engine outage) discards containers being made: expected.
+      logger[reset ? "debug" : "warn"]({ language: pool.language.name, err: (error as Error).message }, "warm container not made");
       attachment?.destroy();
       if (id) await containers.remove(id).catch(() => undefined);
     } finally {

@@ -37,6 +37,7 @@ import {
   DescriptorIndex,
 } from "./service/reflection-service.js";
 import { createSandboxImageBuilder } from "./service/sandbox-image-builder.js";
+import { maximumLimits } from "./service/run-request.js";
 import { createSandboxService } from "./service/sandbox-service.js";
 
 export interface AureaAppOptions {
@@ -107,16 +108,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     cold: createColdContainerSource(containers),
     instanceId,
     size: config.warmPoolSize,
-    // Warm containers are made with the server's maxima; a run that asks for less gets it applied
-    // when it takes one (CPU, memory and processes can change on a running container).
-    limits: {
-      cpu: config.cpuLimit,
-      memoryBytes: config.memoryLimitBytes,
-      pids: config.pidsLimit,
-      workspaceBytes: config.workspaceSizeBytes,
-      workspaceFiles: config.workspaceFiles,
-      tmpBytes: config.tmpSizeBytes,
-    },
+    // Warm containers are made with the server's maxima, which a run gets unless it asks for
+    // less; less is applied when it takes one (CPU, memory, processes change on a running one).
+    limits: maximumLimits(config),
     initial: languageNames().map((name) => ({ language: findLanguage(name)!, shape: defaultShape })),
     idleTimeoutMs: config.warmPoolIdleTimeoutSeconds * 1000,
     refillConcurrency: config.warmPoolRefillConcurrency,

@@ -1,5 +1,6 @@
 import type { RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
+import type { SandboxLimits } from "../docker/container-options.js";
 import { findLanguage, languageNames } from "../runner/languages.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
@@ -113,15 +114,20 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
             maxTotalBytes: policy.artifactMaxTotalBytes,
           }
         : undefined,
-      limits: {
-        cpu,
-        memoryBytes,
-        pids,
-        workspaceBytes: policy.workspaceSizeBytes,
-        workspaceFiles: policy.workspaceFiles,
-        tmpBytes: policy.tmpSizeBytes,
-      },
+      limits: { ...maximumLimits(policy), cpu, memoryBytes, pids },
     },
+  };
+}
+
+/** The limits of a run that asks for no lower ones: the server's maxima. */
+export function maximumLimits(policy: RunPolicy): SandboxLimits {
+  return {
+    cpu: policy.cpuLimit,
+    memoryBytes: policy.memoryLimitBytes,
+    pids: policy.pidsLimit,
+    workspaceBytes: policy.workspaceSizeBytes,
+    workspaceFiles: policy.workspaceFiles,
+    tmpBytes: policy.tmpSizeBytes,
   };
 }
 

@@ -1,29 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
-import { aureaContainers } from "../support/containers.js";
-import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { useAurea } from "../support/aurea-server.js";
 
-let aurea: RunningAurea;
-let client: GrpcSandboxClient;
 const outputLimit = 256 * 1024;
 const serverSecret = "AUREA_TEST_SERVER_SECRET";
 
-beforeAll(async () => {
+beforeAll(() => {
   process.env[serverSecret] = "do-not-leak-7f3a";
-  aurea = await startAurea({ SANDBOX_OUTPUT_LIMIT: String(outputLimit) });
-  client = createGrpcSandboxClient(aurea.port);
 });
 
-afterAll(async () => {
+const server = useAurea({ SANDBOX_OUTPUT_LIMIT: String(outputLimit) });
+
+afterAll(() => {
   delete process.env[serverSecret];
-  client?.close();
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
 });
 
 describe("input", () => {
   it("delivers stdin, then end-of-file", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       language: "python",
       code: "import sys\ndata = sys.stdin.read()\nprint(repr(data))\nprint(repr(sys.stdin.read()))",
       stdin: Buffer.from("line one\nline two\n"),
@@ -33,7 +26,7 @@ describe("input", () => {
 
   it("delivers binary stdin byte for byte", async () => {
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    const response = await client.run({
+    const response = await server.client.run({
       language: "python",
       code: "import sys, hashlib\nprint(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
       stdin: bytes,
@@ -43,21 +36,21 @@ describe("input", () => {
   });
 
   it("gives an immediate end-of-file without stdin", async () => {
-    const response = await client.run({ language: "bash", code: "cat; echo after", timeout: 5 });
+    const response = await server.client.run({ language: "bash", code: "cat; echo after", timeout: 5 });
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "after\n" });
   });
 
   it("passes command-line arguments", async () => {
-    const python = await client.run({ language: "python", code: "import sys\nprint(sys.argv[1:])", args: ["a", "b c", "--flag"] });
+    const python = await server.client.run({ language: "python", code: "import sys\nprint(sys.argv[1:])", args: ["a", "b c", "--flag"] });
     expect(python.stdout).toBe("['a', 'b c', '--flag']\n");
-    const bash = await client.run({ language: "bash", code: 'printf "%s|" "$@"', args: ["x", "y z"] });
+    const bash = await server.client.run({ language: "bash", code: 'printf "%s|" "$@"', args: ["x", "y z"] });
     expect(bash.stdout).toBe("x|y z|");
-    const node = await client.run({ language: "javascript", code: "console.log(process.argv.slice(2).join(','))", args: ["1", "2"] });
+    const node = await server.client.run({ language: "javascript", code: "console.log(process.argv.slice(2).join(','))", args: ["1", "2"] });
     expect(node.stdout).toBe("1,2\n");
   });
 
   it("sets the caller's environment on a minimal one, and nothing of the server's", async () => {
-    const response = await client.run({ language: "bash", code: "env | sort", env: { GREETING: "hello", EMPTY: "" } });
+    const response = await server.client.run({ language: "bash", code: "env | sort", env: { GREETING: "hello", EMPTY: "" } });
     const names = (response.stdout as string).trim().split("\n").map((line) => line.split("=")[0]);
     expect(response.stdout).toContain("GREETING=hello\n");
     expect(response.stdout).toContain("EMPTY=\n");
@@ -73,20 +66,20 @@ describe("input", () => {
 describe("bounded output", () => {
   it("kills a stdout flood at the cap and keeps what came before", async () => {
     const started = performance.now();
-    const response = await client.run({ language: "bash", code: "yes flood", timeout: 30 });
+    const response = await server.client.run({ language: "bash", code: "yes flood", timeout: 30 });
     expect(response).toMatchObject({ status: "RUN_STATUS_OUTPUT_LIMIT", stdout_truncated: true, stderr_truncated: false });
     expect((response.stdout as string).length).toBe(outputLimit);
     expect(performance.now() - started).toBeLessThan(5000);
   });
 
   it("kills a stderr flood at the cap", async () => {
-    const response = await client.run({ language: "bash", code: "yes err >&2", timeout: 30 });
+    const response = await server.client.run({ language: "bash", code: "yes err >&2", timeout: 30 });
     expect(response).toMatchObject({ status: "RUN_STATUS_OUTPUT_LIMIT", stderr_truncated: true, stdout_truncated: false });
     expect((response.stderr as string).length).toBe(outputLimit);
   });
 
   it("survives one 100 MB line", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       language: "python",
       code: "import sys\nsys.stdout.write('x' * 100_000_000)\nsys.stdout.flush()",
       timeout: 30,
@@ -96,17 +89,17 @@ describe("bounded output", () => {
   });
 
   it("survives a binary flood", async () => {
-    const response = await client.run({ language: "bash", code: "cat /dev/urandom", timeout: 30 });
+    const response = await server.client.run({ language: "bash", code: "cat /dev/urandom", timeout: 30 });
     expect(response).toMatchObject({ status: "RUN_STATUS_OUTPUT_LIMIT", stdout_truncated: true });
   });
 
   it("replaces invalid UTF-8 with U+FFFD in Run's strings", async () => {
-    const response = await client.run({ language: "bash", code: "printf 'ok \\377\\376 end'; printf '\\300' >&2" });
+    const response = await server.client.run({ language: "bash", code: "printf 'ok \\377\\376 end'; printf '\\300' >&2" });
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "ok \uFFFD\uFFFD end", stderr: "\uFFFD" });
   });
 
   it("keeps output just under the cap whole, without the truncated flag", async () => {
-    const response = await client.run({ language: "python", code: `import sys\nsys.stdout.write('y' * ${outputLimit})` });
+    const response = await server.client.run({ language: "python", code: `import sys\nsys.stdout.write('y' * ${outputLimit})` });
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout_truncated: false });
     expect((response.stdout as string).length).toBe(outputLimit);
   });

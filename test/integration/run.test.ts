@@ -6,24 +6,14 @@ import * as grpc from "@grpc/grpc-js";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunRequestSchema, RunStatus, SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
-import { aureaContainers, bridgeGatewayAddress } from "../support/containers.js";
+import { startAurea, useAurea, type RunningAurea } from "../support/aurea-server.js";
+import { bridgeGatewayAddress } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 import { healthPath, helloRequest, helloResponse, postJson, runPath } from "../support/http-json.js";
 
-let aurea: RunningAurea;
-let grpcClient: GrpcSandboxClient;
 
-beforeAll(async () => {
-  aurea = await startAurea({ SANDBOX_OUTPUT_LIMIT: "64k" });
-  grpcClient = createGrpcSandboxClient(aurea.port);
-});
+const server = useAurea({ SANDBOX_OUTPUT_LIMIT: "64k" });
 
-afterAll(async () => {
-  grpcClient?.close();
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
-});
 
 const hello = {
   python: 'print("Hello from sandbox!")',
@@ -33,7 +23,7 @@ const hello = {
 
 describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
   it.each(Object.entries(hello))("runs %s", async (language, code) => {
-    const response = await grpcClient.run({ code, language, timeout: 30 });
+    const response = await server.client.run({ code, language, timeout: 30 });
     expect(response).toMatchObject({
       success: true,
       status: "RUN_STATUS_OK",
@@ -48,7 +38,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
   });
 
   it("keeps stdout and stderr apart", async () => {
-    const response = await grpcClient.run({
+    const response = await server.client.run({
       language: "python",
       code: 'import sys\nprint("to out")\nprint("to err", file=sys.stderr)',
     });
@@ -56,7 +46,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
   });
 
   it("reports a non-zero exit as a runtime error", async () => {
-    const response = await grpcClient.run({ language: "bash", code: "echo before; exit 3" });
+    const response = await server.client.run({ language: "bash", code: "echo before; exit 3" });
     expect(response).toMatchObject({
       success: false,
       status: "RUN_STATUS_RUNTIME_ERROR",
@@ -68,7 +58,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
 
   it("kills a program at its timeout and says so within about a second", async () => {
     const started = performance.now();
-    const response = await grpcClient.run({ language: "bash", code: "echo started; sleep 30", timeout: 1 });
+    const response = await server.client.run({ language: "bash", code: "echo started; sleep 30", timeout: 1 });
     const elapsedMs = performance.now() - started;
     expect(response).toMatchObject({
       success: false,
@@ -83,7 +73,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
   });
 
   it("kills a memory bomb at the memory limit", async () => {
-    const response = await grpcClient.run({
+    const response = await server.client.run({
       language: "python",
       code: "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))",
       limits: { memory_bytes: String(64 * 1024 * 1024) },
@@ -99,7 +89,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
   });
 
   it("runs as a non-root user", async () => {
-    const response = await grpcClient.run({ language: "bash", code: "id -u; id -g" });
+    const response = await server.client.run({ language: "bash", code: "id -u; id -g" });
     expect(response.stdout).toBe("10001\n10001\n");
   });
 
@@ -109,14 +99,14 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
       "echo data > ./in-workspace && cat ./in-workspace",
       "echo temp > /tmp/t && cat /tmp/t",
     ].join("\n");
-    const response = await grpcClient.run({ language: "bash", code, readonly: true });
+    const response = await server.client.run({ language: "bash", code, readonly: true });
     expect(response.stdout).toContain("Read-only file system");
     expect(response.stdout).toContain("root-refused");
     expect(response.stdout).toContain("data\ntemp\n");
   });
 
   it("places extra files in the workspace, sub-directories included", async () => {
-    const response = await grpcClient.run({
+    const response = await server.client.run({
       language: "python",
       code: "from lib.util import greet\nprint(greet('files'))\nprint(open('data/input.txt').read())",
       files: { "lib/__init__.py": "", "lib/util.py": "def greet(name):\n    return f'hello {name}'\n", "data/input.txt": "42" },
@@ -125,14 +115,14 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
   });
 
   it("kills a program that floods its output past the cap", async () => {
-    const response = await grpcClient.run({ language: "bash", code: "yes aurea", timeout: 20 });
+    const response = await server.client.run({ language: "bash", code: "yes aurea", timeout: 20 });
     expect(response).toMatchObject({ status: "RUN_STATUS_OUTPUT_LIMIT", stdout_truncated: true, success: false });
     expect((response.stdout as string).length).toBe(64 * 1024);
     expect(response.stdout as string).toMatch(/^(aurea\n)+/);
   });
 
   it("answers INVALID_ARGUMENT naming each bad field", async () => {
-    const error = (await grpcClient
+    const error = (await server.client
       .run({ language: "cobol", code: "", timeout: -1 })
       .catch((e: unknown) => e)) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
@@ -142,7 +132,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
   });
 
   it("answers INVALID_ARGUMENT for limits above the server maximum", async () => {
-    const error = (await grpcClient
+    const error = (await server.client
       .run({ language: "bash", code: "true", limits: { cpu: 64 } })
       .catch((e: unknown) => e)) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
@@ -150,7 +140,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
   });
 
   it("reports health", async () => {
-    const health = await grpcClient.health();
+    const health = await server.client.health();
     expect(health).toMatchObject({
       serving: true,
       docker_reachable: true,
@@ -186,7 +176,7 @@ describe("network isolation", () => {
         "except OSError as e:",
         "    print('failed', e.errno)",
       ].join("\n");
-      const response = await grpcClient.run({ language: "python", code });
+      const response = await server.client.run({ language: "python", code });
       expect(response.status).toBe("RUN_STATUS_OK");
       const [interfaces, routes, connect] = (response.stdout as string).trim().split("\n");
       expect(interfaces).toBe("['lo']");
@@ -201,7 +191,7 @@ describe("network isolation", () => {
 
 describe("Run over HTTP/1.1 JSON (curl's view)", () => {
   it("accepts the original REST body and answers with snake_case fields, defaults included", async () => {
-    const reply = await postJson(aurea.baseUrl, runPath, helloRequest);
+    const reply = await postJson(server.current.baseUrl, runPath, helloRequest);
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject(helloResponse);
     expect(typeof reply.body.run_id).toBe("string");
@@ -209,7 +199,7 @@ describe("Run over HTTP/1.1 JSON (curl's view)", () => {
   });
 
   it("accepts snake_case request fields", async () => {
-    const reply = await postJson(aurea.baseUrl, runPath, {
+    const reply = await postJson(server.current.baseUrl, runPath, {
       code: "echo ok",
       language: "bash",
       limits: { memory_bytes: 33554432 },
@@ -218,20 +208,20 @@ describe("Run over HTTP/1.1 JSON (curl's view)", () => {
   });
 
   it("answers 400 invalid_argument naming the field", async () => {
-    const reply = await postJson(aurea.baseUrl, runPath, { code: "print(1)", language: "ruby" });
+    const reply = await postJson(server.current.baseUrl, runPath, { code: "print(1)", language: "ruby" });
     expect(reply.status).toBe(400);
     expect(reply.body).toMatchObject({ code: "invalid_argument" });
     expect(reply.body.message).toMatch(/^language: unknown language "ruby"/);
   });
 
   it("answers invalid_argument for a body that is not a RunRequest", async () => {
-    const reply = await postJson(aurea.baseUrl, runPath, { code: 12, language: ["python"] });
+    const reply = await postJson(server.current.baseUrl, runPath, { code: 12, language: ["python"] });
     expect(reply.status).toBe(400);
     expect(reply.body.code).toBe("invalid_argument");
   });
 
   it("reports health", async () => {
-    const reply = await postJson(aurea.baseUrl, healthPath, {});
+    const reply = await postJson(server.current.baseUrl, healthPath, {});
     expect(reply.body).toMatchObject({ serving: true, docker_reachable: true, sandbox_image_present: true });
   });
 });
@@ -240,7 +230,7 @@ describe("Run over gRPC-Web (HTTP/1.1)", () => {
   it("runs code", async () => {
     const client = createClient(
       SandboxService,
-      createGrpcWebTransport({ baseUrl: aurea.baseUrl, httpVersion: "1.1" }),
+      createGrpcWebTransport({ baseUrl: server.current.baseUrl, httpVersion: "1.1" }),
     );
     const response = await client.run(create(RunRequestSchema, { code: "echo web", language: "bash" }));
     expect(response.status).toBe(RunStatus.OK);

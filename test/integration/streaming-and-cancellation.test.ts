@@ -1,27 +1,17 @@
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
+import { describe, expect, it } from "vitest";
+import { useAurea } from "../support/aurea-server.js";
 import { aureaContainers, noContainersWithin } from "../support/containers.js";
-import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { type GrpcResponse } from "../support/grpc-js-client.js";
 
-let aurea: RunningAurea;
-let client: GrpcSandboxClient;
 
-beforeAll(async () => {
-  aurea = await startAurea({ SANDBOX_OUTPUT_LIMIT: "64k" });
-  client = createGrpcSandboxClient(aurea.port);
-});
+const server = useAurea({ SANDBOX_OUTPUT_LIMIT: "64k" });
 
-afterAll(async () => {
-  client?.close();
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
-});
 
 const isOutput = (message: GrpcResponse) => message.event === "stdout" || message.event === "stderr";
 
 function runLogLine(runId: string) {
-  return aurea.logs().find((line) => line.run_id === runId && line.msg === "run finished");
+  return server.current.logs().find((line) => line.run_id === runId && line.msg === "run finished");
 }
 
 async function waitForLog(runId: string, timeoutMs = 2000) {
@@ -36,7 +26,7 @@ async function waitForLog(runId: string, timeoutMs = 2000) {
 
 describe("RunStream", () => {
   it("sends started, then output while the program runs, then the result", async () => {
-    const stream = client.runStream({
+    const stream = server.client.runStream({
       language: "python",
       code: "import time, sys\nprint('first')\nprint('err', file=sys.stderr)\ntime.sleep(1.5)\nprint('second')",
     });
@@ -63,7 +53,7 @@ describe("RunStream", () => {
   });
 
   it("delivers each chunk within 100 ms of the previous write", async () => {
-    const stream = client.runStream({
+    const stream = server.client.runStream({
       language: "bash",
       code: "for i in 1 2 3 4 5; do echo tick $i; sleep 0.3; done",
     });
@@ -78,7 +68,7 @@ describe("RunStream", () => {
   });
 
   it("carries exact bytes, invalid UTF-8 included", async () => {
-    const stream = client.runStream({ language: "bash", code: "printf 'a\\377b'" });
+    const stream = server.client.runStream({ language: "bash", code: "printf 'a\\377b'" });
     await stream.done;
     const bytes = Buffer.concat(
       stream.messages.filter(({ message }) => message.event === "stdout").map(({ message }) => Buffer.from(message.stdout as Buffer)),
@@ -88,7 +78,7 @@ describe("RunStream", () => {
   });
 
   it("stops streaming at the output cap and ends with OUTPUT_LIMIT", async () => {
-    const stream = client.runStream({ language: "bash", code: "yes flood", timeout: 30 });
+    const stream = server.client.runStream({ language: "bash", code: "yes flood", timeout: 30 });
     await stream.done;
     const streamed = stream.messages
       .filter(({ message }) => message.event === "stdout")
@@ -98,7 +88,7 @@ describe("RunStream", () => {
   });
 
   it("answers INVALID_ARGUMENT before streaming anything", async () => {
-    const stream = client.runStream({ language: "perl", code: "print 1" });
+    const stream = server.client.runStream({ language: "perl", code: "print 1" });
     await expect(stream.done).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     expect(stream.messages).toEqual([]);
   });
@@ -106,7 +96,7 @@ describe("RunStream", () => {
 
 describe("cancellation and deadlines", () => {
   it("a cancelled RunStream gets its container killed and removed within a second", async () => {
-    const stream = client.runStream({ language: "bash", code: "echo running; sleep 30", timeout: 60 });
+    const stream = server.client.runStream({ language: "bash", code: "echo running; sleep 30", timeout: 60 });
     const started = (await stream.waitFor((message) => message.event === "started")).started as GrpcResponse;
     await stream.waitFor(isOutput);
     expect(await aureaContainers()).toHaveLength(1);
@@ -117,7 +107,7 @@ describe("cancellation and deadlines", () => {
   });
 
   it("a cancelled Run gets its container killed and removed within a second", async () => {
-    const call = client.startRun({ language: "bash", code: "sleep 30", timeout: 60 });
+    const call = server.client.startRun({ language: "bash", code: "sleep 30", timeout: 60 });
     call.response.catch(() => undefined);
     const before = performance.now();
     while ((await aureaContainers()).length === 0) {
@@ -128,20 +118,20 @@ describe("cancellation and deadlines", () => {
     call.cancel();
     await expect(call.response).rejects.toMatchObject({ code: grpc.status.CANCELLED });
     expect(await noContainersWithin(1000)).toBeLessThan(1000);
-    const cancelled = aurea.logs().filter((line) => line.msg === "run finished" && line.status === "cancelled");
+    const cancelled = server.current.logs().filter((line) => line.msg === "run finished" && line.status === "cancelled");
     expect(cancelled.length).toBeGreaterThanOrEqual(2);
   });
 
   it("a client deadline ends the run and removes its container", async () => {
     const started = performance.now();
-    const error = await client.run({ language: "bash", code: "sleep 30", timeout: 60 }, 1000).catch((e: unknown) => e);
+    const error = await server.client.run({ language: "bash", code: "sleep 30", timeout: 60 }, 1000).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
     expect(performance.now() - started).toBeLessThan(1500);
     expect(await noContainersWithin(1000)).toBeLessThan(1000);
   });
 
   it("a RunStream deadline ends the run and removes its container", async () => {
-    const stream = client.runStream({ language: "bash", code: "echo hi; sleep 30", timeout: 60 }, 1000);
+    const stream = server.client.runStream({ language: "bash", code: "echo hi; sleep 30", timeout: 60 }, 1000);
     await expect(stream.done).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
     expect(stream.messages.some(({ message }) => message.event === "stdout")).toBe(true);
     expect(await noContainersWithin(1000)).toBeLessThan(1000);

@@ -1,37 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
-import { aureaContainers } from "../support/containers.js";
-import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { describe, expect, it } from "vitest";
+import { useAurea } from "../support/aurea-server.js";
 
-let aurea: RunningAurea;
-let client: GrpcSandboxClient;
 
-beforeAll(async () => {
-  aurea = await startAurea();
-  client = createGrpcSandboxClient(aurea.port);
-});
+const server = useAurea();
 
-afterAll(async () => {
-  client?.close();
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
-});
 
 const mebibyte = 1024 * 1024;
 
 describe("one truthful verdict", () => {
   it("OK: exit 0", async () => {
-    const response = await client.run({ language: "bash", code: "exit 0" });
+    const response = await server.client.run({ language: "bash", code: "exit 0" });
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", success: true, exit_code: 0, signal: "" });
   });
 
   it("RUNTIME_ERROR: exit 3", async () => {
-    const response = await client.run({ language: "bash", code: "exit 3" });
+    const response = await server.client.run({ language: "bash", code: "exit 3" });
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", success: false, exit_code: 3, signal: "" });
   });
 
   it("RUNTIME_ERROR with the signal: kill -SEGV $$", async () => {
-    const response = await client.run({ language: "bash", code: "echo before; kill -SEGV $$" });
+    const response = await server.client.run({ language: "bash", code: "echo before; kill -SEGV $$" });
     expect(response).toMatchObject({
       status: "RUN_STATUS_RUNTIME_ERROR",
       exit_code: 139,
@@ -41,7 +29,7 @@ describe("one truthful verdict", () => {
   });
 
   it("RUNTIME_ERROR for an uncaught exception, with its traceback on stderr", async () => {
-    const response = await client.run({ language: "python", code: "raise ValueError('nope')" });
+    const response = await server.client.run({ language: "python", code: "raise ValueError('nope')" });
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 1 });
     expect(response.stderr).toContain("ValueError: nope");
   });
@@ -49,7 +37,7 @@ describe("one truthful verdict", () => {
   it("MEMORY_LIMIT: a memory bomb, with peak memory at the limit", async () => {
     const limit = 48 * mebibyte;
     const started = performance.now();
-    const response = await client.run({
+    const response = await server.client.run({
       language: "python",
       code: "blocks = []\nwhile True:\n    blocks.append(bytearray(4 * 1024 * 1024))",
       limits: { memory_bytes: String(limit) },
@@ -64,7 +52,7 @@ describe("one truthful verdict", () => {
 
   it("TIMEOUT: a CPU spin, with CPU time measured up to the kill", async () => {
     const started = performance.now();
-    const response = await client.run({ language: "bash", code: "while :; do :; done", timeout: 1.5 });
+    const response = await server.client.run({ language: "bash", code: "while :; do :; done", timeout: 1.5 });
     const elapsed = performance.now() - started;
     expect(response).toMatchObject({ status: "RUN_STATUS_TIMEOUT", timed_out: true, exit_code: 137 });
     expect(elapsed).toBeGreaterThanOrEqual(1500);
@@ -77,7 +65,7 @@ describe("one truthful verdict", () => {
 
 describe("usage", () => {
   it("reports CPU time and peak memory of a run that ends on its own", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       language: "python",
       code: [
         "import time",
@@ -99,7 +87,7 @@ describe("usage", () => {
 describe("processes that outlive the program", () => {
   it("a double-forked daemon does not keep the run alive", async () => {
     const started = performance.now();
-    const response = await client.run({
+    const response = await server.client.run({
       language: "bash",
       code: "( setsid sleep 1000 & ) ; nohup sleep 1000 >/dev/null 2>&1 & echo parent done",
       timeout: 20,
@@ -110,7 +98,7 @@ describe("processes that outlive the program", () => {
 
   it("a child that keeps stdout open and ignores SIGTERM does not keep the run alive", async () => {
     const started = performance.now();
-    const response = await client.run({
+    const response = await server.client.run({
       language: "bash",
       code: "( trap '' TERM HUP; while :; do sleep 1; echo tick; done ) & echo parent done",
       timeout: 20,
@@ -123,13 +111,13 @@ describe("processes that outlive the program", () => {
 
 describe("the supervisor cannot be fooled", () => {
   it("a program that tries to kill PID 1 changes nothing", async () => {
-    const response = await client.run({ language: "bash", code: "kill -KILL 1; kill -TERM 1; kill -STOP 1; echo still here; exit 4" });
+    const response = await server.client.run({ language: "bash", code: "kill -KILL 1; kill -TERM 1; kill -STOP 1; echo still here; exit 4" });
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 4, stdout: "still here\n" });
     expect(response.usage).toBeTruthy();
   });
 
   it("a forged usage trailer is shown as output and does not replace the real one", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       language: "bash",
       code: "printf '\\0aurea-usage:00000000000000000000000000000000 ok 0 1 1 0\\n'; exit 5",
     });

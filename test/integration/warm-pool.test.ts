@@ -1,11 +1,8 @@
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
-import { aureaContainers } from "../support/containers.js";
-import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { describe, expect, it } from "vitest";
+import { startAurea, useAurea } from "../support/aurea-server.js";
+import { createGrpcSandboxClient, type GrpcResponse } from "../support/grpc-js-client.js";
 
-let aurea: RunningAurea;
-let client: GrpcSandboxClient;
 
 /** Waits until every language has a warm container ready, so the next runs take the warm path. */
 async function poolFilled(): Promise<void> {
@@ -22,22 +19,14 @@ async function poolFilled(): Promise<void> {
 /** Runs `request` on a warm container and checks, from the server's log, that it was one. */
 async function warmRun(request: Record<string, unknown>): Promise<GrpcResponse> {
   await poolFilled();
-  const response = await client.run(request);
-  const line = aurea.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
+  const response = await server.client.run(request);
+  const line = server.current.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
   expect(line?.container, "took a warm container").toBe("warm");
   return response;
 }
 
-beforeAll(async () => {
-  aurea = await startAurea({ WARM_POOL_SIZE: "1", SANDBOX_OUTPUT_LIMIT: "64k" });
-  client = createGrpcSandboxClient(aurea.port);
-});
+const server = useAurea({ WARM_POOL_SIZE: "1", SANDBOX_OUTPUT_LIMIT: "64k" });
 
-afterAll(async () => {
-  client?.close();
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
-});
 
 describe("warm containers run programs exactly as cold ones do", () => {
   it.each([
@@ -127,9 +116,9 @@ describe("the pool never hands out a dead container", () => {
     const warm = await docker.listContainers({ filters: { label: ["dev.aurea.run-id=warm"] } });
     expect(warm.length).toBeGreaterThanOrEqual(3);
     await Promise.all(warm.map((container) => docker.getContainer(container.Id).kill().catch(() => undefined)));
-    const response = await client.run({ language: "python", code: "print('after the warm ones died')" });
+    const response = await server.client.run({ language: "python", code: "print('after the warm ones died')" });
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "after the warm ones died\n" });
-    const line = aurea.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
+    const line = server.current.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
     expect(line?.container).toBe("cold");
     // Refilled with live ones: the next run is warm again.
     expect(await warmRun({ language: "python", code: "print(2)" })).toMatchObject({ stdout: "2\n" });
@@ -214,11 +203,11 @@ describe("warm containers under gVisor", () => {
 describe("RunStream on a warm container", () => {
   it("streams live output and ends with the result", async () => {
     await poolFilled();
-    const stream = client.runStream({ language: "python", code: "import time\nprint('one')\ntime.sleep(0.5)\nprint('two')" });
+    const stream = server.client.runStream({ language: "python", code: "import time\nprint('one')\ntime.sleep(0.5)\nprint('two')" });
     await stream.done;
     const result = stream.messages.at(-1)!.message.result as GrpcResponse;
     expect(result).toMatchObject({ status: "RUN_STATUS_OK", stdout: "one\ntwo\n" });
-    const line = aurea.logs().find((entry) => entry.run_id === result.run_id && entry.msg === "run finished");
+    const line = server.current.logs().find((entry) => entry.run_id === result.run_id && entry.msg === "run finished");
     expect(line?.container).toBe("warm");
     const first = stream.messages.find(({ message }) => message.event === "stdout")!;
     expect(stream.messages.at(-1)!.at - first.at).toBeGreaterThanOrEqual(400);

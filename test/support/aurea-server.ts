@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { createAureaApp } from "../../src/app.js";
 import { parseConfig, type AureaConfig } from "../../src/config/config.js";
 import { aureaContainers } from "./containers.js";
+import { createGrpcSandboxClient, type GrpcSandboxClient } from "./grpc-js-client.js";
 
 export interface RunningAurea {
   readonly config: AureaConfig;
@@ -60,24 +61,34 @@ export async function startAurea(
 
 /**
  * Starts one server for the enclosing test file (or describe block) and stops it afterwards,
- * checking that no Aurea container outlived it. `server.current` is the running server.
+ * checking that no Aurea container outlived it. `server.current` is the running server and
+ * `server.client` an independent grpc-js client of it.
  */
 export function useAurea(
   env: Record<string, string> = {},
   options: { docker?: Docker; dockerfilePath?: string } = {},
-): { readonly current: RunningAurea } {
+): { readonly current: RunningAurea; readonly client: GrpcSandboxClient } {
   let running: RunningAurea | undefined;
+  let client: GrpcSandboxClient | undefined;
   beforeAll(async () => {
     running = await startAurea(env, options);
   });
   afterAll(async () => {
+    client?.close();
     await running?.stop();
     expect(await aureaContainers()).toEqual([]);
   });
+  const current = () => {
+    if (!running) throw new Error("the server is not running (used outside a test?)");
+    return running;
+  };
   return {
     get current() {
-      if (!running) throw new Error("the server is not running (used outside a test?)");
-      return running;
+      return current();
+    },
+    get client() {
+      client ??= createGrpcSandboxClient(current().port);
+      return client;
     },
   };
 }

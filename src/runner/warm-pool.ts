@@ -186,36 +186,35 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   }
 
   /** Whether a run's limits can be put on a warm container made with the pool's. */
-  async function fitLimits(id: string, shape: SandboxShape, limits: SandboxLimits): Promise<boolean> {
-    const same =
-      limits.cpu === options.limits.cpu &&
-      limits.memoryBytes === options.limits.memoryBytes &&
-      limits.pids === options.limits.pids &&
-      limits.workspaceBytes === options.limits.workspaceBytes &&
-      limits.workspaceFiles === options.limits.workspaceFiles &&
-      limits.tmpBytes === options.limits.tmpBytes;
-    if (same) return true;
-    // Mount sizes are fixed at creation, and gVisor takes no live updates: those go cold.
-    const mountsDiffer =
-      limits.workspaceBytes !== options.limits.workspaceBytes ||
-      limits.workspaceFiles !== options.limits.workspaceFiles ||
-      limits.tmpBytes !== options.limits.tmpBytes;
-    if (mountsDiffer || shape.runtime !== "runc") return false;
-    await containers.updateLimits(id, limits);
-    return true;
+  /**
+   * How a run's limits can be had from a warm container made with the pool's: as they are, by a
+   * live update (CPU, memory and processes, under runc), or not at all (mount sizes are fixed at
+   * creation, and gVisor takes no live updates), in which case the run goes cold and the warm
+   * container stays for a run it fits.
+   */
+  function limitsFit(shape: SandboxShape, limits: SandboxLimits): "same" | "update" | "no" {
+    const pool = options.limits;
+    if (limits.workspaceBytes !== pool.workspaceBytes || limits.workspaceFiles !== pool.workspaceFiles || limits.tmpBytes !== pool.tmpBytes) {
+      return "no";
+    }
+    if (limits.cpu === pool.cpu && limits.memoryBytes === pool.memoryBytes && limits.pids === pool.pids) return "same";
+    return shape.runtime === "runc" ? "update" : "no";
   }
 
   async function takeWarm(request: SandboxContainerRequest, pool: ShapePool): Promise<ContainerLease | undefined> {
+    const fit = limitsFit(pool.shape, request.limits);
+    if (fit === "no") return undefined;
     for (let warm = pool.idle.shift(); warm !== undefined; warm = pool.idle.shift()) {
       const { id, attachment } = warm;
       waiting.delete(id);
       try {
         // Never hand out a container that died while it waited (the engine restarted, say): its
         // attach stream ends with it.
-        if (attachment.destroyed || !attachment.readable || !(await fitLimits(id, pool.shape, request.limits))) {
+        if (attachment.destroyed || !attachment.readable) {
           discard(warm);
           continue;
         }
+        if (fit === "update") await containers.updateLimits(id, request.limits);
         return { id, mode: "warm", attachment, start: async () => undefined };
       } catch (error) {
         logger.debug({ container: id, err: (error as Error).message }, "warm container skipped");

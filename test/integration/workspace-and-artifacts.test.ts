@@ -1,28 +1,17 @@
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAurea, type RunningAurea } from "../support/aurea-server.js";
-import { aureaContainers } from "../support/containers.js";
-import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { describe, expect, it } from "vitest";
+import { useAurea } from "../support/aurea-server.js";
+import { type GrpcResponse } from "../support/grpc-js-client.js";
 import { postJson, runPath } from "../support/http-json.js";
 
-let aurea: RunningAurea;
-let client: GrpcSandboxClient;
 
-beforeAll(async () => {
-  aurea = await startAurea({
+const server = useAurea({
     SANDBOX_ARTIFACT_MAX_FILES: "5",
     SANDBOX_ARTIFACT_MAX_FILE_SIZE: "64k",
     SANDBOX_ARTIFACT_MAX_TOTAL_SIZE: "160k",
     SANDBOX_WORKSPACE_FILES: "256",
   });
-  client = createGrpcSandboxClient(aurea.port);
-});
 
-afterAll(async () => {
-  client?.close();
-  await aurea?.stop();
-  expect(await aureaContainers()).toEqual([]);
-});
 
 const python = (lines: string[]) => ({ language: "python", code: lines.join("\n"), capture_artifacts: true });
 const skipped = (response: GrpcResponse) =>
@@ -30,7 +19,7 @@ const skipped = (response: GrpcResponse) =>
 
 describe("files in", () => {
   it("runs a multi-file Python project that imports its own package", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       language: "python",
       code: "from app.core import answer\nfrom app import util\nprint(answer(), util.NAME)",
       files: {
@@ -43,7 +32,7 @@ describe("files in", () => {
   });
 
   it("takes text files as the original JSON API sent them", async () => {
-    const reply = await postJson(aurea.baseUrl, runPath, {
+    const reply = await postJson(server.current.baseUrl, runPath, {
       code: "print(open('data.txt').read())",
       language: "python",
       files: { "data.txt": "from json" },
@@ -53,7 +42,7 @@ describe("files in", () => {
 
   it("takes binary files byte for byte and returns binary artifacts the same way", async () => {
     const input = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    const response = await client.run({
+    const response = await server.client.run({
       ...python(["data = open('in.bin', 'rb').read()", "open('out.bin', 'wb').write(data[::-1])", "print(len(data))"]),
       binary_files: { "in.bin": input },
     });
@@ -74,16 +63,16 @@ describe("files in", () => {
       [{ "main.py": "x" }, "collides with the code file main.py"],
     ];
     for (const [files, message] of cases) {
-      const error = (await client.run({ language: "python", code: "print(1)", files }).catch((e: unknown) => e)) as grpc.ServiceError;
+      const error = (await server.client.run({ language: "python", code: "print(1)", files }).catch((e: unknown) => e)) as grpc.ServiceError;
       expect(error.code, message).toBe(grpc.status.INVALID_ARGUMENT);
       expect(error.details).toContain(message);
     }
     const tooMany = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}`, ""]));
-    const error = (await client.run({ language: "python", code: "1", files: tooMany }).catch((e: unknown) => e)) as grpc.ServiceError;
+    const error = (await server.client.run({ language: "python", code: "1", files: tooMany }).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(error.details).toMatch(/^files: has 300 entries; the workspace holds at most 255 files/);
     const tooBig = { big: "x".repeat(65 * 1024 * 1024) };
-    const big = (await client.run({ language: "python", code: "1", files: tooBig }).catch((e: unknown) => e)) as grpc.ServiceError;
+    const big = (await server.client.run({ language: "python", code: "1", files: tooBig }).catch((e: unknown) => e)) as grpc.ServiceError;
     // Either Aurea's own check or the message-size bound refuses it; neither runs anything.
     expect([grpc.status.INVALID_ARGUMENT, grpc.status.RESOURCE_EXHAUSTED]).toContain(big.code);
   });
@@ -91,7 +80,7 @@ describe("files in", () => {
 
 describe("artifacts out", () => {
   it("returns files created under sub-directories, and changed inputs, but not untouched inputs", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       ...python([
         "import os",
         "os.makedirs('out/plots', exist_ok=True)",
@@ -107,17 +96,25 @@ describe("artifacts out", () => {
   });
 
   it("returns no artifacts unless asked", async () => {
-    const response = await client.run({ language: "bash", code: "echo hi > made.txt" });
+    const response = await server.client.run({ language: "bash", code: "echo hi > made.txt" });
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", artifacts: {}, binary_artifacts: {}, skipped_artifacts: [] });
   });
 
   it("returns artifacts of a program that failed", async () => {
-    const response = await client.run({ language: "bash", code: "echo partial > log.txt; exit 2", capture_artifacts: true });
+    const response = await server.client.run({ language: "bash", code: "echo partial > log.txt; exit 2", capture_artifacts: true });
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", artifacts: { "log.txt": "partial\n" } });
   });
 
+  it("returns artifacts of a program killed for memory", async () => {
+    const response = await server.client.run({
+      ...python(["open('before.txt', 'w').write('saved')", "b = []", "while True: b.append(bytearray(8 << 20))"]),
+      limits: { memory_bytes: String(64 << 20) },
+    });
+    expect(response).toMatchObject({ status: "RUN_STATUS_MEMORY_LIMIT", artifacts: { "before.txt": "saved" } });
+  });
+
   it("caps the count, reporting the rest", async () => {
-    const response = await client.run(python(["for i in range(8): open(f'f{i}.txt', 'w').write(str(i))"]));
+    const response = await server.client.run(python(["for i in range(8): open(f'f{i}.txt', 'w').write(str(i))"]));
     expect(Object.keys(response.artifacts as object)).toHaveLength(5);
     expect(skipped(response).filter((entry) => entry.startsWith("ARTIFACT_SKIP_REASON_TOO_MANY"))).toHaveLength(3);
     expect(response.artifacts_truncated).toBe(true);
@@ -125,7 +122,7 @@ describe("artifacts out", () => {
 
   it("caps the size of one file without reading it, sparse files included", async () => {
     const started = performance.now();
-    const response = await client.run(
+    const response = await server.client.run(
       python([
         "open('big.bin', 'wb').write(b'x' * 100_000)",
         "with open('sparse.bin', 'wb') as f: f.truncate(60 * 1024 * 1024)",
@@ -142,14 +139,14 @@ describe("artifacts out", () => {
   });
 
   it("refuses a 1 TB sparse file to the program itself (file size limit)", async () => {
-    const response = await client.run(
+    const response = await server.client.run(
       python(["import errno", "try:", "    open('huge', 'wb').truncate(10**12)", "except OSError as e:", "    print(errno.errorcode[e.errno])"]),
     );
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "EFBIG\n" });
   });
 
   it("caps the total size", async () => {
-    const response = await client.run(python(["for name in 'abc': open(name, 'wb').write(b'z' * 60_000)"]));
+    const response = await server.client.run(python(["for name in 'abc': open(name, 'wb').write(b'z' * 60_000)"]));
     expect(Object.keys({ ...(response.artifacts as object) }).sort()).toHaveLength(2);
     expect(skipped(response)).toHaveLength(1);
     expect(skipped(response)[0]).toMatch(/^ARTIFACT_SKIP_REASON_TOTAL_SIZE [abc]$/);
@@ -157,7 +154,7 @@ describe("artifacts out", () => {
   });
 
   it("never follows a symlink, a FIFO or a second hard link", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       language: "bash",
       code: "ln -s /etc/passwd passwd; ln -s /workspace/x self; mkfifo pipe; echo data > real; ln real hard",
       capture_artifacts: true,
@@ -180,7 +177,7 @@ describe("artifacts out", () => {
 
 describe("a full workspace", () => {
   it("gives the program ENOSPC and a clear result, not a server error", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       ...python([
         "import errno",
         "try:",
@@ -195,7 +192,7 @@ describe("a full workspace", () => {
   });
 
   it("runs out of files at SANDBOX_WORKSPACE_FILES with ENOSPC", async () => {
-    const response = await client.run({
+    const response = await server.client.run({
       language: "bash",
       code: "for i in $(seq 1000); do : > f$i || { echo stopped at $i; exit 9; }; done",
     });
@@ -206,12 +203,12 @@ describe("a full workspace", () => {
 
 describe("isolation between runs", () => {
   it("a later run sees nothing an earlier run wrote to the workspace, /tmp or /dev/shm", async () => {
-    const first = await client.run({
+    const first = await server.client.run({
       language: "bash",
       code: "echo s > /workspace/left; echo s > /tmp/left; echo s > /dev/shm/left; ls /workspace /tmp /dev/shm | grep -c left",
     });
     expect(first.stdout).toBe("3\n");
-    const second = await client.run({ language: "bash", code: "ls -A /workspace /tmp /dev/shm" });
+    const second = await server.client.run({ language: "bash", code: "ls -A /workspace /tmp /dev/shm" });
     expect(second.stdout).not.toContain("left");
   });
 });

@@ -89,8 +89,8 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
    * at most SANDBOX_ARTIFACT_MAX_FILE_SIZE (8 MiB), SANDBOX_ARTIFACT_MAX_TOTAL_SIZE (16 MiB) in
    * all; anything left out is named in `skipped_artifacts` with the reason. Symbolic links,
    * FIFOs, sockets, devices and extra hard links are never followed or read: they are listed as
-   * skipped. Artifacts are collected when the program ends on its own (any exit code, memory kill
-   * included), not after a timeout, output-limit kill or cancellation.
+   * skipped. Artifacts are collected when the program ends on its own (any exit code, and under
+   * runc a memory kill too), not after a timeout, output-limit kill or cancellation.
    *
    * @generated from field: bool capture_artifacts = 6;
    */
@@ -216,8 +216,9 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
   success: boolean;
 
   /**
-   * Exit code of the program as the container engine reports it. A program ended by signal N
-   * reports 128 + N (which a program can also choose to exit with) (137 for SIGKILL, which is also what a timeout or memory kill gives).
+   * Exit code of the program, as its supervisor saw it end (the container exits with the same
+   * code). A program ended by signal N reports 128 + N (137 for SIGKILL, which is also what a
+   * timeout or memory kill gives); a program can also choose to exit with such a code.
    * -1 when no exit code exists: the run was cancelled before it started, or Aurea lost track of
    * it (RUN_STATUS_INTERNAL).
    *

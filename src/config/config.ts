@@ -1,3 +1,5 @@
+import { runtimes, type Runtime } from "../docker/runtimes.js";
+
 /**
  * Server configuration, read once from the environment at start and validated as a whole so an
  * operator sees every bad value in one message instead of fixing them one restart at a time.
@@ -48,9 +50,9 @@ export interface AureaConfig {
   /** Largest request message the server reads, bytes (`MAX_REQUEST_BYTES`, default 8m). */
   readonly maxRequestBytes: number;
   /** Runtime of a run that names none (`SANDBOX_RUNTIME`, default `runc`). */
-  readonly defaultRuntime: string;
+  readonly defaultRuntime: Runtime;
   /** Runtimes requests may choose (`SANDBOX_ALLOWED_RUNTIMES`, default `runc,runsc`; `runsc` alone forces gVisor). */
-  readonly allowedRuntimes: readonly string[];
+  readonly allowedRuntimes: readonly Runtime[];
   /**
    * The engine's default seccomp profile that Aurea's is derived from (`SANDBOX_SECCOMP_BASE_PROFILE`,
    * default /usr/local/share/aurea/docker-default-seccomp.json, installed by scripts/ensure-engine.sh),
@@ -102,8 +104,10 @@ export type ConfigResult =
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** OCI runtimes Aurea knows how to run sandboxes under. */
-export const knownRuntimes = ["runc", "runsc"];
+function isOneOf<T extends string>(value: string, allowed: readonly T[]): value is T {
+  return (allowed as readonly string[]).includes(value);
+}
+
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -132,8 +136,8 @@ export function parseConfig(env: Env): ConfigResult {
     readonlyDefault: read.boolean("SANDBOX_READONLY_DEFAULT", true),
     maxCodeBytes: read.byteSize("SANDBOX_MAX_CODE_BYTES", "1m", 1, 64 * mebibyte),
     maxRequestBytes: read.byteSize("MAX_REQUEST_BYTES", "8m", 1024, 256 * mebibyte),
-    defaultRuntime: read.oneOf("SANDBOX_RUNTIME", "runc", knownRuntimes),
-    allowedRuntimes: read.list("SANDBOX_ALLOWED_RUNTIMES", "runc,runsc", knownRuntimes),
+    defaultRuntime: read.oneOf("SANDBOX_RUNTIME", "runc", runtimes),
+    allowedRuntimes: read.list("SANDBOX_ALLOWED_RUNTIMES", "runc,runsc", runtimes),
     seccompBaseProfile: read.string("SANDBOX_SECCOMP_BASE_PROFILE", "/usr/local/share/aurea/docker-default-seccomp.json"),
     allowVulnerableRuntime: read.boolean("ALLOW_VULNERABLE_RUNTIME", false),
     maxConcurrentRuns: read.integer("MAX_CONCURRENT_RUNS", 4, 1, 1000),
@@ -224,12 +228,11 @@ class EnvReader {
     return this.raw(name);
   }
 
-  oneOf(name: string, fallback: string, allowed: readonly string[]): string {
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
     const value = this.raw(name) ?? fallback;
-    if (!allowed.includes(value)) {
-      this.errors.push(`${name}=${value} is not one of ${allowed.join(", ")}`);
-    }
-    return value;
+    if (isOneOf(value, allowed)) return value;
+    this.errors.push(`${name}=${value} is not one of ${allowed.join(", ")}`);
+    return fallback;
   }
 
   imageName(name: string, fallback: string): string {
@@ -241,14 +244,16 @@ class EnvReader {
     return value;
   }
 
-  list(name: string, fallback: string, allowed: readonly string[]): string[] {
+  list<T extends string>(name: string, fallback: string, allowed: readonly T[]): T[] {
     const value = this.raw(name) ?? fallback;
     const items = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+    const known: T[] = [];
     for (const item of items) {
-      if (!allowed.includes(item)) this.errors.push(`${name}: ${item} is not one of ${allowed.join(", ")}`);
+      if (isOneOf(item, allowed)) known.push(item);
+      else this.errors.push(`${name}: ${item} is not one of ${allowed.join(", ")}`);
     }
     if (items.length === 0) this.errors.push(`${name} must name at least one of ${allowed.join(", ")}`);
-    return items;
+    return known;
   }
 
   origins(name: string): string[] {

@@ -1,6 +1,7 @@
 import type { Duplex } from "node:stream";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
+import type { EngineResources } from "./container-options.js";
 import { callWithOptions, engineCall } from "./engine-call.js";
 import { ContainerGoneError } from "./engine-errors.js";
 
@@ -39,7 +40,7 @@ export interface ContainerClient {
   kill(id: string): Promise<void>;
   inspectExit(id: string): Promise<ContainerExit>;
   /** Changes the limits the engine can change on a running container: CPU, memory, processes. */
-  updateLimits(id: string, limits: { cpu: number; memoryBytes: number; pids: number }): Promise<void>;
+  updateLimits(id: string, resources: EngineResources): Promise<void>;
   /** One stats sample of a running container (cgroup peak memory and CPU time). */
   readUsage(id: string, timeoutMs: number): Promise<ContainerUsage>;
   /** Force-removes the container and its anonymous volumes; one already gone is not an error. */
@@ -73,16 +74,24 @@ export class DockerodeContainerClient implements ContainerClient {
   }
 
   async attach(id: string): Promise<Duplex> {
-    return engineCall(this.logger, "attach container", { container: id }, async () => {
-      const stream = await this.docker.getContainer(id).attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      });
-      return stream as unknown as Duplex;
-    });
+    // dockerode's attach takes no AbortSignal: the deadline is engineCall's, and a stream that
+    // arrives after it is closed.
+    return engineCall(
+      this.logger,
+      "attach container",
+      { container: id },
+      async () => {
+        const stream = await this.docker.getContainer(id).attach({
+          stream: true,
+          stdin: true,
+          stdout: true,
+          stderr: true,
+          hijack: true,
+        });
+        return stream as unknown as Duplex;
+      },
+      { discardLate: (late) => late.destroy() },
+    );
   }
 
   async waitForExit(id: string, timeoutMs: number): Promise<number> {
@@ -91,7 +100,7 @@ export class DockerodeContainerClient implements ContainerClient {
       "wait for container",
       { container: id },
       (abortSignal) => this.docker.getContainer(id).wait({ condition: "next-exit", abortSignal }),
-      timeoutMs,
+      { timeoutMs },
     )) as { StatusCode: number };
     return result.StatusCode;
   }
@@ -126,15 +135,9 @@ export class DockerodeContainerClient implements ContainerClient {
     };
   }
 
-  async updateLimits(id: string, limits: { cpu: number; memoryBytes: number; pids: number }): Promise<void> {
-    await engineCall(this.logger, "update container limits", { container: id }, (abortSignal) =>
-      callWithOptions(this.docker.getContainer(id), "update", {
-        NanoCpus: Math.round(limits.cpu * 1e9),
-        Memory: limits.memoryBytes,
-        MemorySwap: limits.memoryBytes,
-        PidsLimit: limits.pids,
-        abortSignal,
-      }),
+  async updateLimits(id: string, resources: EngineResources): Promise<void> {
+    await engineCall(this.logger, "update container limits", { container: id, ...resources }, (abortSignal) =>
+      callWithOptions(this.docker.getContainer(id), "update", { ...resources, abortSignal }),
     );
   }
 
@@ -145,7 +148,7 @@ export class DockerodeContainerClient implements ContainerClient {
       { container: id },
       // one-shot: a single sample now, instead of waiting a second for a second sample.
       (abortSignal) => callWithOptions<StatsBody>(this.docker.getContainer(id), "stats", { stream: false, "one-shot": true, abortSignal }),
-      timeoutMs,
+      { timeoutMs },
     );
     const peak = stats.memory_stats?.max_usage;
     const cpu = stats.cpu_stats?.cpu_usage?.total_usage;

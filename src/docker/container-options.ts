@@ -1,4 +1,6 @@
 import type Docker from "dockerode";
+import { workspaceDir } from "../runner/supervisor-protocol.js";
+import { runtimeTraits, type Runtime } from "./runtimes.js";
 
 /**
  * Pure mapping from what a run needs to the Engine API's container-create body. Everything that
@@ -8,9 +10,6 @@ import type Docker from "dockerode";
 /** uid:gid of the unprivileged `sandbox` user baked into Dockerfile.sandbox. */
 export const sandboxUser = "10001:10001";
 const [sandboxUid, sandboxGid] = sandboxUser.split(":");
-
-/** The program's working directory: a size-capped tmpfs, writable even with a read-only root. */
-export const workspaceDir = "/workspace";
 
 /** Labels that mark Aurea's containers, so they can be found (and reaped) by label alone. */
 export const containerLabels = {
@@ -23,8 +22,8 @@ export const containerLabels = {
 export interface SandboxShape {
   readonly image: string;
   readonly readonlyRootfs: boolean;
-  /** OCI runtime registered with the engine: `runc`, or `runsc` for gVisor. */
-  readonly runtime: string;
+  /** OCI runtime registered with the engine. */
+  readonly runtime: Runtime;
   /** seccomp profile as JSON text; undefined leaves the engine's built-in default. */
   readonly seccompProfile: string | undefined;
 }
@@ -90,27 +89,30 @@ export const baseEnvironment: readonly string[] = [
 
 const openFilesLimit = 1024;
 
-/**
- * The engine's pids limit counts host tasks. Under runc those are the program's own processes
- * and threads. Under gVisor they are the sandbox kernel's threads plus, on the ptrace platform,
- * stub tasks for every guest process (about eight each, measured here), so the host limit is
- * scaled to give the program roughly the processes it asked for; the count is approximate there.
- */
-export function hostTaskLimit(runtime: string, pids: number): number {
-  return runtime === "runsc" ? pids * gvisorTasksPerProcess + gvisorBaseTasks : pids;
+/** The engine's resource fields for CPU, memory and processes: the same at creation and in a live update. */
+export interface EngineResources {
+  readonly NanoCpus: number;
+  readonly Memory: number;
+  readonly MemorySwap: number;
+  readonly PidsLimit: number;
 }
-const gvisorTasksPerProcess = 8;
-const gvisorBaseTasks = 128;
 
-/** Maps limits and shape onto HostConfig. Pure. */
-export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker.HostConfig {
-  const tmpfsOptions = "rw,nosuid,nodev";
+/** Maps CPU, memory and process limits onto the engine's fields. Pure. */
+export function toEngineResources(runtime: Runtime, limits: Pick<SandboxLimits, "cpu" | "memoryBytes" | "pids">): EngineResources {
   return {
     NanoCpus: Math.round(limits.cpu * 1e9),
     Memory: limits.memoryBytes,
     // Equal to Memory: no swap, so a memory bomb is killed instead of thrashing the host.
     MemorySwap: limits.memoryBytes,
-    PidsLimit: hostTaskLimit(shape.runtime, limits.pids),
+    PidsLimit: runtimeTraits[runtime].hostTaskLimit(limits.pids),
+  };
+}
+
+/** Maps limits and shape onto HostConfig. Pure. */
+export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker.HostConfig {
+  const tmpfsOptions = "rw,nosuid,nodev";
+  return {
+    ...toEngineResources(shape.runtime, limits),
     NetworkMode: "none",
     CapDrop: ["ALL"],
     SecurityOpt: [
@@ -126,7 +128,7 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     },
     IpcMode: "private",
     ShmSize: limits.tmpBytes,
-    // No engine init: Aurea's own supervisor (runner/sandbox-command.ts) is PID 1, so that the
+    // No engine init: Aurea's own supervisor (runner/sandbox/supervisor.sh) is PID 1, so that the
     // program, which runs as the same user, cannot kill it (PID 1 ignores signals it has no
     // handler for) and cannot forge the usage trailer it writes after the program ends. The
     // supervisor reaps orphans while it waits, which is what docker-init would have done.

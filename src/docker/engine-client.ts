@@ -31,7 +31,7 @@ export class DockerodeEngineClient implements EngineClient {
   ) {}
 
   async ping(timeoutMs: number): Promise<void> {
-    await engineCall(this.logger, "ping engine", {}, (abortSignal) => callWithOptions(this.docker, "ping", { abortSignal }), timeoutMs);
+    await engineCall(this.logger, "ping engine", {}, (abortSignal) => callWithOptions(this.docker, "ping", { abortSignal }), { timeoutMs });
   }
 
   async version(timeoutMs: number): Promise<EngineVersion> {
@@ -40,7 +40,7 @@ export class DockerodeEngineClient implements EngineClient {
       "read engine version",
       {},
       (abortSignal) => callWithOptions<VersionBody>(this.docker, "version", { abortSignal }),
-      timeoutMs,
+      { timeoutMs },
     );
     const components: Record<string, string> = {};
     const componentCommits: Record<string, string> = {};

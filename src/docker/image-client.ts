@@ -52,7 +52,7 @@ export class DockerodeImageClient implements ImageClient {
           throw error;
         }
       },
-      timeoutMs,
+      { timeoutMs },
     );
   }
 
@@ -99,7 +99,7 @@ export class DockerodeImageClient implements ImageClient {
         }
         return imageId;
       },
-      request.timeoutMs,
+      { timeoutMs: request.timeoutMs },
     );
   }
 }

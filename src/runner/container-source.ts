@@ -1,41 +1,95 @@
 import type { Duplex } from "node:stream";
 import type { ContainerClient } from "../docker/container-client.js";
-import { toContainerCreateOptions, type SandboxContainerRequest } from "../docker/container-options.js";
+import { toContainerCreateOptions, type SandboxLimits, type SandboxShape } from "../docker/container-options.js";
 import type { Language } from "./languages.js";
+import { supervisorCommand } from "./sandbox-scripts.js";
+import { supervisorHeader, type ArtifactCaps } from "./supervisor-protocol.js";
+import { buildWorkspaceArchive, type WorkspaceFile } from "./workspace-archive.js";
+
+/** The program a run executes, as the container source needs it to prepare a container. */
+export interface RunProgram {
+  readonly language: Language;
+  readonly code: string;
+  /** Files besides the code file, names validated and normalised. */
+  readonly files: readonly WorkspaceFile[];
+  readonly args: readonly string[];
+  /** `NAME=value` entries on top of the fixed minimal environment. */
+  readonly env: readonly string[];
+  readonly stdin: Uint8Array;
+}
+
+/** What a run asks a container source for. */
+export interface LeaseRequest {
+  readonly runId: string;
+  readonly instanceId: string;
+  readonly shape: SandboxShape;
+  readonly limits: SandboxLimits;
+  readonly program: RunProgram;
+}
 
 /** A container handed to one run, and only to that run. */
 export interface ContainerLease {
   readonly id: string;
-  /**
-   * `cold`: created for this run, not started yet; its supervisor runs the program itself.
-   * `warm`: started earlier with the language's loader waiting (warm-loaders.ts), which reads a
-   * run message before the program's stdin.
-   */
-  readonly mode: "cold" | "warm";
+  /** Where it came from, for logs only: the lifecycle is the same whatever the answer. */
+  readonly origin: "cold" | "warm";
   /**
    * The container's stdio, already attached (a warm container's, attached while it warmed up,
    * positioned after its loader's ready marker); undefined for the runner to attach itself.
    */
   readonly attachment?: Duplex;
-  /** Starts the container; a warm one is already running and this does nothing. */
+  /**
+   * True when the container was started for this run, so the engine's start and finish times
+   * time the program; a warm container started long before its run is timed by the server.
+   */
+  readonly engineTimesRun: boolean;
+  /** Starts the container; one started earlier is already running and this does nothing. */
   start(): Promise<void>;
+  /**
+   * Everything the container reads on stdin, in order: the supervisor's header (with `nonce` and
+   * what to collect), the workspace, whatever else this kind of container needs, and the
+   * program's own stdin.
+   */
+  input(nonce: string, artifacts: ArtifactCaps | undefined): Promise<Buffer>;
 }
 
 /**
- * Where a run's container comes from. The run lifecycle (attach, feed input, collect output,
- * wait, verdict, removal) is the same whatever the source, so a warm pool takes the place of the
- * cold source without touching it. Removal is always the lifecycle's job.
+ * Where a run's container comes from. The run's lifecycle (run-lifecycle.ts) is the same whatever
+ * the source: each source decides how its containers are made and how their input is encoded, and
+ * removal is always the lifecycle's job.
  */
 export interface ContainerSource {
-  acquire(request: SandboxContainerRequest, language: Language): Promise<ContainerLease>;
+  acquire(request: LeaseRequest): Promise<ContainerLease>;
 }
 
-/** Creates a brand-new container for every run. */
+/** The files a run starts with: the code file first, then the request's files. */
+export function workspaceFiles(program: RunProgram): WorkspaceFile[] {
+  return [{ name: program.language.fileName, content: Buffer.from(program.code, "utf8") }, ...program.files];
+}
+
+/** Creates a brand-new container for every run, whose supervisor starts the program itself. */
 export function createColdContainerSource(containers: ContainerClient): ContainerSource {
   return {
-    async acquire(request) {
-      const id = await containers.create(toContainerCreateOptions(request));
-      return { id, mode: "cold", start: () => containers.start(id) };
+    async acquire({ runId, instanceId, shape, limits, program }) {
+      const id = await containers.create(
+        toContainerCreateOptions({
+          runId,
+          instanceId,
+          shape,
+          limits,
+          command: supervisorCommand("cold", [...program.language.command, ...program.args]),
+          env: program.env,
+        }),
+      );
+      return {
+        id,
+        origin: "cold",
+        engineTimesRun: true,
+        start: () => containers.start(id),
+        async input(nonce, artifacts) {
+          const archive = await buildWorkspaceArchive(workspaceFiles(program));
+          return Buffer.concat([supervisorHeader(archive.length, nonce, artifacts), archive, program.stdin]);
+        },
+      };
     },
   };
 }

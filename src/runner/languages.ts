@@ -1,3 +1,5 @@
+import type { WarmLoader } from "./sandbox-scripts.js";
+
 /**
  * The languages Aurea runs. Adding one is one entry here plus its runtime in Dockerfile.sandbox.
  */
@@ -8,13 +10,15 @@ export interface Language {
   readonly fileName: string;
   /** Command line that runs that file from the workspace. */
   readonly command: readonly string[];
+  /** The loader that keeps this language's runtime waiting in a warm container, if it has one. */
+  readonly warmLoader?: WarmLoader;
 }
 
 const registry: readonly Language[] = [
   // -u: unbuffered, so output reaches the caller as it is written rather than at exit.
-  { name: "python", fileName: "main.py", command: ["python3", "-u", "main.py"] },
-  { name: "javascript", fileName: "main.js", command: ["node", "main.js"] },
-  { name: "bash", fileName: "main.sh", command: ["bash", "main.sh"] },
+  { name: "python", fileName: "main.py", command: ["python3", "-u", "main.py"], warmLoader: "python" },
+  { name: "javascript", fileName: "main.js", command: ["node", "main.js"], warmLoader: "node" },
+  { name: "bash", fileName: "main.sh", command: ["bash", "main.sh"], warmLoader: "bash" },
 ];
 
 const byName = new Map(registry.map((language) => [language.name, language]));
@@ -25,4 +29,9 @@ export function findLanguage(name: string): Language | undefined {
 
 export function languageNames(): string[] {
   return registry.map((language) => language.name);
+}
+
+/** Every language, in the order they are listed. */
+export function allLanguages(): readonly Language[] {
+  return registry;
 }

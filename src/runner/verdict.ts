@@ -1,4 +1,13 @@
 import { constants } from "node:os";
+import { runtimeTraits, type Runtime } from "../docker/runtimes.js";
+import type { SupervisorReport } from "./supervisor-protocol.js";
+
+/**
+ * How a run ended, decided in one place. `reconcile` is the only function that turns what was
+ * observed about a run (the supervisor's report, the engine's record, Aurea's own kills) into its
+ * verdict, exit code, signal, usage and time; the lifecycle (run-lifecycle.ts) only gathers the
+ * evidence.
+ */
 
 /** The single verdict of a run; mirrors aurea.sandbox.v1.RunStatus. */
 export type RunVerdict =
@@ -10,9 +19,107 @@ export type RunVerdict =
   | "cancelled"
   | "internal";
 
-/** What is known about how a run ended. */
+/** Why Aurea ended a run itself. */
+export type StopReason = "cancelled" | "timeout" | "output_limit";
+
+/** Resource usage read from the run's cgroup. */
+export interface RunUsage {
+  /** CPU time of every process in the container, nanoseconds. */
+  readonly cpuTimeNs: number | undefined;
+  /** Peak memory of the container's cgroup, bytes. */
+  readonly peakMemoryBytes: number | undefined;
+}
+
+/** Everything observed about how a run ended. */
+export interface RunEvidence {
+  readonly runtime: Runtime;
+  /** Aurea's own reasons for ending the run, if it did. */
+  readonly stoppedBy: ReadonlySet<StopReason>;
+  /** The supervisor's report, undefined when none arrived. */
+  readonly report: SupervisorReport | undefined;
+  /** Exit code the engine reported, undefined when it was not asked (the report came first) or could not say. */
+  readonly engineExitCode: number | undefined;
+  /** The engine flagged an OOM kill. */
+  readonly engineOomKilled: boolean;
+  /** Aurea lost track of the container (the engine failed mid-run): what failed. */
+  readonly lostTrack: string | undefined;
+  /** One stats sample taken just before Aurea killed the run, if it did. */
+  readonly usageAtKill: RunUsage | undefined;
+  /** The run's wall time by the server's clock, ms. */
+  readonly serverMs: number;
+  /** The run's wall time by the engine's clock (container start to exit), ms, when it times the run. */
+  readonly engineMs: number | undefined;
+}
+
+/** The truth about how a run ended. */
 export interface RunEnding {
-  /** Exit code the engine reported; undefined when it could not be learned. */
+  readonly verdict: RunVerdict;
+  /** The program's exit status; undefined when it could not be learned. */
+  readonly exitCode: number | undefined;
+  /** Signal that ended the program, or "". */
+  readonly signal: string;
+  /** For verdict "internal": what failed. */
+  readonly error: string | undefined;
+  readonly usage: RunUsage | undefined;
+  readonly executionTimeMs: number;
+  /** The engine's exit code (the supervisor's) differed from the program's status in the report. */
+  readonly supervisorExitDiffered: boolean;
+}
+
+/** The end-of-run decision. Pure. */
+export function reconcile(evidence: RunEvidence): RunEnding {
+  const { report, stoppedBy } = evidence;
+  let error = evidence.lostTrack;
+  if (error === undefined && report?.kind === "setup-failed") {
+    error = "the workspace files could not be extracted in the container";
+  }
+  const killedByAurea = stoppedBy.size > 0;
+  // Under gVisor a memory kill takes the whole sandbox before the supervisor can report, and the
+  // engine seldom flags it: that ending is read as the memory kill it is.
+  const sandboxKilledForMemory =
+    runtimeTraits[evidence.runtime].memoryKillEndsSandbox &&
+    report === undefined &&
+    evidence.engineExitCode === 137 &&
+    !killedByAurea &&
+    error === undefined;
+  // Otherwise the supervisor writes its report after every program ending it sees; without one,
+  // and without a kill of Aurea's own, the output stream was lost and what was captured may be
+  // incomplete. Reporting OK with partial output would invent a result.
+  if (error === undefined && report === undefined && !killedByAurea && !sandboxKilledForMemory) {
+    error = "the run's output ended without the supervisor's final report; output may be incomplete";
+  }
+  const finished = report?.kind === "finished" ? report : undefined;
+  // The report carries the program's own status; the engine's exit code is the supervisor's,
+  // which differs only when the supervisor failed after reporting (collecting artifacts after a
+  // fork bomb, say). The program's status is the truth about the program.
+  const exitCode = finished?.status ?? evidence.engineExitCode;
+  const verdict = decideVerdict({
+    exitCode,
+    oomKilled: evidence.engineOomKilled || (finished?.oomKills ?? 0) > 0 || sandboxKilledForMemory,
+    timedOut: stoppedBy.has("timeout"),
+    cancelled: stoppedBy.has("cancelled"),
+    outputLimited: stoppedBy.has("output_limit"),
+    internalError: error,
+  });
+  const usage =
+    finished && (finished.cpuTimeNs !== undefined || finished.peakMemoryBytes !== undefined)
+      ? { cpuTimeNs: finished.cpuTimeNs, peakMemoryBytes: finished.peakMemoryBytes }
+      : evidence.usageAtKill;
+  return {
+    verdict,
+    exitCode,
+    signal: signalFromExitCode(exitCode),
+    error,
+    usage,
+    executionTimeMs: evidence.engineMs !== undefined && evidence.engineMs >= 0 ? evidence.engineMs : evidence.serverMs,
+    supervisorExitDiffered:
+      finished !== undefined && evidence.engineExitCode !== undefined && evidence.engineExitCode !== finished.status,
+  };
+}
+
+/** The facts the verdict's order of precedence is decided on. */
+export interface VerdictFacts {
+  /** Exit code of the program; undefined when it could not be learned. */
   readonly exitCode: number | undefined;
   readonly oomKilled: boolean;
   /** Aurea killed the run at its wall-clock limit. */
@@ -30,8 +137,8 @@ const signalNames = new Map<number, string>(
 );
 
 /**
- * The signal that ended the program, read from the exit code the engine's init reports
- * (128 + signal number), or "" when it exited normally.
+ * The signal that ended the program, read from its exit status (128 + signal number, as shells
+ * report it), or "" when it exited normally.
  */
 export function signalFromExitCode(exitCode: number | undefined): string {
   if (exitCode === undefined || exitCode <= 128 || exitCode > 128 + 64) return "";
@@ -39,10 +146,11 @@ export function signalFromExitCode(exitCode: number | undefined): string {
 }
 
 /**
- * Decides the verdict. Aurea's own reasons for ending a run come first, because they explain the
- * exit code that follows from them (a SIGKILL); what the program did on its own comes after.
+ * The verdict's order of precedence. Aurea's own reasons for ending a run come first, because
+ * they explain the exit code that follows from them (a SIGKILL); what the program did on its own
+ * comes after.
  */
-export function decideVerdict(ending: RunEnding): RunVerdict {
+export function decideVerdict(ending: VerdictFacts): RunVerdict {
   if (ending.internalError !== undefined || ending.exitCode === undefined) return "internal";
   if (ending.cancelled) return "cancelled";
   if (ending.timedOut) return "timeout";

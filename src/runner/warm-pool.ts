@@ -3,15 +3,17 @@ import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import {
   toContainerCreateOptions,
-  type SandboxContainerRequest,
+  toEngineResources,
   type SandboxLimits,
   type SandboxShape,
 } from "../docker/container-options.js";
-import type { ContainerLease, ContainerSource } from "./container-source.js";
-import { AttachStreamDemuxer } from "./output-capture.js";
+import { runtimeTraits } from "../docker/runtimes.js";
+import { workspaceFiles, type ContainerLease, type ContainerSource, type LeaseRequest, type RunProgram } from "./container-source.js";
 import type { Language } from "./languages.js";
-import { warmSandboxCommand } from "./sandbox-command.js";
-import { readyMarker, warmLoaders } from "./warm-loaders.js";
+import { AttachStreamDemuxer } from "./output-capture.js";
+import { loaderCommand, supervisorCommand } from "./sandbox-scripts.js";
+import { readyMarker, supervisorHeader, warmRunMessage } from "./supervisor-protocol.js";
+import { buildWorkspaceArchive } from "./workspace-archive.js";
 
 export interface WarmPoolOptions {
   readonly containers: ContainerClient;
@@ -97,11 +99,37 @@ function readReadyMarker(attachment: Duplex, timeoutMs: number): Promise<void> {
   });
 }
 
+/**
+ * A warm container as one run's lease. Its loader was started before the run, so argv and
+ * environment come as a message between the archive and the program's stdin, and so does the
+ * code when it is the only file (and holds no NUL, which ends a message field): no archive to
+ * extract then.
+ */
+function warmLease(warm: WarmContainer, program: RunProgram): ContainerLease {
+  return {
+    id: warm.id,
+    origin: "warm",
+    attachment: warm.attachment,
+    engineTimesRun: false,
+    start: async () => undefined,
+    async input(nonce, artifacts) {
+      const inlineCode = program.files.length === 0 && !program.code.includes("\0");
+      const archive = inlineCode ? Buffer.alloc(0) : await buildWorkspaceArchive(workspaceFiles(program));
+      return Buffer.concat([
+        supervisorHeader(archive.length, nonce, artifacts),
+        archive,
+        warmRunMessage(program.args, program.env, inlineCode ? program.code : undefined),
+        program.stdin,
+      ]);
+    },
+  };
+}
+
 /** Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded. */
 const maxShapes = 16;
 
 /**
- * Keeps started containers waiting, each with its language's loader ready (warm-loaders.ts), and
+ * Keeps started containers waiting, each with its language's loader ready (sandbox/loaders/), and
  * hands each one to exactly one run: a container no run has touched, as isolated as a cold one.
  * The run removes it afterwards, as always; the pool replaces it in the background.
  */
@@ -118,7 +146,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   function poolFor(language: Language, shape: SandboxShape): ShapePool | undefined {
     const key = shapeKey(language, shape);
     let pool = pools.get(key);
-    if (!pool && pools.size < maxShapes && warmLoaders[language.name]) {
+    if (!pool && pools.size < maxShapes && language.warmLoader) {
       pool = { language, shape, idle: [], creating: 0, lastDemand: Date.now(), failures: 0 };
       pools.set(key, pool);
     }
@@ -148,7 +176,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           instanceId: options.instanceId,
           shape: pool.shape,
           limits: options.limits,
-          command: warmSandboxCommand(warmLoaders[pool.language.name] ?? []),
+          command: supervisorCommand("warm", pool.language.warmLoader ? loaderCommand(pool.language.warmLoader, pool.language.fileName) : []),
         }),
       );
       attachment = await containers.attach(id);
@@ -185,7 +213,6 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     }
   }
 
-  /** Whether a run's limits can be put on a warm container made with the pool's. */
   /**
    * How a run's limits can be had from a warm container made with the pool's: as they are, by a
    * live update (CPU, memory and processes, under runc), or not at all (mount sizes are fixed at
@@ -198,10 +225,10 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       return "no";
     }
     if (limits.cpu === pool.cpu && limits.memoryBytes === pool.memoryBytes && limits.pids === pool.pids) return "same";
-    return shape.runtime === "runc" ? "update" : "no";
+    return runtimeTraits[shape.runtime].liveLimitUpdates ? "update" : "no";
   }
 
-  async function takeWarm(request: SandboxContainerRequest, pool: ShapePool): Promise<ContainerLease | undefined> {
+  async function takeWarm(request: LeaseRequest, pool: ShapePool): Promise<ContainerLease | undefined> {
     const fit = limitsFit(pool.shape, request.limits);
     if (fit === "no") return undefined;
     for (let warm = pool.idle.shift(); warm !== undefined; warm = pool.idle.shift()) {
@@ -214,8 +241,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           discard(warm);
           continue;
         }
-        if (fit === "update") await containers.updateLimits(id, request.limits);
-        return { id, mode: "warm", attachment, start: async () => undefined };
+        if (fit === "update") await containers.updateLimits(id, toEngineResources(pool.shape.runtime, request.limits));
+        return warmLease(warm, request.program);
       } catch (error) {
         logger.debug({ container: id, err: (error as Error).message }, "warm container skipped");
         discard(warm);
@@ -230,12 +257,12 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   }
 
   return {
-    async acquire(request, language) {
-      const pool = options.size > 0 ? poolFor(language, request.shape) : undefined;
+    async acquire(request) {
+      const pool = options.size > 0 ? poolFor(request.program.language, request.shape) : undefined;
       if (pool) pool.lastDemand = Date.now();
       const lease = pool ? await takeWarm(request, pool) : undefined;
       refill();
-      return lease ?? options.cold.acquire(request, language);
+      return lease ?? options.cold.acquire(request);
     },
     containerIds: () => waiting,
     start() {

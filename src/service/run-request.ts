@@ -85,7 +85,8 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
 
   let runtime = policy.defaultRuntime;
   if (request.runtime !== "") {
-    if (policy.allowedRuntimes.includes(request.runtime)) runtime = request.runtime;
+    const asked = policy.allowedRuntimes.find((allowed) => allowed === request.runtime);
+    if (asked) runtime = asked;
     else violate("runtime", `${JSON.stringify(request.runtime)} is not allowed here; one of ${policy.allowedRuntimes.join(", ")}`);
   }
 

@@ -16,7 +16,7 @@ const limits = {
 };
 
 describe("toHostConfig", () => {
-  const shape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc", seccompProfile: '{"defaultAction":"SCMP_ACT_ERRNO"}' };
+  const shape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc" as const, seccompProfile: '{"defaultAction":"SCMP_ACT_ERRNO"}' };
   const hostConfig = toHostConfig(shape, limits);
 
   it("maps CPU, memory without swap, and processes", () => {
@@ -75,7 +75,7 @@ describe("toContainerCreateOptions", () => {
   const options = toContainerCreateOptions({
     runId: "run-1",
     instanceId: "instance-1",
-    shape: { image: "aurea-sandbox:latest", readonlyRootfs: false, runtime: "runc", seccompProfile: undefined },
+    shape: { image: "aurea-sandbox:latest", readonlyRootfs: false, runtime: "runc" as const, seccompProfile: undefined },
     limits,
     command: ["python3", "main.py"],
     env: ["GREETING=hi"],

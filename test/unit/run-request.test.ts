@@ -135,7 +135,7 @@ describe("runtime", () => {
   });
 
   it("refuses one the server does not allow", () => {
-    const forced = { ...policy, defaultRuntime: "runsc", allowedRuntimes: ["runsc"] };
+    const forced = { ...policy, defaultRuntime: "runsc" as const, allowedRuntimes: ["runsc" as const] };
     const result = validateRunRequest(request({ runtime: "runc" }), forced, "r");
     expect(result.ok ? [] : result.violations).toEqual([{ field: "runtime", description: '"runc" is not allowed here; one of runsc' }]);
     expect(violations({ runtime: "kata" })).toEqual(['runtime: "kata" is not allowed here; one of runc, runsc']);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { decideVerdict, signalFromExitCode, type RunEnding } from "../../src/runner/verdict.js";
+import { decideVerdict, signalFromExitCode, type VerdictFacts } from "../../src/runner/verdict.js";
 
-const exitedNormally: RunEnding = {
+const exitedNormally: VerdictFacts = {
   exitCode: 0,
   oomKilled: false,
   timedOut: false,

@@ -1,0 +1,307 @@
+import { randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
+import type { SandboxShape } from "../docker/container-options.js";
+import { collectArtifacts } from "./artifact-collection.js";
+import { workspaceFiles, type ContainerLease, type ContainerSource } from "./container-source.js";
+import { RunOutput, type SupervisorTrailer } from "./run-output.js";
+import type { RunObserver, RunOutcome, RunSpec } from "./run-spec.js";
+import { reconcile, type RunUsage, type StopReason } from "./verdict.js";
+
+/**
+ * The states of one run, in order. Each method of RunLifecycle moves the run one step and is
+ * guarded: it acts only in the state it belongs to, and handles a stop (timeout, output limit,
+ * cancellation) that arrived before it.
+ *
+ *   acquiring  a container is being made or taken from the pool, attached, and its input encoded
+ *   prepared   the container exists and nothing has started; a stop here means it never starts
+ *   started    the program runs; a stop kills the container at once
+ *   ended      the container exited or the supervisor reported; output is drained
+ *   reported   the outcome is decided (verdict.ts reconcile), nothing more is read
+ *   removed    the container is handed back for removal (in the background); from any state
+ */
+export type RunState = "acquiring" | "prepared" | "started" | "ended" | "reported" | "removed";
+
+const nextStates: Readonly<Record<RunState, readonly RunState[]>> = {
+  acquiring: ["prepared", "removed"],
+  // A run stopped before it started is reported without starting.
+  prepared: ["started", "reported", "removed"],
+  started: ["ended", "removed"],
+  ended: ["reported", "removed"],
+  reported: ["removed"],
+  removed: [],
+};
+
+/** What a run's lifecycle needs from the runner. */
+export interface RunContext {
+  readonly containers: ContainerClient;
+  readonly source: ContainerSource;
+  readonly instanceId: string;
+  /** The container's shape (image, runtime, root filesystem, seccomp). */
+  readonly shape: SandboxShape;
+  /** Bytes kept of each of stdout and stderr; past it the run is killed. */
+  readonly outputLimitBytes: number;
+  readonly log: Logger;
+  readonly observer: RunObserver | undefined;
+}
+
+/** Time allowed, beyond the run's own timeout, for starting and killing a container. */
+const lifecycleAllowanceMs = 30_000;
+/** How long output may still arrive after the engine reported the exit. */
+const outputDrainMs = 2_000;
+/** Bound on the stats sample taken just before Aurea kills a run. */
+const usageSampleTimeoutMs = 500;
+
+/** One run from container to outcome. Create one per run; call its steps in order. */
+export class RunLifecycle {
+  private current: RunState = "acquiring";
+  private readonly stoppedBy = new Set<StopReason>();
+  private readonly nonce = randomBytes(16).toString("hex");
+  private lease: ContainerLease | undefined;
+  private attachment: Duplex | undefined;
+  private output: RunOutput | undefined;
+  private input: Buffer | undefined;
+  private exited: Promise<number> | undefined;
+  private outputEnded: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private killing: Promise<void> | undefined;
+  private usageAtKill: RunUsage | undefined;
+  private startedAt = 0;
+  private endedAt = 0;
+  /** The supervisor's report arrived before the engine reported the exit. */
+  private reportedFirst = false;
+  /** The exit code from the engine's wait; undefined when the supervisor's report came first. */
+  private waitedExitCode: number | undefined;
+  private lostTrack: string | undefined;
+  /** Resolves at the first stop, so waits that no longer matter end early. */
+  private readonly stopped: Promise<void>;
+  private markStopped: () => void = () => undefined;
+
+  constructor(
+    private readonly spec: RunSpec,
+    private readonly context: RunContext,
+  ) {
+    this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+  }
+
+  get state(): RunState {
+    return this.current;
+  }
+
+  /** The run's container, once it has one. */
+  get containerId(): string | undefined {
+    return this.lease?.id;
+  }
+
+  /** Whether the lease's container was warm or cold, for the log line. */
+  get origin(): string | undefined {
+    return this.lease?.origin;
+  }
+
+  /**
+   * Aurea ends the run for `reason`: at once if the program is running, before it starts if it
+   * has not, and by cutting short the waits after it ended. Too late once reported.
+   */
+  stop(reason: StopReason): void {
+    if (this.current === "reported" || this.current === "removed" || this.stoppedBy.has(reason)) return;
+    this.stoppedBy.add(reason);
+    this.markStopped();
+    if (this.current === "started") this.kill(reason);
+  }
+
+  /** acquiring → prepared: a container, attached, its output read, its exit awaited, its input encoded. */
+  async prepare(): Promise<void> {
+    this.expect("acquiring");
+    // Stopped before anything was made: no container at all.
+    if (this.stoppedBy.size > 0) return this.enter("prepared");
+    const { spec, context } = this;
+    this.lease = await context.source.acquire({
+      runId: spec.runId,
+      instanceId: context.instanceId,
+      shape: context.shape,
+      limits: spec.limits,
+      program: spec,
+    });
+    context.log.debug({ container: this.lease.id, origin: this.lease.origin }, "container acquired");
+    this.attachment = this.lease.attachment ?? (await context.containers.attach(this.lease.id));
+    // A program that exits without reading its stdin closes the pipe; that is its business.
+    this.attachment.on("error", () => undefined);
+    this.outputEnded = whenStreamEnds(this.attachment);
+    this.output = new RunOutput({
+      nonce: this.nonce,
+      limitBytes: context.outputLimitBytes,
+      artifacts: spec.artifacts,
+      ...(context.observer?.onOutput ? { onOutput: context.observer.onOutput.bind(context.observer) } : {}),
+      onOverflow: () => this.stop("output_limit"),
+    });
+    this.output.listen(this.attachment);
+    // Asked for before start so that an exit, however quick, cannot be missed.
+    this.exited = context.containers.waitForExit(this.lease.id, spec.timeoutMs + lifecycleAllowanceMs);
+    this.exited.catch(() => undefined);
+    this.input = await this.lease.input(this.nonce, spec.artifacts);
+    this.enter("prepared");
+  }
+
+  /** prepared → started: starts the program, unless the run was stopped; a stop during the start kills it right after. */
+  async start(): Promise<void> {
+    this.expect("prepared");
+    if (this.stoppedBy.size > 0 || !this.lease || !this.attachment) return;
+    await this.lease.start();
+    this.startedAt = performance.now();
+    this.enter("started");
+    this.context.observer?.onStarted?.();
+    this.attachment.end(this.input);
+    this.timer = setTimeout(() => this.stop("timeout"), this.spec.timeoutMs);
+    // A stop that came while the container was starting could not kill it then.
+    const [earlier] = this.stoppedBy;
+    if (earlier) this.kill(earlier);
+  }
+
+  /** started → ended: waits for the exit or the supervisor's report, then drains the output. */
+  async waitForEnd(): Promise<void> {
+    if (this.current !== "started" || !this.exited || !this.output || !this.attachment) return;
+    let reportedFirst = false;
+    try {
+      this.waitedExitCode = await Promise.race([this.exited, this.output.reported.then(() => undefined)]);
+      reportedFirst = this.waitedExitCode === undefined;
+    } catch (error) {
+      this.lostTrack = `lost track of the running container: ${(error as Error).message}`;
+    } finally {
+      clearTimeout(this.timer);
+    }
+    this.endedAt = performance.now();
+    this.enter("ended");
+    if (!reportedFirst) await Promise.race([this.outputEnded, sleep(outputDrainMs), this.stopped]);
+    this.attachment.destroy();
+    await this.killing;
+    this.reportedFirst = reportedFirst;
+  }
+
+  /** ended (or prepared, when stopped before starting) → reported: the outcome, decided by reconcile. */
+  async report(): Promise<RunOutcome> {
+    if (this.current === "prepared") {
+      this.attachment?.destroy();
+      this.enter("reported");
+      return this.outcomeNeverStarted();
+    }
+    this.expect("ended");
+    const trailer: SupervisorTrailer = this.output?.finish() ?? { report: undefined, rest: Buffer.alloc(0) };
+    const exit = this.reportedFirst || this.lostTrack !== undefined ? undefined : await this.inspectExit();
+    const ending = reconcile({
+      runtime: this.spec.runtime,
+      stoppedBy: this.stoppedBy,
+      report: trailer.report,
+      engineExitCode: this.waitedExitCode,
+      engineOomKilled: exit?.oomKilled ?? false,
+      lostTrack: this.lostTrack,
+      usageAtKill: this.usageAtKill,
+      serverMs: this.endedAt - this.startedAt,
+      engineMs:
+        this.lease?.engineTimesRun && exit?.startedAtMs !== undefined && exit.finishedAtMs !== undefined
+          ? exit.finishedAtMs - exit.startedAtMs
+          : undefined,
+    });
+    if (ending.supervisorExitDiffered) {
+      this.context.log.warn({ engine_exit: this.waitedExitCode, program_status: ending.exitCode }, "supervisor ended after its report");
+    }
+    const finished = trailer.report?.kind === "finished";
+    const artifacts =
+      finished && this.spec.artifacts
+        ? await collectArtifacts(trailer.rest, this.spec.artifacts, workspaceFiles(this.spec))
+        : undefined;
+    this.enter("reported");
+    return {
+      runId: this.spec.runId,
+      verdict: ending.verdict,
+      exitCode: ending.exitCode ?? -1,
+      signal: ending.signal,
+      stdout: this.output?.stdout.toBuffer() ?? Buffer.alloc(0),
+      stderr: this.output?.stderr.toBuffer() ?? Buffer.alloc(0),
+      stdoutTruncated: this.output?.stdout.overflowed ?? false,
+      stderrTruncated: this.output?.stderr.overflowed ?? false,
+      executionTimeMs: ending.executionTimeMs,
+      timedOut: this.stoppedBy.has("timeout"),
+      usage: ending.usage,
+      artifacts,
+      error: ending.error,
+    };
+  }
+
+  /** any → removed: nothing more is done with the container; returns its id for removal. */
+  release(): string | undefined {
+    if (this.current === "removed") return undefined;
+    clearTimeout(this.timer);
+    this.attachment?.destroy();
+    this.enter("removed");
+    return this.lease?.id;
+  }
+
+  private async inspectExit(): Promise<ContainerExit | undefined> {
+    const { lease } = this;
+    if (!lease) return undefined;
+    try {
+      // A caller that went away does not wait for the engine's record.
+      return await Promise.race([this.context.containers.inspectExit(lease.id), this.stopped.then(() => undefined)]);
+    } catch (error) {
+      this.lostTrack = `could not inspect the exited container: ${(error as Error).message}`;
+      return undefined;
+    }
+  }
+
+  private kill(reason: StopReason): void {
+    const id = this.lease?.id;
+    if (this.killing || !id) return;
+    const { containers, log } = this.context;
+    log.debug({ container: id, reason }, "killing container");
+    this.killing = (async () => {
+      // The cgroup disappears with the container: sample it first when the numbers matter.
+      if (reason !== "cancelled") {
+        this.usageAtKill = await containers.readUsage(id, usageSampleTimeoutMs).catch(() => undefined);
+      }
+      await containers.kill(id);
+    })().catch((error: Error) => {
+      log.warn({ container: id, err: error.message }, "kill failed");
+    });
+  }
+
+  private outcomeNeverStarted(): RunOutcome {
+    return {
+      runId: this.spec.runId,
+      verdict: "cancelled",
+      exitCode: -1,
+      signal: "",
+      stdout: Buffer.alloc(0),
+      stderr: Buffer.alloc(0),
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      executionTimeMs: 0,
+      timedOut: false,
+      usage: undefined,
+      artifacts: undefined,
+      error: undefined,
+    };
+  }
+
+  private expect(state: RunState): void {
+    if (this.current !== state) throw new Error(`run ${this.spec.runId}: expected state ${state}, in ${this.current}`);
+  }
+
+  private enter(next: RunState): void {
+    if (!nextStates[this.current].includes(next)) {
+      throw new Error(`run ${this.spec.runId}: no transition from ${this.current} to ${next}`);
+    }
+    this.current = next;
+    this.context.log.debug({ state: next }, "run state");
+    this.context.observer?.onState?.(next);
+  }
+}
+
+function whenStreamEnds(stream: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once("end", resolve);
+    stream.once("close", resolve);
+    stream.once("error", () => resolve());
+  });
+}

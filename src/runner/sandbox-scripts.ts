@@ -1,0 +1,62 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import {
+  goFifo,
+  manifestExtraEntries,
+  readyTag,
+  reportTag,
+  stderrEndTag,
+  workspaceDir,
+  type SupervisorMode,
+} from "./supervisor-protocol.js";
+
+/**
+ * The programs that run inside a sandbox, as argv. Their text lives in real files under
+ * `sandbox/` (linted and syntax-checked in CI, run by unit tests outside any container), read
+ * once; every value reaches them as an argument, never spliced into their text.
+ */
+
+/** The warm loaders there are, by file under sandbox/loaders/. */
+export type WarmLoader = "python" | "node" | "bash";
+
+const sandboxDir = new URL("./sandbox/", import.meta.url);
+const texts = new Map<string, string>();
+
+/** A script's text, read on first use and kept. */
+function scriptText(relativePath: string): string {
+  let text = texts.get(relativePath);
+  if (text === undefined) {
+    text = readFileSync(fileURLToPath(new URL(relativePath, sandboxDir)), "utf8");
+    texts.set(relativePath, text);
+  }
+  return text;
+}
+
+/** argv of a container: the supervisor in `mode`, then the program's (or the loader's) argv. */
+export function supervisorCommand(mode: SupervisorMode, program: readonly string[]): string[] {
+  return [
+    "/bin/sh",
+    "-c",
+    scriptText("supervisor.sh"),
+    "aurea-supervisor",
+    mode,
+    workspaceDir,
+    goFifo,
+    reportTag,
+    stderrEndTag,
+    String(manifestExtraEntries),
+    ...program,
+  ];
+}
+
+/** argv of a language's warm loader, which writes and runs `codeFile` in the workspace. */
+export function loaderCommand(loader: WarmLoader, codeFile: string): string[] {
+  switch (loader) {
+    case "python":
+      return ["python3", "-u", "-c", scriptText("loaders/python.py"), goFifo, workspaceDir, codeFile, readyTag];
+    case "node":
+      return ["node", "-e", scriptText("loaders/node.cjs"), goFifo, workspaceDir, codeFile, readyTag];
+    case "bash":
+      return ["bash", "-c", scriptText("loaders/bash.sh"), "aurea-loader", goFifo, codeFile, readyTag];
+  }
+}

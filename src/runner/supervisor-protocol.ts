@@ -1,0 +1,121 @@
+/**
+ * The protocol between Aurea and the programs it puts in a sandbox (sandbox/supervisor.sh and the
+ * warm loaders in sandbox/loaders/): the fixed paths, the marker tags, the header line the
+ * supervisor reads, the report it writes, and the run message a warm loader reads. Each is
+ * decided here once and reaches the scripts through their argv.
+ */
+
+/** The program's working directory: a size-capped tmpfs, writable even with a read-only root. */
+export const workspaceDir = "/workspace";
+
+/** The FIFO a warm container's supervisor and loader meet at (on the /tmp tmpfs). */
+export const goFifo = "/tmp/.aurea-go";
+
+/** Tag of the supervisor's report on stdout: NUL, tag, ":", nonce, " ", report line. */
+export const reportTag = "aurea-usage";
+/** Tag of the last bytes on stderr: NUL, tag, ":", nonce. */
+export const stderrEndTag = "aurea-end";
+/** Tag of a warm loader's ready line: NUL, tag, newline. */
+export const readyTag = "aurea-ready";
+
+/**
+ * Written by a loader on stdout once its interpreter is up, just before it waits on the FIFO: the
+ * pool hands out a container only after reading it. Nothing else is written before a run.
+ */
+export const readyMarker = `\0${readyTag}\n`;
+
+/** Skipped entries the artifact manifest may list beyond the artifact count cap. */
+export const manifestExtraEntries = 100;
+
+/** How the supervisor starts the program: at once (`cold`) or by releasing a waiting loader (`warm`). */
+export type SupervisorMode = "cold" | "warm";
+
+/** What the supervisor collects from the workspace after the program ends. */
+export interface ArtifactCaps {
+  readonly maxFiles: number;
+  readonly maxFileBytes: number;
+  readonly maxTotalBytes: number;
+}
+
+/** Tar's own bytes per file, generously: a header, a GNU long-name header and name, padding. */
+const tarOverheadPerFile = 6 * 1024;
+
+/** Most bytes of tar the supervisor sends for these caps. */
+export function maxArtifactTarBytes(caps: ArtifactCaps): number {
+  return caps.maxTotalBytes + (caps.maxFiles + 2) * tarOverheadPerFile;
+}
+
+/** Most bytes a trailer can take: report line, manifest, tar. */
+export function maxTrailerBytes(caps: ArtifactCaps | undefined): number {
+  const reportBytes = 1024;
+  if (!caps) return reportBytes;
+  const manifestBytes = (caps.maxFiles + manifestExtraEntries + 1) * (4096 + 32);
+  return reportBytes + manifestBytes + maxArtifactTarBytes(caps);
+}
+
+/** The line the supervisor expects before the archive. */
+export function supervisorHeader(archiveBytes: number, nonce: string, artifacts: ArtifactCaps | undefined): Buffer {
+  const collect = artifacts
+    ? `1 ${artifacts.maxFiles} ${artifacts.maxFileBytes} ${maxArtifactTarBytes(artifacts)}`
+    : "0 0 0 0";
+  return Buffer.from(`${archiveBytes} ${nonce} ${collect}\n`, "ascii");
+}
+
+/** Bytes the supervisor writes last on stderr, after every other process is dead. */
+export function stderrEndMarker(nonce: string): Buffer {
+  return Buffer.from(`\0${stderrEndTag}:${nonce}`, "ascii");
+}
+
+/** Bytes that begin the usage trailer for a given nonce. */
+export function trailerMarker(nonce: string): Buffer {
+  return Buffer.from(`\0${reportTag}:${nonce} `, "ascii");
+}
+
+/** What the supervisor reported after the program ended. */
+export type SupervisorReport =
+  | { readonly kind: "setup-failed" }
+  | {
+      readonly kind: "finished";
+      readonly status: number;
+      /** Peak memory of the container's cgroup in bytes, if the runtime exposes it. */
+      readonly peakMemoryBytes: number | undefined;
+      /** CPU time of the container's cgroup in nanoseconds, if exposed. */
+      readonly cpuTimeNs: number | undefined;
+      /** Processes the kernel's OOM killer ended, if exposed. */
+      readonly oomKills: number | undefined;
+    };
+
+/** A trailer split into the report line and what follows it (manifest and tar, if collected). */
+export function splitTrailer(region: Buffer): { reportText: string; rest: Buffer } {
+  const newline = region.indexOf(0x0a);
+  if (newline < 0) return { reportText: region.toString("latin1"), rest: Buffer.alloc(0) };
+  return { reportText: region.subarray(0, newline).toString("latin1"), rest: region.subarray(newline + 1) };
+}
+
+/** Parses the report line; undefined when it is not one. */
+export function parseSupervisorReport(text: string): SupervisorReport | undefined {
+  const fields = text.trim().split(" ");
+  if (fields[0] === "setup-failed" && fields.length === 1) return { kind: "setup-failed" };
+  if (fields[0] !== "ok" || fields.length !== 5) return undefined;
+  const count = (field: string | undefined) => (field && /^\d+$/.test(field) ? Number(field) : undefined);
+  const status = count(fields[1]);
+  if (status === undefined) return undefined;
+  return {
+    kind: "finished",
+    status,
+    peakMemoryBytes: count(fields[2]),
+    cpuTimeNs: count(fields[3]),
+    oomKills: count(fields[4]),
+  };
+}
+
+/**
+ * The message a warm loader reads before the program's stdin: a length line, then NUL-terminated
+ * fields (argument count, arguments, environment count, entries, and "1" with the code or "0").
+ * `code`, when given, is written to the code file by the loader instead of coming in the archive.
+ */
+export function warmRunMessage(args: readonly string[], env: readonly string[], code?: string): Buffer {
+  const fields = [String(args.length), ...args, String(env.length), ...env, ...(code === undefined ? ["0"] : ["1", code])];
+  const payload = Buffer.concat(fields.map((field) => Buffer.from(`${field}\0`, "utf8")));
+  return Buffer.concat([Buffer.from(`${payload.length}\n`, "ascii"), payload]);
+}

@@ -2,12 +2,26 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    // Integration tests share one Docker engine on a 2-core machine; files run one at a time so
-    // timing assertions measure Aurea, not contention between test files.
-    fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    globalSetup: ["test/support/global-setup.ts"],
+    projects: [
+      {
+        // Pure logic, the supervisor script run with a local sh, and the stateful core against
+        // the in-memory engine of test/support/fake-engine.ts: no container engine needed.
+        extends: true,
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"] },
+      },
+      {
+        extends: true,
+        test: {
+          name: "engine",
+          include: ["test/integration/**/*.test.ts", "test/adversarial/**/*.test.ts"],
+          // These share one Docker engine on a 2-core machine; files run one at a time so timing
+          // assertions measure Aurea, not contention between test files.
+          fileParallelism: false,
+          globalSetup: ["test/support/global-setup.ts"],
+        },
+      },
+    ],
   },
 });

@@ -268,6 +268,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     start() {
       stopped = false;
       for (const { language, shape } of options.initial) poolFor(language, shape);
+      // Started again after an outage: failures then say nothing about now.
+      for (const pool of pools.values()) pool.failures = 0;
       refill();
       if (sweep) return;
       sweep = setInterval(() => {

@@ -1,0 +1,108 @@
+import { pino } from "pino";
+import { describe, expect, it, vi } from "vitest";
+import { containerLabels } from "../../src/docker/container-options.js";
+import { createHealthChecker } from "../../src/service/health-check.js";
+import { createHealthMonitor } from "../../src/service/health-monitor.js";
+import { createOrphanReaper } from "../../src/service/orphan-reaper.js";
+import { FakeEngine } from "../support/fake-engine.js";
+
+const logger = pino({ level: "silent" });
+const labelsOf = (instance: string) => ({ [containerLabels.managed]: "true", [containerLabels.instance]: instance, [containerLabels.runId]: "r" });
+
+describe("the orphan reaper", () => {
+  function setUp(live: string[] = []) {
+    const engine = new FakeEngine();
+    const reaper = createOrphanReaper({
+      containers: engine,
+      instanceId: "me",
+      liveContainers: () => new Set(live),
+      foreignAfterMs: 60_000,
+      logger,
+    });
+    return { engine, reaper };
+  }
+
+  it("removes this instance's old containers that no run owns, and spares young ones", async () => {
+    const { engine, reaper } = setUp();
+    const old = engine.addLeftover(labelsOf("me"), 120_000);
+    const young = engine.addLeftover(labelsOf("me"), 1_000);
+    expect(await reaper.sweep()).toEqual([old]);
+    expect(engine.containerIds()).toEqual([young]);
+  });
+
+  it("never touches a live run's container, however old", async () => {
+    const engine = new FakeEngine();
+    const id = engine.addLeftover(labelsOf("me"), 600_000);
+    const reaper = createOrphanReaper({ containers: engine, instanceId: "me", liveContainers: () => new Set([id]), foreignAfterMs: 0, logger });
+    expect(await reaper.sweep({ finalSweep: true })).toEqual([]);
+  });
+
+  it("takes another instance's containers only past the foreign age", async () => {
+    const { engine, reaper } = setUp();
+    const recent = engine.addLeftover(labelsOf("other"), 30_000);
+    const stale = engine.addLeftover(labelsOf("other"), 120_000);
+    expect(await reaper.sweep()).toEqual([stale]);
+    expect(engine.containerIds()).toEqual([recent]);
+  });
+
+  it("never touches a container without Aurea's label", async () => {
+    const { engine, reaper } = setUp();
+    const foreign = engine.addLeftover({ app: "something-else" }, 600_000);
+    expect(await reaper.sweep({ finalSweep: true })).toEqual([]);
+    expect(engine.containerIds()).toEqual([foreign]);
+  });
+
+  it("at exit takes all of this instance's own containers, however young", async () => {
+    const { engine, reaper } = setUp();
+    const young = engine.addLeftover(labelsOf("me"), 10);
+    expect(await reaper.sweep({ finalSweep: true })).toEqual([young]);
+  });
+
+  it("skips a sweep quietly while the engine is unreachable", async () => {
+    const { engine, reaper } = setUp();
+    engine.addLeftover(labelsOf("me"), 120_000);
+    engine.reachable = false;
+    expect(await reaper.sweep()).toEqual([]);
+  });
+});
+
+describe("health", () => {
+  function setUp() {
+    const engine = new FakeEngine();
+    const checker = createHealthChecker({ engine, images: engine, sandboxImage: "aurea-sandbox:latest" });
+    const monitor = createHealthMonitor({ checker, sandboxImage: "aurea-sandbox:latest", logger, intervalMs: 20 });
+    return { engine, monitor };
+  }
+
+  it("turns not serving when the engine goes away or the image is missing, and back without a restart", async () => {
+    const { engine, monitor } = setUp();
+    const changes: boolean[] = [];
+    monitor.subscribe((serving) => changes.push(serving));
+    expect((await monitor.refresh()).serving).toBe(true);
+    monitor.start();
+    try {
+      engine.reachable = false;
+      await vi.waitFor(() => expect(monitor.serving()).toBe(false));
+      expect(monitor.current().dockerReachable).toBe(false);
+      engine.reachable = true;
+      await vi.waitFor(() => expect(monitor.serving()).toBe(true));
+      engine.images.clear();
+      await vi.waitFor(() => expect(monitor.current()).toMatchObject({ serving: false, dockerReachable: true, sandboxImagePresent: false }));
+      engine.images.add("aurea-sandbox:latest");
+      await vi.waitFor(() => expect(monitor.serving()).toBe(true));
+      expect(changes).toEqual([true, false, true, false, true]);
+    } finally {
+      monitor.stop();
+    }
+  });
+
+  it("reports not serving from the start of shutdown, whatever the engine says", async () => {
+    const { monitor } = setUp();
+    await monitor.refresh();
+    expect(monitor.serving()).toBe(true);
+    monitor.beginShutdown();
+    expect(monitor.serving()).toBe(false);
+    await monitor.refresh();
+    expect(monitor.serving()).toBe(false);
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import type { Runtime } from "../../src/docker/runtimes.js";
+import type { SupervisorReport } from "../../src/runner/supervisor-protocol.js";
+import { reconcile, type RunEvidence, type StopReason } from "../../src/runner/verdict.js";
+
+const finished = (status: number, oomKills = 0): SupervisorReport => ({
+  kind: "finished",
+  status,
+  peakMemoryBytes: 4096,
+  cpuTimeNs: 1000,
+  oomKills,
+});
+
+function evidence(overrides: Partial<Omit<RunEvidence, "stoppedBy">> & { stoppedBy?: StopReason[] } = {}): RunEvidence {
+  const { stoppedBy = [], ...rest } = overrides;
+  return {
+    runtime: "runc",
+    stoppedBy: new Set(stoppedBy),
+    report: finished(0),
+    engineExitCode: undefined,
+    engineOomKilled: false,
+    lostTrack: undefined,
+    usageAtKill: undefined,
+    serverMs: 12,
+    engineMs: undefined,
+    ...rest,
+  };
+}
+
+type Row = [string, Runtime, Parameters<typeof evidence>[0], { verdict: string; exitCode: number | undefined; signal?: string; error?: RegExp }];
+
+// Every verdict rule, under both runtimes where they differ.
+const rows: Row[] = [
+  ["exit 0 with a report", "runc", {}, { verdict: "ok", exitCode: 0 }],
+  ["exit 3 with a report", "runc", { report: finished(3) }, { verdict: "runtime_error", exitCode: 3 }],
+  ["killed by a signal it raised itself (139)", "runc", { report: finished(139) }, { verdict: "runtime_error", exitCode: 139, signal: "SIGSEGV" }],
+  ["failed after an OOM kill in the cgroup", "runc", { report: finished(137, 1) }, { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" }],
+  ["exited 0 although a helper was OOM-killed", "runc", { report: finished(0, 1) }, { verdict: "ok", exitCode: 0 }],
+  ["failed, and the engine flagged an OOM kill", "runc", { report: finished(1), engineOomKilled: true }, { verdict: "memory_limit", exitCode: 1 }],
+  ["timed out (killed by Aurea)", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["timeout"] }, { verdict: "timeout", exitCode: 137, signal: "SIGKILL" }],
+  ["output over the cap", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["output_limit"] }, { verdict: "output_limit", exitCode: 137, signal: "SIGKILL" }],
+  ["cancelled while running", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["cancelled"] }, { verdict: "cancelled", exitCode: 137, signal: "SIGKILL" }],
+  ["cancelled beats timeout", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["timeout", "cancelled"] }, { verdict: "cancelled", exitCode: 137, signal: "SIGKILL" }],
+  ["timeout beats output limit", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["output_limit", "timeout"] }, { verdict: "timeout", exitCode: 137, signal: "SIGKILL" }],
+  ["no report, not killed by Aurea: output lost", "runc", { report: undefined, engineExitCode: 0 }, { verdict: "internal", exitCode: 0, error: /without the supervisor's final report/ }],
+  ["no report and exit 137 under runc is not a memory kill", "runc", { report: undefined, engineExitCode: 137 }, { verdict: "internal", exitCode: 137, signal: "SIGKILL", error: /final report/ }],
+  ["no report and exit 137 under runsc: the sandbox died for memory", "runsc", { report: undefined, engineExitCode: 137 }, { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" }],
+  ["no report and exit 1 under runsc: output lost", "runsc", { report: undefined, engineExitCode: 1 }, { verdict: "internal", exitCode: 1, error: /final report/ }],
+  ["runsc with a report reads as runc does", "runsc", { report: finished(2) }, { verdict: "runtime_error", exitCode: 2 }],
+  ["workspace not extracted", "runc", { report: { kind: "setup-failed" }, engineExitCode: 125 }, { verdict: "internal", exitCode: 125, error: /could not be extracted/ }],
+  ["engine lost mid-run", "runsc", { report: undefined, lostTrack: "lost track of the running container: gone" }, { verdict: "internal", exitCode: undefined, error: /lost track/ }],
+  ["the report's status beats the supervisor's own exit", "runc", { report: finished(0), engineExitCode: 2 }, { verdict: "ok", exitCode: 0 }],
+];
+
+describe("reconcile", () => {
+  it.each(rows)("%s (%s)", (_name, runtime, overrides, expected) => {
+    const ending = reconcile(evidence({ runtime, ...overrides }));
+    expect(ending.verdict).toBe(expected.verdict);
+    expect(ending.exitCode).toBe(expected.exitCode);
+    expect(ending.signal).toBe(expected.signal ?? "");
+    if (expected.error) expect(ending.error).toMatch(expected.error);
+    else expect(ending.error).toBeUndefined();
+  });
+
+  it("takes usage from the report, else from the sample taken before a kill", () => {
+    expect(reconcile(evidence()).usage).toEqual({ cpuTimeNs: 1000, peakMemoryBytes: 4096 });
+    const sampled = { cpuTimeNs: 5, peakMemoryBytes: 6 };
+    expect(reconcile(evidence({ report: undefined, engineExitCode: 137, stoppedBy: ["timeout"], usageAtKill: sampled })).usage).toEqual(sampled);
+    const blank: SupervisorReport = { kind: "finished", status: 0, peakMemoryBytes: undefined, cpuTimeNs: undefined, oomKills: undefined };
+    expect(reconcile(evidence({ report: blank })).usage).toBeUndefined();
+  });
+
+  it("times the run by the engine's clock when it has one, else the server's", () => {
+    expect(reconcile(evidence({ engineMs: 40 })).executionTimeMs).toBe(40);
+    expect(reconcile(evidence({ engineMs: undefined })).executionTimeMs).toBe(12);
+    expect(reconcile(evidence({ engineMs: -5 })).executionTimeMs).toBe(12);
+  });
+
+  it("says when the supervisor's exit differed from the program's status", () => {
+    expect(reconcile(evidence({ engineExitCode: 2 })).supervisorExitDiffered).toBe(true);
+    expect(reconcile(evidence({ engineExitCode: 0 })).supervisorExitDiffered).toBe(false);
+    expect(reconcile(evidence()).supervisorExitDiffered).toBe(false);
+  });
+});

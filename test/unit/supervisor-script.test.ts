@@ -1,0 +1,204 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { extract } from "tar-stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { TrailerSplitter } from "../../src/runner/output-capture.js";
+import {
+  manifestExtraEntries,
+  maxTrailerBytes,
+  parseSupervisorReport,
+  readyTag,
+  reportTag,
+  splitTrailer,
+  stderrEndMarker,
+  stderrEndTag,
+  supervisorHeader,
+  trailerMarker,
+  warmRunMessage,
+  type ArtifactCaps,
+  type SupervisorMode,
+} from "../../src/runner/supervisor-protocol.js";
+import { buildWorkspaceArchive, type WorkspaceFile } from "../../src/runner/workspace-archive.js";
+
+/**
+ * The supervisor and the warm loaders run here with the machine's own sh, bash, python3 and node,
+ * outside any container, on a temporary workspace. The supervisor ends with `kill -KILL -1`, which
+ * outside a PID namespace would signal every process the user may signal: every run is inside a
+ * fresh PID namespace (unshare), where it reaches only the run's own processes.
+ */
+
+const sandbox = fileURLToPath(new URL("../../src/runner/sandbox/", import.meta.url));
+const script = (name: string) => readFileSync(join(sandbox, name), "utf8");
+const nonce = "0123456789abcdef0123456789abcdef";
+
+let workspace: string;
+beforeEach(() => {
+  workspace = mkdtempSync(join(tmpdir(), "aurea-supervisor-"));
+});
+afterEach(() => rmSync(workspace, { recursive: true, force: true }));
+
+interface SupervisedRun {
+  /** The program's stdout, without the trailer. */
+  readonly stdout: string;
+  /** The program's stderr, without the end marker. */
+  readonly stderr: string;
+  readonly stderrEnded: boolean;
+  readonly report: ReturnType<typeof parseSupervisorReport>;
+  readonly rest: Buffer;
+  readonly exitCode: number | null;
+  /** Lines in `ticks` when the supervisor exited and 300 ms later (see "kills leftovers"). */
+  readonly ticks: readonly [number, number];
+}
+
+async function supervise(options: {
+  mode?: SupervisorMode;
+  program: string[];
+  files?: WorkspaceFile[];
+  /** Bytes after the archive (a warm run's message goes first). */
+  after?: Buffer;
+  artifacts?: ArtifactCaps;
+  archive?: Buffer;
+}): Promise<SupervisedRun> {
+  const archive = options.archive ?? (options.files ? await buildWorkspaceArchive(options.files) : Buffer.alloc(0));
+  const input = Buffer.concat([supervisorHeader(archive.length, nonce, options.artifacts), archive, options.after ?? Buffer.alloc(0)]);
+  const fifo = join(workspace, ".go");
+  // PID 1 of the namespace stays after the supervisor exits, so a leftover the supervisor failed
+  // to kill would still be ticking while it counts.
+  const init = `sh -c "$0" aurea-supervisor "$@"; status=$?
+    count() { if [ -f ticks ]; then wc -l < ticks; else echo 0; fi; }
+    count > .ticks-at-exit; sleep 0.3; count > .ticks-later; exit $status`;
+  const argv = [
+    "--user", "--map-root-user", "--pid", "--fork",
+    "sh", "-c", init, script("supervisor.sh"),
+    options.mode ?? "cold", workspace, fifo, reportTag, stderrEndTag, String(manifestExtraEntries),
+    ...options.program,
+  ];
+  const child = spawn("unshare", argv, { cwd: workspace, stdio: ["pipe", "pipe", "pipe"] });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const trailer = new TrailerSplitter(trailerMarker(nonce), (chunk) => stdout.push(Buffer.from(chunk)), maxTrailerBytes(options.artifacts));
+  const stderrEnd = new TrailerSplitter(stderrEndMarker(nonce), (chunk) => stderr.push(Buffer.from(chunk)), 64);
+  child.stdout.on("data", (chunk: Buffer) => trailer.push(chunk));
+  child.stderr.on("data", (chunk: Buffer) => stderrEnd.push(chunk));
+  child.stdin.on("error", () => undefined);
+  child.stdin.end(input);
+  const exitCode = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  stderrEnd.end();
+  const region = trailer.end();
+  const split = region ? splitTrailer(region) : undefined;
+  const count = (name: string) => Number(readFileSync(join(workspace, name), "utf8").trim());
+  return {
+    stdout: Buffer.concat(stdout).toString("utf8"),
+    stderr: Buffer.concat(stderr).toString("utf8"),
+    stderrEnded: stderrEnd.markerSeen,
+    report: split ? parseSupervisorReport(split.reportText) : undefined,
+    rest: split?.rest ?? Buffer.alloc(0),
+    exitCode,
+    ticks: [count(".ticks-at-exit"), count(".ticks-later")],
+  };
+}
+
+const file = (name: string, content: string): WorkspaceFile => ({ name, content: Buffer.from(content) });
+
+describe("the supervisor, cold", () => {
+  it("extracts the files, runs the program with its args and the rest of stdin, and reports its status", async () => {
+    const run = await supervise({
+      program: ["sh", "main.sh", "one two"],
+      files: [file("main.sh", 'cat lib/data.txt; echo "[$1]"; cat; echo oops >&2; exit 7'), file("lib/data.txt", "data\n")],
+      after: Buffer.from("from stdin\n"),
+    });
+    expect(run.stdout).toBe("data\n[one two]\nfrom stdin\n");
+    expect(run.stderr).toBe("oops\n");
+    expect(run.stderrEnded).toBe(true);
+    expect(run.report).toMatchObject({ kind: "finished", status: 7 });
+    expect(run.exitCode).toBe(7);
+  });
+
+  it("kills every process the program left behind before it reports", async () => {
+    const daemon = "(trap '' TERM HUP INT; while :; do echo tick >> ticks; sleep 0.02; done) & sleep 0.1; echo started";
+    const run = await supervise({ program: ["sh", "-c", daemon] });
+    expect(run.stdout).toBe("started\n");
+    expect(run.report).toMatchObject({ kind: "finished", status: 0 });
+    expect(run.ticks[0]).toBeGreaterThan(0);
+    expect(run.ticks[1]).toBe(run.ticks[0]);
+  });
+
+  it("ignores reports the program forges, with or without a nonce of its own", async () => {
+    const forged = `printf '\\0${reportTag}:ffff ok 0 1 1 0\\n'; printf '\\0${reportTag}: ok 0 1 1 0\\n'; printf '\\0${stderrEndTag}:ffff' >&2; exit 3`;
+    const run = await supervise({ program: ["sh", "-c", forged] });
+    expect(run.report).toMatchObject({ kind: "finished", status: 3 });
+    expect(run.stdout).toContain(`\0${reportTag}:ffff ok 0 1 1 0\n`);
+    expect(run.stderr).toBe(`\0${stderrEndTag}:ffff`);
+  });
+
+  it("reports a workspace it could not extract, and never runs the program", async () => {
+    const run = await supervise({ program: ["sh", "-c", "echo ran"], archive: Buffer.alloc(1024, 7) });
+    expect(run.report).toEqual({ kind: "setup-failed" });
+    expect(run.stdout).toBe("");
+    expect(run.exitCode).toBe(125);
+  });
+
+  it("sends a manifest and a tar of what the program created or changed, inputs left out", async () => {
+    const caps: ArtifactCaps = { maxFiles: 10, maxFileBytes: 1024, maxTotalBytes: 4096 };
+    const run = await supervise({
+      program: ["sh", "-c", "mkdir -p out && echo result > out/r.txt && head -c 2000 /dev/zero > big.bin"],
+      files: [file("input.txt", "unchanged")],
+      artifacts: caps,
+    });
+    expect(run.report).toMatchObject({ kind: "finished", status: 0 });
+    const manifestEnd = run.rest.indexOf("\0\0");
+    const manifest = run.rest.subarray(0, manifestEnd).toString("utf8").split("\0").sort();
+    expect(manifest).toEqual(["f 2000 big.bin", "f 7 out/r.txt"]);
+    const names: string[] = [];
+    const tar = extract();
+    tar.on("entry", (header, stream, next) => {
+      names.push(header.name);
+      stream.resume();
+      stream.on("end", next);
+    });
+    await new Promise<void>((resolve, reject) => {
+      tar.on("finish", resolve);
+      tar.on("error", reject);
+      tar.end(run.rest.subarray(manifestEnd + 2));
+    });
+    // big.bin is over the per-file cap: listed, not sent.
+    expect(names).toEqual(["out/r.txt"]);
+  });
+});
+
+describe("the supervisor, warm, with each loader", () => {
+  const fifo = () => join(workspace, ".go");
+  const loaders: [string, string, () => string[]][] = [
+    ["bash", "main.sh", () => ["bash", "-c", script("loaders/bash.sh"), "aurea-loader", fifo(), "main.sh", readyTag]],
+    ["python", "main.py", () => ["python3", "-u", "-c", script("loaders/python.py"), fifo(), workspace, "main.py", readyTag]],
+    ["node", "main.js", () => ["node", "-e", script("loaders/node.cjs"), fifo(), workspace, "main.js", readyTag]],
+  ];
+  const programs: Record<string, string> = {
+    bash: 'read -r line; echo "$1|$SUFFIX|$line"; exit 4',
+    python: "import os, sys\nprint(sys.argv[1] + '|' + os.environ['SUFFIX'] + '|' + sys.stdin.readline().strip())\nsys.exit(4)",
+    node: "const line = require('fs').readFileSync(0, 'utf8').split('\\n')[0];\nconsole.log(`${process.argv[2]}|${process.env.SUFFIX}|${line}`);\nprocess.exit(4);",
+  };
+
+  it.each(loaders)("%s: says it is ready, then runs the code it was sent with args, env and stdin", async (name, codeFile, argv) => {
+    const message = warmRunMessage(["a b"], ["SUFFIX=!"], programs[name]);
+    const run = await supervise({ mode: "warm", program: argv(), after: Buffer.concat([message, Buffer.from("line\n")]) });
+    expect(run.stdout).toBe(`\0${readyTag}\na b|!|line\n`);
+    expect(run.report).toMatchObject({ kind: "finished", status: 4 });
+    expect(readFileSync(join(workspace, codeFile), "utf8")).toBe(programs[name]);
+  });
+
+  it("runs a program that came in the archive when the message carries no code", async () => {
+    writeFileSync(join(workspace, "unused"), "");
+    const run = await supervise({
+      mode: "warm",
+      program: loaders[1]![2](),
+      files: [file("main.py", "import helper\nprint(helper.X)"), file("helper.py", "X = 42")],
+      after: warmRunMessage([], []),
+    });
+    expect(run.stdout).toBe(`\0${readyTag}\n42\n`);
+    expect(run.report).toMatchObject({ kind: "finished", status: 0 });
+  });
+});

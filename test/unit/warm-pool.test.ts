@@ -1,0 +1,173 @@
+import { pino } from "pino";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { toEngineResources, type SandboxLimits, type SandboxShape } from "../../src/docker/container-options.js";
+import { createColdContainerSource, type LeaseRequest } from "../../src/runner/container-source.js";
+import { findLanguage } from "../../src/runner/languages.js";
+import { createWarmPool, type WarmPool, type WarmPoolOptions } from "../../src/runner/warm-pool.js";
+import { FakeEngine } from "../support/fake-engine.js";
+
+const logger = pino({ level: "silent" });
+const limits: SandboxLimits = { cpu: 1, memoryBytes: 256 << 20, pids: 64, workspaceBytes: 64 << 20, workspaceFiles: 4096, tmpBytes: 16 << 20 };
+const runc: SandboxShape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc", seccompProfile: undefined };
+const runsc: SandboxShape = { ...runc, runtime: "runsc" };
+const python = findLanguage("python")!;
+const bash = findLanguage("bash")!;
+
+let pool: WarmPool | undefined;
+afterEach(async () => {
+  await pool?.stop();
+  pool = undefined;
+});
+
+function makePool(engine: FakeEngine, options: Partial<WarmPoolOptions> = {}): WarmPool {
+  pool = createWarmPool({
+    containers: engine,
+    cold: createColdContainerSource(engine),
+    instanceId: "test",
+    size: 2,
+    limits,
+    initial: [{ language: python, shape: runc }],
+    idleTimeoutMs: 60_000,
+    refillConcurrency: 1,
+    logger,
+    ...options,
+  });
+  return pool;
+}
+
+function request(overrides: Partial<LeaseRequest> = {}): LeaseRequest {
+  return {
+    runId: "r",
+    instanceId: "test",
+    shape: runc,
+    limits,
+    program: { language: python, code: "print(1)", files: [], args: [], env: [], stdin: new Uint8Array() },
+    ...overrides,
+  };
+}
+
+describe("the warm pool", () => {
+  it("fills each initial shape to its size, one container at a time within the refill budget", async () => {
+    const engine = new FakeEngine();
+    const gate = engine.hold("create");
+    const warm = makePool(engine, { size: 3 });
+    warm.start();
+    await gate.reached;
+    // One create in flight, the others wait for the budget.
+    expect(engine.calls.filter((call) => call === "create")).toHaveLength(1);
+    gate.release();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(3));
+    expect(engine.running()).toHaveLength(3);
+    expect(engine.calls.filter((call) => call === "create")).toHaveLength(3);
+  });
+
+  it("hands each warm container to one run only, then goes cold, and refills behind", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine);
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    const first = await warm.acquire(request());
+    const second = await warm.acquire(request());
+    expect([first.origin, second.origin]).toEqual(["warm", "warm"]);
+    expect(first.id).not.toBe(second.id);
+    const third = await warm.acquire(request());
+    expect(third.origin).toBe("cold");
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    expect(warm.containerIds().has(first.id)).toBe(false);
+  });
+
+  it("puts lower CPU, memory and process limits on a runc container it hands out", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine);
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    const lower = { ...limits, memoryBytes: 64 << 20, pids: 16 };
+    const lease = await warm.acquire(request({ limits: lower }));
+    expect(lease.origin).toBe("warm");
+    expect(engine.inspect(lease.id).resources).toEqual(toEngineResources("runc", lower));
+    const same = await warm.acquire(request());
+    expect(engine.inspect(same.id).resources).toBeUndefined();
+  });
+
+  it("sends a run cold when its limits cannot be had from a warm container, keeping the warm one", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine, { size: 1, initial: [{ language: python, shape: runc }, { language: python, shape: runsc }] });
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    // Mount sizes are fixed at creation; gVisor takes no live updates.
+    const biggerWorkspace = await warm.acquire(request({ limits: { ...limits, workspaceBytes: 8 << 20 } }));
+    const lowerUnderGvisor = await warm.acquire(request({ shape: runsc, limits: { ...limits, memoryBytes: 64 << 20 } }));
+    expect([biggerWorkspace.origin, lowerUnderGvisor.origin]).toEqual(["cold", "cold"]);
+    expect(warm.containerIds().size).toBe(2);
+  });
+
+  it("keeps no pool for a language without a warm loader", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine, { initial: [] });
+    warm.start();
+    const noLoader = { ...bash, warmLoader: undefined };
+    const lease = await warm.acquire(request({ program: { ...request().program, language: noLoader } }));
+    expect(lease.origin).toBe("cold");
+    expect(warm.containerIds().size).toBe(0);
+  });
+
+  it("empties a shape nobody asked for within the idle timeout", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine, { idleTimeoutMs: 100 });
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    await vi.waitFor(() => expect(engine.containerIds()).toEqual([]), { timeout: 2000 });
+    expect(warm.containerIds().size).toBe(0);
+  });
+
+  it("drops a container that dies while it waits, and makes a new one", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine, { size: 1 });
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(1));
+    const [dying] = warm.containerIds();
+    engine.crash(dying!);
+    await vi.waitFor(() => expect(warm.containerIds().has(dying!)).toBe(false));
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(1));
+    expect((await warm.acquire(request())).id).not.toBe(dying);
+  });
+
+  it("after an engine outage forgets every container, including those being made, and refills once it is back", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine, { size: 2 });
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    const gate = engine.hold("start");
+    engine.crash([...warm.containerIds()][0]!);
+    await gate.reached;
+    // The engine goes away while a replacement is starting: the reset must discard it too.
+    engine.goAway();
+    warm.invalidate();
+    gate.release();
+    await vi.waitFor(() => expect(engine.calls.filter((call) => call === "create").length).toBeGreaterThanOrEqual(6));
+    expect(warm.containerIds().size).toBe(0);
+    // Back: the pool fills again at once, without waiting for its next sweep.
+    engine.reachable = true;
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+  });
+
+  it("stops retrying a shape after three failures in a row, until the next sweep", async () => {
+    const engine = new FakeEngine();
+    engine.images.clear();
+    const warm = makePool(engine, { size: 2, idleTimeoutMs: 60_000 });
+    warm.start();
+    await vi.waitFor(() => expect(engine.calls.filter((call) => call === "create")).toHaveLength(3));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(engine.calls.filter((call) => call === "create")).toHaveLength(3);
+  });
+
+  it("stop removes every waiting container", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine);
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    await warm.stop();
+    expect(engine.containerIds()).toEqual([]);
+  });
+});

@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-engine.sh
-if ! docker image inspect "${SANDBOX_IMAGE:-aurea-sandbox:latest}" >/dev/null 2>&1; then
-  SANDBOX_BASE_IMAGE=$(bash scripts/ensure-base-image.sh)
-  export SANDBOX_BASE_IMAGE
-fi
+# On every start, not only when the sandbox image is missing: BuildImage needs a base it can use
+# later too (a rebuild on a machine with no registry builds from the bootstrapped one).
+SANDBOX_BASE_IMAGE=$(bash scripts/ensure-base-image.sh)
+export SANDBOX_BASE_IMAGE
 npm run --silent build
 exec node dist/src/main.js

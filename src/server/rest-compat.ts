@@ -1,5 +1,8 @@
-import type { ApiKeyAuthenticator } from "../service/api-keys.js";
+import { ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { authenticate, type ApiKeyAuthenticator } from "../service/api-keys.js";
 import type { SandboxImageBuilder } from "../service/sandbox-image-builder.js";
+import { toBuildError } from "../service/sandbox-service.js";
 import type { RequestHandler } from "./single-port-server.js";
 
 const sandboxService = "/aurea.sandbox.v1.SandboxService";
@@ -29,15 +32,26 @@ export function withRestCompat(
     }
     if (path === "/build-image" && request.method === "POST") {
       request.resume();
-      // Not routed through Connect, so the key is checked here, as the interceptor would.
-      if (authenticator.enabled && !authenticator.identify(request.headers.authorization)) {
-        sendJson(response, 401, { code: "unauthenticated", message: "a valid API key is required (Authorization: Bearer <key>)" });
+      const log: string[] = [];
+      // Not routed through Connect (one JSON object, not a stream), so it takes the RPC's own key
+      // check and error mapping, answering errors with Connect's HTTP status for each code.
+      const fail = (error: ConnectError) =>
+        sendJson(response, codeToHttpStatus(error.code), {
+          success: false,
+          code: codeToString(error.code),
+          message: error.rawMessage,
+          error: error.rawMessage,
+          log,
+        });
+      try {
+        if (authenticator.enabled) authenticate(authenticator, request.headers.authorization);
+      } catch (error) {
+        fail(ConnectError.from(error));
         return;
       }
-      const log: string[] = [];
       builder.build({ onLog: (line) => log.push(line) }).then(
         (imageId) => sendJson(response, 200, { success: true, image_id: imageId, log }),
-        (error: Error) => sendJson(response, 500, { success: false, error: error.message, log }),
+        (error: unknown) => fail(toBuildError(error)),
       );
       return;
     }

@@ -76,9 +76,17 @@ export function createAuthInterceptor(
   return (next) => async (request) => {
     const method = `${request.service.typeName}/${request.method.name}`;
     if (open.services.includes(request.service.typeName) || open.methods.includes(method)) return next(request);
-    const key = authenticator.identify(request.header.get("authorization"));
-    if (!key) throw new ConnectError("a valid API key is required (Authorization: Bearer <key>)", Code.Unauthenticated);
-    request.contextValues.set(callerKey, key);
+    request.contextValues.set(callerKey, authenticate(authenticator, request.header.get("authorization")));
     return next(request);
   };
+}
+
+/**
+ * The key an `Authorization` header names; throws UNAUTHENTICATED without a valid one. The one
+ * check for every route that needs a key, RPC or REST.
+ */
+export function authenticate(authenticator: ApiKeyAuthenticator, authorization: string | null | undefined): ApiKey {
+  const key = authenticator.identify(authorization);
+  if (!key) throw new ConnectError("a valid API key is required (Authorization: Bearer <key>)", Code.Unauthenticated);
+  return key;
 }

@@ -15,12 +15,30 @@ export interface SandboxImageBuilderOptions {
   readonly images: ImageClient;
   /** Name:tag to build (SANDBOX_IMAGE). */
   readonly tag: string;
-  /** `FROM` image, passed as the BASE_IMAGE build argument (SANDBOX_BASE_IMAGE). */
+  /** `FROM` image, passed as the BASE_IMAGE build argument (SANDBOX_BASE_IMAGE), when the engine has it. */
   readonly baseImage: string;
   readonly dockerfilePath: string;
   readonly logger: Logger;
   /** Called after every successful build, so health can look again at once. */
   readonly onBuilt?: (imageId: string) => void;
+}
+
+/**
+ * Base images made from Debian's mirror by scripts/ensure-base-image.sh where no registry answers.
+ * When the configured base is not on the engine, a build uses the first of these that is.
+ */
+export const bootstrappedBaseImages: readonly string[] = ["aurea-base:bookworm"];
+
+/**
+ * The base a build starts from, decided afresh for every build: the configured one when the
+ * engine has it, else a bootstrapped one it has, else the configured one again for the engine to
+ * pull. So a restart on a machine with no registry builds from what is there.
+ */
+async function resolveBaseImage(images: ImageClient, configured: string): Promise<string> {
+  for (const candidate of [configured, ...bootstrappedBaseImages]) {
+    if (await images.exists(candidate)) return candidate;
+  }
+  return configured;
 }
 
 /** Lines kept for callers who join a running build late. */
@@ -34,12 +52,13 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
     const lines: string[] = [];
     const listeners = new Set<(line: string) => void>();
     const result = (async () => {
-      options.logger.info({ image: options.tag, base: options.baseImage, no_cache: noCache }, "image build started");
+      const baseImage = await resolveBaseImage(options.images, options.baseImage);
+      options.logger.info({ image: options.tag, base: baseImage, no_cache: noCache }, "image build started");
       const imageId = await options.images
         .build({
         tag: options.tag,
         dockerfile: await readFile(options.dockerfilePath, "utf8"),
-        buildArgs: { BASE_IMAGE: options.baseImage },
+        buildArgs: { BASE_IMAGE: baseImage },
         noCache,
         timeoutMs: buildTimeoutMs,
         onLog: (line) => {
@@ -48,7 +67,7 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
         },
       })
         .catch((error: Error) => {
-          error.message = `building ${options.tag} on ${options.baseImage}: ${error.message}`;
+          error.message = `building ${options.tag} on ${baseImage}: ${error.message}`;
           throw error;
         });
       options.logger.info({ image: options.tag, image_id: imageId }, "image build finished");

@@ -158,8 +158,8 @@ function admissionError(error: unknown, runId: string, logger: Logger): ConnectE
   return new ConnectError(`run ${runId} not admitted: ${message}`, code);
 }
 
-/** A failed build names its failing step; an unreachable engine is UNAVAILABLE. */
-function toBuildError(error: unknown): ConnectError {
+/** A failed build names its failing step; an unreachable engine is UNAVAILABLE. Shared with `POST /build-image`. */
+export function toBuildError(error: unknown): ConnectError {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof EngineUnavailableError) return new ConnectError(message, Code.Unavailable);
   return new ConnectError(message, Code.FailedPrecondition);

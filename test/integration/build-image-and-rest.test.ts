@@ -93,6 +93,28 @@ describe("BuildImage", () => {
   }, 120_000);
 });
 
+describe("BuildImage after a restart on a machine with no registry", () => {
+  it("builds with no_cache from the bootstrapped base when the configured one is not there", async () => {
+    const tag = "aurea-sandbox:no-registry-test";
+    // The defaults, as after a plain restart: SANDBOX_BASE_IMAGE names debian:bookworm-slim,
+    // which no registry here can provide.
+    const restarted = await startAurea({ SANDBOX_IMAGE: tag });
+    expect(restarted.config.sandboxBaseImage).toBe("debian:bookworm-slim");
+    const restartedClient = createGrpcSandboxClient(restarted.port);
+    try {
+      const build = restartedClient.buildImage({ no_cache: true });
+      await build.done;
+      expect(build.messages.at(-1)?.message.image_id).toMatch(/^sha256:[0-9a-f]{64}$/);
+      const started = restarted.logs().find((line) => line.msg === "image build started");
+      expect(started).toMatchObject({ no_cache: true, base: await localBaseImage() });
+    } finally {
+      restartedClient.close();
+      await restarted.stop();
+      await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+    }
+  }, 600_000);
+});
+
 describe("BuildImage through buf curl and reflection", () => {
   it("streams the build log and ends with the image id", async () => {
     const messages = await bufCurl(
@@ -122,6 +144,23 @@ describe("the original REST API", () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ serving: true, docker_reachable: true, sandbox_image: testTag });
   });
+
+  it("POST /build-image maps a failed build as the RPC does: FAILED_PRECONDITION, as Connect's HTTP status", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "aurea-broken-rest-build-"));
+    const dockerfilePath = join(directory, "Dockerfile");
+    writeFileSync(dockerfilePath, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN exit 3\n");
+    const broken = await startAurea({ SANDBOX_IMAGE: "aurea-sandbox:broken-rest-test" }, { dockerfilePath });
+    try {
+      const reply = await postJson(broken.baseUrl, "/build-image", {});
+      expect(reply.status).toBe(400);
+      expect(reply.body).toMatchObject({ success: false, code: "failed_precondition" });
+      expect(reply.body.error).toMatch(/build failed at Step 3\/3 : RUN exit 3/);
+      expect((reply.body.log as string[]).length).toBeGreaterThan(0);
+    } finally {
+      await broken.stop();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it("POST /build-image builds and answers one JSON object", async () => {
     const reply = await postJson(aurea.baseUrl, "/build-image", {});

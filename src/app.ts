@@ -54,6 +54,8 @@ export interface AureaApp {
   start(): Promise<AddressInfo>;
   /** Turns health to NOT_SERVING, stops listening and lets calls in flight finish for up to `graceMs`. */
   stop(graceMs?: number): Promise<void>;
+  /** What the server holds now: runs admitted (running), queued, with their program started, and warm containers ready. */
+  load(): { running: number; queued: number; started: number; warm: number };
 }
 
 /** Keys from API_KEYS and API_KEYS_FILE; throws with every problem (never a secret) named. */
@@ -249,6 +251,12 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   }
 
   return {
+    load: () => ({
+      running: admission.active,
+      queued: admission.queued,
+      started: runner.programsRunning(),
+      warm: warmPool.containerIds().size,
+    }),
     async start() {
       await checkRuntime();
       if (!authenticator.enabled) {

@@ -11,6 +11,8 @@ export interface Runner {
   liveContainers(): ReadonlySet<string>;
   /** Resolves once every container removal started so far has finished. */
   settled(): Promise<void>;
+  /** How many runs have their program running right now. */
+  programsRunning(): number;
   /**
    * Runs one program in a container of its own and removes the container on every path.
    * Rejects (with the typed errors of docker/engine-errors.ts) only when the program never
@@ -41,6 +43,7 @@ export function createRunner(options: RunnerOptions): Runner {
   const source = options.source ?? createColdContainerSource(options.containers);
   const live = new Set<string>();
   const removals = new Set<Promise<void>>();
+  const runs = new Set<RunLifecycle>();
   /**
    * Removal happens after the answer is sent: the caller does not wait for the engine to tear
    * the container down. It is tracked, so shutdown waits for it, and a failure leaves the
@@ -60,6 +63,7 @@ export function createRunner(options: RunnerOptions): Runner {
 
   return {
     liveContainers: () => live,
+    programsRunning: () => [...runs].filter((run) => run.state === "started").length,
     settled: async () => {
       while (removals.size > 0) await Promise.all([...removals]);
     },
@@ -79,6 +83,7 @@ export function createRunner(options: RunnerOptions): Runner {
         log,
         observer,
       });
+      runs.add(run);
       const onAbort = () => run.stop("cancelled");
       if (signal?.aborted) onAbort();
       else signal?.addEventListener("abort", onAbort, { once: true });
@@ -92,6 +97,7 @@ export function createRunner(options: RunnerOptions): Runner {
         return outcome;
       } finally {
         signal?.removeEventListener("abort", onAbort);
+        runs.delete(run);
         const id = run.release();
         if (id) {
           live.add(id);

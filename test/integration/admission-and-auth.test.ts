@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { startAurea } from "../support/aurea-server.js";
 import { aureaContainers, noContainersWithin } from "../support/containers.js";
 import { createGrpcHealthClient } from "../support/grpc-health-client.js";
@@ -14,7 +14,7 @@ describe("admission control", () => {
     const client = createGrpcSandboxClient(aurea.port);
     try {
       const admitted = [1, 2, 3, 4].map(() => client.run(sleeper(1.5)));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await vi.waitFor(() => expect(aurea.load()).toMatchObject({ running: 2, queued: 2 }));
       const started = performance.now();
       const refused = (await client.run(sleeper(0)).catch((e: unknown) => e)) as grpc.ServiceError;
       expect(performance.now() - started).toBeLessThan(200);
@@ -38,7 +38,7 @@ describe("admission control", () => {
     const client = createGrpcSandboxClient(aurea.port);
     try {
       const running = client.run(sleeper(2));
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await vi.waitFor(() => expect(aurea.load().running).toBe(1));
       const started = performance.now();
       const refused = (await client.run(sleeper(0)).catch((e: unknown) => e)) as grpc.ServiceError;
       const waited = performance.now() - started;
@@ -76,7 +76,7 @@ describe("API keys", () => {
       probe.close();
 
       const first = alice.run(sleeper(1));
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await vi.waitFor(() => expect(aurea.load().running).toBe(1));
       const second = (await alice.run(sleeper(0)).catch((e: unknown) => e)) as grpc.ServiceError;
       expect(second.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(second.details).toMatch(/caller alice already has 1 runs, its concurrency quota/);
@@ -126,7 +126,7 @@ describe("graceful shutdown", () => {
       await watch.until("SERVING", 2000);
       const short = client.run(sleeper(0.5));
       const long = client.run(sleeper(30));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await vi.waitFor(() => expect(aurea.load().running).toBe(2));
       const stopping = aurea.stop();
       await watch.until("NOT_SERVING", 1000);
       const refused = (await client.run(sleeper(0)).catch((e: unknown) => e)) as grpc.ServiceError;

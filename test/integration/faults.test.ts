@@ -95,12 +95,13 @@ describe("a client that stops reading a stream", () => {
       );
       call.on("error", () => undefined);
       call.pause();
-      // The program floods; the client reads nothing for three seconds.
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // The program floods; the client reads nothing until the run has ended at the output cap
+      // instead of waiting on the reader.
+      const ended = () => server.logs().some((line) => line.msg === "run finished" && line.status === "output_limit");
+      await waitFor(ended, 10_000, "the run ended at the output cap");
       const grown = server.rssBytes() - before;
       expect(grown).toBeLessThan(100 * 1024 * 1024);
-      // The run itself ended at the output cap instead of waiting on the reader.
-      expect(server.logs().some((line) => line.msg === "run finished" && line.status === "output_limit")).toBe(true);
+      expect(ended()).toBe(true);
       call.cancel();
       client.close();
     } finally {
@@ -135,7 +136,7 @@ describe("the Docker daemon stopped and restarted under load", () => {
           (container) => container.Labels["dev.aurea.run-id"] !== "warm",
         ).length;
       await waitFor(async () => (await runContainers()) >= 2, 10_000, "runs in flight");
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await waitFor(() => aurea.load().started === 3, 10_000, "every program started");
 
       await run("pkill -TERM -x dockerd");
       await waitFor(async () => (await health.check("")) === "NOT_SERVING", 5000, "health NOT_SERVING");

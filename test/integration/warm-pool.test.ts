@@ -1,19 +1,12 @@
 import Docker from "dockerode";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { startAurea, useAurea } from "../support/aurea-server.js";
 import { createGrpcSandboxClient, type GrpcResponse } from "../support/grpc-js-client.js";
 
 
 /** Waits until every language has a warm container ready, so the next runs take the warm path. */
 async function poolFilled(): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  const running = async () =>
-    (await new Docker().listContainers({ filters: { label: ["dev.aurea.run-id=warm"], status: ["running"] } })).length;
-  while ((await running()) < 3) {
-    if (Date.now() > deadline) throw new Error("the warm pool did not fill");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await vi.waitFor(() => expect(server.current.load().warm).toBe(3), { timeout: 20_000 });
 }
 
 /** Runs `request` on a warm container and checks, from the server's log, that it was one. */

@@ -14,6 +14,8 @@ export interface RunningAurea {
   readonly baseUrl: string;
   /** Every log line the server wrote so far, parsed. */
   logs(): Record<string, unknown>[];
+  /** Runs admitted, queued and with their program started, warm containers ready, right now. */
+  load(): { running: number; queued: number; started: number; warm: number };
   stop(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export async function startAurea(
     port: address.port,
     baseUrl: `http://127.0.0.1:${address.port}`,
     logs: () => [...lines],
+    load: () => app.load(),
     stop: () => app.stop(),
   };
 }

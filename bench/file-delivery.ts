@@ -23,7 +23,10 @@ const scenarios: [string, MessageInitShape<typeof RunRequestSchema>][] = [
   ["10 files x 1 KiB", { files: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`d/f${i}.txt`, "x".repeat(kib)])) }],
   ["200 files x 1 KiB", { files: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`d/f${i}.txt`, "x".repeat(kib)])) }],
   ["1 file x 4 MiB", { binaryFiles: { "blob.bin": new Uint8Array(4 * kib * kib) } }],
-  ["artifacts: 10 x 1 KiB back", { captureArtifacts: true, code: "for i in range(10): open(f'out{i}.txt', 'w').write('y' * 1024)" }],
+  [
+    "artifacts: 10 x 1 KiB back",
+    { captureArtifacts: true, code: "for i in range(10): open(f'out{i}.txt', 'w').write('y' * 1024)" },
+  ],
   ["artifacts: 1 x 4 MiB back", { captureArtifacts: true, code: "open('out.bin', 'wb').write(bytes(4 * 1024 * 1024))" }],
 ];
 

@@ -65,8 +65,15 @@ function classify(error: unknown, loadAtCall: number): { outcome: Outcome; detai
 }
 
 const kinds: Kind[] = [
-  { name: "python", run: (i) => unary({ language: "python", code: `print(${i} * 2)` }, (r) => r.status === RunStatus.OK && r.stdout === `${i * 2}\n`) },
-  { name: "javascript", run: (i) => unary({ language: "javascript", code: `console.log(${i} + 1)` }, (r) => r.stdout === `${i + 1}\n`) },
+  {
+    name: "python",
+    run: (i) =>
+      unary({ language: "python", code: `print(${i} * 2)` }, (r) => r.status === RunStatus.OK && r.stdout === `${i * 2}\n`),
+  },
+  {
+    name: "javascript",
+    run: (i) => unary({ language: "javascript", code: `console.log(${i} + 1)` }, (r) => r.stdout === `${i + 1}\n`),
+  },
   {
     name: "bash+stdin",
     run: (i) => unary({ language: "bash", code: "tr a-z A-Z", stdin: Buffer.from(`line ${i}`) }, (r) => r.stdout === `LINE ${i}`),
@@ -86,7 +93,9 @@ const kinds: Kind[] = [
       try {
         let streamed = "";
         let result: RunResponse | undefined;
-        for await (const message of client.runStream(create(RunRequestSchema, { language: "bash", code: `echo a${i}; echo b${i}` }))) {
+        for await (const message of client.runStream(
+          create(RunRequestSchema, { language: "bash", code: `echo a${i}; echo b${i}` }),
+        )) {
           if (message.event.case === "stdout") streamed += Buffer.from(message.event.value).toString();
           if (message.event.case === "result") result = message.event.value;
         }
@@ -124,9 +133,18 @@ const kinds: Kind[] = [
         (r) => r.status === RunStatus.MEMORY_LIMIT,
       ),
   },
-  { name: "timeout", run: () => unary({ language: "bash", code: "sleep 10", timeout: 0.5 }, (r) => r.status === RunStatus.TIMEOUT) },
-  { name: "flood", run: () => unary({ language: "bash", code: "yes" }, (r) => r.status === RunStatus.OUTPUT_LIMIT && r.stdoutTruncated) },
-  { name: "exit 3", run: () => unary({ language: "bash", code: "exit 3" }, (r) => r.status === RunStatus.RUNTIME_ERROR && r.exitCode === 3) },
+  {
+    name: "timeout",
+    run: () => unary({ language: "bash", code: "sleep 10", timeout: 0.5 }, (r) => r.status === RunStatus.TIMEOUT),
+  },
+  {
+    name: "flood",
+    run: () => unary({ language: "bash", code: "yes" }, (r) => r.status === RunStatus.OUTPUT_LIMIT && r.stdoutTruncated),
+  },
+  {
+    name: "exit 3",
+    run: () => unary({ language: "bash", code: "exit 3" }, (r) => r.status === RunStatus.RUNTIME_ERROR && r.exitCode === 3),
+  },
 ];
 
 const maxAttempts = 200;
@@ -160,7 +178,8 @@ async function worker(): Promise<void> {
     latencies.push(performance.now() - callStarted);
     completed++;
     count(result.outcome);
-    if (result.outcome !== "ok" && problems.length < 20) problems.push(`${kind.name} #${index}: ${result.outcome} ${result.detail ?? ""}`);
+    if (result.outcome !== "ok" && problems.length < 20)
+      problems.push(`${kind.name} #${index}: ${result.outcome} ${result.detail ?? ""}`);
   }
 }
 
@@ -175,12 +194,16 @@ if (exitCode !== 0) console.log(`the server exited with ${exitCode}`);
 
 const sorted = [...latencies].sort((a, b) => a - b);
 const total = (outcome: Outcome) => [...counts.values()].reduce((sum, perKind) => sum + (perKind.get(outcome) ?? 0), 0);
-console.log(`\nLoad: ${completed} of ${totalRuns} runs, concurrency ${concurrency}, server capacity ${maxConcurrent} running + ${maxQueued} queued\n`);
+console.log(
+  `\nLoad: ${completed} of ${totalRuns} runs, concurrency ${concurrency}, server capacity ${maxConcurrent} running + ${maxQueued} queued\n`,
+);
 console.log("| kind | ok | refusals while full (retried) | refusals with room | wrong | error |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
 for (const [name, perKind] of counts) {
   const get = (outcome: Outcome) => perKind.get(outcome) ?? 0;
-  console.log(`| ${name} | ${get("ok")} | ${get("rejected_full")} | ${get("rejected_not_full")} | ${get("wrong")} | ${get("error")} |`);
+  console.log(
+    `| ${name} | ${get("ok")} | ${get("rejected_full")} | ${get("rejected_not_full")} | ${get("wrong")} | ${get("error")} |`,
+  );
 }
 console.log("\nLatency is per run, from its first attempt to its answer, retries included.\n");
 console.log("| runs | lost or wrong | p50 ms | p95 ms | p99 ms | runs/s | idle RSS MiB | peak RSS MiB | leftover containers |");

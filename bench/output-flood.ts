@@ -30,10 +30,7 @@ interface Row {
 
 async function measure(cap: string): Promise<Row[]> {
   const server = await spawnServer({ SANDBOX_OUTPUT_LIMIT: cap });
-  const client = createClient(
-    SandboxService,
-    createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }),
-  );
+  const client = createClient(SandboxService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
   const request = create(RunRequestSchema, flood);
   // Warm the server's code paths, then let it settle, so the baseline is a steady state.
   await client.run(create(RunRequestSchema, { language: "bash", code: "echo warm" }));

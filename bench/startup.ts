@@ -50,7 +50,8 @@ function dockerRun(runtime: string, argv: readonly string[]): Promise<void> {
       "docker",
       ["run", "--rm", "--network", "none", "--runtime", runtime, image, ...argv],
       { timeout: 60_000 },
-      (error, stdout) => (error ? reject(error) : stdout === "1\n" ? resolve() : reject(new Error(`unexpected output ${stdout}`))),
+      (error, stdout) =>
+        error ? reject(error) : stdout === "1\n" ? resolve() : reject(new Error(`unexpected output ${stdout}`)),
     ),
   );
 }
@@ -71,10 +72,20 @@ for (const runtime of runtimes) {
     for (const concurrency of concurrencies) {
       await dockerRun(runtime, program.argv); // warm the engine's caches
       const { samples, wallMs } = await measure(runsFor(concurrency), concurrency, () => dockerRun(runtime, program.argv));
-      cells.push({ runtime, language: program.language, concurrency, variant: "docker run", summary: summarize(samples), perSecond: samples.length / (wallMs / 1000) });
+      cells.push({
+        runtime,
+        language: program.language,
+        concurrency,
+        variant: "docker run",
+        summary: summarize(samples),
+        perSecond: samples.length / (wallMs / 1000),
+      });
     }
   }
-  for (const [variant, pool] of [["aurea cold", 0], ["aurea warm", warmPoolSize]] as const) {
+  for (const [variant, pool] of [
+    ["aurea cold", 0],
+    ["aurea warm", warmPoolSize],
+  ] as const) {
     const server = await spawnServer({
       SANDBOX_RUNTIME: runtime,
       WARM_POOL_SIZE: String(pool),
@@ -99,7 +110,14 @@ for (const runtime of runtimes) {
           },
           paced,
         );
-        cells.push({ runtime, language: program.language, concurrency, variant, summary: summarize(samples), perSecond: samples.length / (wallMs / 1000) });
+        cells.push({
+          runtime,
+          language: program.language,
+          concurrency,
+          variant,
+          summary: summarize(samples),
+          perSecond: samples.length / (wallMs / 1000),
+        });
       }
     }
     await server.stop();
@@ -107,16 +125,29 @@ for (const runtime of runtimes) {
 }
 
 const baselineOf = (cell: Cell) =>
-  cells.find((c) => c.variant === "docker run" && c.runtime === cell.runtime && c.language === cell.language && c.concurrency === cell.concurrency)!;
+  cells.find(
+    (c) =>
+      c.variant === "docker run" &&
+      c.runtime === cell.runtime &&
+      c.language === cell.language &&
+      c.concurrency === cell.concurrency,
+  )!;
 
-console.log(`\nOne-line programs end to end (warm pool ${warmPoolSize} per language, refills 2 at a time; ${runsAtOne} runs per cell at concurrency 1)\n`);
-console.log("| runtime | language | concurrency | variant | p50 ms | p95 ms | p99 ms | runs/s | p50 / docker run | runs/s / docker run |");
+console.log(
+  `\nOne-line programs end to end (warm pool ${warmPoolSize} per language, refills 2 at a time; ${runsAtOne} runs per cell at concurrency 1)\n`,
+);
+console.log(
+  "| runtime | language | concurrency | variant | p50 ms | p95 ms | p99 ms | runs/s | p50 / docker run | runs/s / docker run |",
+);
 console.log("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const runtime of runtimes) {
   for (const program of programs) {
     for (const concurrency of concurrencies) {
       for (const variant of ["docker run", "aurea cold", "aurea warm"]) {
-        const cell = cells.find((c) => c.runtime === runtime && c.language === program.language && c.concurrency === concurrency && c.variant === variant);
+        const cell = cells.find(
+          (c) =>
+            c.runtime === runtime && c.language === program.language && c.concurrency === concurrency && c.variant === variant,
+        );
         if (!cell) continue;
         const base = baselineOf(cell);
         console.log(

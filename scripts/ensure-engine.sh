@@ -61,7 +61,9 @@ cat >/etc/docker/daemon.json <<'JSON'
 JSON
 
 # A dockerd that was just killed may linger as a zombie until reaped: only a live one counts.
-live_dockerd() { ps -C dockerd -o stat= 2>/dev/null | grep -qv '^Z'; }
+# pgrep cannot tell a zombie from a live process; ps shows the state.
+# shellcheck disable=SC2009
+live_dockerd() { ps -C dockerd -o stat= 2>/dev/null | grep -qv "^Z"; }
 
 last_start=-100
 start_dockerd() {

@@ -12,13 +12,13 @@ import { redactConfig, type AureaConfig } from "./config/config.js";
 import { readAureaVersion } from "./config/version.js";
 import { DockerodeContainerClient } from "./docker/container-client.js";
 import { connectDocker } from "./docker/docker-connection.js";
-import { DockerodeEngineClient } from "./docker/engine-client.js";
+import { DockerodeEngineClient, type EngineVersion } from "./docker/engine-client.js";
 import { DockerodeImageClient } from "./docker/image-client.js";
 import { assessRuntime } from "./docker/runtime-check.js";
 import { deniedSyscalls, loadSeccompProfile } from "./docker/seccomp-profile.js";
 import { maskedPaths, sandboxUser } from "./docker/container-options.js";
 import { createColdContainerSource } from "./runner/container-source.js";
-import { findLanguage, languageNames } from "./runner/languages.js";
+import { allLanguages } from "./runner/languages.js";
 import { createRunner } from "./runner/runner.js";
 import { createWarmPool } from "./runner/warm-pool.js";
 import { withCors } from "./server/cors.js";
@@ -31,11 +31,7 @@ import { createGrpcHealthService } from "./service/grpc-health-service.js";
 import { createOrphanReaper } from "./service/orphan-reaper.js";
 import { createHealthChecker } from "./service/health-check.js";
 import { createHealthMonitor } from "./service/health-monitor.js";
-import {
-  createReflectionServiceV1,
-  createReflectionServiceV1alpha,
-  DescriptorIndex,
-} from "./service/reflection-service.js";
+import { createReflectionServiceV1, createReflectionServiceV1alpha, DescriptorIndex } from "./service/reflection-service.js";
 import { createSandboxImageBuilder } from "./service/sandbox-image-builder.js";
 import { maximumLimits } from "./service/run-request.js";
 import { createSandboxService } from "./service/sandbox-service.js";
@@ -113,7 +109,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     // Warm containers are made with the server's maxima, which a run gets unless it asks for
     // less; less is applied when it takes one (CPU, memory, processes change on a running one).
     limits: maximumLimits(config),
-    initial: languageNames().map((name) => ({ language: findLanguage(name)!, shape: defaultShape })),
+    initial: allLanguages().map((language) => ({ language, shape: defaultShape })),
     idleTimeoutMs: config.warmPoolIdleTimeoutSeconds * 1000,
     refillConcurrency: config.warmPoolRefillConcurrency,
     logger,
@@ -186,7 +182,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     interceptors: authenticator.enabled
       ? [
           createAuthInterceptor(authenticator, {
-            services: config.authProtectProbes ? [] : [Health.typeName, ServerReflectionV1.typeName, ServerReflectionV1alpha.typeName],
+            services: config.authProtectProbes
+              ? []
+              : [Health.typeName, ServerReflectionV1.typeName, ServerReflectionV1alpha.typeName],
             methods: config.authProtectProbes ? [] : [`${SandboxService.typeName}/Health`],
           }),
         ]
@@ -217,7 +215,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
 
   /** Refuses to serve on a runtime open to a known escape, unless the operator said otherwise. */
   async function checkRuntime(): Promise<void> {
-    let version;
+    let version: EngineVersion;
     try {
       version = await engine.version(5000);
     } catch {
@@ -232,7 +230,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
         reason: assessment.reason,
         default_runtime: config.defaultRuntime,
         allowed_runtimes: config.allowedRuntimes,
-        seccomp: seccompProfile ? `engine default from ${config.seccompBaseProfile}, denying ${deniedSyscalls.join(" ")}` : "engine built-in default",
+        seccomp: seccompProfile
+          ? `engine default from ${config.seccompBaseProfile}, denying ${deniedSyscalls.join(" ")}`
+          : "engine built-in default",
         user: sandboxUser,
         capabilities: "none",
         no_new_privileges: true,

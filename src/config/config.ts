@@ -108,7 +108,6 @@ function isOneOf<T extends string>(value: string, allowed: readonly T[]): value 
   return (allowed as readonly string[]).includes(value);
 }
 
-
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 /** Reads and validates the configuration; never throws. */
@@ -163,12 +162,12 @@ export function parseConfig(env: Env): ConfigResult {
     );
   }
   if (!config.allowedRuntimes.includes(config.defaultRuntime)) {
-    errors.push(`SANDBOX_RUNTIME (${config.defaultRuntime}) must be one of SANDBOX_ALLOWED_RUNTIMES (${config.allowedRuntimes.join(",")})`);
+    errors.push(
+      `SANDBOX_RUNTIME (${config.defaultRuntime}) must be one of SANDBOX_ALLOWED_RUNTIMES (${config.allowedRuntimes.join(",")})`,
+    );
   }
   if (config.maxCodeBytes > config.maxRequestBytes) {
-    errors.push(
-      `SANDBOX_MAX_CODE_BYTES (${config.maxCodeBytes}) must not exceed MAX_REQUEST_BYTES (${config.maxRequestBytes})`,
-    );
+    errors.push(`SANDBOX_MAX_CODE_BYTES (${config.maxCodeBytes}) must not exceed MAX_REQUEST_BYTES (${config.maxRequestBytes})`);
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
 }
@@ -246,7 +245,10 @@ class EnvReader {
 
   list<T extends string>(name: string, fallback: string, allowed: readonly T[]): T[] {
     const value = this.raw(name) ?? fallback;
-    const items = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+    const items = value
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== "");
     const known: T[] = [];
     for (const item of items) {
       if (isOneOf(item, allowed)) known.push(item);
@@ -259,7 +261,10 @@ class EnvReader {
   origins(name: string): string[] {
     const value = this.raw(name);
     if (value === undefined) return [];
-    const origins = value.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "");
+    const origins = value
+      .split(",")
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== "");
     for (const origin of origins) {
       if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
         this.errors.push(`${name}: ${origin} is not an origin (scheme://host[:port], or *)`);
@@ -304,9 +309,7 @@ class EnvReader {
     const value = this.raw(name) ?? fallback;
     const parsed = parseByteSize(value);
     if (parsed === undefined || parsed < min || parsed > max) {
-      this.errors.push(
-        `${name}=${value} must be a size from ${min} to ${max} bytes (a number with an optional unit k, m or g)`,
-      );
+      this.errors.push(`${name}=${value} must be a size from ${min} to ${max} bytes (a number with an optional unit k, m or g)`);
       return parseByteSize(fallback) ?? min;
     }
     return parsed;

@@ -147,7 +147,8 @@ export class DockerodeContainerClient implements ContainerClient {
       "read container stats",
       { container: id },
       // one-shot: a single sample now, instead of waiting a second for a second sample.
-      (abortSignal) => callWithOptions<StatsBody>(this.docker.getContainer(id), "stats", { stream: false, "one-shot": true, abortSignal }),
+      (abortSignal) =>
+        callWithOptions<StatsBody>(this.docker.getContainer(id), "stats", { stream: false, "one-shot": true, abortSignal }),
       { timeoutMs },
     );
     const peak = stats.memory_stats?.max_usage;

@@ -98,7 +98,10 @@ export interface EngineResources {
 }
 
 /** Maps CPU, memory and process limits onto the engine's fields. Pure. */
-export function toEngineResources(runtime: Runtime, limits: Pick<SandboxLimits, "cpu" | "memoryBytes" | "pids">): EngineResources {
+export function toEngineResources(
+  runtime: Runtime,
+  limits: Pick<SandboxLimits, "cpu" | "memoryBytes" | "pids">,
+): EngineResources {
   return {
     NanoCpus: Math.round(limits.cpu * 1e9),
     Memory: limits.memoryBytes,
@@ -115,10 +118,7 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     ...toEngineResources(shape.runtime, limits),
     NetworkMode: "none",
     CapDrop: ["ALL"],
-    SecurityOpt: [
-      "no-new-privileges",
-      ...(shape.seccompProfile !== undefined ? [`seccomp=${shape.seccompProfile}`] : []),
-    ],
+    SecurityOpt: ["no-new-privileges", ...(shape.seccompProfile !== undefined ? [`seccomp=${shape.seccompProfile}`] : [])],
     MaskedPaths: [...maskedPaths],
     Runtime: shape.runtime,
     ReadonlyRootfs: shape.readonlyRootfs,
@@ -147,9 +147,7 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
 }
 
 /** Maps a run's container request onto the create body. Pure. */
-export function toContainerCreateOptions(
-  request: SandboxContainerRequest,
-): Docker.ContainerCreateOptions {
+export function toContainerCreateOptions(request: SandboxContainerRequest): Docker.ContainerCreateOptions {
   return {
     Image: request.shape.image,
     Cmd: [...request.command],

@@ -45,7 +45,11 @@ export async function engineCall<T>(
     logger.debug({ ...context, action, ms: Math.round(performance.now() - started) }, "engine call done");
     return result;
   } catch (error) {
-    if (controller.signal.aborted) pending.then((late) => options.discardLate?.(late), () => undefined);
+    if (controller.signal.aborted)
+      pending.then(
+        (late) => options.discardLate?.(late),
+        () => undefined,
+      );
     const classified = classifyEngineError(error, action);
     logger.debug(
       { ...context, action, ms: Math.round(performance.now() - started), err: classified.message },

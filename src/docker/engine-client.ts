@@ -31,7 +31,9 @@ export class DockerodeEngineClient implements EngineClient {
   ) {}
 
   async ping(timeoutMs: number): Promise<void> {
-    await engineCall(this.logger, "ping engine", {}, (abortSignal) => callWithOptions(this.docker, "ping", { abortSignal }), { timeoutMs });
+    await engineCall(this.logger, "ping engine", {}, (abortSignal) => callWithOptions(this.docker, "ping", { abortSignal }), {
+      timeoutMs,
+    });
   }
 
   async version(timeoutMs: number): Promise<EngineVersion> {

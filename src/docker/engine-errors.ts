@@ -57,11 +57,7 @@ export function classifyEngineError(error: unknown, action: string): Error {
   const message = typeof failure.message === "string" ? failure.message : String(error);
   const code = typeof failure.code === "string" ? failure.code : undefined;
   const options = { cause: error };
-  if (
-    (code !== undefined && unreachableCodes.has(code)) ||
-    failure.name === "AbortError" ||
-    failure.name === "TimeoutError"
-  ) {
+  if ((code !== undefined && unreachableCodes.has(code)) || failure.name === "AbortError" || failure.name === "TimeoutError") {
     return new EngineUnavailableError(`${action}: container engine unreachable (${code ?? message})`, options);
   }
   if (failure.statusCode === 404) {

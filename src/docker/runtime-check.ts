@@ -14,11 +14,15 @@ export type RuntimeAssessment =
 const patchedDistributionBuilds = [/^1\.1\.5\+ds1-1\+deb12u1$/];
 
 function olderThan(version: string, minimum: readonly number[]): boolean {
-  const parts = version.split(/[.+~-]/).slice(0, minimum.length).map(Number);
+  const parts = version
+    .split(/[.+~-]/)
+    .slice(0, minimum.length)
+    .map(Number);
   for (let i = 0; i < minimum.length; i++) {
     const part = parts[i] ?? 0;
     if (Number.isNaN(part)) return true;
-    if (part !== minimum[i]) return part < minimum[i]!;
+    const least = minimum[i] ?? 0;
+    if (part !== least) return part < least;
   }
   return false;
 }

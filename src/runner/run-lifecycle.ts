@@ -204,7 +204,10 @@ export class RunLifecycle {
           : undefined,
     });
     if (ending.supervisorExitDiffered) {
-      this.context.log.warn({ engine_exit: this.waitedExitCode, program_status: ending.exitCode }, "supervisor ended after its report");
+      this.context.log.warn(
+        { engine_exit: this.waitedExitCode, program_status: ending.exitCode },
+        "supervisor ended after its report",
+      );
     }
     const finished = trailer.report?.kind === "finished";
     const artifacts =

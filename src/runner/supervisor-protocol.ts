@@ -55,9 +55,7 @@ export function maxTrailerBytes(caps: ArtifactCaps | undefined): number {
 
 /** The line the supervisor expects before the archive. */
 export function supervisorHeader(archiveBytes: number, nonce: string, artifacts: ArtifactCaps | undefined): Buffer {
-  const collect = artifacts
-    ? `1 ${artifacts.maxFiles} ${artifacts.maxFileBytes} ${maxArtifactTarBytes(artifacts)}`
-    : "0 0 0 0";
+  const collect = artifacts ? `1 ${artifacts.maxFiles} ${artifacts.maxFileBytes} ${maxArtifactTarBytes(artifacts)}` : "0 0 0 0";
   return Buffer.from(`${archiveBytes} ${nonce} ${collect}\n`, "ascii");
 }
 

@@ -10,14 +10,7 @@ import type { SupervisorReport } from "./supervisor-protocol.js";
  */
 
 /** The single verdict of a run; mirrors aurea.sandbox.v1.RunStatus. */
-export type RunVerdict =
-  | "ok"
-  | "runtime_error"
-  | "timeout"
-  | "memory_limit"
-  | "output_limit"
-  | "cancelled"
-  | "internal";
+export type RunVerdict = "ok" | "runtime_error" | "timeout" | "memory_limit" | "output_limit" | "cancelled" | "internal";
 
 /** Why Aurea ended a run itself. */
 export type StopReason = "cancelled" | "timeout" | "output_limit";
@@ -132,9 +125,7 @@ export interface VerdictFacts {
   readonly internalError: string | undefined;
 }
 
-const signalNames = new Map<number, string>(
-  Object.entries(constants.signals).map(([name, number]) => [number, name]),
-);
+const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, number]) => [number, name]));
 
 /**
  * The signal that ended the program, read from its exit status (128 + signal number, as shells

@@ -8,7 +8,13 @@ import {
   type SandboxShape,
 } from "../docker/container-options.js";
 import { runtimeTraits } from "../docker/runtimes.js";
-import { workspaceFiles, type ContainerLease, type ContainerSource, type LeaseRequest, type RunProgram } from "./container-source.js";
+import {
+  workspaceFiles,
+  type ContainerLease,
+  type ContainerSource,
+  type LeaseRequest,
+  type RunProgram,
+} from "./container-source.js";
 import type { Language } from "./languages.js";
 import { AttachStreamDemuxer } from "./output-capture.js";
 import { loaderCommand, supervisorCommand } from "./sandbox-scripts.js";
@@ -90,7 +96,11 @@ function readReadyMarker(attachment: Duplex, timeoutMs: number): Promise<void> {
     const onData = (chunk: Buffer) => {
       demuxer.push(chunk);
       if (payload.length < expected.length) return;
-      finish(payload.equals(expected) ? undefined : new Error(`unexpected output while warming up: ${JSON.stringify(payload.toString("latin1").slice(0, 80))}`));
+      finish(
+        payload.equals(expected)
+          ? undefined
+          : new Error(`unexpected output while warming up: ${JSON.stringify(payload.toString("latin1").slice(0, 80))}`),
+      );
     };
     const onClose = () => finish(new Error("the container ended while warming up"));
     const timer = setTimeout(() => finish(new Error(`no ready marker within ${timeoutMs} ms`)), timeoutMs);
@@ -176,7 +186,10 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           instanceId: options.instanceId,
           shape: pool.shape,
           limits: options.limits,
-          command: supervisorCommand("warm", pool.language.warmLoader ? loaderCommand(pool.language.warmLoader, pool.language.fileName) : []),
+          command: supervisorCommand(
+            "warm",
+            pool.language.warmLoader ? loaderCommand(pool.language.warmLoader, pool.language.fileName) : [],
+          ),
         }),
       );
       attachment = await containers.attach(id);
@@ -203,7 +216,10 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const reset = started !== generation;
       if (!reset) pool.failures++;
       // A reset (shutdown, new image, engine outage) discards containers being made: expected.
-      logger[reset ? "debug" : "warn"]({ language: pool.language.name, err: (error as Error).message }, "warm container not made");
+      logger[reset ? "debug" : "warn"](
+        { language: pool.language.name, err: (error as Error).message },
+        "warm container not made",
+      );
       attachment?.destroy();
       if (id) await containers.remove(id).catch(() => undefined);
     } finally {
@@ -221,7 +237,11 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
    */
   function limitsFit(shape: SandboxShape, limits: SandboxLimits): "same" | "update" | "no" {
     const pool = options.limits;
-    if (limits.workspaceBytes !== pool.workspaceBytes || limits.workspaceFiles !== pool.workspaceFiles || limits.tmpBytes !== pool.tmpBytes) {
+    if (
+      limits.workspaceBytes !== pool.workspaceBytes ||
+      limits.workspaceFiles !== pool.workspaceFiles ||
+      limits.tmpBytes !== pool.tmpBytes
+    ) {
       return "no";
     }
     if (limits.cpu === pool.cpu && limits.memoryBytes === pool.memoryBytes && limits.pids === pool.pids) return "same";
@@ -272,19 +292,22 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       for (const pool of pools.values()) pool.failures = 0;
       refill();
       if (sweep) return;
-      sweep = setInterval(() => {
-        const now = Date.now();
-        for (const [key, pool] of pools) {
-          pool.failures = 0;
-          if (now - pool.lastDemand < options.idleTimeoutMs) continue;
-          for (const warm of pool.idle.splice(0)) {
-            waiting.delete(warm.id);
-            discard(warm);
+      sweep = setInterval(
+        () => {
+          const now = Date.now();
+          for (const [key, pool] of pools) {
+            pool.failures = 0;
+            if (now - pool.lastDemand < options.idleTimeoutMs) continue;
+            for (const warm of pool.idle.splice(0)) {
+              waiting.delete(warm.id);
+              discard(warm);
+            }
+            if (pool.creating === 0) pools.delete(key);
           }
-          if (pool.creating === 0) pools.delete(key);
-        }
-        refill();
-      }, Math.min(10_000, options.idleTimeoutMs));
+          refill();
+        },
+        Math.min(10_000, options.idleTimeoutMs),
+      );
       sweep.unref();
     },
     invalidate() {

@@ -73,9 +73,7 @@ export class Admission {
     if (this.closed) return Promise.reject(new AdmissionClosed("the server is shutting down"));
     const { callerId, callerLimit } = request;
     if (callerId !== undefined && callerLimit !== undefined && (this.perCaller.get(callerId) ?? 0) >= callerLimit) {
-      return Promise.reject(
-        new AdmissionRejected(`caller ${callerId} already has ${callerLimit} runs, its concurrency quota`),
-      );
+      return Promise.reject(new AdmissionRejected(`caller ${callerId} already has ${callerLimit} runs, its concurrency quota`));
     }
     if (this.running < this.options.maxConcurrent && this.queue.length === 0) {
       return Promise.resolve(this.grant(callerId, started));

@@ -20,12 +20,16 @@ const minimumSecretLength = 16;
 export function parseApiKeys(text: string, source: string): { keys: ApiKey[]; errors: string[] } {
   const keys: ApiKey[] = [];
   const errors: string[] = [];
-  const entries = text.split(/[\n,]/).map((entry) => entry.trim()).filter((entry) => entry !== "" && !entry.startsWith("#"));
+  const entries = text
+    .split(/[\n,]/)
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "" && !entry.startsWith("#"));
   entries.forEach((entry, index) => {
     const [id = "", secret = "", limit, ...extra] = entry.split(":");
     const where = `${source} entry ${index + 1}`;
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) errors.push(`${where}: the id must be 1-64 letters, digits, '_', '.' or '-'`);
-    else if (secret.length < minimumSecretLength) errors.push(`${where} (${id}): the key must have at least ${minimumSecretLength} characters`);
+    else if (secret.length < minimumSecretLength)
+      errors.push(`${where} (${id}): the key must have at least ${minimumSecretLength} characters`);
     else if (extra.length > 0 || (limit !== undefined && !/^[1-9]\d{0,5}$/.test(limit))) {
       errors.push(`${where} (${id}): write id:key or id:key:max-concurrent-runs`);
     } else if (keys.some((key) => key.id === id)) errors.push(`${where}: the id ${id} is used twice`);

@@ -14,10 +14,7 @@ import type { HealthMonitor } from "./health-monitor.js";
  * The standard gRPC health service (grpc.health.v1.Health) for the whole server ("") and each
  * named service, all of which share one readiness: the engine answers and the image exists.
  */
-export function createGrpcHealthService(
-  monitor: HealthMonitor,
-  serviceNames: readonly string[],
-): ServiceImpl<typeof Health> {
+export function createGrpcHealthService(monitor: HealthMonitor, serviceNames: readonly string[]): ServiceImpl<typeof Health> {
   const known = new Set(["", ...serviceNames]);
   const status = (): HealthCheckResponse =>
     create(HealthCheckResponseSchema, {

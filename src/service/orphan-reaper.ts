@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { ContainerClient } from "../docker/container-client.js";
+import type { ContainerClient, ManagedContainer } from "../docker/container-client.js";
 import { containerLabels } from "../docker/container-options.js";
 
 export interface OrphanReaperOptions {
@@ -41,7 +41,7 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
 
   async function sweepOnce(finalSweep: boolean): Promise<string[]> {
     const removed: string[] = [];
-    let found;
+    let found: ManagedContainer[];
     try {
       found = await options.containers.listByLabels({ [containerLabels.managed]: "true" });
     } catch (error) {

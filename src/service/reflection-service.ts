@@ -72,7 +72,7 @@ export class DescriptorIndex {
       this.bySymbol.set(service.typeName, file);
       for (const method of service.methods) this.bySymbol.set(`${service.typeName}.${method.name}`, file);
     }
-    file.dependencies.forEach((dependency) => this.addFile(dependency));
+    for (const dependency of file.dependencies) this.addFile(dependency);
   }
 }
 

@@ -87,7 +87,8 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   if (request.runtime !== "") {
     const asked = policy.allowedRuntimes.find((allowed) => allowed === request.runtime);
     if (asked) runtime = asked;
-    else violate("runtime", `${JSON.stringify(request.runtime)} is not allowed here; one of ${policy.allowedRuntimes.join(", ")}`);
+    else
+      violate("runtime", `${JSON.stringify(request.runtime)} is not allowed here; one of ${policy.allowedRuntimes.join(", ")}`);
   }
 
   const files = validateFiles(request.files, request.binaryFiles, language?.fileName, policy, violate);
@@ -236,10 +237,7 @@ function validateArgs(args: readonly string[], violate: (field: string, descript
   return [...args];
 }
 
-function validateEnv(
-  env: Readonly<Record<string, string>>,
-  violate: (field: string, description: string) => void,
-): string[] {
+function validateEnv(env: Readonly<Record<string, string>>, violate: (field: string, description: string) => void): string[] {
   const names = Object.keys(env);
   if (names.length > maxEnvEntries) {
     violate("env", `has ${names.length} entries; at most ${maxEnvEntries} are allowed`);
@@ -261,7 +259,8 @@ function validateEnv(
 export function fileNameProblem(name: string): string | undefined {
   if (name === "") return "name is empty";
   if (Buffer.byteLength(name, "utf8") > maxNameBytes) return `name is longer than ${maxNameBytes} bytes`;
-  // C0 and C1 controls and DEL, NUL included.
+  // C0 and C1 controls and DEL, NUL included: matching control characters is the point here.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the check is for control characters
   if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return "name contains a control character";
   if (name.includes("\\")) return "name contains a backslash; separate directories with /";
   if (name.startsWith("/")) return "name is an absolute path; give a path relative to the workspace";

@@ -56,16 +56,16 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
       options.logger.info({ image: options.tag, base: baseImage, no_cache: noCache }, "image build started");
       const imageId = await options.images
         .build({
-        tag: options.tag,
-        dockerfile: await readFile(options.dockerfilePath, "utf8"),
-        buildArgs: { BASE_IMAGE: baseImage },
-        noCache,
-        timeoutMs: buildTimeoutMs,
-        onLog: (line) => {
-          if (lines.length < maxReplayLines) lines.push(line);
-          for (const listener of listeners) listener(line);
-        },
-      })
+          tag: options.tag,
+          dockerfile: await readFile(options.dockerfilePath, "utf8"),
+          buildArgs: { BASE_IMAGE: baseImage },
+          noCache,
+          timeoutMs: buildTimeoutMs,
+          onLog: (line) => {
+            if (lines.length < maxReplayLines) lines.push(line);
+            for (const listener of listeners) listener(line);
+          },
+        })
         .catch((error: Error) => {
           error.message = `building ${options.tag} on ${baseImage}: ${error.message}`;
           throw error;
@@ -82,7 +82,8 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
 
   return {
     async build({ noCache = false, onLog }) {
-      const build = (running ??= start(noCache));
+      running ??= start(noCache);
+      const build = running;
       if (!onLog) return build.result;
       for (const line of build.lines) onLog(line);
       build.listeners.add(onLog);

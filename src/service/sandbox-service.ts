@@ -16,7 +16,7 @@ import { EngineUnavailableError, ImageMissingError } from "../docker/engine-erro
 import { languageNames } from "../runner/languages.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
-import { Admission, AdmissionAbandoned, AdmissionClosed, AdmissionRejected } from "./admission.js";
+import { type Admission, AdmissionAbandoned, AdmissionClosed, AdmissionRejected, type AdmissionTicket } from "./admission.js";
 import { callerKey } from "./api-keys.js";
 import type { HealthChecker } from "./health-check.js";
 import type { HealthMonitor } from "./health-monitor.js";
@@ -68,7 +68,7 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
       throw new ConnectError(`run ${spec.runId}: container engine unreachable (${report.detail})`, Code.Unavailable);
     }
     const caller = context.values.get(callerKey);
-    let ticket;
+    let ticket: AdmissionTicket;
     try {
       ticket = await options.admission.admit({
         signal: context.signal,

@@ -41,7 +41,10 @@ hostileSuite("escalation", [
   })),
   {
     name: "finds no setuid or setgid program to climb through",
-    request: { language: "bash", code: "find / -xdev \\( -perm -4000 -o -perm -2000 \\) -type f 2>/dev/null | head; echo searched" },
+    request: {
+      language: "bash",
+      code: "find / -xdev \\( -perm -4000 -o -perm -2000 \\) -type f 2>/dev/null | head; echo searched",
+    },
     check(response) {
       expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "searched\n" });
     },

@@ -6,7 +6,10 @@ const quick = 4000;
 hostileSuite("processes that try to outlive the run", [
   {
     name: "children that ignore SIGTERM and SIGHUP die with the run",
-    request: { language: "bash", code: "for i in 1 2 3; do ( trap '' TERM HUP INT; while :; do sleep 1; done ) & done; echo parent done" },
+    request: {
+      language: "bash",
+      code: "for i in 1 2 3; do ( trap '' TERM HUP INT; while :; do sleep 1; done ) & done; echo parent done",
+    },
     maxMs: quick,
     check(response) {
       expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "parent done\n" });
@@ -33,7 +36,10 @@ hostileSuite("processes that try to outlive the run", [
   },
   {
     name: "a setsid escape holding stdout open does not keep the run alive",
-    request: { language: "bash", code: "setsid bash -c 'while :; do echo still here; sleep 0.2; done' & sleep 0.3; echo parent done" },
+    request: {
+      language: "bash",
+      code: "setsid bash -c 'while :; do echo still here; sleep 0.2; done' & sleep 0.3; echo parent done",
+    },
     maxMs: quick,
     check(response) {
       expect(response.status).toBe("RUN_STATUS_OK");
@@ -62,7 +68,7 @@ hostileSuite("processes that try to outlive the run", [
   },
   {
     name: "kill -9 -1 kills the program's other processes, never the supervisor",
-    request: { language: "bash", code: "sleep 100 & child=$!; kill -9 -1; wait $child; echo \"survived, sleep status $?\"" },
+    request: { language: "bash", code: 'sleep 100 & child=$!; kill -9 -1; wait $child; echo "survived, sleep status $?"' },
     maxMs: quick,
     check(response) {
       // kill(-1) spares the caller and PID 1: the sleep dies, bash and the supervisor go on.
@@ -72,7 +78,10 @@ hostileSuite("processes that try to outlive the run", [
   },
   {
     name: "signals sent to PID 1 are ignored",
-    request: { language: "bash", code: "for s in KILL TERM INT HUP STOP QUIT USR1; do kill -$s 1 2>/dev/null; done; echo alive; exit 3" },
+    request: {
+      language: "bash",
+      code: "for s in KILL TERM INT HUP STOP QUIT USR1; do kill -$s 1 2>/dev/null; done; echo alive; exit 3",
+    },
     maxMs: quick,
     check(response, runtime) {
       if (runtime === "runc") {

@@ -122,7 +122,9 @@ hostileSuite("resource exhaustion", [
       // Either the workspace could be read after all, or the response says it could not.
       const artifacts = response.artifacts as Record<string, string>;
       const skipped = response.skipped_artifacts as { name: string; reason: string }[];
-      expect(artifacts["out.txt"] === "kept\n" || skipped.some((s) => s.reason === "ARTIFACT_SKIP_REASON_NOT_COLLECTED")).toBe(true);
+      expect(artifacts["out.txt"] === "kept\n" || skipped.some((s) => s.reason === "ARTIFACT_SKIP_REASON_NOT_COLLECTED")).toBe(
+        true,
+      );
     },
   },
 ]);

@@ -9,8 +9,7 @@ import { SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 const params = new URLSearchParams(location.search);
 const baseUrl = params.get("aurea") ?? "";
 const protocol = params.get("protocol") ?? "connect";
-const transport: Transport =
-  protocol === "grpcweb" ? createGrpcWebTransport({ baseUrl }) : createConnectTransport({ baseUrl });
+const transport: Transport = protocol === "grpcweb" ? createGrpcWebTransport({ baseUrl }) : createConnectTransport({ baseUrl });
 const client = createClient(SandboxService, transport);
 
 function show(id: string, text: string): void {

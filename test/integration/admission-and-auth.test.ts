@@ -112,7 +112,9 @@ describe("API keys", () => {
   });
 
   it("refuse to start on a malformed key, naming it without the secret", async () => {
-    await expect(startAurea({ API_KEYS: "short:abc" })).rejects.toThrow(/API_KEYS entry 1 \(short\): the key must have at least 16/);
+    await expect(startAurea({ API_KEYS: "short:abc" })).rejects.toThrow(
+      /API_KEYS entry 1 \(short\): the key must have at least 16/,
+    );
   });
 });
 

@@ -28,7 +28,10 @@ async function localBaseImage(): Promise<string> {
 }
 
 async function removeTestImage(): Promise<void> {
-  await docker.getImage(testTag).remove({ force: true }).catch(() => undefined);
+  await docker
+    .getImage(testTag)
+    .remove({ force: true })
+    .catch(() => undefined);
 }
 
 let aurea: RunningAurea;
@@ -83,7 +86,9 @@ describe("BuildImage", () => {
       const build = brokenClient.buildImage({});
       const error = (await build.done.catch((e: unknown) => e)) as grpc.ServiceError;
       expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
-      expect(error.details).toMatch(/^building aurea-sandbox:broken-test on .+: build failed at Step 3\/3 : RUN echo about to fail && exit 3: .*non-zero code: 3/);
+      expect(error.details).toMatch(
+        /^building aurea-sandbox:broken-test on .+: build failed at Step 3\/3 : RUN echo about to fail && exit 3: .*non-zero code: 3/,
+      );
       expect(build.messages.map(({ message }) => message.log)).toContain("about to fail");
     } finally {
       brokenClient.close();
@@ -110,7 +115,10 @@ describe("BuildImage after a restart on a machine with no registry", () => {
     } finally {
       restartedClient.close();
       await restarted.stop();
-      await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+      await docker
+        .getImage(tag)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
   }, 600_000);
 });

@@ -23,7 +23,14 @@ const docker = new Docker();
 const logger = pino({ level: "silent" });
 const containers = new DockerodeContainerClient(docker, logger);
 const instanceId = `cancel-test-${randomUUID()}`;
-const limits: SandboxLimits = { cpu: 1, memoryBytes: 512 << 20, pids: 64, workspaceBytes: 64 << 20, workspaceFiles: 4096, tmpBytes: 16 << 20 };
+const limits: SandboxLimits = {
+  cpu: 1,
+  memoryBytes: 512 << 20,
+  pids: 64,
+  workspaceBytes: 64 << 20,
+  workspaceFiles: 4096,
+  tmpBytes: 16 << 20,
+};
 const image = process.env.SANDBOX_IMAGE ?? "aurea-sandbox:latest";
 const pools: WarmPool[] = [];
 
@@ -91,7 +98,15 @@ describe.each([
         }));
       },
     };
-    const runner = createRunner({ containers, source: watched, image, instanceId, outputLimitBytes: 1 << 20, seccompProfile: undefined, logger });
+    const runner = createRunner({
+      containers,
+      source: watched,
+      image,
+      instanceId,
+      outputLimitBytes: 1 << 20,
+      seccompProfile: undefined,
+      logger,
+    });
     const spec: RunSpec = {
       runId: randomUUID(),
       language: findLanguage("python")!,

@@ -31,8 +31,10 @@ describe("SIGTERM under load", () => {
       await waitFor(async () => (await aureaContainers()).length === 5, 5000, "five containers running");
       const signalled = performance.now();
       server.signal("SIGTERM");
-      for (const result of await Promise.all(short)) expect(result).toMatchObject({ status: "RUN_STATUS_OK", stdout: "started\ndone\n" });
-      for (const result of await Promise.all(long)) expect(result).toMatchObject({ status: "RUN_STATUS_CANCELLED", stdout: "started\n" });
+      for (const result of await Promise.all(short))
+        expect(result).toMatchObject({ status: "RUN_STATUS_OK", stdout: "started\ndone\n" });
+      for (const result of await Promise.all(long))
+        expect(result).toMatchObject({ status: "RUN_STATUS_CANCELLED", stdout: "started\n" });
       expect(await server.exited).toBe(0);
       expect(performance.now() - signalled).toBeLessThan(8000);
       expect(await aureaContainers()).toEqual([]);
@@ -85,7 +87,10 @@ describe("a client that stops reading a stream", () => {
     const server = await spawnServer({ SANDBOX_OUTPUT_LIMIT: "4m" });
     try {
       const before = server.rssBytes();
-      const client = new (grpc.makeGenericClientConstructor({}, "x"))(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+      const client = new (grpc.makeGenericClientConstructor({}, "x"))(
+        `127.0.0.1:${server.port}`,
+        grpc.credentials.createInsecure(),
+      );
       const call = client.makeServerStreamRequest(
         "/aurea.sandbox.v1.SandboxService/RunStream",
         (value: Buffer) => value,
@@ -153,7 +158,10 @@ describe("the Docker daemon stopped and restarted under load", () => {
 
       await run("bash scripts/ensure-engine.sh");
       await waitFor(async () => (await health.check("")) === "SERVING", 15_000, "health SERVING again");
-      expect(await client.run({ language: "bash", code: "echo back" })).toMatchObject({ status: "RUN_STATUS_OK", stdout: "back\n" });
+      expect(await client.run({ language: "bash", code: "echo back" })).toMatchObject({
+        status: "RUN_STATUS_OK",
+        stdout: "back\n",
+      });
       // The warm pool is rebuilt: runs find live warm containers again, never a dead one.
       await waitFor(
         async () => {
@@ -174,4 +182,3 @@ describe("the Docker daemon stopped and restarted under load", () => {
     expect(await aureaContainers()).toEqual([]);
   }, 180_000);
 });
-

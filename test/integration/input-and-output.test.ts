@@ -41,25 +41,43 @@ describe("input", () => {
   });
 
   it("passes command-line arguments", async () => {
-    const python = await server.client.run({ language: "python", code: "import sys\nprint(sys.argv[1:])", args: ["a", "b c", "--flag"] });
+    const python = await server.client.run({
+      language: "python",
+      code: "import sys\nprint(sys.argv[1:])",
+      args: ["a", "b c", "--flag"],
+    });
     expect(python.stdout).toBe("['a', 'b c', '--flag']\n");
     const bash = await server.client.run({ language: "bash", code: 'printf "%s|" "$@"', args: ["x", "y z"] });
     expect(bash.stdout).toBe("x|y z|");
-    const node = await server.client.run({ language: "javascript", code: "console.log(process.argv.slice(2).join(','))", args: ["1", "2"] });
+    const node = await server.client.run({
+      language: "javascript",
+      code: "console.log(process.argv.slice(2).join(','))",
+      args: ["1", "2"],
+    });
     expect(node.stdout).toBe("1,2\n");
   });
 
   it("sets the caller's environment on a minimal one, and nothing of the server's", async () => {
     const response = await server.client.run({ language: "bash", code: "env | sort", env: { GREETING: "hello", EMPTY: "" } });
-    const names = (response.stdout as string).trim().split("\n").map((line) => line.split("=")[0]);
+    const names = (response.stdout as string)
+      .trim()
+      .split("\n")
+      .map((line) => line.split("=")[0]);
     expect(response.stdout).toContain("GREETING=hello\n");
     expect(response.stdout).toContain("EMPTY=\n");
     expect(response.stdout).not.toContain(serverSecret);
     expect(response.stdout).not.toContain("do-not-leak-7f3a");
     // The fixed environment, what the request set, and what bash itself adds.
-    expect(names.filter((name) => !["PWD", "SHLVL", "_", "OLDPWD"].includes(name ?? ""))).toEqual(
-      ["EMPTY", "GREETING", "HOME", "HOSTNAME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "TMPDIR"],
-    );
+    expect(names.filter((name) => !["PWD", "SHLVL", "_", "OLDPWD"].includes(name ?? ""))).toEqual([
+      "EMPTY",
+      "GREETING",
+      "HOME",
+      "HOSTNAME",
+      "LANG",
+      "PATH",
+      "PYTHONDONTWRITEBYTECODE",
+      "TMPDIR",
+    ]);
   });
 });
 

@@ -14,11 +14,16 @@ const readme = readFileSync(`${repoRoot}/README.md`, "utf8");
 const section = readme.slice(readme.indexOf("## Calling it"), readme.indexOf("\n## ", readme.indexOf("## Calling it") + 5));
 
 function blocks(language: string): string[] {
-  return [...section.matchAll(new RegExp("```" + language + "\\n([\\s\\S]*?)```", "g"))].map((match) => match[1]!);
+  return [...section.matchAll(new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``, "g"))].map((match) => match[1]!);
 }
 
 /** Shell commands, continuation lines joined. */
-const commands = blocks("sh").flatMap((block) => block.replace(/\\\n\s*/g, " ").trim().split("\n"));
+const commands = blocks("sh").flatMap((block) =>
+  block
+    .replace(/\\\n\s*/g, " ")
+    .trim()
+    .split("\n"),
+);
 
 /** What each command's output must show, picked by what the command calls. */
 const expectations: [(command: string) => boolean, RegExp][] = [
@@ -57,7 +62,9 @@ describe("README commands", () => {
   it("the Kubernetes readiness probe is the kubelet's native gRPC health call", async () => {
     const [probe] = blocks("yaml");
     expect(probe).toMatch(/readinessProbe:\n\s+grpc:\n\s+port: 8000/);
-    expect(readFileSync(`${repoRoot}/deploy/kubernetes.yaml`, "utf8")).toContain(probe!.split("\n").slice(0, 3).join("\n").replace(/^/gm, "          ").trim());
+    expect(readFileSync(`${repoRoot}/deploy/kubernetes.yaml`, "utf8")).toContain(
+      probe!.split("\n").slice(0, 3).join("\n").replace(/^/gm, "          ").trim(),
+    );
     const timeoutSeconds = Number(/timeoutSeconds: (\d+)/.exec(probe!)?.[1]);
     // The kubelet calls /grpc.health.v1.Health/Check with service "" (no service in the probe).
     const health = createGrpcHealthClient(server.current.port);

@@ -29,12 +29,16 @@ describe("server reflection", () => {
       { file_by_filename: "aurea/sandbox/v1/sandbox.proto" },
       { file_containing_symbol: "no.such.Symbol" },
     ]);
-    for (const answer of answers.slice(0, 5)) expect(answer.file_descriptor_response?.file_descriptor_proto.length).toBeGreaterThan(0);
+    for (const answer of answers.slice(0, 5))
+      expect(answer.file_descriptor_response?.file_descriptor_proto.length).toBeGreaterThan(0);
     expect(answers[5]?.error_response?.error_code).toBe(grpc.status.NOT_FOUND);
   });
 
   it("gives an independent client what it needs to rebuild every type and call Run", async () => {
-    const answers = await reflect(server.current.port, services.map((symbol) => ({ file_containing_symbol: symbol })));
+    const answers = await reflect(
+      server.current.port,
+      services.map((symbol) => ({ file_containing_symbol: symbol })),
+    );
     const files = answers.flatMap((answer) => answer.file_descriptor_response?.file_descriptor_proto ?? []);
     const definition = protoLoader.loadFileDescriptorSetFromBuffer(fileDescriptorSet(files), {
       keepCase: true,
@@ -55,9 +59,11 @@ describe("server reflection", () => {
     ]) {
       expect(definition[name], name).toBeDefined();
     }
-    const SandboxService = (grpc.loadPackageDefinition(definition) as unknown as {
-      aurea: { sandbox: { v1: { SandboxService: grpc.ServiceClientConstructor } } };
-    }).aurea.sandbox.v1.SandboxService;
+    const SandboxService = (
+      grpc.loadPackageDefinition(definition) as unknown as {
+        aurea: { sandbox: { v1: { SandboxService: grpc.ServiceClientConstructor } } };
+      }
+    ).aurea.sandbox.v1.SandboxService;
     const client = new SandboxService(`127.0.0.1:${server.current.port}`, grpc.credentials.createInsecure());
     const response = await new Promise<Record<string, unknown>>((resolve, reject) =>
       (client.Run as (r: unknown, cb: (e: Error | null, r: Record<string, unknown>) => void) => void).call(
@@ -89,13 +95,22 @@ describe("buf curl with no local proto files (reflection)", () => {
 
   it.each(["grpc-v1", "grpc-v1alpha"])("calls Run and Health through %s reflection", async (reflectProtocol) => {
     const [run] = await bufCurl([
-      "--protocol", "grpc", "--http2-prior-knowledge", "--reflect-protocol", reflectProtocol,
-      "-d", JSON.stringify({ code: "echo reflected", language: "bash" }),
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "--reflect-protocol",
+      reflectProtocol,
+      "-d",
+      JSON.stringify({ code: "echo reflected", language: "bash" }),
       `${server.current.baseUrl}/aurea.sandbox.v1.SandboxService/Run`,
     ]);
     expect(run).toMatchObject({ status: "RUN_STATUS_OK", stdout: "reflected\n" });
     const [health] = await bufCurl([
-      "--protocol", "grpc", "--http2-prior-knowledge", "--reflect-protocol", reflectProtocol,
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "--reflect-protocol",
+      reflectProtocol,
       `${server.current.baseUrl}/grpc.health.v1.Health/Check`,
     ]);
     expect(health).toEqual({ status: "SERVING" });
@@ -103,12 +118,16 @@ describe("buf curl with no local proto files (reflection)", () => {
 
   it("calls SandboxService.Health and the health service's List through reflection", async () => {
     const [health] = await bufCurl([
-      "--protocol", "grpc", "--http2-prior-knowledge",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
       `${server.current.baseUrl}/aurea.sandbox.v1.SandboxService/Health`,
     ]);
     expect(health).toMatchObject({ serving: true, dockerReachable: true, sandboxImagePresent: true });
     const [list] = await bufCurl([
-      "--protocol", "grpc", "--http2-prior-knowledge",
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
       `${server.current.baseUrl}/grpc.health.v1.Health/List`,
     ]);
     expect(list).toEqual({ statuses: { "": { status: "SERVING" }, "aurea.sandbox.v1.SandboxService": { status: "SERVING" } } });
@@ -116,8 +135,11 @@ describe("buf curl with no local proto files (reflection)", () => {
 
   it("streams RunStream through reflection", async () => {
     const messages = await bufCurl([
-      "--protocol", "grpc", "--http2-prior-knowledge",
-      "-d", JSON.stringify({ code: "echo a; echo b >&2", language: "bash" }),
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "-d",
+      JSON.stringify({ code: "echo a; echo b >&2", language: "bash" }),
       `${server.current.baseUrl}/aurea.sandbox.v1.SandboxService/RunStream`,
     ]);
     expect(messages[0]).toHaveProperty("started");
@@ -131,8 +153,13 @@ describe("with reflection switched off", () => {
     try {
       await expect(reflect(quiet.port, [{ list_services: "" }])).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
       const [run] = await bufCurl([
-        "--schema", "proto", "--protocol", "grpc", "--http2-prior-knowledge",
-        "-d", JSON.stringify({ code: "echo ok", language: "bash" }),
+        "--schema",
+        "proto",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "-d",
+        JSON.stringify({ code: "echo ok", language: "bash" }),
         `${quiet.baseUrl}/aurea.sandbox.v1.SandboxService/Run`,
       ]);
       expect(run).toMatchObject({ stdout: "ok\n" });

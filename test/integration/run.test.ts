@@ -11,9 +11,7 @@ import { bridgeGatewayAddress } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 import { healthPath, helloRequest, helloResponse, postJson, runPath } from "../support/http-json.js";
 
-
 const server = useAurea({ SANDBOX_OUTPUT_LIMIT: "64k" });
-
 
 const hello = {
   python: 'print("Hello from sandbox!")',
@@ -126,7 +124,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
       .run({ language: "cobol", code: "", timeout: -1 })
       .catch((e: unknown) => e)) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(error.details).toContain("language: unknown language \"cobol\"");
+    expect(error.details).toContain('language: unknown language "cobol"');
     expect(error.details).toContain("code: is required");
     expect(error.details).toContain("timeout: must be a positive");
   });
@@ -228,10 +226,7 @@ describe("Run over HTTP/1.1 JSON (curl's view)", () => {
 
 describe("Run over gRPC-Web (HTTP/1.1)", () => {
   it("runs code", async () => {
-    const client = createClient(
-      SandboxService,
-      createGrpcWebTransport({ baseUrl: server.current.baseUrl, httpVersion: "1.1" }),
-    );
+    const client = createClient(SandboxService, createGrpcWebTransport({ baseUrl: server.current.baseUrl, httpVersion: "1.1" }));
     const response = await client.run(create(RunRequestSchema, { code: "echo web", language: "bash" }));
     expect(response.status).toBe(RunStatus.OK);
     expect(response.stdout).toBe("web\n");

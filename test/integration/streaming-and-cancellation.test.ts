@@ -2,11 +2,9 @@ import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it, vi } from "vitest";
 import { useAurea } from "../support/aurea-server.js";
 import { aureaContainers, noContainersWithin } from "../support/containers.js";
-import { type GrpcResponse } from "../support/grpc-js-client.js";
-
+import type { GrpcResponse } from "../support/grpc-js-client.js";
 
 const server = useAurea({ SANDBOX_OUTPUT_LIMIT: "64k" });
-
 
 const isOutput = (message: GrpcResponse) => message.event === "stdout" || message.event === "stderr";
 
@@ -71,7 +69,9 @@ describe("RunStream", () => {
     const stream = server.client.runStream({ language: "bash", code: "printf 'a\\377b'" });
     await stream.done;
     const bytes = Buffer.concat(
-      stream.messages.filter(({ message }) => message.event === "stdout").map(({ message }) => Buffer.from(message.stdout as Buffer)),
+      stream.messages
+        .filter(({ message }) => message.event === "stdout")
+        .map(({ message }) => Buffer.from(message.stdout as Buffer)),
     );
     expect([...bytes]).toEqual([0x61, 0xff, 0x62]);
     expect((stream.messages.at(-1)!.message.result as GrpcResponse).stdout).toBe("a\uFFFDb");

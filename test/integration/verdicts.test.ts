@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { useAurea } from "../support/aurea-server.js";
 
-
 const server = useAurea();
-
 
 const mebibyte = 1024 * 1024;
 
@@ -111,7 +109,10 @@ describe("processes that outlive the program", () => {
 
 describe("the supervisor cannot be fooled", () => {
   it("a program that tries to kill PID 1 changes nothing", async () => {
-    const response = await server.client.run({ language: "bash", code: "kill -KILL 1; kill -TERM 1; kill -STOP 1; echo still here; exit 4" });
+    const response = await server.client.run({
+      language: "bash",
+      code: "kill -KILL 1; kill -TERM 1; kill -STOP 1; echo still here; exit 4",
+    });
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 4, stdout: "still here\n" });
     expect(response.usage).toBeTruthy();
   });

@@ -3,7 +3,6 @@ import { describe, expect, it, vi } from "vitest";
 import { startAurea, useAurea } from "../support/aurea-server.js";
 import { createGrpcSandboxClient, type GrpcResponse } from "../support/grpc-js-client.js";
 
-
 /** Waits until every language has a warm container ready, so the next runs take the warm path. */
 async function poolFilled(): Promise<void> {
   await vi.waitFor(() => expect(server.current.load().warm).toBe(3), { timeout: 20_000 });
@@ -19,7 +18,6 @@ async function warmRun(request: Record<string, unknown>): Promise<GrpcResponse> 
 }
 
 const server = useAurea({ WARM_POOL_SIZE: "1", SANDBOX_OUTPUT_LIMIT: "64k" });
-
 
 describe("warm containers run programs exactly as cold ones do", () => {
   it.each([
@@ -70,7 +68,7 @@ describe("warm containers run programs exactly as cold ones do", () => {
   it("reports an uncaught exception without the loader's frames", async () => {
     const response = await warmRun({ language: "python", code: "def f():\n    raise ValueError('x')\nf()" });
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 1 });
-    expect(response.stderr as string).toMatch(/^Traceback \(most recent call last\):\n  File "main\.py", line 3, in <module>/);
+    expect(response.stderr as string).toMatch(/^Traceback \(most recent call last\):\n {2}File "main\.py", line 3, in <module>/);
   });
 
   it("keeps sys.exit and process.exit codes, and signals", async () => {
@@ -95,7 +93,10 @@ describe("warm containers run programs exactly as cold ones do", () => {
   });
 
   it("gives every run a container no other run touched", async () => {
-    const first = await warmRun({ language: "bash", code: "echo mark > /tmp/mark; hostname; cat /proc/1/cmdline | tr '\\0' ' ' | head -c 20" });
+    const first = await warmRun({
+      language: "bash",
+      code: "echo mark > /tmp/mark; hostname; cat /proc/1/cmdline | tr '\\0' ' ' | head -c 20",
+    });
     const second = await warmRun({ language: "bash", code: "ls /tmp; ls /workspace" });
     expect(first.status).toBe("RUN_STATUS_OK");
     expect(second.stdout).not.toContain("mark");
@@ -108,7 +109,14 @@ describe("the pool never hands out a dead container", () => {
     const docker = new Docker();
     const warm = await docker.listContainers({ filters: { label: ["dev.aurea.run-id=warm"] } });
     expect(warm.length).toBeGreaterThanOrEqual(3);
-    await Promise.all(warm.map((container) => docker.getContainer(container.Id).kill().catch(() => undefined)));
+    await Promise.all(
+      warm.map((container) =>
+        docker
+          .getContainer(container.Id)
+          .kill()
+          .catch(() => undefined),
+      ),
+    );
     const response = await server.client.run({ language: "python", code: "print('after the warm ones died')" });
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "after the warm ones died\n" });
     const line = server.current.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
@@ -196,7 +204,10 @@ describe("warm containers under gVisor", () => {
 describe("RunStream on a warm container", () => {
   it("streams live output and ends with the result", async () => {
     await poolFilled();
-    const stream = server.client.runStream({ language: "python", code: "import time\nprint('one')\ntime.sleep(0.5)\nprint('two')" });
+    const stream = server.client.runStream({
+      language: "python",
+      code: "import time\nprint('one')\ntime.sleep(0.5)\nprint('two')",
+    });
     await stream.done;
     const result = stream.messages.at(-1)!.message.result as GrpcResponse;
     expect(result).toMatchObject({ status: "RUN_STATUS_OK", stdout: "one\ntwo\n" });

@@ -1,17 +1,15 @@
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { useAurea } from "../support/aurea-server.js";
-import { type GrpcResponse } from "../support/grpc-js-client.js";
+import type { GrpcResponse } from "../support/grpc-js-client.js";
 import { postJson, runPath } from "../support/http-json.js";
 
-
 const server = useAurea({
-    SANDBOX_ARTIFACT_MAX_FILES: "5",
-    SANDBOX_ARTIFACT_MAX_FILE_SIZE: "64k",
-    SANDBOX_ARTIFACT_MAX_TOTAL_SIZE: "160k",
-    SANDBOX_WORKSPACE_FILES: "256",
-  });
-
+  SANDBOX_ARTIFACT_MAX_FILES: "5",
+  SANDBOX_ARTIFACT_MAX_FILE_SIZE: "64k",
+  SANDBOX_ARTIFACT_MAX_TOTAL_SIZE: "160k",
+  SANDBOX_WORKSPACE_FILES: "256",
+});
 
 const python = (lines: string[]) => ({ language: "python", code: lines.join("\n"), capture_artifacts: true });
 const skipped = (response: GrpcResponse) =>
@@ -63,16 +61,22 @@ describe("files in", () => {
       [{ "main.py": "x" }, "collides with the code file main.py"],
     ];
     for (const [files, message] of cases) {
-      const error = (await server.client.run({ language: "python", code: "print(1)", files }).catch((e: unknown) => e)) as grpc.ServiceError;
+      const error = (await server.client
+        .run({ language: "python", code: "print(1)", files })
+        .catch((e: unknown) => e)) as grpc.ServiceError;
       expect(error.code, message).toBe(grpc.status.INVALID_ARGUMENT);
       expect(error.details).toContain(message);
     }
     const tooMany = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}`, ""]));
-    const error = (await server.client.run({ language: "python", code: "1", files: tooMany }).catch((e: unknown) => e)) as grpc.ServiceError;
+    const error = (await server.client
+      .run({ language: "python", code: "1", files: tooMany })
+      .catch((e: unknown) => e)) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(error.details).toMatch(/^files: has 300 entries; the workspace holds at most 255 files/);
     const tooBig = { big: "x".repeat(65 * 1024 * 1024) };
-    const big = (await server.client.run({ language: "python", code: "1", files: tooBig }).catch((e: unknown) => e)) as grpc.ServiceError;
+    const big = (await server.client
+      .run({ language: "python", code: "1", files: tooBig })
+      .catch((e: unknown) => e)) as grpc.ServiceError;
     // Either Aurea's own check or the message-size bound refuses it; neither runs anything.
     expect([grpc.status.INVALID_ARGUMENT, grpc.status.RESOURCE_EXHAUSTED]).toContain(big.code);
   });
@@ -101,7 +105,11 @@ describe("artifacts out", () => {
   });
 
   it("returns artifacts of a program that failed", async () => {
-    const response = await server.client.run({ language: "bash", code: "echo partial > log.txt; exit 2", capture_artifacts: true });
+    const response = await server.client.run({
+      language: "bash",
+      code: "echo partial > log.txt; exit 2",
+      capture_artifacts: true,
+    });
     expect(response).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", artifacts: { "log.txt": "partial\n" } });
   });
 
@@ -140,7 +148,13 @@ describe("artifacts out", () => {
 
   it("refuses a 1 TB sparse file to the program itself (file size limit)", async () => {
     const response = await server.client.run(
-      python(["import errno", "try:", "    open('huge', 'wb').truncate(10**12)", "except OSError as e:", "    print(errno.errorcode[e.errno])"]),
+      python([
+        "import errno",
+        "try:",
+        "    open('huge', 'wb').truncate(10**12)",
+        "except OSError as e:",
+        "    print(errno.errorcode[e.errno])",
+      ]),
     );
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "EFBIG\n" });
   });

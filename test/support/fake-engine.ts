@@ -128,7 +128,8 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     this.reachable = false;
     for (const container of this.containers.values()) {
       container.stream?.destroy();
-      for (const waiter of container.waiters.splice(0)) waiter.reject(new EngineUnavailableError("wait for container: connection reset (fake)"));
+      for (const waiter of container.waiters.splice(0))
+        waiter.reject(new EngineUnavailableError("wait for container: connection reset (fake)"));
     }
   }
 

@@ -12,9 +12,11 @@ const definition = protoLoader.loadSync("grpc/health/v1/health.proto", {
   enums: String,
   defaults: true,
 });
-const Health = (grpc.loadPackageDefinition(definition) as unknown as {
-  grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-}).grpc.health.v1.Health;
+const Health = (
+  grpc.loadPackageDefinition(definition) as unknown as {
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  }
+).grpc.health.v1.Health;
 
 export interface HealthWatch {
   /** Every status pushed so far, oldest first. */
@@ -47,7 +49,9 @@ export function createGrpcHealthClient(port: number): GrpcHealthClient {
     watch(service) {
       const started = performance.now();
       const statuses: string[] = [];
-      const call = (client.Watch as (request: unknown) => grpc.ClientReadableStream<{ status: string }>).call(client, { service });
+      const call = (client.Watch as (request: unknown) => grpc.ClientReadableStream<{ status: string }>).call(client, {
+        service,
+      });
       call.on("data", (response: { status: string }) => statuses.push(response.status));
       call.on("error", () => undefined);
       return {

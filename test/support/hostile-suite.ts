@@ -27,11 +27,7 @@ export interface HostileContext {
  * own checks the elapsed time, that the server still reports serving, and that no container is
  * left behind.
  */
-export function hostileSuite(
-  family: string,
-  cases: readonly HostileCase[],
-  env: Record<string, string> = {},
-): HostileContext {
+export function hostileSuite(family: string, cases: readonly HostileCase[], env: Record<string, string> = {}): HostileContext {
   let aurea: RunningAurea;
   let client: GrpcSandboxClient;
   beforeAll(async () => {

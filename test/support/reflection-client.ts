@@ -27,10 +27,16 @@ export type ReflectionAnswer = {
 };
 
 /** Sends each request in turn over one bidirectional stream; resolves with the answers in order. */
-export function reflect(port: number, requests: Record<string, unknown>[], version: ReflectionVersion = "v1"): Promise<ReflectionAnswer[]> {
+export function reflect(
+  port: number,
+  requests: Record<string, unknown>[],
+  version: ReflectionVersion = "v1",
+): Promise<ReflectionAnswer[]> {
   const client = reflectionClient(port, version);
   return new Promise((resolve, reject) => {
-    const call = (client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, ReflectionAnswer> }).ServerReflectionInfo();
+    const call = (
+      client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, ReflectionAnswer> }
+    ).ServerReflectionInfo();
     const answers: ReflectionAnswer[] = [];
     call.on("data", (answer: ReflectionAnswer) => {
       answers.push(answer);

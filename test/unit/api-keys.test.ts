@@ -15,7 +15,10 @@ describe("parseApiKeys", () => {
   });
 
   it("reports bad entries without echoing secrets", () => {
-    const { keys, errors } = parseApiKeys(`bad id:${secretA}, short:abc, q:${secretA}:zero, a:${secretA}, a:${secretB}`, "API_KEYS");
+    const { keys, errors } = parseApiKeys(
+      `bad id:${secretA}, short:abc, q:${secretA}:zero, a:${secretA}, a:${secretB}`,
+      "API_KEYS",
+    );
     expect(keys.map((key) => key.id)).toEqual(["a"]);
     expect(errors).toHaveLength(4);
     expect(errors.join("\n")).not.toContain(secretA);

@@ -27,7 +27,13 @@ function manifest(records: string[]): Buffer {
 
 describe("collectArtifacts", () => {
   it("returns regular files listed in the manifest and found in the tar", async () => {
-    const payload = Buffer.concat([manifest(["f 2 a.txt", "f 3 d/b.txt"]), await tarOf([{ name: "a.txt", content: "hi" }, { name: "d/b.txt", content: "abc" }])]);
+    const payload = Buffer.concat([
+      manifest(["f 2 a.txt", "f 3 d/b.txt"]),
+      await tarOf([
+        { name: "a.txt", content: "hi" },
+        { name: "d/b.txt", content: "abc" },
+      ]),
+    ]);
     const result = await collectArtifacts(payload, caps, []);
     expect(Object.fromEntries([...result.files].map(([name, content]) => [name, content.toString()]))).toEqual({
       "a.txt": "hi",
@@ -85,7 +91,10 @@ describe("collectArtifacts", () => {
   });
 
   it("keeps the complete entries of a tar cut short and reports the rest", async () => {
-    const whole = await tarOf([{ name: "a", content: "1234" }, { name: "b", content: "5678" }]);
+    const whole = await tarOf([
+      { name: "a", content: "1234" },
+      { name: "b", content: "5678" },
+    ]);
     const payload = Buffer.concat([manifest(["f 4 a", "f 4 b"]), whole.subarray(0, 512 + 512 + 100)]);
     const result = await collectArtifacts(payload, caps, []);
     expect([...result.files.keys()]).toEqual(["a"]);
@@ -96,7 +105,10 @@ describe("collectArtifacts", () => {
     const withBadName = Buffer.concat([
       Buffer.from("f 2 same\0f 3 diff\0", "latin1"),
       Buffer.from([0x66, 0x20, 0x31, 0x20, 0x62, 0xff, 0x00, 0x00]),
-      await tarOf([{ name: "same", content: "in" }, { name: "diff", content: "new" }]),
+      await tarOf([
+        { name: "same", content: "in" },
+        { name: "diff", content: "new" },
+      ]),
     ]);
     const inputs = [
       { name: "same", content: Buffer.from("in") },

@@ -63,7 +63,14 @@ describe("parseConfig", () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     const text = result.errors.join("\n");
-    for (const name of ["PORT", "SANDBOX_CPU_LIMIT", "SANDBOX_MEMORY_LIMIT", "SANDBOX_READONLY_DEFAULT", "SANDBOX_IMAGE", "LOG_LEVEL"]) {
+    for (const name of [
+      "PORT",
+      "SANDBOX_CPU_LIMIT",
+      "SANDBOX_MEMORY_LIMIT",
+      "SANDBOX_READONLY_DEFAULT",
+      "SANDBOX_IMAGE",
+      "LOG_LEVEL",
+    ]) {
       expect(text).toContain(name);
     }
     expect(result.errors).toHaveLength(6);

@@ -1,10 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  baseEnvironment,
-  containerLabels,
-  toContainerCreateOptions,
-  toHostConfig,
-} from "../../src/docker/container-options.js";
+import { baseEnvironment, containerLabels, toContainerCreateOptions, toHostConfig } from "../../src/docker/container-options.js";
 
 const limits = {
   cpu: 0.5,
@@ -16,7 +11,12 @@ const limits = {
 };
 
 describe("toHostConfig", () => {
-  const shape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc" as const, seccompProfile: '{"defaultAction":"SCMP_ACT_ERRNO"}' };
+  const shape = {
+    image: "aurea-sandbox:latest",
+    readonlyRootfs: true,
+    runtime: "runc" as const,
+    seccompProfile: '{"defaultAction":"SCMP_ACT_ERRNO"}',
+  };
   const hostConfig = toHostConfig(shape, limits);
 
   it("maps CPU, memory without swap, and processes", () => {
@@ -31,7 +31,9 @@ describe("toHostConfig", () => {
     expect(hostConfig.CapDrop).toEqual(["ALL"]);
     expect(hostConfig.SecurityOpt).toEqual(["no-new-privileges", 'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}']);
     expect(hostConfig.Runtime).toBe("runc");
-    expect(hostConfig.MaskedPaths).toEqual(expect.arrayContaining(["/proc/kcore", "/sys/firmware", "/proc/1/mem", "/proc/1/task/1/mem"]));
+    expect(hostConfig.MaskedPaths).toEqual(
+      expect.arrayContaining(["/proc/kcore", "/sys/firmware", "/proc/1/mem", "/proc/1/task/1/mem"]),
+    );
     expect(hostConfig.Privileged).toBe(false);
     // Aurea's supervisor is PID 1 (see sandbox-command.ts), not the engine's init.
     expect(hostConfig.Init).toBe(false);

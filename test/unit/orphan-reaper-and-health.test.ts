@@ -7,7 +7,11 @@ import { createOrphanReaper } from "../../src/service/orphan-reaper.js";
 import { FakeEngine } from "../support/fake-engine.js";
 
 const logger = pino({ level: "silent" });
-const labelsOf = (instance: string) => ({ [containerLabels.managed]: "true", [containerLabels.instance]: instance, [containerLabels.runId]: "r" });
+const labelsOf = (instance: string) => ({
+  [containerLabels.managed]: "true",
+  [containerLabels.instance]: instance,
+  [containerLabels.runId]: "r",
+});
 
 describe("the orphan reaper", () => {
   function setUp(live: string[] = []) {
@@ -33,7 +37,13 @@ describe("the orphan reaper", () => {
   it("never touches a live run's container, however old", async () => {
     const engine = new FakeEngine();
     const id = engine.addLeftover(labelsOf("me"), 600_000);
-    const reaper = createOrphanReaper({ containers: engine, instanceId: "me", liveContainers: () => new Set([id]), foreignAfterMs: 0, logger });
+    const reaper = createOrphanReaper({
+      containers: engine,
+      instanceId: "me",
+      liveContainers: () => new Set([id]),
+      foreignAfterMs: 0,
+      logger,
+    });
     expect(await reaper.sweep({ finalSweep: true })).toEqual([]);
   });
 
@@ -87,7 +97,9 @@ describe("health", () => {
       engine.reachable = true;
       await vi.waitFor(() => expect(monitor.serving()).toBe(true));
       engine.images.clear();
-      await vi.waitFor(() => expect(monitor.current()).toMatchObject({ serving: false, dockerReachable: true, sandboxImagePresent: false }));
+      await vi.waitFor(() =>
+        expect(monitor.current()).toMatchObject({ serving: false, dockerReachable: true, sandboxImagePresent: false }),
+      );
       engine.images.add("aurea-sandbox:latest");
       await vi.waitFor(() => expect(monitor.serving()).toBe(true));
       expect(changes).toEqual([true, false, true, false, true]);

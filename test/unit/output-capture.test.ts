@@ -9,7 +9,7 @@ function frame(type: number, payload: string | Buffer): Buffer {
   return Buffer.concat([header, body]);
 }
 
-function collect(input: Buffer[], ) {
+function collect(input: Buffer[]) {
   const seen: [OutputStreamName, string][] = [];
   const demuxer = new AttachStreamDemuxer((stream, chunk) => seen.push([stream, chunk.toString()]));
   for (const chunk of input) demuxer.push(chunk);
@@ -30,8 +30,18 @@ describe("AttachStreamDemuxer", () => {
     const whole = Buffer.concat([frame(1, "hello"), frame(2, "world")]);
     const bytes = [...whole].map((byte) => Buffer.from([byte]));
     const seen = collect(bytes);
-    expect(seen.filter(([s]) => s === "stdout").map(([, c]) => c).join("")).toBe("hello");
-    expect(seen.filter(([s]) => s === "stderr").map(([, c]) => c).join("")).toBe("world");
+    expect(
+      seen
+        .filter(([s]) => s === "stdout")
+        .map(([, c]) => c)
+        .join(""),
+    ).toBe("hello");
+    expect(
+      seen
+        .filter(([s]) => s === "stderr")
+        .map(([, c]) => c)
+        .join(""),
+    ).toBe("world");
   });
 
   it("hands on a huge frame's payload as it arrives instead of buffering it", () => {

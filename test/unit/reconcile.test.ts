@@ -27,29 +27,109 @@ function evidence(overrides: Partial<Omit<RunEvidence, "stoppedBy">> & { stopped
   };
 }
 
-type Row = [string, Runtime, Parameters<typeof evidence>[0], { verdict: string; exitCode: number | undefined; signal?: string; error?: RegExp }];
+type Row = [
+  string,
+  Runtime,
+  Parameters<typeof evidence>[0],
+  { verdict: string; exitCode: number | undefined; signal?: string; error?: RegExp },
+];
 
 // Every verdict rule, under both runtimes where they differ.
 const rows: Row[] = [
   ["exit 0 with a report", "runc", {}, { verdict: "ok", exitCode: 0 }],
   ["exit 3 with a report", "runc", { report: finished(3) }, { verdict: "runtime_error", exitCode: 3 }],
-  ["killed by a signal it raised itself (139)", "runc", { report: finished(139) }, { verdict: "runtime_error", exitCode: 139, signal: "SIGSEGV" }],
-  ["failed after an OOM kill in the cgroup", "runc", { report: finished(137, 1) }, { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" }],
+  [
+    "killed by a signal it raised itself (139)",
+    "runc",
+    { report: finished(139) },
+    { verdict: "runtime_error", exitCode: 139, signal: "SIGSEGV" },
+  ],
+  [
+    "failed after an OOM kill in the cgroup",
+    "runc",
+    { report: finished(137, 1) },
+    { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" },
+  ],
   ["exited 0 although a helper was OOM-killed", "runc", { report: finished(0, 1) }, { verdict: "ok", exitCode: 0 }],
-  ["failed, and the engine flagged an OOM kill", "runc", { report: finished(1), engineOomKilled: true }, { verdict: "memory_limit", exitCode: 1 }],
-  ["timed out (killed by Aurea)", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["timeout"] }, { verdict: "timeout", exitCode: 137, signal: "SIGKILL" }],
-  ["output over the cap", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["output_limit"] }, { verdict: "output_limit", exitCode: 137, signal: "SIGKILL" }],
-  ["cancelled while running", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["cancelled"] }, { verdict: "cancelled", exitCode: 137, signal: "SIGKILL" }],
-  ["cancelled beats timeout", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["timeout", "cancelled"] }, { verdict: "cancelled", exitCode: 137, signal: "SIGKILL" }],
-  ["timeout beats output limit", "runc", { report: undefined, engineExitCode: 137, stoppedBy: ["output_limit", "timeout"] }, { verdict: "timeout", exitCode: 137, signal: "SIGKILL" }],
-  ["no report, not killed by Aurea: output lost", "runc", { report: undefined, engineExitCode: 0 }, { verdict: "internal", exitCode: 0, error: /without the supervisor's final report/ }],
-  ["no report and exit 137 under runc is not a memory kill", "runc", { report: undefined, engineExitCode: 137 }, { verdict: "internal", exitCode: 137, signal: "SIGKILL", error: /final report/ }],
-  ["no report and exit 137 under runsc: the sandbox died for memory", "runsc", { report: undefined, engineExitCode: 137 }, { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" }],
-  ["no report and exit 1 under runsc: output lost", "runsc", { report: undefined, engineExitCode: 1 }, { verdict: "internal", exitCode: 1, error: /final report/ }],
+  [
+    "failed, and the engine flagged an OOM kill",
+    "runc",
+    { report: finished(1), engineOomKilled: true },
+    { verdict: "memory_limit", exitCode: 1 },
+  ],
+  [
+    "timed out (killed by Aurea)",
+    "runc",
+    { report: undefined, engineExitCode: 137, stoppedBy: ["timeout"] },
+    { verdict: "timeout", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "output over the cap",
+    "runc",
+    { report: undefined, engineExitCode: 137, stoppedBy: ["output_limit"] },
+    { verdict: "output_limit", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "cancelled while running",
+    "runc",
+    { report: undefined, engineExitCode: 137, stoppedBy: ["cancelled"] },
+    { verdict: "cancelled", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "cancelled beats timeout",
+    "runc",
+    { report: undefined, engineExitCode: 137, stoppedBy: ["timeout", "cancelled"] },
+    { verdict: "cancelled", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "timeout beats output limit",
+    "runc",
+    { report: undefined, engineExitCode: 137, stoppedBy: ["output_limit", "timeout"] },
+    { verdict: "timeout", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "no report, not killed by Aurea: output lost",
+    "runc",
+    { report: undefined, engineExitCode: 0 },
+    { verdict: "internal", exitCode: 0, error: /without the supervisor's final report/ },
+  ],
+  [
+    "no report and exit 137 under runc is not a memory kill",
+    "runc",
+    { report: undefined, engineExitCode: 137 },
+    { verdict: "internal", exitCode: 137, signal: "SIGKILL", error: /final report/ },
+  ],
+  [
+    "no report and exit 137 under runsc: the sandbox died for memory",
+    "runsc",
+    { report: undefined, engineExitCode: 137 },
+    { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "no report and exit 1 under runsc: output lost",
+    "runsc",
+    { report: undefined, engineExitCode: 1 },
+    { verdict: "internal", exitCode: 1, error: /final report/ },
+  ],
   ["runsc with a report reads as runc does", "runsc", { report: finished(2) }, { verdict: "runtime_error", exitCode: 2 }],
-  ["workspace not extracted", "runc", { report: { kind: "setup-failed" }, engineExitCode: 125 }, { verdict: "internal", exitCode: 125, error: /could not be extracted/ }],
-  ["engine lost mid-run", "runsc", { report: undefined, lostTrack: "lost track of the running container: gone" }, { verdict: "internal", exitCode: undefined, error: /lost track/ }],
-  ["the report's status beats the supervisor's own exit", "runc", { report: finished(0), engineExitCode: 2 }, { verdict: "ok", exitCode: 0 }],
+  [
+    "workspace not extracted",
+    "runc",
+    { report: { kind: "setup-failed" }, engineExitCode: 125 },
+    { verdict: "internal", exitCode: 125, error: /could not be extracted/ },
+  ],
+  [
+    "engine lost mid-run",
+    "runsc",
+    { report: undefined, lostTrack: "lost track of the running container: gone" },
+    { verdict: "internal", exitCode: undefined, error: /lost track/ },
+  ],
+  [
+    "the report's status beats the supervisor's own exit",
+    "runc",
+    { report: finished(0), engineExitCode: 2 },
+    { verdict: "ok", exitCode: 0 },
+  ],
 ];
 
 describe("reconcile", () => {
@@ -65,8 +145,16 @@ describe("reconcile", () => {
   it("takes usage from the report, else from the sample taken before a kill", () => {
     expect(reconcile(evidence()).usage).toEqual({ cpuTimeNs: 1000, peakMemoryBytes: 4096 });
     const sampled = { cpuTimeNs: 5, peakMemoryBytes: 6 };
-    expect(reconcile(evidence({ report: undefined, engineExitCode: 137, stoppedBy: ["timeout"], usageAtKill: sampled })).usage).toEqual(sampled);
-    const blank: SupervisorReport = { kind: "finished", status: 0, peakMemoryBytes: undefined, cpuTimeNs: undefined, oomKills: undefined };
+    expect(
+      reconcile(evidence({ report: undefined, engineExitCode: 137, stoppedBy: ["timeout"], usageAtKill: sampled })).usage,
+    ).toEqual(sampled);
+    const blank: SupervisorReport = {
+      kind: "finished",
+      status: 0,
+      peakMemoryBytes: undefined,
+      cpuTimeNs: undefined,
+      oomKills: undefined,
+    };
     expect(reconcile(evidence({ report: blank })).usage).toBeUndefined();
   });
 

@@ -9,7 +9,14 @@ import { createWarmPool } from "../../src/runner/warm-pool.js";
 import { FakeEngine, type FakeAction } from "../support/fake-engine.js";
 
 const logger = pino({ level: "silent" });
-const limits: SandboxLimits = { cpu: 1, memoryBytes: 256 << 20, pids: 64, workspaceBytes: 64 << 20, workspaceFiles: 4096, tmpBytes: 16 << 20 };
+const limits: SandboxLimits = {
+  cpu: 1,
+  memoryBytes: 256 << 20,
+  pids: 64,
+  workspaceBytes: 64 << 20,
+  workspaceFiles: 4096,
+  tmpBytes: 16 << 20,
+};
 const shape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc" as const, seccompProfile: undefined };
 
 function spec(overrides: Partial<RunSpec> = {}): RunSpec {
@@ -110,7 +117,9 @@ describe.each(["cold", "warm"] as const)("a %s run", (mode) => {
   it("ends INTERNAL, never OK, when the engine goes away mid-run", async () => {
     const { engine, runner, finish } = await setUp(mode);
     engine.program = () => ({ hang: true });
-    const running = runner.run(spec(), { observer: { onState: (state) => state === "started" && setImmediate(() => engine.goAway()) } });
+    const running = runner.run(spec(), {
+      observer: { onState: (state) => state === "started" && setImmediate(() => engine.goAway()) },
+    });
     const outcome = await running;
     expect(outcome.verdict).toBe("internal");
     engine.reachable = true;

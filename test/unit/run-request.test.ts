@@ -67,9 +67,7 @@ describe("validateRunRequest", () => {
   });
 
   it("names the field of each problem", () => {
-    expect(violations({ language: "ruby" })).toEqual([
-      'language: unknown language "ruby"; one of python, javascript, bash',
-    ]);
+    expect(violations({ language: "ruby" })).toEqual(['language: unknown language "ruby"; one of python, javascript, bash']);
     expect(violations({ language: "" })[0]).toMatch(/^language: is required/);
     expect(violations({ code: "  \n" })[0]).toMatch(/^code: is required/);
     expect(violations({ code: "x".repeat(1001) })[0]).toMatch(/^code: is 1001 bytes; at most 1000/);
@@ -98,9 +96,7 @@ describe("validateRunRequest", () => {
   it("accepts files in sub-directories and refuses collisions with the code file", () => {
     const ok = validateRunRequest(request({ files: { "src/util.py": "x = 1", "data.txt": "hi" } }), policy, "r");
     expect(ok.ok).toBe(true);
-    expect(violations({ files: { "main.py": "print(2)" } })).toEqual([
-      'files["main.py"]: collides with the code file main.py',
-    ]);
+    expect(violations({ files: { "main.py": "print(2)" } })).toEqual(['files["main.py"]: collides with the code file main.py']);
     expect(violations({ files: { a: "1", "a/b": "2" } })).toEqual([
       'files["a"]: is both a file and the directory of another file',
     ]);
@@ -119,7 +115,9 @@ describe("validateRunRequest", () => {
   });
 
   it("bounds the number and size of files", () => {
-    expect(violations({ files: { a: "", b: "", c: "", d: "" } })[0]).toMatch(/^files: has 4 entries; the workspace holds at most 3/);
+    expect(violations({ files: { a: "", b: "", c: "", d: "" } })[0]).toMatch(
+      /^files: has 4 entries; the workspace holds at most 3/,
+    );
     expect(violations({ files: { "a/b/c": "" } })).toEqual([]);
     expect(violations({ files: { "a/b/c/d": "" } })[0]).toMatch(/^files: need 5 files and directories; the workspace holds 4/);
     expect(violations({ files: { big: "x".repeat(1024 * 1024 + 1) } })[0]).toMatch(/^files: hold 1048577 bytes/);
@@ -137,7 +135,9 @@ describe("runtime", () => {
   it("refuses one the server does not allow", () => {
     const forced = { ...policy, defaultRuntime: "runsc" as const, allowedRuntimes: ["runsc" as const] };
     const result = validateRunRequest(request({ runtime: "runc" }), forced, "r");
-    expect(result.ok ? [] : result.violations).toEqual([{ field: "runtime", description: '"runc" is not allowed here; one of runsc' }]);
+    expect(result.ok ? [] : result.violations).toEqual([
+      { field: "runtime", description: '"runc" is not allowed here; one of runsc' },
+    ]);
     expect(violations({ runtime: "kata" })).toEqual(['runtime: "kata" is not allowed here; one of runc, runsc']);
   });
 });

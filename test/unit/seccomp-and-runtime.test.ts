@@ -37,7 +37,9 @@ describe("hardenSeccompProfile", () => {
   });
 
   it("refuses a profile that allows by default", () => {
-    expect(() => hardenSeccompProfile(JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [] }))).toThrow(/must deny by default/);
+    expect(() => hardenSeccompProfile(JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [] }))).toThrow(
+      /must deny by default/,
+    );
   });
 });
 
@@ -50,7 +52,9 @@ describe("loadSeccompProfile", () => {
     const missing = () => {
       throw new Error("ENOENT");
     };
-    expect(() => loadSeccompProfile("/nope.json", missing)).toThrow(/\/nope\.json cannot be read \(ENOENT\); run scripts\/ensure-engine\.sh/);
+    expect(() => loadSeccompProfile("/nope.json", missing)).toThrow(
+      /\/nope\.json cannot be read \(ENOENT\); run scripts\/ensure-engine\.sh/,
+    );
   });
 });
 

@@ -63,7 +63,11 @@ async function supervise(options: {
   archive?: Buffer;
 }): Promise<SupervisedRun> {
   const archive = options.archive ?? (options.files ? await buildWorkspaceArchive(options.files) : Buffer.alloc(0));
-  const input = Buffer.concat([supervisorHeader(archive.length, nonce, options.artifacts), archive, options.after ?? Buffer.alloc(0)]);
+  const input = Buffer.concat([
+    supervisorHeader(archive.length, nonce, options.artifacts),
+    archive,
+    options.after ?? Buffer.alloc(0),
+  ]);
   const fifo = join(workspace, ".go");
   // PID 1 of the namespace stays after the supervisor exits, so a leftover the supervisor failed
   // to kill would still be ticking while it counts.
@@ -71,15 +75,30 @@ async function supervise(options: {
     count() { if [ -f ticks ]; then wc -l < ticks; else echo 0; fi; }
     count > .ticks-at-exit; sleep 0.3; count > .ticks-later; exit $status`;
   const argv = [
-    "--user", "--map-root-user", "--pid", "--fork",
-    "sh", "-c", init, script("supervisor.sh"),
-    options.mode ?? "cold", workspace, fifo, reportTag, stderrEndTag, String(manifestExtraEntries),
+    "--user",
+    "--map-root-user",
+    "--pid",
+    "--fork",
+    "sh",
+    "-c",
+    init,
+    script("supervisor.sh"),
+    options.mode ?? "cold",
+    workspace,
+    fifo,
+    reportTag,
+    stderrEndTag,
+    String(manifestExtraEntries),
     ...options.program,
   ];
   const child = spawn("unshare", argv, { cwd: workspace, stdio: ["pipe", "pipe", "pipe"] });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
-  const trailer = new TrailerSplitter(trailerMarker(nonce), (chunk) => stdout.push(Buffer.from(chunk)), maxTrailerBytes(options.artifacts));
+  const trailer = new TrailerSplitter(
+    trailerMarker(nonce),
+    (chunk) => stdout.push(Buffer.from(chunk)),
+    maxTrailerBytes(options.artifacts),
+  );
   const stderrEnd = new TrailerSplitter(stderrEndMarker(nonce), (chunk) => stderr.push(Buffer.from(chunk)), 64);
   child.stdout.on("data", (chunk: Buffer) => trailer.push(chunk));
   child.stderr.on("data", (chunk: Buffer) => stderrEnd.push(chunk));
@@ -182,13 +201,16 @@ describe("the supervisor, warm, with each loader", () => {
     node: "const line = require('fs').readFileSync(0, 'utf8').split('\\n')[0];\nconsole.log(`${process.argv[2]}|${process.env.SUFFIX}|${line}`);\nprocess.exit(4);",
   };
 
-  it.each(loaders)("%s: says it is ready, then runs the code it was sent with args, env and stdin", async (name, codeFile, argv) => {
-    const message = warmRunMessage(["a b"], ["SUFFIX=!"], programs[name]);
-    const run = await supervise({ mode: "warm", program: argv(), after: Buffer.concat([message, Buffer.from("line\n")]) });
-    expect(run.stdout).toBe(`\0${readyTag}\na b|!|line\n`);
-    expect(run.report).toMatchObject({ kind: "finished", status: 4 });
-    expect(readFileSync(join(workspace, codeFile), "utf8")).toBe(programs[name]);
-  });
+  it.each(loaders)(
+    "%s: says it is ready, then runs the code it was sent with args, env and stdin",
+    async (name, codeFile, argv) => {
+      const message = warmRunMessage(["a b"], ["SUFFIX=!"], programs[name]);
+      const run = await supervise({ mode: "warm", program: argv(), after: Buffer.concat([message, Buffer.from("line\n")]) });
+      expect(run.stdout).toBe(`\0${readyTag}\na b|!|line\n`);
+      expect(run.report).toMatchObject({ kind: "finished", status: 4 });
+      expect(readFileSync(join(workspace, codeFile), "utf8")).toBe(programs[name]);
+    },
+  );
 
   it("runs a program that came in the archive when the message carries no code", async () => {
     writeFileSync(join(workspace, "unused"), "");

@@ -7,7 +7,14 @@ import { createWarmPool, type WarmPool, type WarmPoolOptions } from "../../src/r
 import { FakeEngine } from "../support/fake-engine.js";
 
 const logger = pino({ level: "silent" });
-const limits: SandboxLimits = { cpu: 1, memoryBytes: 256 << 20, pids: 64, workspaceBytes: 64 << 20, workspaceFiles: 4096, tmpBytes: 16 << 20 };
+const limits: SandboxLimits = {
+  cpu: 1,
+  memoryBytes: 256 << 20,
+  pids: 64,
+  workspaceBytes: 64 << 20,
+  workspaceFiles: 4096,
+  tmpBytes: 16 << 20,
+};
 const runc: SandboxShape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc", seccompProfile: undefined };
 const runsc: SandboxShape = { ...runc, runtime: "runsc" };
 const python = findLanguage("python")!;
@@ -91,7 +98,13 @@ describe("the warm pool", () => {
 
   it("sends a run cold when its limits cannot be had from a warm container, keeping the warm one", async () => {
     const engine = new FakeEngine();
-    const warm = makePool(engine, { size: 1, initial: [{ language: python, shape: runc }, { language: python, shape: runsc }] });
+    const warm = makePool(engine, {
+      size: 1,
+      initial: [
+        { language: python, shape: runc },
+        { language: python, shape: runsc },
+      ],
+    });
     warm.start();
     await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
     // Mount sizes are fixed at creation; gVisor takes no live updates.

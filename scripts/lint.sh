@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Lints everything that is not generated: TypeScript (Biome: lint rules and formatting), the shell
+# scripts (shellcheck), and the programs that run inside a sandbox with their own language's
+# checks. Run by CI and by `npm run lint`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+npx biome check
+shellcheck scripts/*.sh .ci/run src/runner/sandbox/supervisor.sh src/runner/sandbox/loaders/bash.sh
+# The supervisor runs under Debian's dash in the image: check it as plain POSIX sh too.
+sh -n src/runner/sandbox/supervisor.sh
+bash -n src/runner/sandbox/loaders/bash.sh
+python3 -c 'import ast, sys; [ast.parse(open(path).read(), path) for path in sys.argv[1:]]' src/runner/sandbox/loaders/*.py
+for file in src/runner/sandbox/loaders/*.cjs; do node --check "$file"; done
+echo "lint: clean"

@@ -12,11 +12,10 @@ import { redactConfig, type AureaConfig } from "./config/config.js";
 import { readAureaVersion } from "./config/version.js";
 import { DockerodeContainerClient } from "./docker/container-client.js";
 import { connectDocker } from "./docker/docker-connection.js";
-import { DockerodeEngineClient, type EngineVersion } from "./docker/engine-client.js";
+import { DockerodeEngineClient } from "./docker/engine-client.js";
 import { DockerodeImageClient } from "./docker/image-client.js";
-import { assessRuntime } from "./docker/runtime-check.js";
-import { deniedSyscalls, loadSeccompProfile } from "./docker/seccomp-profile.js";
-import { maskedPaths, sandboxUser } from "./docker/container-options.js";
+import { checkRuntimeSafety } from "./docker/runtime-check.js";
+import { loadSeccompProfile } from "./docker/seccomp-profile.js";
 import { createColdContainerSource } from "./runner/container-source.js";
 import { allLanguages } from "./runner/languages.js";
 import { createRunner } from "./runner/runner.js";
@@ -26,7 +25,7 @@ import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
 import { withRestCompat } from "./server/rest-compat.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
 import { Admission } from "./service/admission.js";
-import { ApiKeyAuthenticator, createAuthInterceptor, parseApiKeys } from "./service/api-keys.js";
+import { ApiKeyAuthenticator, createAuthInterceptor, loadApiKeys } from "./service/api-keys.js";
 import { createGrpcHealthService } from "./service/grpc-health-service.js";
 import { createOrphanReaper } from "./service/orphan-reaper.js";
 import { createHealthChecker } from "./service/health-check.js";
@@ -52,28 +51,6 @@ export interface AureaApp {
   stop(graceMs?: number): Promise<void>;
   /** What the server holds now: runs admitted (running), queued, with their program started, and warm containers ready. */
   load(): { running: number; queued: number; started: number; warm: number };
-}
-
-/** Keys from API_KEYS and API_KEYS_FILE; throws with every problem (never a secret) named. */
-function loadApiKeys(config: AureaConfig) {
-  const fromEnv = parseApiKeys(config.apiKeys, "API_KEYS");
-  let fromFile = { keys: [] as ReturnType<typeof parseApiKeys>["keys"], errors: [] as string[] };
-  if (config.apiKeysFile !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(config.apiKeysFile, "utf8");
-    } catch (error) {
-      throw new Error(`API_KEYS_FILE ${config.apiKeysFile} cannot be read: ${(error as Error).message}`);
-    }
-    fromFile = parseApiKeys(text, `API_KEYS_FILE ${config.apiKeysFile}`);
-  }
-  const keys = [...fromEnv.keys, ...fromFile.keys];
-  const errors = [...fromEnv.errors, ...fromFile.errors];
-  const ids = keys.map((key) => key.id);
-  const repeated = ids.filter((id, index) => ids.indexOf(id) !== index);
-  if (repeated.length > 0) errors.push(`API key ids used twice: ${[...new Set(repeated)].join(", ")}`);
-  if (errors.length > 0) throw new Error(`invalid API keys: ${errors.join("; ")}`);
-  return keys;
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -213,43 +190,6 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     await imageBuilder.build({ onLog: (line) => logger.debug({ build: line }, "image build") }).catch(() => undefined);
   }
 
-  /** Refuses to serve on a runtime open to a known escape, unless the operator said otherwise. */
-  async function checkRuntime(): Promise<void> {
-    let version: EngineVersion;
-    try {
-      version = await engine.version(5000);
-    } catch {
-      logger.warn("container engine unreachable at start: its runtime could not be checked yet");
-      return;
-    }
-    const assessment = assessRuntime(version);
-    logger.info(
-      {
-        runc: assessment.runc,
-        runtime_safe: assessment.safe,
-        reason: assessment.reason,
-        default_runtime: config.defaultRuntime,
-        allowed_runtimes: config.allowedRuntimes,
-        seccomp: seccompProfile
-          ? `engine default from ${config.seccompBaseProfile}, denying ${deniedSyscalls.join(" ")}`
-          : "engine built-in default",
-        user: sandboxUser,
-        capabilities: "none",
-        no_new_privileges: true,
-        network: "none",
-        readonly_root_default: config.readonlyDefault,
-        masked_paths: maskedPaths,
-      },
-      "sandbox security settings",
-    );
-    if (assessment.safe) return;
-    const message = `container runtime ${assessment.runc} is open to CVE-2024-21626 (${assessment.reason})`;
-    if (!config.allowVulnerableRuntime) {
-      throw new Error(`refusing to serve: ${message}; upgrade runc, or set ALLOW_VULNERABLE_RUNTIME=true to accept the risk`);
-    }
-    logger.warn({ runc: assessment.runc }, `serving anyway (ALLOW_VULNERABLE_RUNTIME): ${message}`);
-  }
-
   return {
     load: () => ({
       running: admission.active,
@@ -258,7 +198,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       warm: warmPool.containerIds().size,
     }),
     async start() {
-      await checkRuntime();
+      await checkRuntimeSafety({ engine, config, seccompProfile, logger });
       if (!authenticator.enabled) {
         logger.warn("no API keys configured (API_KEYS, API_KEYS_FILE): anyone who reaches the port can run code");
       }

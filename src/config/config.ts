@@ -3,6 +3,9 @@ import { runtimes, type Runtime } from "../docker/runtimes.js";
 /**
  * Server configuration, read once from the environment at start and validated as a whole so an
  * operator sees every bad value in one message instead of fixing them one restart at a time.
+ *
+ * Over 300 lines on purpose: it is the one table of every setting (its documented field, its
+ * default and range, its reader), and splitting it would part a setting's doc from its check.
  */
 
 export interface AureaConfig {

@@ -1,4 +1,8 @@
-import type { EngineVersion } from "./engine-client.js";
+import type { Logger } from "pino";
+import type { AureaConfig } from "../config/config.js";
+import { maskedPaths, sandboxUser } from "./container-options.js";
+import type { EngineClient, EngineVersion } from "./engine-client.js";
+import { deniedSyscalls } from "./seccomp-profile.js";
 
 /**
  * Whether the engine's container runtime is known to be open to CVE-2024-21626 ("Leaky Vessels":
@@ -39,4 +43,56 @@ export function assessRuntime(engine: EngineVersion): RuntimeAssessment {
     return { safe: true, runc: label, reason: "a distribution build with the CVE-2024-21626 fix backported" };
   }
   return { safe: false, runc: label, reason: "runc before 1.1.12 without a known backport of the CVE-2024-21626 fix" };
+}
+
+export interface RuntimeSafetyCheck {
+  readonly engine: EngineClient;
+  readonly config: Pick<
+    AureaConfig,
+    "defaultRuntime" | "allowedRuntimes" | "seccompBaseProfile" | "readonlyDefault" | "allowVulnerableRuntime"
+  >;
+  /** The seccomp profile in force; undefined for the engine's built-in one. */
+  readonly seccompProfile: string | undefined;
+  readonly logger: Logger;
+}
+
+/**
+ * At start: logs the effective sandbox security settings, and refuses to serve on a runtime open
+ * to a known escape unless the operator said otherwise (throws). An engine that does not answer
+ * yet is logged and let be: health reports it until it does.
+ */
+export async function checkRuntimeSafety({ engine, config, seccompProfile, logger }: RuntimeSafetyCheck): Promise<void> {
+  let version: EngineVersion;
+  try {
+    version = await engine.version(5000);
+  } catch {
+    logger.warn("container engine unreachable at start: its runtime could not be checked yet");
+    return;
+  }
+  const assessment = assessRuntime(version);
+  logger.info(
+    {
+      runc: assessment.runc,
+      runtime_safe: assessment.safe,
+      reason: assessment.reason,
+      default_runtime: config.defaultRuntime,
+      allowed_runtimes: config.allowedRuntimes,
+      seccomp: seccompProfile
+        ? `engine default from ${config.seccompBaseProfile}, denying ${deniedSyscalls.join(" ")}`
+        : "engine built-in default",
+      user: sandboxUser,
+      capabilities: "none",
+      no_new_privileges: true,
+      network: "none",
+      readonly_root_default: config.readonlyDefault,
+      masked_paths: maskedPaths,
+    },
+    "sandbox security settings",
+  );
+  if (assessment.safe) return;
+  const message = `container runtime ${assessment.runc} is open to CVE-2024-21626 (${assessment.reason})`;
+  if (!config.allowVulnerableRuntime) {
+    throw new Error(`refusing to serve: ${message}; upgrade runc, or set ALLOW_VULNERABLE_RUNTIME=true to accept the risk`);
+  }
+  logger.warn({ runc: assessment.runc }, `serving anyway (ALLOW_VULNERABLE_RUNTIME): ${message}`);
 }

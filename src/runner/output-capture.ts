@@ -87,7 +87,7 @@ export class CappedBuffer {
  * Separates the supervisor's trailer from the program's stdout. Everything before the marker is
  * program output, handed on at once except for a few bytes held back while they could be the
  * start of a marker. Everything after the marker is the trailer, bounded in size. Only the
- * supervisor knows the nonce in the marker (see sandbox-command.ts), so the first marker is its.
+ * supervisor knows the nonce in the marker (see sandbox/supervisor.sh), so the first marker is its.
  */
 export class TrailerSplitter {
   private held = Buffer.alloc(0);

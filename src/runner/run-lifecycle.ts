@@ -7,7 +7,7 @@ import type { SandboxShape } from "../docker/container-options.js";
 import { collectArtifacts } from "./artifact-collection.js";
 import { workspaceFiles, type ContainerLease, type ContainerSource } from "./container-source.js";
 import { RunOutput, type SupervisorTrailer } from "./run-output.js";
-import type { RunObserver, RunOutcome, RunSpec } from "./run-spec.js";
+import { cancelledBeforeStart, type RunObserver, type RunOutcome, type RunSpec } from "./run-spec.js";
 import { reconcile, type RunUsage, type StopReason } from "./verdict.js";
 
 /**
@@ -184,7 +184,7 @@ export class RunLifecycle {
     if (this.current === "prepared") {
       this.attachment?.destroy();
       this.enter("reported");
-      return this.outcomeNeverStarted();
+      return cancelledBeforeStart(this.spec.runId);
     }
     this.expect("ended");
     const trailer: SupervisorTrailer = this.output?.finish() ?? { report: undefined, rest: Buffer.alloc(0) };
@@ -267,24 +267,6 @@ export class RunLifecycle {
     })().catch((error: Error) => {
       log.warn({ container: id, err: error.message }, "kill failed");
     });
-  }
-
-  private outcomeNeverStarted(): RunOutcome {
-    return {
-      runId: this.spec.runId,
-      verdict: "cancelled",
-      exitCode: -1,
-      signal: "",
-      stdout: Buffer.alloc(0),
-      stderr: Buffer.alloc(0),
-      stdoutTruncated: false,
-      stderrTruncated: false,
-      executionTimeMs: 0,
-      timedOut: false,
-      usage: undefined,
-      artifacts: undefined,
-      error: undefined,
-    };
   }
 
   private expect(state: RunState): void {

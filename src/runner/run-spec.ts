@@ -63,3 +63,22 @@ export interface RunOutcome {
   /** For verdict "internal": what failed. */
   readonly error: string | undefined;
 }
+
+/** The outcome of a run stopped (cancelled) before its program started. */
+export function cancelledBeforeStart(runId: string): RunOutcome {
+  return {
+    runId,
+    verdict: "cancelled",
+    exitCode: -1,
+    signal: "",
+    stdout: Buffer.alloc(0),
+    stderr: Buffer.alloc(0),
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    executionTimeMs: 0,
+    timedOut: false,
+    usage: undefined,
+    artifacts: undefined,
+    error: undefined,
+  };
+}

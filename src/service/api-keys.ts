@@ -1,5 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import type { AureaConfig } from "../config/config.js";
 
 /** One caller's credential. */
 export interface ApiKey {
@@ -93,4 +95,26 @@ export function authenticate(authenticator: ApiKeyAuthenticator, authorization: 
   const key = authenticator.identify(authorization);
   if (!key) throw new ConnectError("a valid API key is required (Authorization: Bearer <key>)", Code.Unauthenticated);
   return key;
+}
+
+/** Keys from API_KEYS and API_KEYS_FILE; throws with every problem (never a secret) named. */
+export function loadApiKeys(config: Pick<AureaConfig, "apiKeys" | "apiKeysFile">): ApiKey[] {
+  const fromEnv = parseApiKeys(config.apiKeys, "API_KEYS");
+  let fromFile = { keys: [] as ReturnType<typeof parseApiKeys>["keys"], errors: [] as string[] };
+  if (config.apiKeysFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(config.apiKeysFile, "utf8");
+    } catch (error) {
+      throw new Error(`API_KEYS_FILE ${config.apiKeysFile} cannot be read: ${(error as Error).message}`);
+    }
+    fromFile = parseApiKeys(text, `API_KEYS_FILE ${config.apiKeysFile}`);
+  }
+  const keys = [...fromEnv.keys, ...fromFile.keys];
+  const errors = [...fromEnv.errors, ...fromFile.errors];
+  const ids = keys.map((key) => key.id);
+  const repeated = ids.filter((id, index) => ids.indexOf(id) !== index);
+  if (repeated.length > 0) errors.push(`API key ids used twice: ${[...new Set(repeated)].join(", ")}`);
+  if (errors.length > 0) throw new Error(`invalid API keys: ${errors.join("; ")}`);
+  return keys;
 }

@@ -35,7 +35,7 @@ describe("toHostConfig", () => {
       expect.arrayContaining(["/proc/kcore", "/sys/firmware", "/proc/1/mem", "/proc/1/task/1/mem"]),
     );
     expect(hostConfig.Privileged).toBe(false);
-    // Aurea's supervisor is PID 1 (see sandbox-command.ts), not the engine's init.
+    // Aurea's supervisor is PID 1 (see sandbox/supervisor.sh), not the engine's init.
     expect(hostConfig.Init).toBe(false);
     expect(hostConfig.IpcMode).toBe("private");
     expect(hostConfig.LogConfig).toEqual({ Type: "none", Config: {} });

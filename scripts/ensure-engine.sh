@@ -27,11 +27,66 @@ install_seccomp_base() {
   rm -rf "$work"
 }
 
+# gVisor: Debian 13's runsc (a static binary with no package dependencies), registered with the
+# engine as "runsc". Debian 12's build (2022-12-19) fails statx with EINVAL, which breaks `stat`
+# and `ls -l` in every sandbox. Only this one file is taken from trixie: the suite is added with a
+# low pin so nothing on the host upgrades from it. The release is in README (gVisor).
+runsc_path=/usr/local/lib/aurea/runsc
+runsc_version=0.0~20240729.0
+install_runsc() {
+  if [ -x "$runsc_path" ] && "$runsc_path" --version 2>/dev/null | grep -qF "$runsc_version"; then return 0; fi
+  if [ "$(id -u)" != 0 ]; then
+    log "$runsc_path (gVisor $runsc_version) is missing and this is not root: see README (gVisor)"
+    return 1
+  fi
+  local mirror work
+  mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  if [ ! -f /etc/apt/sources.list.d/aurea-trixie.sources ]; then
+    log "adding Debian 13 (trixie) as a low-priority suite for gVisor's runsc"
+    printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" >/etc/apt/sources.list.d/aurea-trixie.sources
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' >/etc/apt/preferences.d/aurea-trixie
+    apt-get update -qq
+  fi
+  log "installing gVisor runsc $runsc_version from trixie to $runsc_path"
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq "runsc=$runsc_version*" >/dev/null 2>&1) || {
+    apt-get update -qq && (cd "$work" && apt-get download -qq "runsc=$runsc_version*" >/dev/null)
+  }
+  dpkg-deb -x "$work"/runsc_*.deb "$work/x"
+  install -D -m 0755 "$work/x/usr/bin/runsc" "$runsc_path"
+  rm -rf "$work"
+}
+
+# runsc needs --network=none in its own arguments, or containers with NetworkMode none fail to
+# start ("cannot run with network enabled in root network namespace").
+daemon_json() {
+  cat <<JSON
+{
+  "runtimes": {
+    "runsc": {
+      "path": "$runsc_path",
+      "runtimeArgs": ["--platform=ptrace", "--network=none"]
+    }
+  }
+}
+JSON
+}
+
 engine_answers() { timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 if engine_answers; then
   log "engine already answers"
   install_seccomp_base
+  install_runsc
+  # An engine started before runsc was moved to trixie's build picks the new path up on SIGHUP.
+  if [ "$(id -u)" = 0 ] && [ "$(cat /etc/docker/daemon.json 2>/dev/null)" != "$(daemon_json)" ]; then
+    log "registering $runsc_path as runsc"
+    daemon_json >/etc/docker/daemon.json
+    pkill -HUP -x dockerd || true
+    for _ in $(seq 1 40); do engine_answers && break; sleep 0.25; done
+  fi
   exit 0
 fi
 
@@ -40,25 +95,14 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-if ! command -v dockerd >/dev/null || ! command -v runsc >/dev/null; then
-  log "installing docker.io and runsc from Debian"
+if ! command -v dockerd >/dev/null; then
+  log "installing docker.io from Debian"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io runsc >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 fi
-
-# runsc needs --network=none in its own arguments, or containers with NetworkMode none fail to
-# start ("cannot run with network enabled in root network namespace").
+install_runsc
 mkdir -p /etc/docker
-cat >/etc/docker/daemon.json <<'JSON'
-{
-  "runtimes": {
-    "runsc": {
-      "path": "/usr/bin/runsc",
-      "runtimeArgs": ["--platform=ptrace", "--network=none"]
-    }
-  }
-}
-JSON
+daemon_json >/etc/docker/daemon.json
 
 # A dockerd that was just killed may linger as a zombie until reaped: only a live one counts.
 # pgrep cannot tell a zombie from a live process; ps shows the state.

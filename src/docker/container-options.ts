@@ -1,15 +1,24 @@
 import type Docker from "dockerode";
 import { workspaceDir } from "../runner/supervisor-protocol.js";
-import { runtimeTraits, type Runtime } from "./runtimes.js";
+import { runtimeTraits, supervisorProcesses, type Runtime } from "./runtimes.js";
 
 /**
  * Pure mapping from what a run needs to the Engine API's container-create body. Everything that
  * makes a sandbox a sandbox is decided here, in one place, and unit-tested field by field.
  */
 
-/** uid:gid of the unprivileged `sandbox` user baked into Dockerfile.sandbox. */
+/** uid:gid of the unprivileged `sandbox` user baked into Dockerfile.sandbox: the program's user. */
 export const sandboxUser = "10001:10001";
 const [sandboxUid, sandboxGid] = sandboxUser.split(":");
+
+/**
+ * The supervisor's user (PID 1): root in the container, holding only the capabilities it needs to
+ * start the program as `sandboxUser` with no capability in any set (SETPCAP empties the bounding
+ * set) and to kill what the program leaves. Being another user is
+ * what keeps the program from signalling, tracing or reading it, under runc and gVisor alike.
+ */
+export const supervisorUser = "0:0";
+export const supervisorCapabilities: readonly string[] = ["CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SETPCAP"];
 
 /** Labels that mark Aurea's containers, so they can be found (and reaped) by label alone. */
 export const containerLabels = {
@@ -118,20 +127,21 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     ...toEngineResources(shape.runtime, limits),
     NetworkMode: "none",
     CapDrop: ["ALL"],
+    CapAdd: [...supervisorCapabilities],
     SecurityOpt: ["no-new-privileges", ...(shape.seccompProfile !== undefined ? [`seccomp=${shape.seccompProfile}`] : [])],
     MaskedPaths: [...maskedPaths],
     Runtime: shape.runtime,
     ReadonlyRootfs: shape.readonlyRootfs,
     Tmpfs: {
-      [workspaceDir]: `${tmpfsOptions},size=${limits.workspaceBytes},nr_inodes=${limits.workspaceFiles},uid=${sandboxUid},gid=${sandboxGid},mode=0700`,
+      [workspaceDir]: `${tmpfsOptions},size=${limits.workspaceBytes},nr_inodes=${limits.workspaceFiles},uid=${sandboxUid},gid=${sandboxGid},mode=0711`,
       "/tmp": `${tmpfsOptions},noexec,size=${limits.tmpBytes},mode=1777`,
     },
     IpcMode: "private",
     ShmSize: limits.tmpBytes,
-    // No engine init: Aurea's own supervisor (runner/sandbox/supervisor.sh) is PID 1, so that the
-    // program, which runs as the same user, cannot kill it (PID 1 ignores signals it has no
-    // handler for) and cannot forge the usage trailer it writes after the program ends. The
-    // supervisor reaps orphans while it waits, which is what docker-init would have done.
+    // No engine init: Aurea's own supervisor (runner/sandbox/supervisor.sh) is PID 1, running as
+    // another user than the program, so the program cannot signal, trace or read it, nor forge
+    // the report it writes after the program ends. It reaps orphans while it waits, which is
+    // what docker-init would have done.
     Init: false,
     Privileged: false,
     // Output is read from the attach stream; logging it too would let a flood fill the host disk.
@@ -141,6 +151,10 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
       { Name: "core", Soft: 0, Hard: 0 },
       // No single file may be larger than the workspace.
       { Name: "fsize", Soft: limits.workspaceBytes, Hard: limits.workspaceBytes },
+      // Counted per user inside the sandbox's own kernel where the runtime has one (runtimes.ts).
+      ...(runtimeTraits[shape.runtime].processLimitInside
+        ? [{ Name: "nproc", Soft: limits.pids + supervisorProcesses, Hard: limits.pids + supervisorProcesses }]
+        : []),
     ],
     AutoRemove: false,
   };
@@ -151,7 +165,7 @@ export function toContainerCreateOptions(request: SandboxContainerRequest): Dock
   return {
     Image: request.shape.image,
     Cmd: [...request.command],
-    User: sandboxUser,
+    User: supervisorUser,
     WorkingDir: workspaceDir,
     Env: [...baseEnvironment, ...(request.env ?? [])],
     Hostname: "sandbox",

@@ -21,21 +21,43 @@ export interface RuntimeTraits {
   readonly memoryKillEndsSandbox: boolean;
   /** The engine's pids limit for a program allowed `pids` processes and threads. */
   hostTaskLimit(pids: number): number;
+  /**
+   * The program's output goes through pipes inside the sandbox and the supervisor's relays,
+   * because the runtime completes a large write to the container's stdout only partly.
+   */
+  readonly relaysOutput: boolean;
+  /**
+   * The program's process count is held by RLIMIT_NPROC inside the sandbox (gVisor counts every
+   * task of the sandbox against it), so a program that runs out of processes gets EAGAIN from the
+   * sandbox's own kernel, never from the host's pids limit under the runtime itself. The
+   * container's own limit is higher by `supervisorProcesses`, so the supervisor can always fork.
+   */
+  readonly processLimitInside: boolean;
+  /** Least memory a run may ask for: below it the runtime cannot start a sandbox that runs anything. */
+  readonly minimumMemoryBytes: number;
 }
 
 /**
  * Under gVisor the engine's pids limit counts the sandbox kernel's threads plus, on the ptrace
- * platform, stub tasks for every guest process (about eight each, measured here), so the host
- * limit is scaled to give the program roughly the processes it asked for.
+ * platform, stub tasks for every guest task: up to about 15 host tasks per guest task, measured
+ * here during a fork bomb with gVisor 20240729. The host limit only has to keep the Sentry itself
+ * from failing (the program's own count is held inside), so it is generous.
  */
-const gvisorTasksPerProcess = 8;
-const gvisorBaseTasks = 128;
+const gvisorTasksPerProcess = 20;
+const gvisorBaseTasks = 256;
+/** Processes of the supervisor's own (itself, relays, a kill helper, collection), besides the program's. */
+export const supervisorProcesses = 16;
 
 export const runtimeTraits: Readonly<Record<Runtime, RuntimeTraits>> = {
   runc: {
     liveLimitUpdates: true,
     memoryKillEndsSandbox: false,
     hostTaskLimit: (pids) => pids,
+    relaysOutput: false,
+    // RLIMIT_NPROC counts a uid's processes across the whole host under runc: concurrent sandboxes
+    // would share one count. The cgroup's pids limit is exact here.
+    processLimitInside: false,
+    minimumMemoryBytes: 8 * 1024 * 1024,
   },
   runsc: {
     // gVisor takes no live updates of its sandbox's limits.
@@ -43,6 +65,11 @@ export const runtimeTraits: Readonly<Record<Runtime, RuntimeTraits>> = {
     // The memory limit applies to the whole sandbox, its user-space kernel included, so the host
     // SIGKILLs the sandbox before the supervisor can report, and the engine seldom flags it.
     memoryKillEndsSandbox: true,
-    hostTaskLimit: (pids) => pids * gvisorTasksPerProcess + gvisorBaseTasks,
+    hostTaskLimit: (pids) => (pids + supervisorProcesses) * gvisorTasksPerProcess + gvisorBaseTasks,
+    relaysOutput: true,
+    processLimitInside: true,
+    // The Sentry's own memory counts against the container's limit: below this, runsc fails to
+    // start the sandbox or kills a one-line program (measured with the tested gVisor release).
+    minimumMemoryBytes: 48 * 1024 * 1024,
   },
 };

@@ -76,7 +76,7 @@ export function createColdContainerSource(containers: ContainerClient): Containe
           instanceId,
           shape,
           limits,
-          command: supervisorCommand("cold", [...program.language.command, ...program.args]),
+          command: supervisorCommand("cold", shape.runtime, limits.pids, [...program.language.command, ...program.args]),
           env: program.env,
         }),
       );

@@ -1,12 +1,16 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { sandboxUser } from "../docker/container-options.js";
+import { runtimeTraits, type Runtime } from "../docker/runtimes.js";
 import {
   goFifo,
   manifestExtraEntries,
   readyTag,
   reportTag,
   stderrEndTag,
+  supervisorDir,
   workspaceDir,
+  type OutputPath,
   type SupervisorMode,
 } from "./supervisor-protocol.js";
 
@@ -32,8 +36,14 @@ function scriptText(relativePath: string): string {
   return text;
 }
 
-/** argv of a container: the supervisor in `mode`, then the program's (or the loader's) argv. */
-export function supervisorCommand(mode: SupervisorMode, program: readonly string[]): string[] {
+/**
+ * argv of a container under `runtime`: the supervisor in `mode`, then the program's (or the
+ * loader's) argv, which it runs as the sandbox user, held to `pids` processes inside the sandbox
+ * and its output relayed where the runtime needs either.
+ */
+export function supervisorCommand(mode: SupervisorMode, runtime: Runtime, pids: number, program: readonly string[]): string[] {
+  const traits = runtimeTraits[runtime];
+  const output: OutputPath = traits.relaysOutput ? "relay" : "direct";
   return [
     "/bin/sh",
     "-c",
@@ -42,9 +52,13 @@ export function supervisorCommand(mode: SupervisorMode, program: readonly string
     mode,
     workspaceDir,
     goFifo,
+    supervisorDir,
     reportTag,
     stderrEndTag,
     String(manifestExtraEntries),
+    traits.processLimitInside ? String(pids) : "-",
+    sandboxUser,
+    output,
     ...program,
   ];
 }

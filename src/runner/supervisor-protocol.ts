@@ -11,6 +11,9 @@ export const workspaceDir = "/workspace";
 /** The FIFO a warm container's supervisor and loader meet at (on the /tmp tmpfs). */
 export const goFifo = "/tmp/.aurea-go";
 
+/** The supervisor's own directory (its relays' pipes), which only root may enter. */
+export const supervisorDir = "/tmp/.aurea-supervisor";
+
 /** Tag of the supervisor's report on stdout: NUL, tag, ":", nonce, " ", report line. */
 export const reportTag = "aurea-usage";
 /** Tag of the last bytes on stderr: NUL, tag, ":", nonce. */
@@ -29,6 +32,13 @@ export const manifestExtraEntries = 100;
 
 /** How the supervisor starts the program: at once (`cold`) or by releasing a waiting loader (`warm`). */
 export type SupervisorMode = "cold" | "warm";
+
+/**
+ * Where the program's output goes: straight to the container's stdout and stderr (`direct`), or
+ * through pipes in the sandbox that the supervisor's relays copy out (`relay`; runtimes.ts says
+ * which runtime needs it).
+ */
+export type OutputPath = "direct" | "relay";
 
 /** What the supervisor collects from the workspace after the program ends. */
 export interface ArtifactCaps {

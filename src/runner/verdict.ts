@@ -94,14 +94,17 @@ export function reconcile(evidence: RunEvidence): RunEnding {
     outputLimited: stoppedBy.has("output_limit"),
     internalError: error,
   });
+  // The proto's promise: a run Aurea lost track of has no exit code (-1) and no signal, whatever
+  // number the engine had for a container that ended without its report.
+  const knownExitCode = verdict === "internal" ? undefined : exitCode;
   const usage =
     finished && (finished.cpuTimeNs !== undefined || finished.peakMemoryBytes !== undefined)
       ? { cpuTimeNs: finished.cpuTimeNs, peakMemoryBytes: finished.peakMemoryBytes }
       : evidence.usageAtKill;
   return {
     verdict,
-    exitCode,
-    signal: signalFromExitCode(exitCode),
+    exitCode: knownExitCode,
+    signal: signalFromExitCode(knownExitCode),
     error,
     usage,
     executionTimeMs: evidence.engineMs !== undefined && evidence.engineMs >= 0 ? evidence.engineMs : evidence.serverMs,

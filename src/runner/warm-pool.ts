@@ -109,6 +109,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           limits: options.limits,
           command: supervisorCommand(
             "warm",
+            pool.shape.runtime,
+            options.limits.pids,
             pool.language.warmLoader ? loaderCommand(pool.language.warmLoader, pool.language.fileName) : [],
           ),
         }),

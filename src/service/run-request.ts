@@ -1,6 +1,7 @@
 import type { RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
 import type { SandboxLimits } from "../docker/container-options.js";
+import { runtimeTraits } from "../docker/runtimes.js";
 import { findLanguage, languageNames } from "../runner/languages.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
@@ -35,8 +36,6 @@ export type RunRequestResult =
   | { readonly ok: true; readonly spec: RunSpec }
   | { readonly ok: false; readonly violations: readonly FieldViolation[] };
 
-/** Smallest memory limit a run may ask for: below it even the shell that starts it fails. */
-export const minimumMemoryBytes = 8 * 1024 * 1024;
 const maxNameBytes = 1024;
 const maxSegmentBytes = 255;
 
@@ -71,6 +70,14 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
     timeoutSeconds = request.timeout;
   }
 
+  let runtime = policy.defaultRuntime;
+  if (request.runtime !== "") {
+    const asked = policy.allowedRuntimes.find((allowed) => allowed === request.runtime);
+    if (asked) runtime = asked;
+    else
+      violate("runtime", `${JSON.stringify(request.runtime)} is not allowed here; one of ${policy.allowedRuntimes.join(", ")}`);
+  }
+
   const limits = request.limits;
   const cpu = resolveLimit(violate, "limits.cpu", limits?.cpu ?? 0, policy.cpuLimit, "cores", 0.01);
   const memoryBytes = resolveLimit(
@@ -79,17 +86,11 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
     Number(limits?.memoryBytes ?? 0n),
     policy.memoryLimitBytes,
     "bytes",
-    minimumMemoryBytes,
+    // A runtime with a kernel of its own needs more; each says how much (runtimes.ts).
+    runtimeTraits[runtime].minimumMemoryBytes,
+    `under ${runtime}`,
   );
   const pids = resolveLimit(violate, "limits.pids", Number(limits?.pids ?? 0n), policy.pidsLimit, "processes", 8);
-
-  let runtime = policy.defaultRuntime;
-  if (request.runtime !== "") {
-    const asked = policy.allowedRuntimes.find((allowed) => allowed === request.runtime);
-    if (asked) runtime = asked;
-    else
-      violate("runtime", `${JSON.stringify(request.runtime)} is not allowed here; one of ${policy.allowedRuntimes.join(", ")}`);
-  }
 
   const files = validateFiles(request.files, request.binaryFiles, language?.fileName, policy, violate);
   const args = validateArgs(request.args, violate);
@@ -141,6 +142,8 @@ function resolveLimit(
   maximum: number,
   unit: string,
   minimum: number,
+  /** Why the minimum is what it is, when it depends on something else in the request. */
+  minimumBecause?: string,
 ): number {
   if (requested === 0) return maximum;
   if (!Number.isFinite(requested) || requested < 0) {
@@ -148,7 +151,10 @@ function resolveLimit(
   } else if (requested > maximum) {
     violate(field, `${requested} ${unit} is above the server maximum of ${maximum} ${unit}`);
   } else if (requested < minimum) {
-    violate(field, `${requested} ${unit} is below the minimum of ${minimum} ${unit}`);
+    violate(
+      field,
+      `${requested} ${unit} is below the minimum of ${minimum} ${unit}${minimumBecause ? ` ${minimumBecause}` : ""}`,
+    );
   } else {
     return requested;
   }

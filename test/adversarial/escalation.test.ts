@@ -5,7 +5,6 @@ import { hostileSuite, pythonErrno, pythonSyscall, type Runtime } from "../suppo
 /** x86_64 system call numbers. */
 const syscalls: Record<string, [number, number[]]> = {
   ptrace: [101, [16, 1, 0, 0]], // PTRACE_ATTACH to PID 1, the supervisor
-  process_vm_readv: [310, [1, 0, 0, 0, 0, 0]],
   keyctl: [250, [0, 0, 0, 0]],
   add_key: [248, [0, 0, 0, 0, 0]],
   bpf: [321, [0, 0, 0]],
@@ -24,7 +23,30 @@ function refused(result: string, runtime: Runtime): void {
   if (runtime === "runc") expect(result).toMatch(/^(EPERM|EACCES|EBADF|EFAULT|EINVAL)$/);
 }
 
+/** Python that reads 8 bytes of PID 1's memory with process_vm_readv, printing "ok" or the errno name. */
+const readSupervisorMemory = [
+  "import ctypes, errno",
+  "class iovec(ctypes.Structure):",
+  "    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]",
+  "libc = ctypes.CDLL(None, use_errno=True)",
+  "buffer = ctypes.create_string_buffer(8)",
+  "local = iovec(ctypes.cast(buffer, ctypes.c_void_p), 8)",
+  // Any address: the access check comes before the address is looked at.
+  "remote = iovec(0x400000, 8)",
+  "result = libc.syscall(310, 1, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)",
+  "print('ok' if result >= 0 else errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()))",
+].join("\n");
+
 hostileSuite("escalation", [
+  {
+    name: "process_vm_readv is refused",
+    request: { language: "python", code: readSupervisorMemory },
+    check(response) {
+      expect(response.status).toBe("RUN_STATUS_OK");
+      // runc: the seccomp profile denies the call; gVisor: PID 1 is another user's process.
+      expect((response.stdout as string).trim()).toBe("EPERM");
+    },
+  },
   ...Object.entries(syscalls).map(([name, [number, args]]) => ({
     name: `${name} is refused`,
     request: { language: "python", code: pythonSyscall(number, args) },

@@ -1,3 +1,4 @@
+import { supervisorCommand } from "../../src/runner/sandbox-scripts.js";
 import { describe, expect, it } from "vitest";
 import { baseEnvironment, containerLabels, toContainerCreateOptions, toHostConfig } from "../../src/docker/container-options.js";
 
@@ -41,12 +42,13 @@ describe("toHostConfig", () => {
     expect(hostConfig.LogConfig).toEqual({ Type: "none", Config: {} });
     expect(hostConfig.Binds).toBeUndefined();
     expect(hostConfig.Devices).toBeUndefined();
-    expect(hostConfig.CapAdd).toBeUndefined();
+    // The supervisor's only capabilities: start the program as the sandbox user, kill what it leaves.
+    expect(hostConfig.CapAdd).toEqual(["CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SETPCAP"]);
   });
 
   it("gives size-capped tmpfs mounts for the workspace and /tmp", () => {
     expect(hostConfig.Tmpfs?.["/workspace"]).toBe(
-      `rw,nosuid,nodev,size=${limits.workspaceBytes},nr_inodes=4096,uid=10001,gid=10001,mode=0700`,
+      `rw,nosuid,nodev,size=${limits.workspaceBytes},nr_inodes=4096,uid=10001,gid=10001,mode=0711`,
     );
     expect(hostConfig.Tmpfs?.["/tmp"]).toBe(`rw,nosuid,nodev,noexec,size=${limits.tmpBytes},mode=1777`);
   });
@@ -59,8 +61,11 @@ describe("toHostConfig", () => {
   it("selects the runtime, and leaves the engine's seccomp default only when given no profile", () => {
     const gvisor = toHostConfig({ ...shape, runtime: "runsc", seccompProfile: undefined }, limits);
     expect(gvisor.Runtime).toBe("runsc");
-    // gVisor's own threads and per-process stubs count against the host pids limit.
-    expect(gvisor.PidsLimit).toBe(32 * 8 + 128);
+    // gVisor's own threads and per-process stubs count against the host pids limit, with room for
+    // the supervisor's processes; the program's own count is held inside the sandbox.
+    expect(gvisor.PidsLimit).toBe((32 + 16) * 20 + 256);
+    expect(gvisor.Ulimits).toContainEqual({ Name: "nproc", Soft: 32 + 16, Hard: 32 + 16 });
+    expect(hostConfig.Ulimits?.some((ulimit) => ulimit.Name === "nproc")).toBe(false);
     expect(gvisor.SecurityOpt).toEqual(["no-new-privileges"]);
   });
 
@@ -83,8 +88,11 @@ describe("toContainerCreateOptions", () => {
     env: ["GREETING=hi"],
   });
 
-  it("runs as the unprivileged sandbox user in the workspace", () => {
-    expect(options.User).toBe("10001:10001");
+  it("starts the supervisor as root in the workspace; it runs the program as the unprivileged sandbox user", () => {
+    expect(options.User).toBe("0:0");
+    const command = supervisorCommand("cold", "runc", 32, ["python3", "main.py"]);
+    expect(command.slice(-5)).toEqual(["-", "10001:10001", "direct", "python3", "main.py"]);
+    expect(supervisorCommand("cold", "runsc", 32, ["true"]).slice(-4)).toEqual(["32", "10001:10001", "relay", "true"]);
     expect(options.WorkingDir).toBe("/workspace");
     expect(options.Image).toBe("aurea-sandbox:latest");
     expect(options.Cmd).toEqual(["python3", "main.py"]);

@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { extract } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { baseEnvironment } from "../../src/docker/container-options.js";
 import { TrailerSplitter } from "../../src/runner/output-capture.js";
 import {
   manifestExtraEntries,
@@ -19,6 +20,7 @@ import {
   trailerMarker,
   warmRunMessage,
   type ArtifactCaps,
+  type OutputPath,
   type SupervisorMode,
 } from "../../src/runner/supervisor-protocol.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "../../src/runner/workspace-archive.js";
@@ -27,16 +29,22 @@ import { buildWorkspaceArchive, type WorkspaceFile } from "../../src/runner/work
  * The supervisor and the warm loaders run here with the machine's own sh, bash, python3 and node,
  * outside any container, on a temporary workspace. The supervisor ends with `kill -KILL -1`, which
  * outside a PID namespace would signal every process the user may signal: every run is inside a
- * fresh PID namespace (unshare), where it reaches only the run's own processes.
+ * fresh PID namespace (unshare), where it reaches only the run's own processes. As in a sandbox,
+ * the supervisor runs as root and the program as uid 10001 (so these tests run as root, as CI does).
  */
 
 const sandbox = fileURLToPath(new URL("../../src/runner/sandbox/", import.meta.url));
 const script = (name: string) => readFileSync(join(sandbox, name), "utf8");
 const nonce = "0123456789abcdef0123456789abcdef";
 
+const programUser = "10001:10001";
 let workspace: string;
 beforeEach(() => {
+  if (process.getuid?.() !== 0) throw new Error("the supervisor's tests switch users: run them as root, as CI does");
   workspace = mkdtempSync(join(tmpdir(), "aurea-supervisor-"));
+  // As the sandbox's workspace tmpfs: the program's own, and the supervisor may only pass through.
+  chownSync(workspace, 10001, 10001);
+  chmodSync(workspace, 0o711);
 });
 afterEach(() => rmSync(workspace, { recursive: true, force: true }));
 
@@ -55,6 +63,9 @@ interface SupervisedRun {
 
 async function supervise(options: {
   mode?: SupervisorMode;
+  output?: OutputPath;
+  /** RLIMIT_NPROC for the program, or "-". */
+  processes?: string;
   program: string[];
   files?: WorkspaceFile[];
   /** Bytes after the archive (a warm run's message goes first). */
@@ -75,8 +86,6 @@ async function supervise(options: {
     count() { if [ -f ticks ]; then wc -l < ticks; else echo 0; fi; }
     count > .ticks-at-exit; sleep 0.3; count > .ticks-later; exit $status`;
   const argv = [
-    "--user",
-    "--map-root-user",
     "--pid",
     "--fork",
     "sh",
@@ -86,12 +95,18 @@ async function supervise(options: {
     options.mode ?? "cold",
     workspace,
     fifo,
+    join(workspace, ".supervisor"),
     reportTag,
     stderrEndTag,
     String(manifestExtraEntries),
+    options.processes ?? "-",
+    programUser,
+    options.output ?? "direct",
     ...options.program,
   ];
-  const child = spawn("unshare", argv, { cwd: workspace, stdio: ["pipe", "pipe", "pipe"] });
+  // The sandbox's PATH, as the program would have it: tools the program's user may run.
+  const env = { PATH: baseEnvironment.find((entry) => entry.startsWith("PATH="))!.slice(5), LANG: "C.UTF-8" };
+  const child = spawn("unshare", argv, { cwd: workspace, env, stdio: ["pipe", "pipe", "pipe"] });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
   const trailer = new TrailerSplitter(
@@ -188,6 +203,59 @@ describe("the supervisor, cold", () => {
   });
 });
 
+describe("the supervisor, relaying output through pipes in the sandbox", () => {
+  it("copies a single large write whole, on both streams", async () => {
+    const write = (fd: number, size: number) => `os.write(${fd}, b'${fd === 1 ? "o" : "e"}' * ${size})`;
+    const program = [
+      "python3",
+      "-c",
+      `import os\nn = ${write(1, 300_000)}\nm = ${write(2, 200_000)}\nprint(n, m, file=open('sizes', 'w'))`,
+    ];
+    const run = await supervise({ output: "relay", program });
+    expect(run.stdout).toBe("o".repeat(300_000));
+    expect(run.stderr).toBe("e".repeat(200_000));
+    expect(run.report).toMatchObject({ kind: "finished", status: 0 });
+    expect(readFileSync(join(workspace, "sizes"), "utf8")).toBe("300000 200000\n");
+  });
+
+  it("kills the program's leftovers, and still ends once their output is copied", async () => {
+    const daemon = "(trap '' TERM HUP INT; while :; do echo tick >> ticks; echo out; sleep 0.02; done) & sleep 0.1; echo started";
+    const run = await supervise({ output: "relay", program: ["sh", "-c", daemon] });
+    expect(run.stdout.startsWith("out\n") || run.stdout.startsWith("started\n")).toBe(true);
+    expect(run.stdout).toContain("started\n");
+    expect(run.report).toMatchObject({ kind: "finished", status: 0 });
+    expect(run.ticks[1]).toBe(run.ticks[0]);
+  });
+
+  it("holds the program to its own process limit, so the supervisor can still fork after a bomb", async () => {
+    const forks = [
+      "import errno, os, time",
+      "children = 0",
+      "while True:",
+      "    try:",
+      "        pid = os.fork()",
+      "    except OSError as e:",
+      "        print(errno.errorcode[e.errno], children)",
+      "        break",
+      "    if pid == 0:",
+      "        time.sleep(30)",
+      "        os._exit(0)",
+      "    children += 1",
+    ].join("\n");
+    const run = await supervise({ output: "relay", processes: "6", program: ["python3", "-c", forks] });
+    expect(run.stdout).toBe("EAGAIN 5\n");
+    // The leftovers are killed (a fork of the supervisor's) and the report comes.
+    expect(run.report).toMatchObject({ kind: "finished", status: 0 });
+  });
+
+  it("runs the program as the sandbox user, not as root, with no capability in any set", async () => {
+    const program = ["sh", "-c", "id -u; id -g; id -G; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status"];
+    const run = await supervise({ output: "relay", program });
+    const none = (set: string) => `Cap${set}:\t0000000000000000\n`;
+    expect(run.stdout).toBe(`10001\n10001\n10001\n${["Inh", "Prm", "Eff", "Bnd", "Amb"].map(none).join("")}`);
+  });
+});
+
 describe("the supervisor, warm, with each loader", () => {
   const fifo = () => join(workspace, ".go");
   const loaders: [string, string, () => string[]][] = [
@@ -201,11 +269,15 @@ describe("the supervisor, warm, with each loader", () => {
     node: "const line = require('fs').readFileSync(0, 'utf8').split('\\n')[0];\nconsole.log(`${process.argv[2]}|${process.env.SUFFIX}|${line}`);\nprocess.exit(4);",
   };
 
-  it.each(loaders)(
-    "%s: says it is ready, then runs the code it was sent with args, env and stdin",
-    async (name, codeFile, argv) => {
+  const cases = loaders.flatMap(([name, codeFile, argv]) =>
+    (["direct", "relay"] as const).map((output) => [name, output, codeFile, argv] as const),
+  );
+  it.each(cases)(
+    "%s (%s output): says it is ready, then runs the code it was sent with args, env and stdin",
+    async (name, output, codeFile, argv) => {
       const message = warmRunMessage(["a b"], ["SUFFIX=!"], programs[name]);
-      const run = await supervise({ mode: "warm", program: argv(), after: Buffer.concat([message, Buffer.from("line\n")]) });
+      const after = Buffer.concat([message, Buffer.from("line\n")]);
+      const run = await supervise({ mode: "warm", output, program: argv(), after });
       expect(run.stdout).toBe(`\0${readyTag}\na b|!|line\n`);
       expect(run.report).toMatchObject({ kind: "finished", status: 4 });
       expect(readFileSync(join(workspace, codeFile), "utf8")).toBe(programs[name]);

@@ -1,17 +1,27 @@
 #!/bin/sh
 # Aurea's supervisor: PID 1 of every sandbox container (POSIX sh; Debian's dash in the image).
 #
-# Started as: sh -c "<this file>" aurea-supervisor MODE WORKSPACE GO_FIFO REPORT_TAG END_TAG \
-#               MANIFEST_EXTRA PROGRAM [ARG...]
+# Started as: sh -c "<this file>" aurea-supervisor MODE WORKSPACE GO_FIFO PRIVATE_DIR REPORT_TAG \
+#               END_TAG MANIFEST_EXTRA PROCESSES PROGRAM_USER OUTPUT PROGRAM [ARG...]
 # Every value comes from argv (src/runner/supervisor-protocol.ts decides them); nothing is
 # interpolated into this text.
 #   MODE            cold: run PROGRAM once the workspace files are in place;
 #                   warm: PROGRAM is a language loader (loaders/), started at once and waiting on
 #                   GO_FIFO, which this script opens once the files are in place.
+#   PRIVATE_DIR     a directory this script makes for itself, which only root may enter.
 #   WORKSPACE       where the archive is extracted and artifacts are collected from.
 #   REPORT_TAG      the report is written as NUL REPORT_TAG ":" nonce " " ... on stdout;
 #   END_TAG         stderr ends with NUL END_TAG ":" nonce.
 #   MANIFEST_EXTRA  skipped entries the artifact manifest may list beyond the count cap.
+#   PROCESSES       most processes the program may have (RLIMIT_NPROC), or "-" to leave it to the
+#                   container's pids limit.
+#   PROGRAM_USER    uid:gid the program (and everything that touches its files) runs as. This
+#                   script runs as root with only the capabilities to switch to that user and to
+#                   kill what it leaves, so the program can neither signal, trace nor read it.
+#   OUTPUT          direct: the program writes to the container's stdout and stderr itself;
+#                   relay: it writes into pipes inside the sandbox and two `cat`s copy them out,
+#                   retrying partial writes (gVisor completes a large write to the container's
+#                   stdout only partly, and most programs do not retry).
 #
 # What it does:
 # 1. reads one header line from stdin: archive size, nonce, and what to collect afterwards;
@@ -42,27 +52,74 @@ trap : HUP INT QUIT TERM USR1 USR2 ALRM PIPE
 mode=$1
 workspace=$2
 go_fifo=$3
-report_tag=$4
-end_tag=$5
-manifest_extra=$6
-shift 6
+private=$4
+report_tag=$5
+end_tag=$6
+manifest_extra=$7
+processes=$8
+program_uid=${9%%:*}
+program_gid=${9#*:}
+output=${10}
+shift 10
 
-# Reads the header and extracts the archive. The archive is Aurea's own, built from validated
-# names, so extracting it is safe.
+# Replaces this (sub)shell with a command run as the program's user: no supplementary groups, and
+# no capabilities in any set (the switch from root empties the others; the bounding and
+# inheritable sets are emptied here), with no-new-privileges keeping them from coming back.
+exec_as_program() {
+  exec setpriv --reuid="$program_uid" --regid="$program_gid" --clear-groups \
+    --inh-caps=-all --bounding-set=-all -- "$@"
+}
+
+# Runs a command as the program's user and waits for it.
+as_program() {
+  (exec_as_program "$@")
+}
+
+# Starts the program itself: as its user, and, where the sandbox counts processes itself, held to
+# its own process limit, below the container's, so this script can always fork.
+start_program() {
+  if [ "$processes" = - ]; then
+    as_program "$@"
+  else
+    # shellcheck disable=SC3045 # dash's ulimit -p is RLIMIT_NPROC; the image's sh is dash
+    (ulimit -p "$processes" && exec_as_program "$@")
+  fi
+}
+
+# Waits for a child to end; trapped signals interrupt wait, so it is repeated.
+wait_for() {
+  while kill -0 "$1" 2>/dev/null; do wait "$1"; done
+}
+
+# Reads the header and extracts the archive, as the program's user so the files are its own. The
+# archive is Aurea's own, built from validated names, so extracting it is safe.
 receive_workspace() {
   IFS=' ' read -r size nonce capture max_files max_file_bytes max_tar_bytes || exit 125
-  if [ "$size" -gt 0 ] && ! head -c "$size" | tar -x -C "$workspace" --no-same-owner --no-same-permissions; then
+  if [ "$size" -gt 0 ] && ! head -c "$size" | as_program tar -x -C "$workspace" --no-same-owner --no-same-permissions; then
     printf '\0%s:%s setup-failed\n' "$report_tag" "$nonce"
     exit 125
   fi
 }
 
+# Where the program's output goes, held as fds 4 and 5 until it has ended: the container's own
+# stdout and stderr, or the relays' pipes, in a directory only root can enter.
+if [ "$output" = relay ]; then
+  mkdir -m 0700 "$private" && mkfifo -m 0600 "$private/out" "$private/err" || exit 125
+  cat "$private/out" &
+  out_relay=$!
+  cat "$private/err" >&2 &
+  err_relay=$!
+  exec 4>"$private/out" 5>"$private/err"
+else
+  exec 4>&1 5>&2
+fi
+
 if [ "$mode" = warm ]; then
-  # The loader keeps the original stdin (as fd 3 here) and blocks opening the FIFO; this shell
-  # reads the header and archive from the same stdin, then lets it go.
-  mkfifo "$go_fifo" || exit 125
+  # The loader keeps the original stdin (as fd 3 here) and blocks opening the FIFO, which only
+  # root may write; this shell reads the header and archive from the same stdin, then lets it go.
+  mkfifo -m 0644 "$go_fifo" || exit 125
   exec 3<&0
-  "$@" 0<&3 3<&- &
+  start_program "$@" 0<&3 3<&- >&4 2>&5 4>&- 5>&- &
   child=$!
   receive_workspace
   printf 'go\n' >"$go_fifo"
@@ -78,11 +135,26 @@ if [ "$mode" = warm ]; then
   }
 else
   receive_workspace
-  "$@"
+  start_program "$@" >&4 2>&5 4>&- 5>&-
   status=$?
 fi
+exec 4>&- 5>&-
 
-kill -KILL -1 2>/dev/null
+if [ "$output" = relay ]; then
+  # Every process of the program's user dies (kill -1 as that user reaches only its own); the
+  # relays, root's, copy out what the pipes still hold and end with the last writer. A fork here
+  # is safe: the program's processes are held below the container's count (start_program).
+  # The sweep repeats while it finds anyone left to signal (a process forking during one sweep can
+  # leave a child it missed), a bounded number of times: zombies count as found until reaped.
+  # shellcheck disable=SC2016 # the inner script's own variables
+  as_program /bin/sh -c 'n=0; while kill -KILL -1 2>/dev/null && [ $n -lt 200 ]; do n=$((n + 1)); done' 2>/dev/null
+  wait_for "$out_relay"
+  wait_for "$err_relay"
+else
+  # As root with CAP_KILL: every process but PID 1. A builtin, because after a fork bomb the
+  # process limit may be full and a fork would fail.
+  kill -KILL -1 2>/dev/null
+fi
 
 # Only builtins from here to the report: after a fork bomb the process limit may stay full of
 # zombies until this shell exits, so a fork could fail, and dash exits on a failed fork or
@@ -101,10 +173,14 @@ oom=-
 # stderr's end first, then the report that ends stdout: with both seen, Aurea has all the output.
 printf '\0%s:%s\n' "$end_tag" "$nonce" >&2
 printf '\0%s:%s ok %s %s %s %s\n' "$report_tag" "$nonce" "$status" "$peak" "$cpu" "$oom"
-if [ "$capture" = 1 ] && cd "$workspace"; then
-  find . -mindepth 1 -newermt @1 ! -type d -printf '%y %s %P\0' 2>/dev/null | head -z -n $((max_files + manifest_extra))
-  printf '\0'
-  find . -mindepth 1 -newermt @1 -type f -size -$((max_file_bytes + 1))c -printf '%P\0' 2>/dev/null |
-    head -z -n "$max_files" | tar -c -f - --null --no-recursion -T - 2>/dev/null | head -c "$max_tar_bytes"
+if [ "$capture" = 1 ]; then
+  # As the program's user: the workspace is its own, and nothing of it runs any more.
+  # shellcheck disable=SC2016 # the inner script's own variables
+  as_program /bin/sh -c 'cd "$1" || exit 0
+    find . -mindepth 1 -newermt @1 ! -type d -printf "%y %s %P\0" 2>/dev/null | head -z -n "$2"
+    printf "\0"
+    find . -mindepth 1 -newermt @1 -type f -size -"$3"c -printf "%P\0" 2>/dev/null |
+      head -z -n "$4" | tar -c -f - --null --no-recursion -T - 2>/dev/null | head -c "$5"' \
+    collect "$workspace" $((max_files + manifest_extra)) $((max_file_bytes + 1)) "$max_files" "$max_tar_bytes"
 fi
 exit "$status"

@@ -120,9 +120,39 @@ export function toEngineResources(
   };
 }
 
+/** Mount options every tmpfs of a sandbox gets. */
+const tmpfsOptions = "rw,nosuid,nodev";
+
+/**
+ * The workspace: a tmpfs capped in bytes and in files, the program's own. Where the runtime's own
+ * tmpfs ignores the file cap (gVisor's), it is a tmpfs the host kernel mounts, as an anonymous
+ * volume that is removed with the container, so the host enforces both caps.
+ */
+function workspaceMount(shape: SandboxShape, limits: SandboxLimits): Pick<Docker.HostConfig, "Tmpfs" | "Mounts"> {
+  const options = `size=${limits.workspaceBytes},nr_inodes=${limits.workspaceFiles},uid=${sandboxUid},gid=${sandboxGid},mode=0711`;
+  const tmp = { "/tmp": `${tmpfsOptions},noexec,size=${limits.tmpBytes},mode=1777` };
+  if (!runtimeTraits[shape.runtime].workspaceOnHostTmpfs)
+    return { Tmpfs: { [workspaceDir]: `${tmpfsOptions},${options}`, ...tmp } };
+  return {
+    Tmpfs: tmp,
+    Mounts: [
+      {
+        Type: "volume",
+        // No name: an anonymous volume, made for this container and removed with it.
+        Source: "",
+        Target: workspaceDir,
+        VolumeOptions: {
+          NoCopy: true,
+          Labels: {},
+          DriverConfig: { Name: "local", Options: { type: "tmpfs", device: "tmpfs", o: `nosuid,nodev,${options}` } },
+        },
+      },
+    ],
+  };
+}
+
 /** Maps limits and shape onto HostConfig. Pure. */
 export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker.HostConfig {
-  const tmpfsOptions = "rw,nosuid,nodev";
   return {
     ...toEngineResources(shape.runtime, limits),
     NetworkMode: "none",
@@ -132,10 +162,7 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     MaskedPaths: [...maskedPaths],
     Runtime: shape.runtime,
     ReadonlyRootfs: shape.readonlyRootfs,
-    Tmpfs: {
-      [workspaceDir]: `${tmpfsOptions},size=${limits.workspaceBytes},nr_inodes=${limits.workspaceFiles},uid=${sandboxUid},gid=${sandboxGid},mode=0711`,
-      "/tmp": `${tmpfsOptions},noexec,size=${limits.tmpBytes},mode=1777`,
-    },
+    ...workspaceMount(shape, limits),
     IpcMode: "private",
     ShmSize: limits.tmpBytes,
     // No engine init: Aurea's own supervisor (runner/sandbox/supervisor.sh) is PID 1, running as

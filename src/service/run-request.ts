@@ -79,7 +79,15 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   }
 
   const limits = request.limits;
-  const cpu = resolveLimit(violate, "limits.cpu", limits?.cpu ?? 0, policy.cpuLimit, "cores", 0.01);
+  const cpu = resolveLimit(
+    violate,
+    "limits.cpu",
+    limits?.cpu ?? 0,
+    policy.cpuLimit,
+    "cores",
+    runtimeTraits[runtime].minimumCpu,
+    `under ${runtime}`,
+  );
   const memoryBytes = resolveLimit(
     violate,
     "limits.memory_bytes",

@@ -12,6 +12,8 @@ export interface HostileCase {
   readonly request: Record<string, unknown>;
   /** Longest the call may take, milliseconds (default 10 s). */
   readonly maxMs?: number;
+  /** Longest the container may take to be gone after the answer, milliseconds (default 2 s). */
+  readonly removalMs?: number;
   /** Runtimes to run it under (default both). */
   readonly runtimes?: readonly Runtime[];
   check(response: GrpcResponse, runtime: Runtime): void | Promise<void>;
@@ -48,7 +50,7 @@ export function hostileSuite(family: string, cases: readonly HostileCase[], env:
         await hostile.check(response, runtime);
         expect(elapsed, "elapsed ms").toBeLessThan(hostile.maxMs ?? 10_000);
         expect(await client.health()).toMatchObject({ serving: true });
-        await noContainersWithin(2000);
+        await noContainersWithin(hostile.removalMs ?? 2000);
       });
     }
   });

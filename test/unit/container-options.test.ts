@@ -51,6 +51,31 @@ describe("toHostConfig", () => {
       `rw,nosuid,nodev,size=${limits.workspaceBytes},nr_inodes=4096,uid=10001,gid=10001,mode=0711`,
     );
     expect(hostConfig.Tmpfs?.["/tmp"]).toBe(`rw,nosuid,nodev,noexec,size=${limits.tmpBytes},mode=1777`);
+    expect(hostConfig.Mounts).toBeUndefined();
+  });
+
+  it("under gVisor, whose tmpfs ignores a file count, mounts the workspace from a host tmpfs that enforces both caps", () => {
+    const gvisor = toHostConfig({ ...shape, runtime: "runsc" }, limits);
+    expect(gvisor.Tmpfs?.["/workspace"]).toBeUndefined();
+    expect(gvisor.Mounts).toEqual([
+      {
+        Type: "volume",
+        Source: "",
+        Target: "/workspace",
+        VolumeOptions: {
+          NoCopy: true,
+          Labels: {},
+          DriverConfig: {
+            Name: "local",
+            Options: {
+              type: "tmpfs",
+              device: "tmpfs",
+              o: `nosuid,nodev,size=${limits.workspaceBytes},nr_inodes=4096,uid=10001,gid=10001,mode=0711`,
+            },
+          },
+        },
+      },
+    ]);
   });
 
   it("sets read-only root only when asked", () => {

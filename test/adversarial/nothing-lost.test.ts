@@ -1,0 +1,150 @@
+import * as grpc from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { runtimeTraits, supervisorProcesses } from "../../src/docker/runtimes.js";
+import { useAurea } from "../support/aurea-server.js";
+import { hostileSuite, runtimes } from "../support/hostile-suite.js";
+
+/**
+ * Regression tests for what hostile-program suites of other sandbox projects found under gVisor:
+ * output lost while reporting OK, legal limits answered INTERNAL, a program's own exhaustion
+ * blamed on Aurea, the file-count cap not enforced, basic tools broken. Every case runs under
+ * runc and runsc and must end the same truthful way under both.
+ */
+
+const outputCap = 1024 * 1024;
+
+/** A program in `language` that writes `bytes` x's to stdout in a single call. */
+const singleWrite: Record<string, (bytes: number) => string> = {
+  // -u and no retry of a partial write: what gVisor cut short before.
+  python: (bytes) => `import sys\nsys.stdout.write('x' * ${bytes})`,
+  javascript: (bytes) => `process.stdout.write('x'.repeat(${bytes}))`,
+  bash: (bytes) => `s=$(head -c ${bytes} /dev/zero | tr '\\0' x)\nprintf '%s' "$s"`,
+};
+
+hostileSuite(
+  "nothing lost",
+  [
+    ...Object.entries(singleWrite).flatMap(([language, program]) =>
+      [300_000, 5_000_000, outputCap + 1].map((bytes) => ({
+        name: `${language}: a single write of ${bytes} bytes reaches the caller whole, or truthfully cut at the cap`,
+        request: { language, code: program(bytes) },
+        maxMs: 15_000,
+        check(response: Record<string, unknown>) {
+          const stdout = response.stdout as string;
+          expect(stdout).toMatch(/^x*$/);
+          if (bytes <= outputCap) {
+            expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout_truncated: false });
+            expect(stdout.length).toBe(bytes);
+          } else {
+            expect(response).toMatchObject({ status: "RUN_STATUS_OUTPUT_LIMIT", stdout_truncated: true });
+            expect(stdout.length).toBe(outputCap);
+          }
+        },
+      })),
+    ),
+    {
+      name: "101 background processes at the default limit: the program gets EAGAIN and a truthful verdict",
+      request: {
+        language: "python",
+        code: [
+          "import errno, subprocess",
+          "children = []",
+          "try:",
+          "    for _ in range(101):",
+          "        children.append(subprocess.Popen(['sleep', '5']))",
+          "    print('all started')",
+          "except OSError as e:",
+          "    print(errno.errorcode[e.errno], len(children))",
+        ].join("\n"),
+      },
+      // gVisor sometimes takes seconds to tear down a sandbox that held this many processes.
+      removalMs: 20_000,
+      check(response, runtime) {
+        expect(response.status).toBe("RUN_STATUS_OK");
+        const [error, started] = (response.stdout as string).trim().split(" ");
+        expect(error).toBe("EAGAIN");
+        // runc: the cgroup counts every task exactly; gVisor: RLIMIT_NPROC inside the sandbox,
+        // within the supervisor's documented headroom.
+        const most = runtime === "runc" ? 64 : 64 + supervisorProcesses;
+        expect(Number(started)).toBeLessThan(most);
+      },
+    },
+    {
+      name: "with pids 10, eleven processes do not all start",
+      request: {
+        language: "python",
+        code: [
+          "import errno, os, time",
+          "started = 0",
+          "for _ in range(11):",
+          "    try:",
+          "        if os.fork() == 0:",
+          "            time.sleep(5)",
+          "            os._exit(0)",
+          "        started += 1",
+          "    except OSError as e:",
+          "        print(errno.errorcode[e.errno], started < 11)",
+          "        break",
+          "else:",
+          "    print('all started')",
+        ].join("\n"),
+        limits: { pids: 10 },
+      },
+      check(response) {
+        expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "EAGAIN True\n" });
+      },
+    },
+    {
+      name: "the workspace's file count holds: files past the cap get ENOSPC",
+      request: {
+        language: "bash",
+        code: "for i in $(seq 1 6000); do : > f$i 2>/dev/null || { echo stopped; break; }; done; ls | wc -l",
+      },
+      maxMs: 20_000,
+      check(response) {
+        const [stopped, count] = (response.stdout as string).trim().split("\n");
+        expect(stopped).toBe("stopped");
+        // The cap counts the workspace's own directory and the code file too.
+        expect(Number(count)).toBeLessThanOrEqual(4096);
+        expect(Number(count)).toBeGreaterThan(4000);
+      },
+    },
+    {
+      name: "stat and ls -l work",
+      request: { language: "bash", code: "echo hi > f; stat -c '%s %U' f; ls -l f | cut -d' ' -f1,3,5" },
+      check(response) {
+        expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "3 sandbox\n-rw-r--r-- sandbox 3\n" });
+      },
+    },
+  ],
+  { SANDBOX_OUTPUT_LIMIT: String(outputCap) },
+);
+
+describe("memory limits at and just below each runtime's documented minimum", () => {
+  const server = useAurea();
+  for (const runtime of runtimes) {
+    const minimum = runtimeTraits[runtime].minimumMemoryBytes;
+    it(`${runtime}: ${minimum} bytes runs a program; ${minimum - 1} is refused naming the field`, async () => {
+      const at = await server.client.run({ language: "python", code: "print('ok')", runtime, limits: { memory_bytes: String(minimum) } });
+      expect(at).toMatchObject({ status: "RUN_STATUS_OK", stdout: "ok\n" });
+      const below = (await server.client
+        .run({ language: "python", code: "print('ok')", runtime, limits: { memory_bytes: String(minimum - 1) } })
+        .catch((error: unknown) => error)) as grpc.ServiceError;
+      expect(below.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(below.details).toBe(`limits.memory_bytes: ${minimum - 1} bytes is below the minimum of ${minimum} bytes under ${runtime}`);
+    });
+
+    it(`${runtime}: the least processes and CPU run a program; less is refused`, async () => {
+      const cpu = runtimeTraits[runtime].minimumCpu;
+      const least = await server.client.run({ language: "bash", code: "echo ok", runtime, limits: { pids: 8, cpu } });
+      expect(least).toMatchObject({ status: "RUN_STATUS_OK", stdout: "ok\n" });
+      for (const limits of [{ pids: 7 }, { cpu: cpu * 0.9 }]) {
+        const refused = (await server.client
+          .run({ language: "bash", code: "echo ok", runtime, limits })
+          .catch((error: unknown) => error)) as grpc.ServiceError;
+        expect(refused.code).toBe(grpc.status.INVALID_ARGUMENT);
+        expect(refused.details).toMatch(/^limits\.(pids|cpu): .* is below the minimum/);
+      }
+    });
+  }
+});

@@ -202,6 +202,7 @@ export class RunLifecycle {
         this.lease?.engineTimesRun && exit?.startedAtMs !== undefined && exit.finishedAtMs !== undefined
           ? exit.finishedAtMs - exit.startedAtMs
           : undefined,
+      outputTruncated: (this.output?.stdout.overflowed ?? false) || (this.output?.stderr.overflowed ?? false),
     });
     if (ending.supervisorExitDiffered) {
       this.context.log.warn(
@@ -229,6 +230,7 @@ export class RunLifecycle {
       usage: ending.usage,
       artifacts,
       error: ending.error,
+      limitsHit: ending.limitsHit,
     };
   }
 

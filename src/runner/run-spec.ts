@@ -5,7 +5,7 @@ import type { Language } from "./languages.js";
 import type { OutputStreamName } from "./output-capture.js";
 import type { RunState } from "./run-lifecycle.js";
 import type { ArtifactCaps } from "./supervisor-protocol.js";
-import type { RunUsage, RunVerdict } from "./verdict.js";
+import type { LimitHit, RunUsage, RunVerdict } from "./verdict.js";
 import type { WorkspaceFile } from "./workspace-archive.js";
 
 /** One validated run, with every default and maximum already applied. */
@@ -62,6 +62,8 @@ export interface RunOutcome {
   readonly artifacts: ArtifactCollection | undefined;
   /** For verdict "internal": what failed. */
   readonly error: string | undefined;
+  /** The limits the program ran into, whatever its verdict. */
+  readonly limitsHit: readonly LimitHit[];
 }
 
 /** The outcome of a run stopped (cancelled) before its program started. */
@@ -80,5 +82,6 @@ export function cancelledBeforeStart(runId: string): RunOutcome {
     usage: undefined,
     artifacts: undefined,
     error: undefined,
+    limitsHit: [],
   };
 }

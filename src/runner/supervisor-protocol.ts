@@ -91,6 +91,13 @@ export type SupervisorReport =
       readonly cpuTimeNs: number | undefined;
       /** Processes the kernel's OOM killer ended, if exposed. */
       readonly oomKills: number | undefined;
+      /** Forks the cgroup refused at its pids limit, if exposed. */
+      readonly pidsRefused?: number | undefined;
+      /** Times memory use reached the cgroup's limit, if exposed. */
+      readonly memoryAtLimit?: number | undefined;
+      /** The workspace's free blocks and free file slots after the run, if they could be read. */
+      readonly workspaceFreeBlocks?: number | undefined;
+      readonly workspaceFreeFiles?: number | undefined;
     };
 
 /** A trailer split into the report line and what follows it (manifest and tar, if collected). */
@@ -100,11 +107,14 @@ export function splitTrailer(region: Buffer): { reportText: string; rest: Buffer
   return { reportText: region.subarray(0, newline).toString("latin1"), rest: region.subarray(newline + 1) };
 }
 
-/** Parses the report line; undefined when it is not one. */
+/**
+ * Parses the report line: `ok STATUS PEAK CPU OOM_KILLS [PIDS_REFUSED MEMORY_AT_LIMIT FREE_BLOCKS
+ * FREE_FILES]`, "-" for what could not be read, or `setup-failed`. Undefined when it is neither.
+ */
 export function parseSupervisorReport(text: string): SupervisorReport | undefined {
   const fields = text.trim().split(" ");
   if (fields[0] === "setup-failed" && fields.length === 1) return { kind: "setup-failed" };
-  if (fields[0] !== "ok" || fields.length !== 5) return undefined;
+  if (fields[0] !== "ok" || (fields.length !== 5 && fields.length !== 9)) return undefined;
   const count = (field: string | undefined) => (field && /^\d+$/.test(field) ? Number(field) : undefined);
   const status = count(fields[1]);
   if (status === undefined) return undefined;
@@ -114,6 +124,14 @@ export function parseSupervisorReport(text: string): SupervisorReport | undefine
     peakMemoryBytes: count(fields[2]),
     cpuTimeNs: count(fields[3]),
     oomKills: count(fields[4]),
+    ...(fields.length === 9
+      ? {
+          pidsRefused: count(fields[5]),
+          memoryAtLimit: count(fields[6]),
+          workspaceFreeBlocks: count(fields[7]),
+          workspaceFreeFiles: count(fields[8]),
+        }
+      : {}),
   };
 }
 

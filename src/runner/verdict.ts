@@ -12,6 +12,9 @@ import type { SupervisorReport } from "./supervisor-protocol.js";
 /** The single verdict of a run; mirrors aurea.sandbox.v1.RunStatus. */
 export type RunVerdict = "ok" | "runtime_error" | "timeout" | "memory_limit" | "output_limit" | "cancelled" | "internal";
 
+/** A limit a program ran into; mirrors aurea.sandbox.v1.Limit (open files are not detected yet). */
+export type LimitHit = "pids" | "memory" | "file_size" | "workspace_bytes" | "workspace_files" | "output" | "time";
+
 /** Why Aurea ended a run itself. */
 export type StopReason = "cancelled" | "timeout" | "output_limit";
 
@@ -42,6 +45,8 @@ export interface RunEvidence {
   readonly serverMs: number;
   /** The run's wall time by the engine's clock (container start to exit), ms, when it times the run. */
   readonly engineMs: number | undefined;
+  /** More output arrived than the cap kept, on either stream. */
+  readonly outputTruncated: boolean;
 }
 
 /** The truth about how a run ended. */
@@ -57,6 +62,8 @@ export interface RunEnding {
   readonly executionTimeMs: number;
   /** The engine's exit code (the supervisor's) differed from the program's status in the report. */
   readonly supervisorExitDiffered: boolean;
+  /** The limits the program ran into, in the order of aurea.sandbox.v1.Limit. */
+  readonly limitsHit: readonly LimitHit[];
 }
 
 /** The end-of-run decision. Pure. */
@@ -86,9 +93,10 @@ export function reconcile(evidence: RunEvidence): RunEnding {
   // which differs only when the supervisor failed after reporting (collecting artifacts after a
   // fork bomb, say). The program's status is the truth about the program.
   const exitCode = finished?.status ?? evidence.engineExitCode;
+  const oomKilled = evidence.engineOomKilled || (finished?.oomKills ?? 0) > 0 || sandboxKilledForMemory;
   const verdict = decideVerdict({
     exitCode,
-    oomKilled: evidence.engineOomKilled || (finished?.oomKills ?? 0) > 0 || sandboxKilledForMemory,
+    oomKilled,
     timedOut: stoppedBy.has("timeout"),
     cancelled: stoppedBy.has("cancelled"),
     outputLimited: stoppedBy.has("output_limit"),
@@ -110,7 +118,21 @@ export function reconcile(evidence: RunEvidence): RunEnding {
     executionTimeMs: evidence.engineMs !== undefined && evidence.engineMs >= 0 ? evidence.engineMs : evidence.serverMs,
     supervisorExitDiffered:
       finished !== undefined && evidence.engineExitCode !== undefined && evidence.engineExitCode !== finished.status,
+    limitsHit: limitsHit({
+      pids: (finished?.pidsRefused ?? 0) > 0,
+      memory: oomKilled || (finished?.memoryAtLimit ?? 0) > 0,
+      file_size: signalFromExitCode(knownExitCode) === "SIGXFSZ",
+      workspace_bytes: finished?.workspaceFreeBlocks === 0,
+      workspace_files: finished?.workspaceFreeFiles === 0,
+      output: stoppedBy.has("output_limit") || evidence.outputTruncated,
+      time: stoppedBy.has("timeout"),
+    }),
   };
+}
+
+/** The limits that were hit, in a fixed order. */
+function limitsHit(hit: Readonly<Record<LimitHit, boolean>>): LimitHit[] {
+  return (Object.keys(hit) as LimitHit[]).filter((limit) => hit[limit]);
 }
 
 /** The facts the verdict's order of precedence is decided on. */

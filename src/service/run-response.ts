@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import {
   ArtifactSkipReason,
+  Limit,
   ResourceLimitsSchema,
   ResourceUsageSchema,
   RunResponseSchema,
@@ -10,7 +11,17 @@ import {
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { ArtifactCollection, ArtifactSkipReason as SkipReason } from "../runner/artifact-collection.js";
 import type { RunOutcome, RunSpec } from "../runner/runner.js";
-import type { RunVerdict } from "../runner/verdict.js";
+import type { LimitHit, RunVerdict } from "../runner/verdict.js";
+
+const limitValues: Record<LimitHit, Limit> = {
+  pids: Limit.PIDS,
+  memory: Limit.MEMORY,
+  file_size: Limit.FILE_SIZE,
+  workspace_bytes: Limit.WORKSPACE_BYTES,
+  workspace_files: Limit.WORKSPACE_FILES,
+  output: Limit.OUTPUT,
+  time: Limit.TIME,
+};
 
 const statusByVerdict: Record<RunVerdict, RunStatus> = {
   ok: RunStatus.OK,
@@ -76,6 +87,7 @@ export function toRunResponse(spec: RunSpec, outcome: RunOutcome, queuedMs = 0):
     timeout: spec.timeoutMs / 1000,
     ...artifactFields(outcome.artifacts),
     status,
+    limitsHit: outcome.limitsHit.map((limit) => limitValues[limit]),
     signal: outcome.signal,
     stdoutTruncated: outcome.stdoutTruncated,
     stderrTruncated: outcome.stderrTruncated,

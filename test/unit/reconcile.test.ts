@@ -23,6 +23,7 @@ function evidence(overrides: Partial<Omit<RunEvidence, "stoppedBy">> & { stopped
     usageAtKill: undefined,
     serverMs: 12,
     engineMs: undefined,
+    outputTruncated: false,
     ...rest,
   };
 }
@@ -162,6 +163,37 @@ describe("reconcile", () => {
     expect(reconcile(evidence({ engineMs: 40 })).executionTimeMs).toBe(40);
     expect(reconcile(evidence({ engineMs: undefined })).executionTimeMs).toBe(12);
     expect(reconcile(evidence({ engineMs: -5 })).executionTimeMs).toBe(12);
+  });
+
+  it("lists the limits the program ran into, whatever its verdict", () => {
+    const report = (extra: Partial<Extract<SupervisorReport, { kind: "finished" }>>): SupervisorReport => ({
+      ...(finished(0) as Extract<SupervisorReport, { kind: "finished" }>),
+      pidsRefused: 0,
+      memoryAtLimit: 0,
+      workspaceFreeBlocks: 100,
+      workspaceFreeFiles: 100,
+      ...extra,
+    });
+    const hit = (overrides: Parameters<typeof evidence>[0]) => reconcile(evidence(overrides)).limitsHit;
+    expect(hit({ report: report({}) })).toEqual([]);
+    // A fork bomb whose script exits 0 at once is still OK, and says what it ran into.
+    const bomb = reconcile(evidence({ report: report({ pidsRefused: 3 }) }));
+    expect([bomb.verdict, bomb.limitsHit]).toEqual(["ok", ["pids"]]);
+    expect(hit({ report: report({ memoryAtLimit: 12 }) })).toEqual(["memory"]);
+    expect(hit({ report: { ...(finished(137, 1) as object), kind: "finished" } as SupervisorReport })).toEqual(["memory"]);
+    expect(hit({ runtime: "runsc", report: undefined, engineExitCode: 137 })).toEqual(["memory"]);
+    expect(hit({ report: report({ status: 153 }) })).toEqual(["file_size"]);
+    expect(hit({ report: report({ workspaceFreeBlocks: 0, workspaceFreeFiles: 0 }) })).toEqual([
+      "workspace_bytes",
+      "workspace_files",
+    ]);
+    expect(hit({ report: undefined, engineExitCode: 137, stoppedBy: ["output_limit"], outputTruncated: true })).toEqual([
+      "output",
+    ]);
+    expect(hit({ report: report({}), outputTruncated: true })).toEqual(["output"]);
+    expect(hit({ report: undefined, engineExitCode: 137, stoppedBy: ["timeout"] })).toEqual(["time"]);
+    // Unknown ("-") is not a hit.
+    expect(hit({ report: finished(0) })).toEqual([]);
   });
 
   it("says when the supervisor's exit differed from the program's status", () => {

@@ -67,6 +67,21 @@ describe("parseSupervisorReport", () => {
     });
   });
 
+  it("reads the limits the program ran into, when the report carries them", () => {
+    expect(parseSupervisorReport("ok 0 1 2 0 5 7 0 12")).toEqual({
+      kind: "finished",
+      status: 0,
+      peakMemoryBytes: 1,
+      cpuTimeNs: 2,
+      oomKills: 0,
+      pidsRefused: 5,
+      memoryAtLimit: 7,
+      workspaceFreeBlocks: 0,
+      workspaceFreeFiles: 12,
+    });
+    expect(parseSupervisorReport("ok 0 - - - - - - -")).toMatchObject({ pidsRefused: undefined, workspaceFreeFiles: undefined });
+  });
+
   it("treats unreadable cgroup values as unknown", () => {
     expect(parseSupervisorReport("ok 0 - - -")).toEqual({
       kind: "finished",

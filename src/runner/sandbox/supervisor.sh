@@ -31,8 +31,8 @@
 # 3. runs the program; its stdin is whatever follows the archive;
 # 4. when it ends, SIGKILLs every process left (`kill -KILL -1` spares only PID 1 and this shell,
 #    so daemons, double forks and `setsid` escapes die with the run);
-# 5. writes stderr's end marker, then the report (status and usage read from the container's own
-#    cgroup) and, when artifacts are wanted, a manifest of every non-directory the program created
+# 5. writes stderr's end marker, then the report (status, usage and the limits the program ran
+#    into, read from the container's own cgroup and the workspace's file system) and, when artifacts are wanted, a manifest of every non-directory the program created
 #    or changed (type, size, name; NUL-separated) and a tar of the regular files within the cap;
 # 6. exits with the program's status.
 #
@@ -170,9 +170,43 @@ oom=-
 [ "$cpu" = - ] && [ -r $cg/cpu.stat ] && while read -r key value; do [ "$key" = usage_usec ] && cpu=${value}000; done <$cg/cpu.stat
 [ "$oom" = - ] && [ -r $cg/memory.events ] && while read -r key value; do [ "$key" = oom_kill ] && oom=$value; done <$cg/memory.events
 
+# Limits the program ran into, whatever its status: forks refused at the pids limit, memory use
+# at the memory limit (reclaim there counts, an OOM kill too).
+pids_refused=-
+memory_at_limit=-
+for events in $cg/pids/pids.events $cg/pids.events; do
+  [ "$pids_refused" = - ] && [ -r "$events" ] && while read -r key value; do [ "$key" = max ] && pids_refused=$value; done <"$events"
+done
+[ -r $cg/memory/memory.failcnt ] && read -r memory_at_limit <$cg/memory/memory.failcnt
+[ "$memory_at_limit" = - ] && [ -r $cg/memory.events ] && while read -r key value; do [ "$key" = max ] && memory_at_limit=$value; done <$cg/memory.events
+
+# The workspace's free blocks and file slots: a fork, so only when one cannot fail (the pids
+# limit may still be full of a fork bomb's zombies under runc; under gVisor the program is held
+# below the container's count, and no pids files are visible).
+fork_is_safe() {
+  for dir in $cg/pids $cg; do
+    if [ -r "$dir/pids.current" ] && [ -r "$dir/pids.max" ]; then
+      read -r current <"$dir/pids.current"
+      read -r most <"$dir/pids.max"
+      [ "$most" = max ] || [ $((most - current)) -gt 4 ]
+      return
+    fi
+  done
+  return 0
+}
+free_blocks=-
+free_files=-
+if fork_is_safe; then
+  # shellcheck disable=SC2046 # two numbers, split on purpose
+  set -- $(stat -f -c '%a %d' "$workspace" 2>/dev/null) - -
+  free_blocks=$1
+  free_files=$2
+fi
+
 # stderr's end first, then the report that ends stdout: with both seen, Aurea has all the output.
 printf '\0%s:%s\n' "$end_tag" "$nonce" >&2
-printf '\0%s:%s ok %s %s %s %s\n' "$report_tag" "$nonce" "$status" "$peak" "$cpu" "$oom"
+printf '\0%s:%s ok %s %s %s %s %s %s %s %s\n' "$report_tag" "$nonce" "$status" "$peak" "$cpu" "$oom" \
+  "$pids_refused" "$memory_at_limit" "$free_blocks" "$free_files"
 if [ "$capture" = 1 ]; then
   # As the program's user: the workspace is its own, and nothing of it runs any more.
   # shellcheck disable=SC2016 # the inner script's own variables

@@ -36,7 +36,11 @@ hostileSuite(
             expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout_truncated: false });
             expect(stdout.length).toBe(bytes);
           } else {
-            expect(response).toMatchObject({ status: "RUN_STATUS_OUTPUT_LIMIT", stdout_truncated: true, limits_hit: ["LIMIT_OUTPUT"] });
+            expect(response).toMatchObject({
+              status: "RUN_STATUS_OUTPUT_LIMIT",
+              stdout_truncated: true,
+              limits_hit: ["LIMIT_OUTPUT"],
+            });
             expect(stdout.length).toBe(outputCap);
           }
         },
@@ -131,7 +135,11 @@ hostileSuite(
     },
     {
       name: "limits_hit: memory",
-      request: { language: "python", code: "blocks = []\nwhile True:\n    blocks.append(bytearray(8 << 20))", limits: { memory_bytes: String(64 << 20) } },
+      request: {
+        language: "python",
+        code: "blocks = []\nwhile True:\n    blocks.append(bytearray(8 << 20))",
+        limits: { memory_bytes: String(64 << 20) },
+      },
       check(response) {
         expect(response).toMatchObject({ status: "RUN_STATUS_MEMORY_LIMIT", limits_hit: ["LIMIT_MEMORY"] });
       },

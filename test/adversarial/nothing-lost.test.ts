@@ -152,6 +152,49 @@ hostileSuite(
       },
     },
     {
+      name: "the program can neither signal, trace nor read PID 1, another user's process",
+      request: {
+        language: "python",
+        code: [
+          "import ctypes, errno, os, signal",
+          "def attempt(name, action):",
+          "    try:",
+          "        action()",
+          "        print(name, 'ok')",
+          "    except OSError as e:",
+          "        print(name, errno.errorcode[e.errno])",
+          "libc = ctypes.CDLL(None, use_errno=True)",
+          "def trace():",
+          "    if libc.ptrace(16, 1, 0, 0) != 0:", // PTRACE_ATTACH
+          "        raise OSError(ctypes.get_errno(), 'ptrace')",
+          "attempt('kill', lambda: os.kill(1, signal.SIGKILL))",
+          "attempt('stop', lambda: os.kill(1, signal.SIGSTOP))",
+          "attempt('trace', trace)",
+          "for name in ['environ', 'maps', 'mem', 'stack', 'syscall']:",
+          "    attempt(name, lambda: open(f'/proc/1/{name}', 'rb').read(1))",
+          "attempt('fd', lambda: os.listdir('/proc/1/fd'))",
+          "print('supervisor uid', open('/proc/1/status').read().split('Uid:')[1].split()[0])",
+        ].join("\n"),
+      },
+      check(response, runtime) {
+        expect(response.status).toBe("RUN_STATUS_OK");
+        const lines = (response.stdout as string).trim().split("\n");
+        expect(lines.pop()).toBe("supervisor uid 0");
+        const results = Object.fromEntries(lines.map((line) => line.split(" ")));
+        // Signals and tracing are refused under both, and so is PID 1's memory (masked under
+        // runc, where reading it gives nothing).
+        for (const attempt of ["kill", "stop", "trace"]) expect(results[attempt], attempt).toBe("EPERM");
+        expect(results.mem).toBe(runtime === "runc" ? "ok" : "EACCES");
+        if (runtime === "runc") {
+          for (const file of ["environ", "maps", "stack", "syscall", "fd"]) expect(results[file], file).toBe("EACCES");
+        } else {
+          // gVisor's procfs lets another user read PID 1's environ (the program's own environment)
+          // and memory map, and list its fds; it has no stack or syscall files. See SECURITY.md.
+          expect(results.stack).toBe("ENOENT");
+        }
+      },
+    },
+    {
       name: "stat and ls -l work",
       request: { language: "bash", code: "echo hi > f; stat -c '%s %U' f; ls -l f | cut -d' ' -f1,3,5" },
       check(response) {

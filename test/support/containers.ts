@@ -43,3 +43,10 @@ export async function noContainersWithin(timeoutMs: number): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/**
+ * How long a run's container may take to be gone after the answer. gVisor's shim sometimes hangs
+ * for about 40 s after a sandbox whose program had dozens of processes exits (the engine then
+ * cleans up "after shim disconnected"); the answer is never delayed by it, removal follows it.
+ */
+export const removalBoundMs: Readonly<Record<"runc" | "runsc", number>> = { runc: 2000, runsc: 60_000 };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAurea, type RunningAurea } from "./aurea-server.js";
-import { noContainersWithin } from "./containers.js";
+import { noContainersWithin, removalBoundMs } from "./containers.js";
 import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "./grpc-js-client.js";
 
 export const runtimes = ["runc", "runsc"] as const;
@@ -12,7 +12,7 @@ export interface HostileCase {
   readonly request: Record<string, unknown>;
   /** Longest the call may take, milliseconds (default 10 s). */
   readonly maxMs?: number;
-  /** Longest the container may take to be gone after the answer, milliseconds (default 2 s). */
+  /** Longest the container may take to be gone after the answer, milliseconds (default: `removalBoundMs`). */
   readonly removalMs?: number;
   /** Runtimes to run it under (default both). */
   readonly runtimes?: readonly Runtime[];
@@ -50,7 +50,7 @@ export function hostileSuite(family: string, cases: readonly HostileCase[], env:
         await hostile.check(response, runtime);
         expect(elapsed, "elapsed ms").toBeLessThan(hostile.maxMs ?? 10_000);
         expect(await client.health()).toMatchObject({ serving: true });
-        await noContainersWithin(hostile.removalMs ?? 2000);
+        await noContainersWithin(hostile.removalMs ?? removalBoundMs[runtime]);
       });
     }
   });

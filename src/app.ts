@@ -33,6 +33,7 @@ import { createHealthMonitor } from "./service/health-monitor.js";
 import { createReflectionServiceV1, createReflectionServiceV1alpha, DescriptorIndex } from "./service/reflection-service.js";
 import { createSandboxImageBuilder } from "./service/sandbox-image-builder.js";
 import { maximumLimits } from "./service/run-request.js";
+import { createLanguageVersions } from "./service/language-versions.js";
 import { createSandboxService } from "./service/sandbox-service.js";
 
 export interface AureaAppOptions {
@@ -100,6 +101,13 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     seccompProfile,
     logger,
   });
+  const versions = createLanguageVersions({
+    runner,
+    languages: allLanguages(),
+    limits: maximumLimits(config),
+    runtime: config.defaultRuntime,
+    logger,
+  });
   const health = createHealthChecker({ engine, images, sandboxImage: config.sandboxImage });
   const monitor = createHealthMonitor({
     checker: health,
@@ -115,6 +123,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     logger,
     onBuilt: () => {
       void monitor.refresh();
+      versions.invalidate();
       // Warm containers run the old image: replace them.
       void warmPool.clear();
     },
@@ -141,6 +150,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     shutdownSignal: shutdown.signal,
     imageBuilder,
     policy: config,
+    versions,
     version,
     logger,
   });

@@ -25,6 +25,11 @@ export function withRestCompat(
       handler(request, response);
       return;
     }
+    if (path === "/languages" && request.method === "GET") {
+      request.url = `${sandboxService}/ListLanguages?connect=v1&encoding=json&message=${encodeURIComponent("{}")}`;
+      handler(request, response);
+      return;
+    }
     if (path === "/health" && request.method === "GET") {
       request.url = `${sandboxService}/Health?connect=v1&encoding=json&message=${encodeURIComponent("{}")}`;
       handler(request, response);

@@ -5,6 +5,9 @@ import type { Logger } from "pino";
 import {
   BuildImageResponseSchema,
   HealthResponseSchema,
+  LanguageInfoSchema,
+  ListLanguagesResponseSchema,
+  ResourceLimitsSchema,
   RunStartedSchema,
   RunStreamResponseSchema,
   type BuildImageResponse,
@@ -13,13 +16,14 @@ import {
   type SandboxService,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
-import { languageNames } from "../runner/languages.js";
+import { allLanguages, languageNames } from "../runner/languages.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
 import { type Admission, AdmissionAbandoned, AdmissionClosed, AdmissionRejected, type AdmissionTicket } from "./admission.js";
 import { callerKey } from "./api-keys.js";
 import type { HealthChecker } from "./health-check.js";
 import type { HealthMonitor } from "./health-monitor.js";
+import type { LanguageVersions } from "./language-versions.js";
 import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
 import { toRunResponse } from "./run-response.js";
 import { validateRunRequest, type RunPolicy } from "./run-request.js";
@@ -34,6 +38,8 @@ export interface SandboxServiceOptions {
   readonly shutdownSignal: AbortSignal;
   readonly imageBuilder: SandboxImageBuilder;
   readonly policy: RunPolicy;
+  /** Versions read from the images, for ListLanguages. */
+  readonly versions: LanguageVersions;
   /** Version string reported by Health. */
   readonly version: string;
   readonly logger: Logger;
@@ -123,6 +129,33 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
         (error: unknown) => events.fail(toBuildError(error)),
       );
       yield* events;
+    },
+
+    async listLanguages() {
+      const image = options.monitor.current();
+      if (image.sandboxImagePresent) await options.versions.read();
+      const limits = create(ResourceLimitsSchema, {
+        cpu: policy.cpuLimit,
+        memoryBytes: BigInt(policy.memoryLimitBytes),
+        pids: BigInt(policy.pidsLimit),
+      });
+      return create(ListLanguagesResponseSchema, {
+        languages: allLanguages().map((language) =>
+          create(LanguageInfoSchema, {
+            name: language.name,
+            aliases: [...language.aliases],
+            version: options.versions.get(language.name),
+            compiled: false,
+            family: language.family,
+            // One image holds every language today (family "core"); per-family images come next.
+            available: image.sandboxImagePresent,
+            defaultLimits: limits,
+            maximumLimits: limits,
+            defaultTimeout: policy.defaultTimeoutSeconds,
+            maxTimeout: policy.maxTimeoutSeconds,
+          }),
+        ),
+      });
     },
 
     async health() {

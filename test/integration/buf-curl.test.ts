@@ -42,4 +42,16 @@ describe("buf curl with the local schema", () => {
     expect(stdout).toBe("one\ntwo\n");
     expect(messages.at(-1)).toMatchObject({ result: { status: "RUN_STATUS_OK", stdout: "one\ntwo\n" } });
   });
+
+  it("lists the languages through reflection, no schema given", async () => {
+    const [response] = await bufCurl([
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      `${server.current.baseUrl}/${service}/ListLanguages`,
+    ]);
+    const languages = (response as { languages: { name: string; version: string }[] }).languages;
+    expect(languages.map((language) => language.name)).toEqual(["bash", "javascript", "python"]);
+    expect(languages.every((language) => language.version !== "")).toBe(true);
+  });
 });

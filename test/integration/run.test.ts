@@ -144,7 +144,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
       docker_reachable: true,
       sandbox_image: "aurea-sandbox:latest",
       sandbox_image_present: true,
-      languages: ["python", "javascript", "bash"],
+      languages: ["bash", "javascript", "python"],
       detail: "",
     });
     expect(health.docker_version).not.toBe("");

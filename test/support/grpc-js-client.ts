@@ -39,6 +39,7 @@ export interface GrpcSandboxClient {
   runStream(request: Record<string, unknown>, deadlineMs?: number): GrpcStream;
   buildImage(request: Record<string, unknown>): GrpcStream;
   health(): Promise<GrpcResponse>;
+  listLanguages(): Promise<GrpcResponse>;
   close(): void;
 }
 
@@ -117,6 +118,7 @@ export function createGrpcSandboxClient(port: number, headers: Record<string, st
     runStream: (request, deadlineMs) => serverStream("RunStream", request, deadlineMs),
     buildImage: (request) => serverStream("BuildImage", request, 600_000),
     health: () => unary("Health", {}),
+    listLanguages: () => unary("ListLanguages", {}),
     close: () => client.close(),
   };
 }

@@ -67,7 +67,7 @@ describe("validateRunRequest", () => {
   });
 
   it("names the field of each problem", () => {
-    expect(violations({ language: "ruby" })).toEqual(['language: unknown language "ruby"; one of python, javascript, bash']);
+    expect(violations({ language: "ruby" })).toEqual(['language: unknown language "ruby"; one of bash, javascript, python']);
     expect(violations({ language: "" })[0]).toMatch(/^language: is required/);
     expect(violations({ code: "  \n" })[0]).toMatch(/^code: is required/);
     expect(violations({ code: "x".repeat(1001) })[0]).toMatch(/^code: is 1001 bytes; at most 1000/);

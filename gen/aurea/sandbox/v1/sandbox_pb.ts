@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aurea/sandbox/v1/sandbox.proto.
  */
 export const file_aurea_sandbox_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEimwQKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5Eg8KB3J1bnRpbWUYDCABKAkaLAoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQmluYXJ5RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBQgsKCV9yZWFkb25seSJBCg5SZXNvdXJjZUxpbWl0cxILCgNjcHUYASABKAESFAoMbWVtb3J5X2J5dGVzGAIgASgDEgwKBHBpZHMYAyABKAMilAYKC1J1blJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIPCgdzdWNjZXNzGAIgASgIEhEKCWV4aXRfY29kZRgDIAEoBRIOCgZzdGRvdXQYBCABKAkSDgoGc3RkZXJyGAUgASgJEhYKDmV4ZWN1dGlvbl90aW1lGAYgASgBEhEKCXRpbWVkX291dBgHIAEoCBIPCgd0aW1lb3V0GAggASgBEj8KCWFydGlmYWN0cxgJIAMoCzIsLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2UuQXJ0aWZhY3RzRW50cnkSKwoGc3RhdHVzGAogASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSDgoGc2lnbmFsGAsgASgJEhgKEHN0ZG91dF90cnVuY2F0ZWQYDCABKAgSGAoQc3RkZXJyX3RydW5jYXRlZBgNIAEoCBIwCgZsaW1pdHMYDiABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBWVycm9yGA8gASgJEi4KBXVzYWdlGBAgASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlEkwKEGJpbmFyeV9hcnRpZmFjdHMYESADKAsyMi5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkJpbmFyeUFydGlmYWN0c0VudHJ5EjwKEXNraXBwZWRfYXJ0aWZhY3RzGBIgAygLMiEuYXVyZWEuc2FuZGJveC52MS5Ta2lwcGVkQXJ0aWZhY3QSGwoTYXJ0aWZhY3RzX3RydW5jYXRlZBgTIAEoCBISCgpxdWV1ZV90aW1lGBQgASgBEisKCmxpbWl0c19oaXQYFSADKA4yFy5hdXJlYS5zYW5kYm94LnYxLkxpbWl0GjAKDkFydGlmYWN0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaNgoUQmluYXJ5QXJ0aWZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJVCg9Ta2lwcGVkQXJ0aWZhY3QSDAoEbmFtZRgBIAEoCRI0CgZyZWFzb24YAiABKA4yJC5hdXJlYS5zYW5kYm94LnYxLkFydGlmYWN0U2tpcFJlYXNvbiI8Cg1SZXNvdXJjZVVzYWdlEhAKCGNwdV90aW1lGAEgASgBEhkKEXBlYWtfbWVtb3J5X2J5dGVzGAIgASgDIqIBChFSdW5TdHJlYW1SZXNwb25zZRIvCgdzdGFydGVkGAEgASgLMhwuYXVyZWEuc2FuZGJveC52MS5SdW5TdGFydGVkSAASEAoGc3Rkb3V0GAIgASgMSAASEAoGc3RkZXJyGAMgASgMSAASLwoGcmVzdWx0GAQgASgLMh0uYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZUgAQgcKBWV2ZW50IhwKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJIiUKEUJ1aWxkSW1hZ2VSZXF1ZXN0EhAKCG5vX2NhY2hlGAEgASgIIkAKEkJ1aWxkSW1hZ2VSZXNwb25zZRINCgNsb2cYASABKAlIABISCghpbWFnZV9pZBgCIAEoCUgAQgcKBWV2ZW50Ig8KDUhlYWx0aFJlcXVlc3Qi3wEKDkhlYWx0aFJlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSGAoQZG9ja2VyX3JlYWNoYWJsZRgCIAEoCBIWCg5kb2NrZXJfdmVyc2lvbhgDIAEoCRIaChJkb2NrZXJfYXBpX3ZlcnNpb24YBCABKAkSFQoNc2FuZGJveF9pbWFnZRgFIAEoCRIdChVzYW5kYm94X2ltYWdlX3ByZXNlbnQYBiABKAgSFQoNYXVyZWFfdmVyc2lvbhgHIAEoCRIRCglsYW5ndWFnZXMYCCADKAkSDgoGZGV0YWlsGAkgASgJKt0BCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhEKDVJVTl9TVEFUVVNfT0sQARIcChhSVU5fU1RBVFVTX1JVTlRJTUVfRVJST1IQAhIWChJSVU5fU1RBVFVTX1RJTUVPVVQQAxIbChdSVU5fU1RBVFVTX01FTU9SWV9MSU1JVBAEEhsKF1JVTl9TVEFUVVNfT1VUUFVUX0xJTUlUEAUSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBhIXChNSVU5fU1RBVFVTX0lOVEVSTkFMEAcqwwEKBUxpbWl0EhUKEUxJTUlUX1VOU1BFQ0lGSUVEEAASDgoKTElNSVRfUElEUxABEhAKDExJTUlUX01FTU9SWRACEhMKD0xJTUlUX0ZJTEVfU0laRRADEhkKFUxJTUlUX1dPUktTUEFDRV9CWVRFUxAEEhkKFUxJTUlUX1dPUktTUEFDRV9GSUxFUxAFEhQKEExJTUlUX09QRU5fRklMRVMQBhIQCgxMSU1JVF9PVVRQVVQQBxIOCgpMSU1JVF9USU1FEAgq3gIKEkFydGlmYWN0U2tpcFJlYXNvbhIkCiBBUlRJRkFDVF9TS0lQX1JFQVNPTl9VTlNQRUNJRklFRBAAEiAKHEFSVElGQUNUX1NLSVBfUkVBU09OX1NZTUxJTksQARIlCiFBUlRJRkFDVF9TS0lQX1JFQVNPTl9TUEVDSUFMX0ZJTEUQAhIiCh5BUlRJRkFDVF9TS0lQX1JFQVNPTl9IQVJEX0xJTksQAxIiCh5BUlRJRkFDVF9TS0lQX1JFQVNPTl9UT09fTEFSR0UQBBIhCh1BUlRJRkFDVF9TS0lQX1JFQVNPTl9UT09fTUFOWRAFEiMKH0FSVElGQUNUX1NLSVBfUkVBU09OX1RPVEFMX1NJWkUQBhIhCh1BUlRJRkFDVF9TS0lQX1JFQVNPTl9CQURfTkFNRRAHEiYKIkFSVElGQUNUX1NLSVBfUkVBU09OX05PVF9DT0xMRUNURUQQCDLTAgoOU2FuZGJveFNlcnZpY2USQgoDUnVuEhwuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0Gh0uYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZRJQCglSdW5TdHJlYW0SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaIy5hdXJlYS5zYW5kYm94LnYxLlJ1blN0cmVhbVJlc3BvbnNlMAESWQoKQnVpbGRJbWFnZRIjLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlcXVlc3QaJC5hdXJlYS5zYW5kYm94LnYxLkJ1aWxkSW1hZ2VSZXNwb25zZTABElAKBkhlYWx0aBIfLmF1cmVhLnNhbmRib3gudjEuSGVhbHRoUmVxdWVzdBogLmF1cmVhLnNhbmRib3gudjEuSGVhbHRoUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
+  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEimwQKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5Eg8KB3J1bnRpbWUYDCABKAkaLAoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQmluYXJ5RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBQgsKCV9yZWFkb25seSJBCg5SZXNvdXJjZUxpbWl0cxILCgNjcHUYASABKAESFAoMbWVtb3J5X2J5dGVzGAIgASgDEgwKBHBpZHMYAyABKAMilAYKC1J1blJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIPCgdzdWNjZXNzGAIgASgIEhEKCWV4aXRfY29kZRgDIAEoBRIOCgZzdGRvdXQYBCABKAkSDgoGc3RkZXJyGAUgASgJEhYKDmV4ZWN1dGlvbl90aW1lGAYgASgBEhEKCXRpbWVkX291dBgHIAEoCBIPCgd0aW1lb3V0GAggASgBEj8KCWFydGlmYWN0cxgJIAMoCzIsLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2UuQXJ0aWZhY3RzRW50cnkSKwoGc3RhdHVzGAogASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSDgoGc2lnbmFsGAsgASgJEhgKEHN0ZG91dF90cnVuY2F0ZWQYDCABKAgSGAoQc3RkZXJyX3RydW5jYXRlZBgNIAEoCBIwCgZsaW1pdHMYDiABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBWVycm9yGA8gASgJEi4KBXVzYWdlGBAgASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlEkwKEGJpbmFyeV9hcnRpZmFjdHMYESADKAsyMi5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkJpbmFyeUFydGlmYWN0c0VudHJ5EjwKEXNraXBwZWRfYXJ0aWZhY3RzGBIgAygLMiEuYXVyZWEuc2FuZGJveC52MS5Ta2lwcGVkQXJ0aWZhY3QSGwoTYXJ0aWZhY3RzX3RydW5jYXRlZBgTIAEoCBISCgpxdWV1ZV90aW1lGBQgASgBEisKCmxpbWl0c19oaXQYFSADKA4yFy5hdXJlYS5zYW5kYm94LnYxLkxpbWl0GjAKDkFydGlmYWN0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaNgoUQmluYXJ5QXJ0aWZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJVCg9Ta2lwcGVkQXJ0aWZhY3QSDAoEbmFtZRgBIAEoCRI0CgZyZWFzb24YAiABKA4yJC5hdXJlYS5zYW5kYm94LnYxLkFydGlmYWN0U2tpcFJlYXNvbiI8Cg1SZXNvdXJjZVVzYWdlEhAKCGNwdV90aW1lGAEgASgBEhkKEXBlYWtfbWVtb3J5X2J5dGVzGAIgASgDIqIBChFSdW5TdHJlYW1SZXNwb25zZRIvCgdzdGFydGVkGAEgASgLMhwuYXVyZWEuc2FuZGJveC52MS5SdW5TdGFydGVkSAASEAoGc3Rkb3V0GAIgASgMSAASEAoGc3RkZXJyGAMgASgMSAASLwoGcmVzdWx0GAQgASgLMh0uYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZUgAQgcKBWV2ZW50IhwKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJIiUKEUJ1aWxkSW1hZ2VSZXF1ZXN0EhAKCG5vX2NhY2hlGAEgASgIIkAKEkJ1aWxkSW1hZ2VSZXNwb25zZRINCgNsb2cYASABKAlIABISCghpbWFnZV9pZBgCIAEoCUgAQgcKBWV2ZW50Ig8KDUhlYWx0aFJlcXVlc3Qi3wEKDkhlYWx0aFJlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSGAoQZG9ja2VyX3JlYWNoYWJsZRgCIAEoCBIWCg5kb2NrZXJfdmVyc2lvbhgDIAEoCRIaChJkb2NrZXJfYXBpX3ZlcnNpb24YBCABKAkSFQoNc2FuZGJveF9pbWFnZRgFIAEoCRIdChVzYW5kYm94X2ltYWdlX3ByZXNlbnQYBiABKAgSFQoNYXVyZWFfdmVyc2lvbhgHIAEoCRIRCglsYW5ndWFnZXMYCCADKAkSDgoGZGV0YWlsGAkgASgJIhYKFExpc3RMYW5ndWFnZXNSZXF1ZXN0IkoKFUxpc3RMYW5ndWFnZXNSZXNwb25zZRIxCglsYW5ndWFnZXMYASADKAsyHi5hdXJlYS5zYW5kYm94LnYxLkxhbmd1YWdlSW5mbyKVAgoMTGFuZ3VhZ2VJbmZvEgwKBG5hbWUYASABKAkSDwoHYWxpYXNlcxgCIAMoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCGNvbXBpbGVkGAQgASgIEg4KBmZhbWlseRgFIAEoCRIRCglhdmFpbGFibGUYBiABKAgSOAoOZGVmYXVsdF9saW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEjgKDm1heGltdW1fbGltaXRzGAggASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxIXCg9kZWZhdWx0X3RpbWVvdXQYCSABKAESEwoLbWF4X3RpbWVvdXQYCiABKAEq3QEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASEQoNUlVOX1NUQVRVU19PSxABEhwKGFJVTl9TVEFUVVNfUlVOVElNRV9FUlJPUhACEhYKElJVTl9TVEFUVVNfVElNRU9VVBADEhsKF1JVTl9TVEFUVVNfTUVNT1JZX0xJTUlUEAQSGwoXUlVOX1NUQVRVU19PVVRQVVRfTElNSVQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGEhcKE1JVTl9TVEFUVVNfSU5URVJOQUwQByrDAQoFTGltaXQSFQoRTElNSVRfVU5TUEVDSUZJRUQQABIOCgpMSU1JVF9QSURTEAESEAoMTElNSVRfTUVNT1JZEAISEwoPTElNSVRfRklMRV9TSVpFEAMSGQoVTElNSVRfV09SS1NQQUNFX0JZVEVTEAQSGQoVTElNSVRfV09SS1NQQUNFX0ZJTEVTEAUSFAoQTElNSVRfT1BFTl9GSUxFUxAGEhAKDExJTUlUX09VVFBVVBAHEg4KCkxJTUlUX1RJTUUQCCreAgoSQXJ0aWZhY3RTa2lwUmVhc29uEiQKIEFSVElGQUNUX1NLSVBfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocQVJUSUZBQ1RfU0tJUF9SRUFTT05fU1lNTElOSxABEiUKIUFSVElGQUNUX1NLSVBfUkVBU09OX1NQRUNJQUxfRklMRRACEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX0hBUkRfTElOSxADEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19MQVJHRRAEEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19NQU5ZEAUSIwofQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9UQUxfU0laRRAGEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX0JBRF9OQU1FEAcSJgoiQVJUSUZBQ1RfU0tJUF9SRUFTT05fTk9UX0NPTExFQ1RFRBAIMroDCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESUAoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZSIDkAIBEmUKDUxpc3RMYW5ndWFnZXMSJi5hdXJlYS5zYW5kYm94LnYxLkxpc3RMYW5ndWFnZXNSZXF1ZXN0GicuYXVyZWEuc2FuZGJveC52MS5MaXN0TGFuZ3VhZ2VzUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
 
 /**
  * RunRequest describes one execution.
@@ -35,8 +35,8 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
   code: string;
 
   /**
-   * Language of `code`: one of `python` (Python 3), `javascript` (Node.js) or `bash`.
-   * Case-sensitive. Anything else is INVALID_ARGUMENT.
+   * Language of `code`: a name or alias ListLanguages lists (`python` or `py`, `javascript` or
+   * `js`, `bash` or `sh`, ...). Case-sensitive. Anything else is INVALID_ARGUMENT.
    *
    * @generated from field: string language = 2;
    */
@@ -661,6 +661,123 @@ export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
   messageDesc(file_aurea_sandbox_v1_sandbox, 10);
 
 /**
+ * ListLanguagesRequest takes no parameters.
+ *
+ * @generated from message aurea.sandbox.v1.ListLanguagesRequest
+ */
+export type ListLanguagesRequest = Message<"aurea.sandbox.v1.ListLanguagesRequest"> & {
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ListLanguagesRequest.
+ * Use `create(ListLanguagesRequestSchema)` to create a new message.
+ */
+export const ListLanguagesRequestSchema: GenMessage<ListLanguagesRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 11);
+
+/**
+ * ListLanguagesResponse lists the languages, by name.
+ *
+ * @generated from message aurea.sandbox.v1.ListLanguagesResponse
+ */
+export type ListLanguagesResponse = Message<"aurea.sandbox.v1.ListLanguagesResponse"> & {
+  /**
+   * @generated from field: repeated aurea.sandbox.v1.LanguageInfo languages = 1;
+   */
+  languages: LanguageInfo[];
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ListLanguagesResponse.
+ * Use `create(ListLanguagesResponseSchema)` to create a new message.
+ */
+export const ListLanguagesResponseSchema: GenMessage<ListLanguagesResponse> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 12);
+
+/**
+ * LanguageInfo describes one language.
+ *
+ * @generated from message aurea.sandbox.v1.LanguageInfo
+ */
+export type LanguageInfo = Message<"aurea.sandbox.v1.LanguageInfo"> & {
+  /**
+   * The name to put in `RunRequest.language`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Other names `RunRequest.language` accepts for it (for example `py`).
+   *
+   * @generated from field: repeated string aliases = 2;
+   */
+  aliases: string[];
+
+  /**
+   * The runtime's version as the runtime itself reports it (for example `Python 3.11.2`); empty
+   * until it has been read from the language's image, which happens when the image is there.
+   *
+   * @generated from field: string version = 3;
+   */
+  version: string;
+
+  /**
+   * True when a run compiles the program before running it.
+   *
+   * @generated from field: bool compiled = 4;
+   */
+  compiled: boolean;
+
+  /**
+   * The image family whose image holds this language's runtime.
+   *
+   * @generated from field: string family = 5;
+   */
+  family: string;
+
+  /**
+   * True when that image is on the engine now, so runs can start.
+   *
+   * @generated from field: bool available = 6;
+   */
+  available: boolean;
+
+  /**
+   * The limits a run gets when it asks for none (the server's maxima).
+   *
+   * @generated from field: aurea.sandbox.v1.ResourceLimits default_limits = 7;
+   */
+  defaultLimits?: ResourceLimits | undefined;
+
+  /**
+   * The most a run may ask for; a run may only lower them.
+   *
+   * @generated from field: aurea.sandbox.v1.ResourceLimits maximum_limits = 8;
+   */
+  maximumLimits?: ResourceLimits | undefined;
+
+  /**
+   * Seconds a run may take when it names no timeout, and the most it may name.
+   *
+   * @generated from field: double default_timeout = 9;
+   */
+  defaultTimeout: number;
+
+  /**
+   * @generated from field: double max_timeout = 10;
+   */
+  maxTimeout: number;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.LanguageInfo.
+ * Use `create(LanguageInfoSchema)` to create a new message.
+ */
+export const LanguageInfoSchema: GenMessage<LanguageInfo> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 13);
+
+/**
  * RunStatus is the single verdict of a run.
  *
  * @generated from enum aurea.sandbox.v1.RunStatus
@@ -953,6 +1070,19 @@ export const SandboxService: GenService<{
     methodKind: "unary";
     input: typeof HealthRequestSchema;
     output: typeof HealthResponseSchema;
+  },
+  /**
+   * ListLanguages lists every language this server runs (one data file each under `languages/`):
+   * its name and aliases, its runtime's version as the runtime itself reports it, whether it
+   * has a compile phase, its image family and whether that image is there now, and the limits a
+   * run gets. Free of side effects; `GET /languages` answers the same as JSON.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.ListLanguages
+   */
+  listLanguages: {
+    methodKind: "unary";
+    input: typeof ListLanguagesRequestSchema;
+    output: typeof ListLanguagesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_aurea_sandbox_v1_sandbox, 0);

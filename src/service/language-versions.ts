@@ -1,0 +1,85 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { SandboxLimits } from "../docker/container-options.js";
+import type { Runtime } from "../docker/runtimes.js";
+import type { Language } from "../runner/languages.js";
+import type { Runner } from "../runner/runner.js";
+
+export interface LanguageVersionsOptions {
+  readonly runner: Runner;
+  readonly languages: readonly Language[];
+  /** Limits of the version runs (the server's maxima). */
+  readonly limits: SandboxLimits;
+  readonly runtime: Runtime;
+  readonly logger: Logger;
+}
+
+/** Each language's version, as its runtime reports it, read from the images themselves. */
+export interface LanguageVersions {
+  /** The version read for a language, or "" when it could not be read. */
+  get(name: string): string;
+  /**
+   * Reads every language's version once, on first need (so no sandbox runs at start); later
+   * calls wait for that reading or return at once. Never rejects.
+   */
+  read(): Promise<void>;
+  /** Forgets what was read (an image was rebuilt): the next `read` reads again. */
+  invalidate(): void;
+}
+
+/** Time one version command may take. */
+const versionTimeoutMs = 20_000;
+
+/**
+ * Runs each language's version command in a sandbox of its own, one at a time, through the same
+ * runner as every run: the same isolation, and nothing else to keep in step with the images.
+ */
+export function createLanguageVersions(options: LanguageVersionsOptions): LanguageVersions {
+  let versions = new Map<string, string>();
+  let reading: Promise<void> | undefined;
+
+  async function readVersion(language: Language, found: Map<string, string>): Promise<void> {
+    const runId = randomUUID();
+    try {
+      const outcome = await options.runner.run({
+        runId,
+        // The version command in place of the program's: the file it would run stays empty.
+        language: { ...language, command: language.versionCommand, warmLoader: undefined },
+        code: "",
+        files: [],
+        stdin: new Uint8Array(),
+        args: [],
+        env: [],
+        timeoutMs: versionTimeoutMs,
+        readonlyRootfs: true,
+        runtime: options.runtime,
+        limits: options.limits,
+        artifacts: undefined,
+      });
+      // Some runtimes print their version on stderr (java -version).
+      const text = (outcome.stdout.length > 0 ? outcome.stdout : outcome.stderr).toString("utf8");
+      const version = text.trim().split("\n")[0]?.trim() ?? "";
+      if (outcome.verdict === "ok" && version !== "") found.set(language.name, version);
+      else options.logger.warn({ run_id: runId, language: language.name, status: outcome.verdict }, "language version not read");
+    } catch (error) {
+      options.logger.warn({ run_id: runId, language: language.name, err: (error as Error).message }, "language version not read");
+    }
+  }
+
+  return {
+    get: (name) => versions.get(name) ?? "",
+    read() {
+      reading ??= (async () => {
+        const found = new Map<string, string>();
+        for (const language of options.languages) await readVersion(language, found);
+        versions = found;
+        // A language whose image was missing is read again next time.
+        if (found.size < options.languages.length) reading = undefined;
+      })();
+      return reading;
+    },
+    invalidate() {
+      reading = undefined;
+    },
+  };
+}

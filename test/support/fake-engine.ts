@@ -51,6 +51,24 @@ export interface Gate {
   readonly release: () => void;
 }
 
+/** A container just created: not started, nothing attached, no input yet. */
+function newContainer(id: string, options: Docker.ContainerCreateOptions, createdAtMs: number): FakeContainer {
+  return {
+    id,
+    options,
+    createdAtMs,
+    state: "created",
+    exitCode: undefined,
+    startedAtMs: undefined,
+    finishedAtMs: undefined,
+    stream: undefined,
+    input: [],
+    inputEnded: false,
+    resources: undefined,
+    waiters: [],
+  };
+}
+
 /** One engine frame of the non-TTY attach stream: type, three zero bytes, length, payload. */
 function frame(stream: 1 | 2, payload: Buffer | string): Buffer {
   const body = Buffer.from(payload);
@@ -137,20 +155,7 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     await this.enter("create");
     if (!this.images.has(options.Image ?? "")) throw new Error(`no such image: ${options.Image}`);
     const id = `fake${String(this.nextId++).padStart(4, "0")}`;
-    this.containers.set(id, {
-      id,
-      options,
-      createdAtMs: Date.now(),
-      state: "created",
-      exitCode: undefined,
-      startedAtMs: undefined,
-      finishedAtMs: undefined,
-      stream: undefined,
-      input: [],
-      inputEnded: false,
-      resources: undefined,
-      waiters: [],
-    });
+    this.containers.set(id, newContainer(id, options, Date.now()));
     return id;
   }
 
@@ -243,20 +248,10 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
   /** Makes a container that looks as if another process had left it, `ageMs` old. */
   addLeftover(labels: Record<string, string>, ageMs: number): string {
     const id = `left${String(this.nextId++).padStart(4, "0")}`;
-    this.containers.set(id, {
-      id,
-      options: { Image: "aurea-sandbox:latest", Labels: labels },
-      createdAtMs: Date.now() - ageMs,
-      state: "exited",
-      exitCode: 0,
-      startedAtMs: undefined,
-      finishedAtMs: undefined,
-      stream: undefined,
-      input: [],
-      inputEnded: false,
-      resources: undefined,
-      waiters: [],
-    });
+    const container = newContainer(id, { Image: "aurea-sandbox:latest", Labels: labels }, Date.now() - ageMs);
+    container.state = "exited";
+    container.exitCode = 0;
+    this.containers.set(id, container);
     return id;
   }
 

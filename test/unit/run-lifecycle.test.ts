@@ -1,23 +1,15 @@
-import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
-import type { SandboxLimits } from "../../src/docker/container-options.js";
 import { createColdContainerSource } from "../../src/runner/container-source.js";
 import { findLanguage } from "../../src/runner/languages.js";
 import type { RunState } from "../../src/runner/run-lifecycle.js";
 import { createRunner, type RunSpec } from "../../src/runner/runner.js";
 import { createWarmPool } from "../../src/runner/warm-pool.js";
+import { runcShape, silentLogger, testLimits } from "../support/fixtures.js";
 import { FakeEngine, type FakeAction } from "../support/fake-engine.js";
 
-const logger = pino({ level: "silent" });
-const limits: SandboxLimits = {
-  cpu: 1,
-  memoryBytes: 256 << 20,
-  pids: 64,
-  workspaceBytes: 64 << 20,
-  workspaceFiles: 4096,
-  tmpBytes: 16 << 20,
-};
-const shape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc" as const, seccompProfile: undefined };
+const logger = silentLogger;
+const limits = testLimits;
+const shape = runcShape;
 
 function spec(overrides: Partial<RunSpec> = {}): RunSpec {
   return {

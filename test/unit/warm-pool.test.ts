@@ -1,21 +1,14 @@
-import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { toEngineResources, type SandboxLimits, type SandboxShape } from "../../src/docker/container-options.js";
+import { toEngineResources, type SandboxShape } from "../../src/docker/container-options.js";
 import { createColdContainerSource, type LeaseRequest } from "../../src/runner/container-source.js";
 import { findLanguage } from "../../src/runner/languages.js";
 import { createWarmPool, type WarmPool, type WarmPoolOptions } from "../../src/runner/warm-pool.js";
+import { runcShape, silentLogger, testLimits } from "../support/fixtures.js";
 import { FakeEngine } from "../support/fake-engine.js";
 
-const logger = pino({ level: "silent" });
-const limits: SandboxLimits = {
-  cpu: 1,
-  memoryBytes: 256 << 20,
-  pids: 64,
-  workspaceBytes: 64 << 20,
-  workspaceFiles: 4096,
-  tmpBytes: 16 << 20,
-};
-const runc: SandboxShape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc", seccompProfile: undefined };
+const logger = silentLogger;
+const limits = testLimits;
+const runc = runcShape;
 const runsc: SandboxShape = { ...runc, runtime: "runsc" };
 const python = findLanguage("python")!;
 const bash = findLanguage("bash")!;

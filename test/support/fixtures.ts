@@ -1,0 +1,23 @@
+import { pino } from "pino";
+import type { SandboxLimits, SandboxShape } from "../../src/docker/container-options.js";
+
+/** Fixtures shared by the unit tests of the stateful core (run lifecycle, warm pool). */
+
+export const silentLogger = pino({ level: "silent" });
+
+/** A run's limits at the server's maxima in these tests. */
+export const testLimits: SandboxLimits = {
+  cpu: 1,
+  memoryBytes: 256 << 20,
+  pids: 64,
+  workspaceBytes: 64 << 20,
+  workspaceFiles: 4096,
+  tmpBytes: 16 << 20,
+};
+
+export const runcShape: SandboxShape = {
+  image: "aurea-sandbox:latest",
+  readonlyRootfs: true,
+  runtime: "runc",
+  seccompProfile: undefined,
+};

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { classifyEngineError, EngineUnavailableError } from "./engine-errors.js";
+import { classifyEngineError, EngineTimeoutError } from "./engine-errors.js";
 
 /** Longest any single engine call may take unless the caller says otherwise. */
 export const defaultEngineCallTimeoutMs = 20_000;
@@ -36,7 +36,7 @@ export async function engineCall<T>(
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
       controller.abort();
-      reject(new EngineUnavailableError(`${action}: container engine did not answer within ${timeoutMs} ms`));
+      reject(new EngineTimeoutError(`${action}: container engine did not answer within ${timeoutMs} ms`));
     }, timeoutMs);
   });
   const pending = call(controller.signal);

@@ -5,7 +5,12 @@
 
 /** The engine cannot be reached, refused us, or did not answer in time. */
 export class EngineUnavailableError extends Error {
-  override readonly name = "EngineUnavailableError";
+  override readonly name: string = "EngineUnavailableError";
+}
+
+/** The engine took longer than the call's deadline: it may only be slow (a kind of unavailable). */
+export class EngineTimeoutError extends EngineUnavailableError {
+  override readonly name = "EngineTimeoutError";
 }
 
 /** The image a container was to be created from does not exist on the engine. */
@@ -47,6 +52,7 @@ interface EngineFailure {
 export function classifyEngineError(error: unknown, action: string): Error {
   if (
     error instanceof EngineUnavailableError ||
+    error instanceof EngineTimeoutError ||
     error instanceof ImageMissingError ||
     error instanceof ContainerGoneError ||
     error instanceof EngineError

@@ -1,4 +1,5 @@
 import type { EngineClient } from "../docker/engine-client.js";
+import { EngineTimeoutError } from "../docker/engine-errors.js";
 import type { ImageClient } from "../docker/image-client.js";
 
 export interface HealthReport {
@@ -10,6 +11,8 @@ export interface HealthReport {
   readonly sandboxImagePresent: boolean;
   /** Why the service is not serving; "" when it is. */
   readonly detail: string;
+  /** The engine did not answer within the check's bound: it may be slow rather than gone. */
+  readonly engineSlow?: boolean;
 }
 
 export interface HealthChecker {
@@ -51,7 +54,8 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         report.dockerVersion = version.version;
         report.dockerApiVersion = version.apiVersion;
       } catch (error) {
-        return { ...report, detail: `container engine unreachable: ${(error as Error).message}` };
+        const engineSlow = error instanceof EngineTimeoutError;
+        return { ...report, engineSlow, detail: `container engine unreachable: ${(error as Error).message}` };
       }
       try {
         report.sandboxImagePresent = await options.images.exists(options.sandboxImage, remaining());

@@ -33,6 +33,9 @@ export interface HealthMonitorOptions {
   readonly intervalMs?: number;
 }
 
+/** Slow answers in a row tolerated from an engine that was answering, before it counts as gone. */
+const slowChecksTolerated = 2;
+
 export function createHealthMonitor(options: HealthMonitorOptions): HealthMonitor {
   const intervalMs = options.intervalMs ?? 2000;
   const listeners = new Set<(serving: boolean) => void>();
@@ -51,12 +54,18 @@ export function createHealthMonitor(options: HealthMonitorOptions): HealthMonito
     for (const listener of listeners) listener(now);
   };
 
+  // An engine that was answering and is now only slow (busy creating sandboxes, say) keeps its
+  // standing for a few checks; one that refuses the connection, or stays silent, loses it.
+  let slowInARow = 0;
   const refresh = () => {
     inFlight ??= options.checker.check().then((fresh) => {
-      report = fresh;
+      slowInARow = fresh.engineSlow ? slowInARow + 1 : 0;
+      const tolerated = fresh.engineSlow && report.dockerReachable && slowInARow <= slowChecksTolerated;
+      if (tolerated) options.logger.warn({ detail: fresh.detail, slow_in_a_row: slowInARow }, "container engine slow");
+      else report = fresh;
       inFlight = undefined;
       publish();
-      return fresh;
+      return report;
     });
     return inFlight;
   };

@@ -3,7 +3,7 @@ import type Docker from "dockerode";
 import type { ContainerClient, ContainerExit, ContainerUsage, ManagedContainer } from "../../src/docker/container-client.js";
 import type { EngineResources } from "../../src/docker/container-options.js";
 import type { EngineClient, EngineVersion } from "../../src/docker/engine-client.js";
-import { ContainerGoneError, EngineUnavailableError } from "../../src/docker/engine-errors.js";
+import { ContainerGoneError, EngineTimeoutError, EngineUnavailableError } from "../../src/docker/engine-errors.js";
 import type { ImageBuildRequest, ImageClient } from "../../src/docker/image-client.js";
 import { readyMarker, reportTag, stderrEndTag } from "../../src/runner/supervisor-protocol.js";
 
@@ -84,6 +84,8 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
   readonly calls: FakeAction[] = [];
   /** While false, every call fails as an unreachable engine's do. */
   reachable = true;
+  /** While true, the engine answers version and ping only after their deadline: slow, not gone. */
+  slow = false;
   /** What each started container's program does; the same for all unless replaced. */
   program: (input: Buffer) => FakeProgram = () => ({ stdout: "ok\n", status: 0 });
   private readonly containers = new Map<string, FakeContainer>();
@@ -271,8 +273,12 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     await this.enter("list");
   }
 
-  async version(): Promise<EngineVersion> {
+  async version(timeoutMs?: number): Promise<EngineVersion> {
     await this.enter("list");
+    if (this.slow) {
+      await new Promise((resolve) => setTimeout(resolve, timeoutMs ?? 0));
+      throw new EngineTimeoutError(`read engine version: container engine did not answer within ${timeoutMs} ms`);
+    }
     return { version: "fake", apiVersion: "1.41", components: { runc: "1.1.12" }, componentCommits: {} };
   }
 

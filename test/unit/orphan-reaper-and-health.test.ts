@@ -79,7 +79,7 @@ describe("the orphan reaper", () => {
 describe("health", () => {
   function setUp() {
     const engine = new FakeEngine();
-    const checker = createHealthChecker({ engine, images: engine, sandboxImage: "aurea-sandbox:latest" });
+    const checker = createHealthChecker({ engine, images: engine, sandboxImage: "aurea-sandbox:latest", timeoutMs: 100 });
     const monitor = createHealthMonitor({ checker, sandboxImage: "aurea-sandbox:latest", logger, intervalMs: 20 });
     return { engine, monitor };
   }
@@ -106,6 +106,20 @@ describe("health", () => {
     } finally {
       monitor.stop();
     }
+  });
+
+  it("keeps serving through two slow answers from an engine that was answering; not through three", async () => {
+    const { engine, monitor } = setUp();
+    expect((await monitor.refresh()).serving).toBe(true);
+    engine.slow = true;
+    expect((await monitor.refresh()).serving).toBe(true);
+    expect((await monitor.refresh()).serving).toBe(true);
+    expect((await monitor.refresh()).serving).toBe(false);
+    engine.slow = false;
+    expect((await monitor.refresh()).serving).toBe(true);
+    // An engine that refuses is gone at once.
+    engine.reachable = false;
+    expect((await monitor.refresh()).serving).toBe(false);
   });
 
   it("reports not serving from the start of shutdown, whatever the engine says", async () => {

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { WarmLoader } from "./sandbox-scripts.js";
 
 /**
@@ -146,7 +147,7 @@ export function createLanguageRegistry(files: readonly { source: string; text: s
 
 /** The repository's `languages/` folder, from this file in src/ or in dist/src/. */
 function languagesDir(): string {
-  const here = new URL(".", import.meta.url).pathname;
+  const here = fileURLToPath(new URL(".", import.meta.url));
   const root = here.includes("/dist/src/") ? join(here, "../../..") : join(here, "../..");
   return join(root, "languages");
 }

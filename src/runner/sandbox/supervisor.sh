@@ -39,10 +39,11 @@
 # "Created or changed" is "modified after 1970-01-01T00:00:01": the archive's entries carry
 # mtime 0 and tar restores it, so untouched input files are left out without being read.
 #
-# Why the program cannot fool it: PID 1 ignores SIGKILL and SIGSTOP from inside its namespace and
-# every signal it has no handler for, and its handlers for the rest do nothing; the report is
-# written after every other process is dead, so nothing the program wrote can follow it; and the
-# nonce arrives on stdin before the program exists, so no argv or environment holds it.
+# Why the program cannot fool it: this script runs as another user than the program, so the
+# program can neither signal, trace nor read it (and PID 1 ignores SIGKILL and SIGSTOP from inside
+# its namespace, and its handlers for the rest do nothing); the report is written after every
+# other process of the program is dead, so nothing the program wrote can follow it; and the nonce
+# arrives on stdin before the program exists, so no argv or environment holds it.
 
 # dash installs handlers of its own for some signals (SIGINT ends a non-interactive dash waiting
 # on a job). No-op handlers keep every signal from ending it; caught signals go back to their
@@ -86,9 +87,18 @@ start_program() {
   fi
 }
 
-# Waits for a child to end; trapped signals interrupt wait, so it is repeated.
+# Waits for a child to end and sets `waited` to its exit status; trapped signals interrupt wait,
+# so it is repeated while the child lives.
 wait_for() {
-  while kill -0 "$1" 2>/dev/null; do wait "$1"; done
+  waited=
+  while kill -0 "$1" 2>/dev/null; do
+    wait "$1"
+    waited=$?
+  done
+  [ -n "$waited" ] || {
+    wait "$1"
+    waited=$?
+  }
 }
 
 # Reads the header and extracts the archive, as the program's user so the files are its own. The
@@ -123,16 +133,8 @@ if [ "$mode" = warm ]; then
   child=$!
   receive_workspace
   printf 'go\n' >"$go_fifo"
-  status=
-  # Trapped signals interrupt wait; the loop outlasts them.
-  while kill -0 "$child" 2>/dev/null; do
-    wait "$child"
-    status=$?
-  done
-  [ -n "$status" ] || {
-    wait "$child"
-    status=$?
-  }
+  wait_for "$child"
+  status=$waited
 else
   receive_workspace
   start_program "$@" >&4 2>&5 4>&- 5>&-
@@ -156,9 +158,9 @@ else
   kill -KILL -1 2>/dev/null
 fi
 
-# Only builtins from here to the report: after a fork bomb the process limit may stay full of
-# zombies until this shell exits, so a fork could fail, and dash exits on a failed fork or
-# redirection. Each file is tested before it is read (gVisor provides none of them).
+# Builtins only, but for the one fork fork_is_safe allows below: after a fork bomb the process
+# limit may stay full of zombies until this shell exits, so a fork could fail, and dash exits on a
+# failed fork or redirection. Each file is tested before it is read (gVisor provides few of them).
 cg=/sys/fs/cgroup
 peak=-
 cpu=-

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Prints the name of a Debian bookworm base image for Dockerfile.sandbox, making one if needed.
-# Order: $SANDBOX_BASE_IMAGE if set; debian:bookworm-slim if local or pullable; else a minimal
-# bookworm root file system bootstrapped from Debian's mirror and imported as aurea-base:bookworm
+# Prints the name of a Debian 13 (trixie) base image for Dockerfile.sandbox, making one if needed.
+# Order: $SANDBOX_BASE_IMAGE if set; debian:trixie-slim if local or pullable; else a minimal
+# trixie root file system bootstrapped from Debian's mirror and imported as aurea-base:trixie
 # (for machines that reach Debian's packages but no container registry).
 set -euo pipefail
 
@@ -13,8 +13,8 @@ if [ -n "${SANDBOX_BASE_IMAGE:-}" ]; then
   exit 0
 fi
 
-official=debian:bookworm-slim
-bootstrapped=aurea-base:bookworm
+official=debian:trixie-slim
+bootstrapped=aurea-base:trixie
 
 for image in "$official" "$bootstrapped"; do
   if have "$image"; then echo "$image"; exit 0; fi
@@ -34,7 +34,7 @@ mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/nu
 mirror=${mirror:-http://deb.debian.org/debian}
 root=$(mktemp -d /tmp/aurea-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-debootstrap --variant=minbase bookworm "$root" "$mirror" >/tmp/aurea-debootstrap.log 2>&1 ||
+debootstrap --variant=minbase trixie "$root" "$mirror" >/tmp/aurea-debootstrap.log 2>&1 ||
   { log "debootstrap failed; see /tmp/aurea-debootstrap.log"; exit 1; }
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 tar -C "$root" --exclude=./proc --exclude=./sys --exclude=./dev -c . |

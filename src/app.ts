@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type Docker from "dockerode";
@@ -9,6 +10,7 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { redactConfig, type AureaConfig } from "./config/config.js";
+import { repositoryRoot } from "./config/repository.js";
 import { readAureaVersion } from "./config/version.js";
 import { DockerodeContainerClient } from "./docker/container-client.js";
 import { connectDocker } from "./docker/docker-connection.js";
@@ -17,7 +19,7 @@ import { DockerodeImageClient } from "./docker/image-client.js";
 import { checkRuntimeSafety } from "./docker/runtime-check.js";
 import { loadSeccompProfile } from "./docker/seccomp-profile.js";
 import { createColdContainerSource } from "./runner/container-source.js";
-import { allLanguages } from "./runner/languages.js";
+import { allLanguages, coreFamily } from "./runner/languages.js";
 import { createRunner } from "./runner/runner.js";
 import { createWarmPool } from "./runner/warm-pool.js";
 import { withCors } from "./server/cors.js";
@@ -27,6 +29,7 @@ import { createSinglePortServer } from "./server/single-port-server.js";
 import { Admission } from "./service/admission.js";
 import { ApiKeyAuthenticator, createAuthInterceptor, loadApiKeys } from "./service/api-keys.js";
 import { createGrpcHealthService } from "./service/grpc-health-service.js";
+import { familyImage, type ImageFamily, imageFamilies } from "./service/image-families.js";
 import { createOrphanReaper } from "./service/orphan-reaper.js";
 import { createHealthChecker } from "./service/health-check.js";
 import { createHealthMonitor } from "./service/health-monitor.js";
@@ -73,8 +76,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const containers = new DockerodeContainerClient(docker, logger);
   const instanceId = randomUUID();
   const seccompProfile = loadSeccompProfile(config.seccompBaseProfile, (path) => readFileSync(path, "utf8"));
+  const families = imageFamilies(config.sandboxImage, options.dockerfilePath ?? join(repositoryRoot(), "Dockerfile.sandbox"));
+  const imageFor = (family: string) => familyImage(config.sandboxImage, family);
   const defaultShape = {
-    image: config.sandboxImage,
     readonlyRootfs: config.readonlyDefault,
     runtime: config.defaultRuntime,
     seccompProfile,
@@ -87,7 +91,10 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     // Warm containers are made with the server's maxima, which a run gets unless it asks for
     // less; less is applied when it takes one (CPU, memory, processes change on a running one).
     limits: maximumLimits(config),
-    initial: allLanguages().map((language) => ({ language, shape: defaultShape })),
+    // The core family's languages from the start; any other language's pool starts with its first run.
+    initial: allLanguages()
+      .filter((language) => language.family === coreFamily && language.warmLoader)
+      .map((language) => ({ language, shape: { ...defaultShape, image: imageFor(language.family) } })),
     idleTimeoutMs: config.warmPoolIdleTimeoutSeconds * 1000,
     refillConcurrency: config.warmPoolRefillConcurrency,
     logger,
@@ -95,7 +102,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const runner = createRunner({
     containers,
     source: warmPool,
-    image: config.sandboxImage,
+    imageFor,
     instanceId,
     outputLimitBytes: config.outputLimitBytes,
     seccompProfile,
@@ -108,7 +115,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     runtime: config.defaultRuntime,
     logger,
   });
-  const health = createHealthChecker({ engine, images, sandboxImage: config.sandboxImage });
+  const health = createHealthChecker({ engine, images, sandboxImage: config.sandboxImage, families });
   const monitor = createHealthMonitor({
     checker: health,
     sandboxImage: config.sandboxImage,
@@ -117,14 +124,13 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   });
   const imageBuilder = createSandboxImageBuilder({
     images,
-    tag: config.sandboxImage,
+    families,
     baseImage: config.sandboxBaseImage,
-    dockerfilePath: options.dockerfilePath ?? "Dockerfile.sandbox",
     logger,
     onBuilt: () => {
       void monitor.refresh();
       versions.invalidate();
-      // Warm containers run the old image: replace them.
+      // Warm containers may run an old image: replace them.
       void warmPool.clear();
     },
   });
@@ -185,19 +191,40 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   );
   const server = createSinglePortServer({ handler, host: config.host, port: config.port, logger });
 
-  async function ensureSandboxImage(): Promise<void> {
+  /**
+   * Builds what is missing when allowed to: the core family before serving (python, javascript
+   * and bash are there at once), every other family afterwards in the background, one at a time;
+   * each language turns available as its image lands. A failure is logged by the builder; the
+   * server still starts, reporting what is missing.
+   */
+  async function ensureSandboxImages(): Promise<void> {
+    let missing: ImageFamily[];
     try {
-      if (await images.exists(config.sandboxImage)) return;
+      const present = await Promise.all(families.map((family) => images.exists(family.image)));
+      missing = families.filter((_, index) => !present[index]);
     } catch (error) {
       logger.warn({ err: (error as Error).message }, "container engine unreachable at start; serving anyway");
       return;
     }
+    if (missing.length === 0) return;
     if (!config.buildImageOnStart) {
-      logger.warn({ image: config.sandboxImage }, "sandbox image missing and SANDBOX_BUILD_ON_START is off");
+      logger.warn({ images: missing.map((family) => family.image) }, "sandbox images missing and SANDBOX_BUILD_ON_START is off");
       return;
     }
-    // A failure is logged by the builder; the server still starts, reporting not serving.
-    await imageBuilder.build({ onLog: (line) => logger.debug({ build: line }, "image build") }).catch(() => undefined);
+    const build = (family: ImageFamily) =>
+      imageBuilder.build({
+        family: family.name,
+        onLog: (line) => logger.debug({ family: family.name, build: line }, "image build"),
+      });
+    const core = missing.find((family) => family.name === coreFamily);
+    if (core) await build(core).catch(() => undefined);
+    const rest = missing.filter((family) => family !== core);
+    void (async () => {
+      for (const family of rest) {
+        if (shutdown.signal.aborted || monitor.shuttingDown()) return;
+        await build(family).catch(() => undefined);
+      }
+    })();
   }
 
   return {
@@ -212,7 +239,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       if (!authenticator.enabled) {
         logger.warn("no API keys configured (API_KEYS, API_KEYS_FILE): anyone who reaches the port can run code");
       }
-      await ensureSandboxImage();
+      await ensureSandboxImages();
       const report = await monitor.refresh();
       monitor.start();
       await reaper.sweep();

@@ -17,7 +17,7 @@ export interface AureaConfig {
   readonly sandboxImage: string;
   /**
    * `FROM` image used when the server builds the sandbox image itself (`SANDBOX_BASE_IMAGE`,
-   * default `debian:bookworm-slim`).
+   * default `debian:trixie-slim`).
    */
   readonly sandboxBaseImage: string;
   /** Build the sandbox image at start when it is missing (`SANDBOX_BUILD_ON_START`, default true). */
@@ -32,6 +32,13 @@ export interface AureaConfig {
   readonly defaultTimeoutSeconds: number;
   /** Largest wall-clock limit a request may ask for, seconds (`SANDBOX_MAX_TIMEOUT`, default 300). */
   readonly maxTimeoutSeconds: number;
+  /**
+   * Longest a compile phase may take, seconds (`SANDBOX_MAX_COMPILE_TIMEOUT`, default 60): a
+   * language's own default compile timeout is cut to it, and a request may only ask for less.
+   */
+  readonly maxCompileTimeoutSeconds: number;
+  /** Most memory a compile phase may use, bytes (`SANDBOX_MAX_COMPILE_MEMORY`, default 2g); the same rule. */
+  readonly maxCompileMemoryBytes: number;
   /** Bytes kept of each of stdout and stderr; past it the run is killed (`SANDBOX_OUTPUT_LIMIT`, 1m). */
   readonly outputLimitBytes: number;
   /** Size of the workspace tmpfs (`SANDBOX_WORKSPACE_SIZE`, default 64m). */
@@ -121,13 +128,15 @@ export function parseConfig(env: Env): ConfigResult {
     host: read.string("HOST", "0.0.0.0"),
     port: read.integer("PORT", 8000, 0, 65535),
     sandboxImage: read.imageName("SANDBOX_IMAGE", "aurea-sandbox:latest"),
-    sandboxBaseImage: read.imageName("SANDBOX_BASE_IMAGE", "debian:bookworm-slim"),
+    sandboxBaseImage: read.imageName("SANDBOX_BASE_IMAGE", "debian:trixie-slim"),
     buildImageOnStart: read.boolean("SANDBOX_BUILD_ON_START", true),
     cpuLimit: read.number("SANDBOX_CPU_LIMIT", 1.0, 0.01, 64),
     memoryLimitBytes: read.byteSize("SANDBOX_MEMORY_LIMIT", "512m", 8 * mebibyte, 64 * gibibyte),
     pidsLimit: read.integer("SANDBOX_PIDS_LIMIT", 64, 1, 4096),
     defaultTimeoutSeconds: read.number("SANDBOX_DEFAULT_TIMEOUT", 30, 0.1, 3600),
     maxTimeoutSeconds: read.number("SANDBOX_MAX_TIMEOUT", 300, 0.1, 3600),
+    maxCompileTimeoutSeconds: read.number("SANDBOX_MAX_COMPILE_TIMEOUT", 60, 0.1, 3600),
+    maxCompileMemoryBytes: read.byteSize("SANDBOX_MAX_COMPILE_MEMORY", "2g", 32 * mebibyte, 64 * gibibyte),
     outputLimitBytes: read.byteSize("SANDBOX_OUTPUT_LIMIT", "1m", 1024, 256 * mebibyte),
     workspaceSizeBytes: read.byteSize("SANDBOX_WORKSPACE_SIZE", "64m", mebibyte, 16 * gibibyte),
     workspaceFiles: read.integer("SANDBOX_WORKSPACE_FILES", 4096, 16, 1_000_000),

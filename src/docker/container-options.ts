@@ -124,7 +124,10 @@ export function toEngineResources(
 const tmpfsOptions = "rw,nosuid,nodev";
 
 /**
- * The workspace: a tmpfs capped in bytes and in files, the program's own. Where the runtime's own
+ * The workspace: a tmpfs capped in bytes and in files, the program's own, from which programs may
+ * be executed (`exec`: Docker's tmpfs is noexec unless told), because a compiled language's
+ * program is the file its compiler wrote there. That gives a program nothing it lacked: any
+ * interpreter in the image runs whatever it writes. /tmp stays noexec. Where the runtime's own
  * tmpfs ignores the file cap (gVisor's), it is a tmpfs the host kernel mounts, as an anonymous
  * volume that is removed with the container, so the host enforces both caps.
  */
@@ -132,7 +135,7 @@ function workspaceMount(shape: SandboxShape, limits: SandboxLimits): Pick<Docker
   const options = `size=${limits.workspaceBytes},nr_inodes=${limits.workspaceFiles},uid=${sandboxUid},gid=${sandboxGid},mode=0711`;
   const tmp = { "/tmp": `${tmpfsOptions},noexec,size=${limits.tmpBytes},mode=1777` };
   if (!runtimeTraits[shape.runtime].workspaceOnHostTmpfs)
-    return { Tmpfs: { [workspaceDir]: `${tmpfsOptions},${options}`, ...tmp } };
+    return { Tmpfs: { [workspaceDir]: `${tmpfsOptions},exec,${options}`, ...tmp } };
   return {
     Tmpfs: tmp,
     Mounts: [

@@ -7,8 +7,10 @@ import { EngineError } from "./engine-errors.js";
 export interface ImageBuildRequest {
   /** Name:tag the result is tagged with. */
   readonly tag: string;
-  /** Contents of the Dockerfile; it is the whole build context. */
+  /** Contents of the Dockerfile. */
   readonly dockerfile: string;
+  /** Other files of the build context, by name, for the Dockerfile to COPY. */
+  readonly files?: Readonly<Record<string, string>>;
   readonly buildArgs: Readonly<Record<string, string>>;
   readonly noCache?: boolean;
   /** Receives build output line by line as the engine reports it. */
@@ -21,7 +23,7 @@ export interface ImageBuildRequest {
 export interface ImageClient {
   /** True when the image exists locally. */
   exists(name: string, timeoutMs?: number): Promise<boolean>;
-  /** Builds an image from a Dockerfile alone and resolves to its id; rejects naming the failing step. */
+  /** Builds an image from a Dockerfile (and the few files it copies) and resolves to its id; rejects naming the failing step. */
   build(request: ImageBuildRequest): Promise<string>;
 }
 
@@ -64,6 +66,7 @@ export class DockerodeImageClient implements ImageClient {
       async (abortSignal) => {
         const context = pack();
         context.entry({ name: "Dockerfile" }, request.dockerfile);
+        for (const [name, content] of Object.entries(request.files ?? {})) context.entry({ name }, content);
         context.finalize();
         const progress = await callWithOptions<NodeJS.ReadableStream>(this.docker, "buildImage", context, {
           t: request.tag,

@@ -24,6 +24,8 @@ export interface ArtifactCollection {
   readonly skipped: readonly SkippedArtifact[];
   /** True when anything was left out for a cap. */
   readonly truncated: boolean;
+  /** Names of the files in `files` with an execute bit set (what a compiler made to be run). */
+  readonly executables: ReadonlySet<string>;
 }
 
 /** Most skipped entries a response lists. */
@@ -82,8 +84,9 @@ export async function collectArtifacts(
   if (entries.length >= caps.maxFiles + 100) truncated = true;
 
   const files = new Map<string, Buffer>();
+  const executables = new Set<string>();
   let totalBytes = 0;
-  await readTar(payload.subarray(tarStart), async (name, type, size, body) => {
+  await readTar(payload.subarray(tarStart), async (name, type, size, body, mode) => {
     if (!expected.has(name)) return;
     if (type !== "file") {
       // tar stores a second name of a file as a link entry; anything else that is not a regular
@@ -97,6 +100,7 @@ export async function collectArtifacts(
     if (totalBytes + content.length > caps.maxTotalBytes) return;
     totalBytes += content.length;
     files.set(name, content);
+    if ((mode & 0o111) !== 0) executables.add(name);
   });
   for (const name of expected) {
     if (!files.has(name)) skip(name, "total_size");
@@ -107,7 +111,7 @@ export async function collectArtifacts(
     const content = files.get(input.name);
     if (content && Buffer.from(input.content).equals(content)) files.delete(input.name);
   }
-  return { files, skipped, truncated };
+  return { files, skipped, truncated, executables };
 }
 
 function parseManifest(payload: Buffer): { entries: ManifestEntry[]; tarStart: number; complete: boolean } {
@@ -138,7 +142,7 @@ function parseManifest(payload: Buffer): { entries: ManifestEntry[]; tarStart: n
   }
 }
 
-type EntryVisitor = (name: string, type: string, size: number, body: () => Promise<Buffer>) => Promise<void>;
+type EntryVisitor = (name: string, type: string, size: number, body: () => Promise<Buffer>, mode: number) => Promise<void>;
 
 /** Visits each entry of a (possibly cut-off) tar held in memory; a cut-off last entry is dropped. */
 async function readTar(tar: Buffer, visit: EntryVisitor): Promise<void> {
@@ -147,7 +151,7 @@ async function readTar(tar: Buffer, visit: EntryVisitor): Promise<void> {
   extractor.end(tar);
   try {
     for await (const entry of extractor) {
-      const { name, type, size } = entry.header;
+      const { name, type, size, mode } = entry.header;
       let consumed = false;
       const body = async () => {
         consumed = true;
@@ -155,7 +159,7 @@ async function readTar(tar: Buffer, visit: EntryVisitor): Promise<void> {
         for await (const chunk of entry) chunks.push(chunk as Buffer);
         return Buffer.concat(chunks);
       };
-      await visit(name, type ?? "file", size ?? 0, body);
+      await visit(name, type ?? "file", size ?? 0, body, mode ?? 0);
       if (!consumed) entry.resume();
     }
   } catch {

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { repositoryRoot } from "../config/repository.js";
 import type { WarmLoader } from "./sandbox-scripts.js";
 
 /**
@@ -18,32 +18,69 @@ export interface LanguageExample {
   readonly stdout?: string;
 }
 
+/** How a compiled language turns its source into what `command` runs, and the limits that takes. */
+export interface CompileStep {
+  /** Command line, run from the workspace with the source file in it. */
+  readonly command: readonly string[];
+  /** Wall-clock seconds a compile gets by default (a request may lower it, the server caps it). */
+  readonly timeoutSeconds: number;
+  /** Memory a compile gets by default, bytes (a request may lower it, the server caps it). */
+  readonly memoryBytes: number;
+  /** Processes and threads the compiler may have at once (compiler drivers start several). */
+  readonly processes: number;
+}
+
 export interface Language {
   /** Name callers put in `RunRequest.language`. */
   readonly name: string;
+  /** How people write the language's name (`C++`, `C#`), for tables and pickers. */
+  readonly title: string;
   /** Other names callers may use (`py`, `js`, ...). */
   readonly aliases: readonly string[];
   /** The image family whose image has this language's runtime. */
   readonly family: string;
   /** File the code is written to, relative to the workspace. */
   readonly fileName: string;
-  /** Command line that runs that file from the workspace. */
+  /** How the source is compiled first; absent for languages that run their source. */
+  readonly compile?: CompileStep;
+  /** Command line that runs the program (the file, or what the compile made) from the workspace. */
   readonly command: readonly string[];
+  /** `NAME=value` entries every run and compile of this language gets, before the request's own. */
+  readonly env: readonly string[];
   /** Command line that prints the runtime's own version. */
   readonly versionCommand: readonly string[];
+  /** Something a user should know about Debian's build of it (an old version), for the README table. */
+  readonly note?: string;
   /** The loader that keeps this language's runtime waiting in a warm container, if it has one. */
   readonly warmLoader?: WarmLoader;
-  /** Programs the tests run: hello world, stdin echo, a runtime error. */
+  /** Programs the tests run: hello world, stdin echo, a runtime error, and a compile error for compiled languages. */
   readonly examples: {
     readonly hello: LanguageExample;
     readonly stdin: LanguageExample;
     readonly runtimeError: LanguageExample;
+    readonly compileError?: LanguageExample;
   };
 }
 
-const warmLoaders: readonly WarmLoader[] = ["python", "node", "bash"];
+export const warmLoaders: readonly WarmLoader[] = ["python", "node", "exec"];
 const namePattern = /^[a-z][a-z0-9+#.-]{0,31}$/;
 const fileNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+const envNamePattern = /^[A-Z_][A-Z0-9_]*$/;
+const knownFields = [
+  "name",
+  "title",
+  "aliases",
+  "family",
+  "fileName",
+  "compile",
+  "run",
+  "env",
+  "version",
+  "note",
+  "warmLoader",
+  "examples",
+];
+const compileFields = ["command", "timeout", "memoryBytes", "processes"];
 
 /** Checks one language file; returns the language, or every problem found in it. */
 export function parseLanguage(
@@ -58,25 +95,30 @@ export function parseLanguage(
   } catch (error) {
     return { errors: [`${source}: not JSON (${(error as Error).message})`] };
   }
-  if (typeof data !== "object" || data === null || Array.isArray(data)) return { errors: [`${source}: not a JSON object`] };
-  const record = data as Record<string, unknown>;
-  const known = ["name", "aliases", "family", "fileName", "run", "version", "warmLoader", "examples"];
-  for (const key of Object.keys(record)) if (!known.includes(key)) fail(key, "is not a known field");
+  if (!isRecord(data)) return { errors: [`${source}: not a JSON object`] };
+  const record = data;
+  for (const key of Object.keys(record)) if (!knownFields.includes(key)) fail(key, "is not a known field");
 
-  const text_ = (field: string, pattern: RegExp): string => {
-    const value = record[field];
+  const text_ = (field: string, pattern: RegExp, value: unknown = record[field]): string => {
     if (typeof value !== "string" || !pattern.test(value)) fail(field, `must be a string matching ${pattern}`);
     return typeof value === "string" ? value : "";
   };
-  const argv = (field: string): string[] => {
-    const value = record[field];
+  const argv = (field: string, value: unknown = record[field]): string[] => {
     if (!Array.isArray(value) || value.length === 0 || !value.every((item) => typeof item === "string" && item !== "")) {
       fail(field, "must be a non-empty list of non-empty strings");
       return [];
     }
     return value as string[];
   };
+  const positive = (field: string, value: unknown, most: number): number => {
+    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > most) {
+      fail(field, `must be a number above 0 and at most ${most}`);
+      return 0;
+    }
+    return value;
+  };
   const name = text_("name", namePattern);
+  const title = record.title === undefined ? name : text_("title", /^\S.{0,39}$/);
   const family = text_("family", /^[a-z][a-z0-9-]{0,31}$/);
   const fileName = text_("fileName", fileNamePattern);
   const aliases = record.aliases ?? [];
@@ -87,32 +129,79 @@ export function parseLanguage(
   if (warmLoader !== undefined && !warmLoaders.includes(warmLoader as WarmLoader)) {
     fail("warmLoader", `must be one of ${warmLoaders.join(", ")}`);
   }
-  const examples = record.examples as Record<string, unknown> | undefined;
+  const note = record.note === undefined ? undefined : text_("note", /^\S[^\n]{0,199}$/);
+
+  let compile: CompileStep | undefined;
+  if (record.compile !== undefined) {
+    if (!isRecord(record.compile)) {
+      fail("compile", "must be an object with command, timeout, memoryBytes and processes");
+    } else {
+      const step = record.compile;
+      for (const key of Object.keys(step)) if (!compileFields.includes(key)) fail(`compile.${key}`, "is not a known field");
+      compile = {
+        command: argv("compile.command", step.command),
+        timeoutSeconds: positive("compile.timeout", step.timeout, 3600),
+        memoryBytes: positive("compile.memoryBytes", step.memoryBytes, 64 * 2 ** 30),
+        processes: positive("compile.processes", step.processes, 4096),
+      };
+    }
+  }
+
+  const env: string[] = [];
+  if (record.env !== undefined) {
+    if (!isRecord(record.env)) fail("env", "must be an object of NAME: value strings");
+    else
+      for (const [key, value] of Object.entries(record.env)) {
+        if (!envNamePattern.test(key) || typeof value !== "string" || value.includes("\0")) {
+          fail(`env.${key}`, `must be a string, under a name matching ${envNamePattern}`);
+        } else env.push(`${key}=${value}`);
+      }
+  }
+
+  const examples = isRecord(record.examples) ? record.examples : undefined;
   const example = (key: string): LanguageExample => {
-    const value = examples?.[key] as Record<string, unknown> | undefined;
-    if (typeof value !== "object" || value === null || typeof value.code !== "string" || value.code === "") {
+    const value = examples?.[key];
+    if (!isRecord(value) || typeof value.code !== "string" || value.code === "") {
       fail(`examples.${key}`, "must be an object with a non-empty code");
       return { code: "" };
     }
-    for (const optional of ["stdin", "stdout"]) {
-      if (value[optional] !== undefined && typeof value[optional] !== "string")
-        fail(`examples.${key}.${optional}`, "must be a string");
+    for (const field of Object.keys(value)) {
+      if (!["code", "stdin", "stdout"].includes(field)) fail(`examples.${key}.${field}`, "is not a known field");
+      else if (typeof value[field] !== "string") fail(`examples.${key}.${field}`, "must be a string");
     }
     return value as unknown as LanguageExample;
   };
+  const hello = example("hello");
+  const stdin = example("stdin");
+  const runtimeError = example("runtimeError");
+  let compileError: LanguageExample | undefined;
+  if (compile) compileError = example("compileError");
+  else if (examples?.compileError !== undefined) fail("examples.compileError", "is only for languages with a compile step");
+
   const language: Language = {
     name,
+    title,
     aliases: Array.isArray(aliases) ? (aliases as string[]) : [],
     family,
     fileName,
+    ...(compile ? { compile } : {}),
     command: argv("run"),
+    env,
     versionCommand: argv("version"),
+    ...(note === undefined ? {} : { note }),
     ...(warmLoader === undefined ? {} : { warmLoader: warmLoader as WarmLoader }),
-    examples: { hello: example("hello"), stdin: example("stdin"), runtimeError: example("runtimeError") },
+    examples: { hello, stdin, runtimeError, ...(compileError ? { compileError } : {}) },
   };
   if (namePattern.test(name) && `${name}.json` !== source) fail("name", `must match the file's name (${source})`);
   return errors.length > 0 ? { errors } : { language };
 }
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The family built before the server serves (python, javascript, bash): Dockerfile.sandbox. */
+export const coreFamily = "core";
 
 /** A set of languages by name and alias. */
 export interface LanguageRegistry {
@@ -145,11 +234,8 @@ export function createLanguageRegistry(files: readonly { source: string; text: s
   return { find: (key) => byName.get(key), all: () => languages };
 }
 
-/** The repository's `languages/` folder, from this file in src/ or in dist/src/. */
 function languagesDir(): string {
-  const here = fileURLToPath(new URL(".", import.meta.url));
-  const root = here.includes("/dist/src/") ? join(here, "../../..") : join(here, "../..");
-  return join(root, "languages");
+  return join(repositoryRoot(), "languages");
 }
 
 let registry: LanguageRegistry | undefined;
@@ -168,6 +254,12 @@ function languages(): LanguageRegistry {
 
 export function findLanguage(nameOrAlias: string): Language | undefined {
   return languages().find(nameOrAlias);
+}
+
+/** The image families the languages need, core first, then by name. */
+export function languageFamilies(): string[] {
+  const families = new Set(allLanguages().map((language) => language.family));
+  return [coreFamily, ...[...families].filter((family) => family !== coreFamily).sort()];
 }
 
 export function languageNames(): string[] {

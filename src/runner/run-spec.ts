@@ -29,6 +29,30 @@ export interface RunSpec {
   readonly artifacts: ArtifactCaps | undefined;
   /** Who asked (an API key's id), for the audit line; never the key itself. */
   readonly callerId?: string | undefined;
+  /** For a compiled language: the compile phase's own limits (compile-phase.ts). */
+  readonly compile?: CompileLimits | undefined;
+  /** Which phase of a run this container is, for log lines: a compile, or the program (default). */
+  readonly phase?: "compile" | "run";
+}
+
+/** The limits of a compile phase, resolved from the language's defaults, the request and the server's maxima. */
+export interface CompileLimits {
+  readonly timeoutMs: number;
+  readonly limits: SandboxLimits;
+}
+
+/** How a compile phase ended, apart from the program's run. */
+export interface CompileOutcome {
+  /** "ok" when it compiled; "runtime_error" when the compiler failed; a limit, "cancelled" or "internal" otherwise. */
+  readonly verdict: RunVerdict;
+  readonly exitCode: number;
+  readonly signal: string;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  readonly executionTimeMs: number;
+  readonly usage: RunUsage | undefined;
+  readonly timeoutMs: number;
+  readonly limits: SandboxLimits;
 }
 
 /** Optional live view of a run, for streaming callers (and tests). */
@@ -64,13 +88,20 @@ export interface RunOutcome {
   readonly error: string | undefined;
   /** The limits the program ran into, whatever its verdict. */
   readonly limitsHit: readonly LimitHit[];
+  /** The compile phase, for a compiled language. */
+  readonly compile?: CompileOutcome | undefined;
 }
 
 /** The outcome of a run stopped (cancelled) before its program started. */
 export function cancelledBeforeStart(runId: string): RunOutcome {
+  return programNeverRan(runId, "cancelled");
+}
+
+/** The outcome of a run whose program never started: cancelled first, or it did not compile. */
+export function programNeverRan(runId: string, verdict: RunVerdict): RunOutcome {
   return {
     runId,
-    verdict: "cancelled",
+    verdict,
     exitCode: -1,
     signal: "",
     stdout: Buffer.alloc(0),

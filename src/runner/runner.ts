@@ -27,8 +27,8 @@ export interface RunnerOptions {
   readonly containers: ContainerClient;
   /** Where containers come from; a fresh container per run when omitted. */
   readonly source?: ContainerSource;
-  /** Image every run executes in. */
-  readonly image: string;
+  /** The image a language's runs execute in: its family's (image-families.ts). */
+  readonly imageFor: (family: string) => string;
   /** Identifies this server process in container labels. */
   readonly instanceId: string;
   /** Bytes kept of each of stdout and stderr; past it the run is killed. */
@@ -68,13 +68,13 @@ export function createRunner(options: RunnerOptions): Runner {
       while (removals.size > 0) await Promise.all([...removals]);
     },
     async run(spec, { signal, observer } = {}) {
-      const log = options.logger.child({ run_id: spec.runId });
+      const log = options.logger.child({ run_id: spec.runId, ...(spec.phase ? { phase: spec.phase } : {}) });
       const run = new RunLifecycle(spec, {
         containers: options.containers,
         source,
         instanceId: options.instanceId,
         shape: {
-          image: options.image,
+          image: options.imageFor(spec.language.family),
           readonlyRootfs: spec.readonlyRootfs,
           runtime: spec.runtime,
           seccompProfile: options.seccompProfile,

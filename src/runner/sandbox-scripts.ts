@@ -20,8 +20,11 @@ import {
  * once; every value reaches them as an argument, never spliced into their text.
  */
 
-/** The warm loaders there are, by file under sandbox/loaders/. */
-export type WarmLoader = "python" | "node" | "bash";
+/**
+ * The warm loaders there are, by file under sandbox/loaders/: python and node run the program
+ * inside the interpreter they started ahead of time; exec starts the language's own command.
+ */
+export type WarmLoader = "python" | "node" | "exec";
 
 const sandboxDir = new URL("./sandbox/", import.meta.url);
 const texts = new Map<string, string>();
@@ -63,14 +66,17 @@ export function supervisorCommand(mode: SupervisorMode, runtime: Runtime, pids: 
   ];
 }
 
-/** argv of a language's warm loader, which writes and runs `codeFile` in the workspace. */
-export function loaderCommand(loader: WarmLoader, codeFile: string): string[] {
+/**
+ * argv of a language's warm loader, which writes `codeFile` in the workspace and runs it (the
+ * exec loader with `command`, the language's own command line).
+ */
+export function loaderCommand(loader: WarmLoader, codeFile: string, command: readonly string[]): string[] {
   switch (loader) {
     case "python":
       return ["python3", "-u", "-c", scriptText("loaders/python.py"), goFifo, workspaceDir, codeFile, readyTag];
     case "node":
       return ["node", "-e", scriptText("loaders/node.cjs"), goFifo, workspaceDir, codeFile, readyTag];
-    case "bash":
-      return ["bash", "-c", scriptText("loaders/bash.sh"), "aurea-loader", goFifo, codeFile, readyTag];
+    case "exec":
+      return ["bash", "-c", scriptText("loaders/exec.sh"), "aurea-loader", goFifo, codeFile, readyTag, ...command];
   }
 }

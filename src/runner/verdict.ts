@@ -10,7 +10,16 @@ import type { SupervisorReport } from "./supervisor-protocol.js";
  */
 
 /** The single verdict of a run; mirrors aurea.sandbox.v1.RunStatus. */
-export type RunVerdict = "ok" | "runtime_error" | "timeout" | "memory_limit" | "output_limit" | "cancelled" | "internal";
+export type RunVerdict =
+  | "ok"
+  | "runtime_error"
+  | "timeout"
+  | "memory_limit"
+  | "output_limit"
+  | "cancelled"
+  | "internal"
+  /** Only from the compile phase (compile-phase.ts): the program never ran. */
+  | "compile_error";
 
 /** A limit a program ran into; mirrors aurea.sandbox.v1.Limit (open files are not detected yet). */
 export type LimitHit = "pids" | "memory" | "file_size" | "workspace_bytes" | "workspace_files" | "output" | "time";

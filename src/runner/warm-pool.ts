@@ -111,7 +111,9 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
             "warm",
             pool.shape.runtime,
             options.limits.pids,
-            pool.language.warmLoader ? loaderCommand(pool.language.warmLoader, pool.language.fileName) : [],
+            pool.language.warmLoader
+              ? loaderCommand(pool.language.warmLoader, pool.language.fileName, pool.language.command)
+              : [],
           ),
         }),
       );

@@ -4,6 +4,8 @@ import { pack } from "tar-stream";
 export interface WorkspaceFile {
   readonly name: string;
   readonly content: Uint8Array;
+  /** Made executable (mode 0755): what a compiler produced to be run. */
+  readonly executable?: boolean;
 }
 
 /** mtime of every entry: fixed, so the same files always give the same archive. */
@@ -24,7 +26,10 @@ export async function buildWorkspaceArchive(files: readonly WorkspaceFile[]): Pr
       directories.add(directory);
       archive.entry({ name: `${directory}/`, type: "directory", mode: 0o755, mtime: epoch });
     }
-    archive.entry({ name: file.name, type: "file", mode: 0o644, mtime: epoch }, Buffer.from(file.content));
+    archive.entry(
+      { name: file.name, type: "file", mode: file.executable ? 0o755 : 0o644, mtime: epoch },
+      Buffer.from(file.content),
+    );
   }
   archive.finalize();
   const chunks: Buffer[] = [];

@@ -1,4 +1,4 @@
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import { authenticate, type ApiKeyAuthenticator } from "../service/api-keys.js";
 import type { SandboxImageBuilder } from "../service/sandbox-image-builder.js";
@@ -36,7 +36,6 @@ export function withRestCompat(
       return;
     }
     if (path === "/build-image" && request.method === "POST") {
-      request.resume();
       const log: string[] = [];
       // Not routed through Connect (one JSON object, not a stream), so it takes the RPC's own key
       // check and error mapping, answering errors with Connect's HTTP status for each code.
@@ -54,14 +53,42 @@ export function withRestCompat(
         fail(ConnectError.from(error));
         return;
       }
-      builder.build({ onLog: (line) => log.push(line) }).then(
-        (imageId) => sendJson(response, 200, { success: true, image_id: imageId, log }),
-        (error: unknown) => fail(toBuildError(error)),
+      readSmallJson(request).then(
+        (body) => {
+          const family = typeof body.family === "string" ? body.family : "";
+          const noCache = body.no_cache === true;
+          builder.build({ family, noCache, onLog: (line) => log.push(line) }).then(
+            (imageId) => sendJson(response, 200, { success: true, image_id: imageId, log }),
+            (error: unknown) => fail(toBuildError(error)),
+          );
+        },
+        (error: Error) => fail(new ConnectError(error.message, Code.InvalidArgument)),
       );
       return;
     }
     handler(request, response);
   };
+}
+
+/** The optional JSON body of `POST /build-image` (`{"family": "native", "no_cache": true}`), at most 4 KiB. */
+async function readSmallJson(request: Parameters<RequestHandler>[0]): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > 4096) throw new Error("request body over 4 KiB");
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8").trim();
+  if (text === "") return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error("request body is not JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new Error("request body is not a JSON object");
+  return body as Record<string, unknown>;
 }
 
 function sendJson(response: Parameters<RequestHandler>[1], status: number, body: unknown): void {

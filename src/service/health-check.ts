@@ -9,10 +9,18 @@ export interface HealthReport {
   readonly dockerApiVersion: string;
   readonly sandboxImage: string;
   readonly sandboxImagePresent: boolean;
+  /** Every image family's image and whether the engine has it; serving needs only the core one. */
+  readonly families: readonly FamilyPresence[];
   /** Why the service is not serving; "" when it is. */
   readonly detail: string;
   /** The engine did not answer within the check's bound: it may be slow rather than gone. */
   readonly engineSlow?: boolean;
+}
+
+export interface FamilyPresence {
+  readonly name: string;
+  readonly image: string;
+  readonly present: boolean;
 }
 
 export interface HealthChecker {
@@ -24,6 +32,8 @@ export interface HealthCheckerOptions {
   readonly engine: EngineClient;
   readonly images: ImageClient;
   readonly sandboxImage: string;
+  /** Every image family, core first; the core family's image is `sandboxImage`. */
+  readonly families: readonly { readonly name: string; readonly image: string }[];
   /** Bound on the whole check, so a hung engine cannot hang a probe (default 1000 ms). */
   readonly timeoutMs?: number;
 }
@@ -37,6 +47,7 @@ export function notServingReport(sandboxImage: string, detail: string): HealthRe
     dockerApiVersion: "",
     sandboxImage,
     sandboxImagePresent: false,
+    families: [],
     detail,
   };
 }
@@ -47,7 +58,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
     async check() {
       const deadline = performance.now() + timeoutMs;
       const remaining = () => Math.max(1, Math.round(deadline - performance.now()));
-      const report = { ...notServingReport(options.sandboxImage, "") };
+      const report: { -readonly [K in keyof HealthReport]: HealthReport[K] } = { ...notServingReport(options.sandboxImage, "") };
       try {
         const version = await options.engine.version(remaining());
         report.dockerReachable = true;
@@ -58,7 +69,11 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         return { ...report, engineSlow, detail: `container engine unreachable: ${(error as Error).message}` };
       }
       try {
-        report.sandboxImagePresent = await options.images.exists(options.sandboxImage, remaining());
+        // One look per family, at once: a handful of local image inspects.
+        const present = await Promise.all(options.families.map((family) => options.images.exists(family.image, remaining())));
+        report.families = options.families.map((family, index) => ({ ...family, present: present[index] ?? false }));
+        const core = report.families.find((family) => family.image === options.sandboxImage);
+        report.sandboxImagePresent = core ? core.present : await options.images.exists(options.sandboxImage, remaining());
       } catch (error) {
         return { ...report, detail: `could not look up the sandbox image: ${(error as Error).message}` };
       }

@@ -19,13 +19,17 @@ export interface LanguageVersions {
   /** The version read for a language, or "" when it could not be read. */
   get(name: string): string;
   /**
-   * Reads every language's version once, on first need (so no sandbox runs at start); later
-   * calls wait for that reading or return at once. Never rejects.
+   * Reads the version of every language of these families not read yet, on first need (so no
+   * sandbox runs at start), a few at a time; later calls wait for a reading in progress or return
+   * at once. Never rejects.
    */
-  read(): Promise<void>;
+  read(families: ReadonlySet<string>): Promise<void>;
   /** Forgets what was read (an image was rebuilt): the next `read` reads again. */
   invalidate(): void;
 }
+
+/** Version commands run at once: a first ListLanguages waits for them. */
+const readConcurrency = 4;
 
 /** Time one version command may take. */
 const versionTimeoutMs = 20_000;
@@ -36,9 +40,10 @@ const versionTimeoutMs = 20_000;
  */
 export function createLanguageVersions(options: LanguageVersionsOptions): LanguageVersions {
   let versions = new Map<string, string>();
-  let reading: Promise<void> | undefined;
+  /** Readings in progress or done, by language; a failed one is forgotten so it is tried again. */
+  let readings = new Map<string, Promise<void>>();
 
-  async function readVersion(language: Language, found: Map<string, string>): Promise<void> {
+  async function readVersion(language: Language, into: Map<string, string>): Promise<void> {
     const runId = randomUUID();
     try {
       const outcome = await options.runner.run({
@@ -49,7 +54,7 @@ export function createLanguageVersions(options: LanguageVersionsOptions): Langua
         files: [],
         stdin: new Uint8Array(),
         args: [],
-        env: [],
+        env: [...language.env],
         timeoutMs: versionTimeoutMs,
         readonlyRootfs: true,
         runtime: options.runtime,
@@ -59,27 +64,36 @@ export function createLanguageVersions(options: LanguageVersionsOptions): Langua
       // Some runtimes print their version on stderr (java -version).
       const text = (outcome.stdout.length > 0 ? outcome.stdout : outcome.stderr).toString("utf8");
       const version = text.trim().split("\n")[0]?.trim() ?? "";
-      if (outcome.verdict === "ok" && version !== "") found.set(language.name, version);
-      else options.logger.warn({ run_id: runId, language: language.name, status: outcome.verdict }, "language version not read");
+      if (outcome.verdict === "ok" && version !== "") {
+        into.set(language.name, version);
+        return;
+      }
+      options.logger.warn({ run_id: runId, language: language.name, status: outcome.verdict }, "language version not read");
     } catch (error) {
       options.logger.warn({ run_id: runId, language: language.name, err: (error as Error).message }, "language version not read");
     }
+    if (into === versions) readings.delete(language.name);
   }
 
   return {
     get: (name) => versions.get(name) ?? "",
-    read() {
-      reading ??= (async () => {
-        const found = new Map<string, string>();
-        for (const language of options.languages) await readVersion(language, found);
-        versions = found;
-        // A language whose image was missing is read again next time.
-        if (found.size < options.languages.length) reading = undefined;
-      })();
-      return reading;
+    async read(families) {
+      const into = versions;
+      const wanted = options.languages.filter((language) => families.has(language.family));
+      const queue = wanted.filter((language) => !readings.has(language.name));
+      const workers = Array.from({ length: Math.min(readConcurrency, queue.length) }, async () => {
+        for (let language = queue.shift(); language; language = queue.shift()) {
+          const reading = readVersion(language, into);
+          readings.set(language.name, reading);
+          await reading;
+        }
+      });
+      await Promise.all(workers);
+      await Promise.all(wanted.map((language) => readings.get(language.name)));
     },
     invalidate() {
-      reading = undefined;
+      versions = new Map();
+      readings = new Map();
     },
   };
 }

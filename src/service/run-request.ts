@@ -2,7 +2,7 @@ import type { RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
 import type { SandboxLimits } from "../docker/container-options.js";
 import { runtimeTraits } from "../docker/runtimes.js";
-import { findLanguage, languageNames } from "../runner/languages.js";
+import { type CompileStep, findLanguage, languageNames } from "../runner/languages.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 
@@ -11,6 +11,8 @@ export type RunPolicy = Pick<
   AureaConfig,
   | "defaultTimeoutSeconds"
   | "maxTimeoutSeconds"
+  | "maxCompileTimeoutSeconds"
+  | "maxCompileMemoryBytes"
   | "cpuLimit"
   | "memoryLimitBytes"
   | "pidsLimit"
@@ -104,7 +106,10 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   const args = validateArgs(request.args, violate);
   const env = validateEnv(request.env, violate);
 
+  const compile = language?.compile ? resolveCompileLimits(request, language.compile, policy, violate) : undefined;
+
   if (violations.length > 0 || !language) return { ok: false, violations };
+  const runLimits = { ...maximumLimits(policy), cpu, memoryBytes, pids };
   return {
     ok: true,
     spec: {
@@ -114,7 +119,8 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
       files,
       stdin: request.stdin,
       args,
-      env,
+      // The language's own settings first (GOCACHE, ...), so a request may override them.
+      env: [...language.env, ...env],
       timeoutMs: Math.round(timeoutSeconds * 1000),
       readonlyRootfs: request.readonly ?? policy.readonlyDefault,
       runtime,
@@ -125,9 +131,52 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
             maxTotalBytes: policy.artifactMaxTotalBytes,
           }
         : undefined,
-      limits: { ...maximumLimits(policy), cpu, memoryBytes, pids },
+      limits: runLimits,
+      ...(compile
+        ? {
+            compile: {
+              timeoutMs: compile.timeoutMs,
+              limits: { ...runLimits, memoryBytes: compile.memoryBytes, pids: compile.pids },
+            },
+          }
+        : {}),
     },
   };
+}
+
+/**
+ * A compile phase's wall time and memory: the language's defaults cut to the server's maxima,
+ * which a request may only lower. Its processes are the language's (compiler drivers start
+ * several), and it shares the run's CPU and workspace limits.
+ */
+export function resolveCompileLimits(
+  request: Pick<RunRequest, "compileTimeout" | "compileMemoryBytes">,
+  step: CompileStep,
+  policy: Pick<RunPolicy, "maxCompileTimeoutSeconds" | "maxCompileMemoryBytes">,
+  violate: (field: string, description: string) => void,
+): { timeoutMs: number; memoryBytes: number; pids: number } {
+  const maxSeconds = policy.maxCompileTimeoutSeconds;
+  let seconds = Math.min(step.timeoutSeconds, maxSeconds);
+  if (!Number.isFinite(request.compileTimeout) || request.compileTimeout < 0) {
+    violate("compile_timeout", `must be a positive number of seconds, got ${request.compileTimeout}`);
+  } else if (request.compileTimeout > maxSeconds) {
+    violate("compile_timeout", `${request.compileTimeout} s is above the maximum of ${maxSeconds} s`);
+  } else if (request.compileTimeout > 0) {
+    seconds = request.compileTimeout;
+  }
+  const maxMemory = policy.maxCompileMemoryBytes;
+  let memoryBytes = Math.min(step.memoryBytes, maxMemory);
+  const asked = Number(request.compileMemoryBytes);
+  if (asked < 0) {
+    violate("compile_memory_bytes", `must be positive, got ${asked}`);
+  } else if (asked > maxMemory) {
+    violate("compile_memory_bytes", `${asked} bytes is above the server maximum of ${maxMemory} bytes`);
+  } else if (asked > 0 && asked < 32 * 2 ** 20) {
+    violate("compile_memory_bytes", `${asked} bytes is below the minimum of ${32 * 2 ** 20} bytes`);
+  } else if (asked > 0) {
+    memoryBytes = asked;
+  }
+  return { timeoutMs: Math.round(seconds * 1000), memoryBytes, pids: step.processes };
 }
 
 /** The limits of a run that asks for no lower ones: the server's maxima. */

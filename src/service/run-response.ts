@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import {
   ArtifactSkipReason,
+  CompileResultSchema,
   Limit,
   ResourceLimitsSchema,
   ResourceUsageSchema,
@@ -11,7 +12,9 @@ import {
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { ArtifactCollection, ArtifactSkipReason as SkipReason } from "../runner/artifact-collection.js";
 import type { RunOutcome, RunSpec } from "../runner/runner.js";
-import type { LimitHit, RunVerdict } from "../runner/verdict.js";
+import type { SandboxLimits } from "../docker/container-options.js";
+import type { CompileOutcome } from "../runner/run-spec.js";
+import type { LimitHit, RunUsage, RunVerdict } from "../runner/verdict.js";
 
 const limitValues: Record<LimitHit, Limit> = {
   pids: Limit.PIDS,
@@ -31,6 +34,7 @@ const statusByVerdict: Record<RunVerdict, RunStatus> = {
   output_limit: RunStatus.OUTPUT_LIMIT,
   cancelled: RunStatus.CANCELLED,
   internal: RunStatus.INTERNAL,
+  compile_error: RunStatus.COMPILE_ERROR,
 };
 
 const skipReasons: Record<SkipReason, ArtifactSkipReason> = {
@@ -91,17 +95,35 @@ export function toRunResponse(spec: RunSpec, outcome: RunOutcome, queuedMs = 0):
     signal: outcome.signal,
     stdoutTruncated: outcome.stdoutTruncated,
     stderrTruncated: outcome.stderrTruncated,
-    limits: create(ResourceLimitsSchema, {
-      cpu: spec.limits.cpu,
-      memoryBytes: BigInt(spec.limits.memoryBytes),
-      pids: BigInt(spec.limits.pids),
-    }),
+    limits: limitsMessage(spec.limits),
     error: outcome.error ?? "",
-    usage: outcome.usage
-      ? create(ResourceUsageSchema, {
-          cpuTime: (outcome.usage.cpuTimeNs ?? 0) / 1e9,
-          peakMemoryBytes: BigInt(outcome.usage.peakMemoryBytes ?? 0),
-        })
-      : undefined,
+    usage: usageMessage(outcome.usage),
+    compile: outcome.compile ? compileResult(outcome.compile) : undefined,
+  });
+}
+
+function usageMessage(usage: RunUsage | undefined) {
+  if (!usage) return undefined;
+  return create(ResourceUsageSchema, {
+    cpuTime: (usage.cpuTimeNs ?? 0) / 1e9,
+    peakMemoryBytes: BigInt(usage.peakMemoryBytes ?? 0),
+  });
+}
+
+function limitsMessage(limits: SandboxLimits) {
+  return create(ResourceLimitsSchema, { cpu: limits.cpu, memoryBytes: BigInt(limits.memoryBytes), pids: BigInt(limits.pids) });
+}
+
+function compileResult(compile: CompileOutcome) {
+  return create(CompileResultSchema, {
+    stdout: decodeOutput(compile.stdout),
+    stderr: decodeOutput(compile.stderr),
+    exitCode: compile.exitCode,
+    executionTime: compile.executionTimeMs / 1000,
+    status: statusByVerdict[compile.verdict],
+    timeout: compile.timeoutMs / 1000,
+    limits: limitsMessage(compile.limits),
+    usage: usageMessage(compile.usage),
+    signal: compile.signal,
   });
 }

@@ -1,33 +1,41 @@
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Logger } from "pino";
+import { repositoryRoot } from "../config/repository.js";
 import type { ImageClient } from "../docker/image-client.js";
+import { coreFamily } from "../runner/languages.js";
+import type { ImageFamily } from "./image-families.js";
 
-/** Builds the sandbox image, one build at a time. */
+/** Builds the sandbox images, one family at a time. */
 export interface SandboxImageBuilder {
   /**
-   * Starts a build, or joins the one already running: `onLog` receives every line of that build
-   * from its start, and the promise settles with its image id or its failure.
+   * Builds one family's image (the core image first when it is missing, as every other family is
+   * built FROM it), or joins the build of it already running: `onLog` receives every line of that
+   * build from its start, and the promise settles with the image id or the failure. Without a
+   * family (or with ""), builds every family in turn, core first, and settles with the last id;
+   * an unknown family rejects with UnknownFamilyError before anything is built.
    */
-  build(options: { noCache?: boolean; onLog?: (line: string) => void }): Promise<string>;
+  build(options: { family?: string; noCache?: boolean; onLog?: (line: string) => void }): Promise<string>;
+  /** Families whose build is in progress now. */
+  building(): ReadonlySet<string>;
 }
 
 export interface SandboxImageBuilderOptions {
   readonly images: ImageClient;
-  /** Name:tag to build (SANDBOX_IMAGE). */
-  readonly tag: string;
-  /** `FROM` image, passed as the BASE_IMAGE build argument (SANDBOX_BASE_IMAGE), when the engine has it. */
+  /** Every family, core first (image-families.ts). */
+  readonly families: readonly ImageFamily[];
+  /** The core image's `FROM`, passed as the BASE_IMAGE build argument (SANDBOX_BASE_IMAGE), when the engine has it. */
   readonly baseImage: string;
-  readonly dockerfilePath: string;
   readonly logger: Logger;
   /** Called after every successful build, so health can look again at once. */
-  readonly onBuilt?: (imageId: string) => void;
+  readonly onBuilt?: (family: string, imageId: string) => void;
 }
 
 /**
  * Base images made from Debian's mirror by scripts/ensure-base-image.sh where no registry answers.
  * When the configured base is not on the engine, a build uses the first of these that is.
  */
-export const bootstrappedBaseImages: readonly string[] = ["aurea-base:bookworm"];
+export const bootstrappedBaseImages: readonly string[] = ["aurea-base:trixie"];
 
 /**
  * The base a build starts from, decided afresh for every build: the configured one when the
@@ -43,55 +51,107 @@ async function resolveBaseImage(images: ImageClient, configured: string): Promis
 
 /** Lines kept for callers who join a running build late. */
 const maxReplayLines = 5000;
-const buildTimeoutMs = 15 * 60_000;
+const buildTimeoutMs = 30 * 60_000;
+
+interface RunningBuild {
+  readonly lines: string[];
+  readonly listeners: Set<(line: string) => void>;
+  readonly result: Promise<string>;
+}
 
 export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): SandboxImageBuilder {
-  let running: { lines: string[]; listeners: Set<(line: string) => void>; result: Promise<string> } | undefined;
+  const running = new Map<string, RunningBuild>();
+  const found = options.families.find((family) => family.name === coreFamily);
+  if (!found) throw new Error("no core image family");
+  const core: ImageFamily = found;
 
-  function start(noCache: boolean) {
+  /** The Dockerfile and the files it copies from its folder (the core one copies images/harden.sh). */
+  async function contextOf(family: ImageFamily): Promise<{ dockerfile: string; files: Record<string, string> }> {
+    const dockerfile = await readFile(family.dockerfilePath, "utf8");
+    if (family.name !== coreFamily) return { dockerfile, files: {} };
+    const harden = join(repositoryRoot(), "images", "harden.sh");
+    return { dockerfile, files: { "harden.sh": await readFile(harden, "utf8") } };
+  }
+
+  async function buildArgs(
+    family: ImageFamily,
+    noCache: boolean,
+    onLog: (line: string) => void,
+  ): Promise<Record<string, string>> {
+    if (family.name === coreFamily) return { BASE_IMAGE: await resolveBaseImage(options.images, options.baseImage) };
+    // Every family is built FROM the core image: build it first when it is not there.
+    if (!(await options.images.exists(core.image))) await join_(core, noCache, onLog);
+    return { CORE_IMAGE: core.image };
+  }
+
+  function start(family: ImageFamily, noCache: boolean): RunningBuild {
     const lines: string[] = [];
     const listeners = new Set<(line: string) => void>();
+    const log = (line: string) => {
+      if (lines.length < maxReplayLines) lines.push(line);
+      for (const listener of listeners) listener(line);
+    };
     const result = (async () => {
-      const baseImage = await resolveBaseImage(options.images, options.baseImage);
-      options.logger.info({ image: options.tag, base: baseImage, no_cache: noCache }, "image build started");
+      const args = await buildArgs(family, noCache, log);
+      const { dockerfile, files } = await contextOf(family);
+      options.logger.info(
+        { family: family.name, image: family.image, build_args: args, no_cache: noCache },
+        "image build started",
+      );
       const imageId = await options.images
-        .build({
-          tag: options.tag,
-          dockerfile: await readFile(options.dockerfilePath, "utf8"),
-          buildArgs: { BASE_IMAGE: baseImage },
-          noCache,
-          timeoutMs: buildTimeoutMs,
-          onLog: (line) => {
-            if (lines.length < maxReplayLines) lines.push(line);
-            for (const listener of listeners) listener(line);
-          },
-        })
+        .build({ tag: family.image, dockerfile, files, buildArgs: args, noCache, timeoutMs: buildTimeoutMs, onLog: log })
         .catch((error: Error) => {
-          error.message = `building ${options.tag} on ${baseImage}: ${error.message}`;
+          error.message = `building ${family.image} (family ${family.name}): ${error.message}`;
           throw error;
         });
-      options.logger.info({ image: options.tag, image_id: imageId }, "image build finished");
-      options.onBuilt?.(imageId);
+      options.logger.info({ family: family.name, image: family.image, image_id: imageId }, "image build finished");
+      options.onBuilt?.(family.name, imageId);
       return imageId;
     })();
     result
-      .catch((error: Error) => options.logger.error({ image: options.tag, err: error.message }, "image build failed"))
-      .finally(() => (running = undefined));
+      .catch((error: Error) => options.logger.error({ family: family.name, err: error.message }, "image build failed"))
+      .finally(() => running.delete(family.name));
     return { lines, listeners, result };
   }
 
+  async function join_(family: ImageFamily, noCache: boolean, onLog?: (line: string) => void): Promise<string> {
+    let build = running.get(family.name);
+    if (!build) {
+      build = start(family, noCache);
+      running.set(family.name, build);
+    }
+    if (!onLog) return build.result;
+    for (const line of build.lines) onLog(line);
+    build.listeners.add(onLog);
+    try {
+      return await build.result;
+    } finally {
+      build.listeners.delete(onLog);
+    }
+  }
+
   return {
-    async build({ noCache = false, onLog }) {
-      running ??= start(noCache);
-      const build = running;
-      if (!onLog) return build.result;
-      for (const line of build.lines) onLog(line);
-      build.listeners.add(onLog);
-      try {
-        return await build.result;
-      } finally {
-        build.listeners.delete(onLog);
+    async build({ family = "", noCache = false, onLog }) {
+      if (family === "") {
+        let imageId = "";
+        for (const each of options.families) {
+          onLog?.(`=== family ${each.name}: ${each.image} ===`);
+          imageId = await join_(each, noCache, onLog);
+        }
+        return imageId;
       }
+      const wanted = options.families.find((candidate) => candidate.name === family);
+      if (!wanted) throw new UnknownFamilyError(family, options.families);
+      return join_(wanted, noCache, onLog);
     },
+    building: () => new Set(running.keys()),
   };
+}
+
+/** A family no language names. */
+export class UnknownFamilyError extends Error {
+  override readonly name = "UnknownFamilyError";
+  constructor(family: string, families: readonly ImageFamily[]) {
+    super(`unknown image family ${JSON.stringify(family)}; one of ${families.map((known) => known.name).join(", ")}`);
+  }
 }

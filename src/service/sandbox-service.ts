@@ -16,6 +16,7 @@ import {
   type SandboxService,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
+import { runCompiledOrNot } from "../runner/compile-phase.js";
 import { allLanguages, languageNames } from "../runner/languages.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
@@ -24,7 +25,7 @@ import { callerKey } from "./api-keys.js";
 import type { HealthChecker } from "./health-check.js";
 import type { HealthMonitor } from "./health-monitor.js";
 import type { LanguageVersions } from "./language-versions.js";
-import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
+import { type SandboxImageBuilder, UnknownFamilyError } from "./sandbox-image-builder.js";
 import { toRunResponse } from "./run-response.js";
 import { validateRunRequest, type RunPolicy } from "./run-request.js";
 
@@ -73,6 +74,8 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
     if (!report.dockerReachable) {
       throw new ConnectError(`run ${spec.runId}: container engine unreachable (${report.detail})`, Code.Unavailable);
     }
+    const family = report.families.find((candidate) => candidate.name === spec.language.family);
+    if (family && !family.present) throw familyMissing(spec, family.image, options.imageBuilder.building().has(family.name));
     const caller = context.values.get(callerKey);
     let ticket: AdmissionTicket;
     try {
@@ -85,9 +88,11 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
     }
     try {
       const signal = AbortSignal.any([context.signal, options.shutdownSignal]);
-      const outcome = await runner.run({ ...spec, callerId: caller?.id }, { signal, ...(observer ? { observer } : {}) });
+      const outcome = await runCompiledOrNot(runner, { ...spec, callerId: caller?.id }, { signal, observer });
       return { outcome, queuedMs: ticket.queuedMs };
     } catch (error) {
+      // The image went away since health last looked: say which family, and how to get it back.
+      if (error instanceof ImageMissingError) throw familyMissing(spec, error.message, false);
       throw toConnectError(error, spec.runId, logger);
     } finally {
       ticket.release();
@@ -121,7 +126,8 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
     async *buildImage(request) {
       const events = new AsyncQueue<BuildImageResponse>();
       const send = (event: BuildImageResponse["event"]) => events.push(create(BuildImageResponseSchema, { event }));
-      options.imageBuilder.build({ noCache: request.noCache, onLog: (line) => send({ case: "log", value: line }) }).then(
+      const onLog = (line: string) => send({ case: "log", value: line });
+      options.imageBuilder.build({ family: request.family, noCache: request.noCache, onLog }).then(
         (imageId) => {
           send({ case: "imageId", value: imageId });
           events.close();
@@ -132,8 +138,9 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
     },
 
     async listLanguages() {
-      const image = options.monitor.current();
-      if (image.sandboxImagePresent) await options.versions.read();
+      const report = options.monitor.current();
+      const present = new Set(report.families.filter((family) => family.present).map((family) => family.name));
+      if (present.size > 0) await options.versions.read(present);
       const limits = create(ResourceLimitsSchema, {
         cpu: policy.cpuLimit,
         memoryBytes: BigInt(policy.memoryLimitBytes),
@@ -145,14 +152,20 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
             name: language.name,
             aliases: [...language.aliases],
             version: options.versions.get(language.name),
-            compiled: false,
+            compiled: language.compile !== undefined,
             family: language.family,
-            // One image holds every language today (family "core"); per-family images come next.
-            available: image.sandboxImagePresent,
+            available: report.dockerReachable && present.has(language.family),
             defaultLimits: limits,
             maximumLimits: limits,
             defaultTimeout: policy.defaultTimeoutSeconds,
             maxTimeout: policy.maxTimeoutSeconds,
+            defaultCompileTimeout: language.compile
+              ? Math.min(language.compile.timeoutSeconds, policy.maxCompileTimeoutSeconds)
+              : 0,
+            defaultCompileMemoryBytes: BigInt(
+              language.compile ? Math.min(language.compile.memoryBytes, policy.maxCompileMemoryBytes) : 0,
+            ),
+            warm: language.warmLoader !== undefined,
           }),
         ),
       });
@@ -160,8 +173,16 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
 
     async health() {
       const report = await options.health.check();
+      const building = options.imageBuilder.building();
       return create(HealthResponseSchema, {
         ...report,
+        families: report.families.map((family) => ({
+          ...family,
+          languages: allLanguages()
+            .filter((language) => language.family === family.name)
+            .map((language) => language.name),
+          building: building.has(family.name),
+        })),
         aureaVersion: options.version,
         languages: languageNames(),
       });
@@ -180,6 +201,18 @@ export function toConnectError(error: unknown, runId: string, logger: Logger): C
   return new ConnectError(`run ${runId}: ${message}`, code);
 }
 
+/** A language whose family's image is not on the engine: UNAVAILABLE, naming the family and the way to build it. */
+function familyMissing(spec: RunSpec, detail: string, building: boolean): ConnectError {
+  const family = spec.language.family;
+  const how = building
+    ? "it is being built now; try again when Health lists it present"
+    : `build it with BuildImage {"family": "${family}"} (or POST /build-image {"family": "${family}"}, or scripts/build-sandbox-images.sh ${family})`;
+  return new ConnectError(
+    `run ${spec.runId}: ${spec.language.name} runs in the "${family}" image family, whose image is missing (${detail}); ${how}`,
+    Code.Unavailable,
+  );
+}
+
 /** Admission's refusals as RPC status codes. */
 function admissionError(error: unknown, runId: string, logger: Logger): ConnectError {
   const message = error instanceof Error ? error.message : String(error);
@@ -195,5 +228,6 @@ function admissionError(error: unknown, runId: string, logger: Logger): ConnectE
 export function toBuildError(error: unknown): ConnectError {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof EngineUnavailableError) return new ConnectError(message, Code.Unavailable);
+  if (error instanceof UnknownFamilyError) return new ConnectError(`family: ${message}`, Code.InvalidArgument);
   return new ConnectError(message, Code.FailedPrecondition);
 }

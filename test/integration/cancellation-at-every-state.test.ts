@@ -101,7 +101,7 @@ describe.each([
     const runner = createRunner({
       containers,
       source: watched,
-      image,
+      imageFor: () => image,
       instanceId,
       outputLimitBytes: 1 << 20,
       seccompProfile: undefined,

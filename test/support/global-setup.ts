@@ -15,6 +15,6 @@ export default async function setup(): Promise<void> {
   try {
     await docker.getImage(image).inspect();
   } catch {
-    throw new Error(`sandbox image ${image} is missing; run scripts/build-sandbox-image.sh`);
+    throw new Error(`sandbox image ${image} is missing; run scripts/build-sandbox-images.sh`);
   }
 }

@@ -124,10 +124,16 @@ describe("collectArtifacts", () => {
       files: new Map(),
       skipped: [{ name: "", reason: "not_collected" }],
       truncated: true,
+      executables: new Set(),
     });
   });
 
   it("is empty for an empty workspace", async () => {
-    expect(await collectArtifacts(manifest([]), caps, [])).toEqual({ files: new Map(), skipped: [], truncated: false });
+    expect(await collectArtifacts(manifest([]), caps, [])).toEqual({
+      files: new Map(),
+      skipped: [],
+      truncated: false,
+      executables: new Set(),
+    });
   });
 });

@@ -48,7 +48,7 @@ describe("toHostConfig", () => {
 
   it("gives size-capped tmpfs mounts for the workspace and /tmp", () => {
     expect(hostConfig.Tmpfs?.["/workspace"]).toBe(
-      `rw,nosuid,nodev,size=${limits.workspaceBytes},nr_inodes=4096,uid=10001,gid=10001,mode=0711`,
+      `rw,nosuid,nodev,exec,size=${limits.workspaceBytes},nr_inodes=4096,uid=10001,gid=10001,mode=0711`,
     );
     expect(hostConfig.Tmpfs?.["/tmp"]).toBe(`rw,nosuid,nodev,noexec,size=${limits.tmpBytes},mode=1777`);
     expect(hostConfig.Mounts).toBeUndefined();

@@ -79,7 +79,13 @@ describe("the orphan reaper", () => {
 describe("health", () => {
   function setUp() {
     const engine = new FakeEngine();
-    const checker = createHealthChecker({ engine, images: engine, sandboxImage: "aurea-sandbox:latest", timeoutMs: 100 });
+    const checker = createHealthChecker({
+      engine,
+      images: engine,
+      sandboxImage: "aurea-sandbox:latest",
+      families: [{ name: "core", image: "aurea-sandbox:latest" }],
+      timeoutMs: 100,
+    });
     const monitor = createHealthMonitor({ checker, sandboxImage: "aurea-sandbox:latest", logger, intervalMs: 20 });
     return { engine, monitor };
   }

@@ -52,7 +52,7 @@ async function setUp(mode: "cold" | "warm") {
   const runner = createRunner({
     containers: engine,
     source: pool ?? cold,
-    image: shape.image,
+    imageFor: () => shape.image,
     instanceId: "test",
     outputLimitBytes: 1024,
     seccompProfile: undefined,

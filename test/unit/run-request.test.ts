@@ -2,11 +2,14 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ResourceLimitsSchema, RunRequestSchema, type RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { allLanguages, findLanguage } from "../../src/runner/languages.js";
 import { fileNameProblem, validateRunRequest, type RunPolicy } from "../../src/service/run-request.js";
 
 const policy: RunPolicy = {
   defaultTimeoutSeconds: 30,
   maxTimeoutSeconds: 300,
+  maxCompileTimeoutSeconds: 60,
+  maxCompileMemoryBytes: 2 * 1024 * 1024 * 1024,
   cpuLimit: 1,
   memoryLimitBytes: 512 * 1024 * 1024,
   pidsLimit: 64,
@@ -67,7 +70,11 @@ describe("validateRunRequest", () => {
   });
 
   it("names the field of each problem", () => {
-    expect(violations({ language: "ruby" })).toEqual(['language: unknown language "ruby"; one of bash, javascript, python']);
+    expect(violations({ language: "brainfuck" })).toEqual([
+      `language: unknown language "brainfuck"; one of ${allLanguages()
+        .map((language) => language.name)
+        .join(", ")}`,
+    ]);
     expect(violations({ language: "" })[0]).toMatch(/^language: is required/);
     expect(violations({ code: "  \n" })[0]).toMatch(/^code: is required/);
     expect(violations({ code: "x".repeat(1001) })[0]).toMatch(/^code: is 1001 bytes; at most 1000/);
@@ -90,7 +97,35 @@ describe("validateRunRequest", () => {
   });
 
   it("reports all problems at once", () => {
-    expect(violations({ language: "cobol", code: "", timeout: -3 })).toHaveLength(3);
+    expect(violations({ language: "whitespace", code: "", timeout: -3 })).toHaveLength(3);
+  });
+
+  it("gives a compiled language its compile limits: the language's defaults, cut to the server's maxima, lowered by the request", () => {
+    const c = validateRunRequest(request({ language: "c", code: "int main(){}" }), policy, "r");
+    expect(c.ok && c.spec.compile).toMatchObject({ timeoutMs: 30_000, limits: { memoryBytes: 1024 ** 3, pids: 64 } });
+    const lowered = validateRunRequest(
+      request({ language: "c", code: "int main(){}", compileTimeout: 2.5, compileMemoryBytes: BigInt(256 * 1024 * 1024) }),
+      policy,
+      "r",
+    );
+    expect(lowered.ok && lowered.spec.compile).toMatchObject({ timeoutMs: 2500, limits: { memoryBytes: 256 * 1024 * 1024 } });
+    const capped = validateRunRequest(
+      request({ language: "kotlin", code: "x" }),
+      { ...policy, maxCompileTimeoutSeconds: 10 },
+      "r",
+    );
+    expect(capped.ok && capped.spec.compile?.timeoutMs).toBe(10_000);
+    expect(violations({ language: "c", compileTimeout: 61 })).toEqual(["compile_timeout: 61 s is above the maximum of 60 s"]);
+    expect(violations({ language: "c", compileMemoryBytes: BigInt(3 * 1024 ** 3) })[0]).toMatch(
+      /^compile_memory_bytes: \d+ bytes is above the server maximum/,
+    );
+    const python = validateRunRequest(request({ compileTimeout: 5 }), policy, "r");
+    expect(python.ok && python.spec.compile).toBeUndefined();
+  });
+
+  it("puts the language's own environment before the request's, so the request wins", () => {
+    const go = validateRunRequest(request({ language: "go", code: "package main", env: { GOCACHE: "/tmp/mine" } }), policy, "r");
+    expect(go.ok && go.spec.env).toEqual([...(findLanguage("go")?.env ?? []), "GOCACHE=/tmp/mine"]);
   });
 
   it("accepts files in sub-directories and refuses collisions with the code file", () => {

@@ -259,7 +259,11 @@ describe("the supervisor, relaying output through pipes in the sandbox", () => {
 describe("the supervisor, warm, with each loader", () => {
   const fifo = () => join(workspace, ".go");
   const loaders: [string, string, () => string[]][] = [
-    ["bash", "main.sh", () => ["bash", "-c", script("loaders/bash.sh"), "aurea-loader", fifo(), "main.sh", readyTag]],
+    [
+      "bash",
+      "main.sh",
+      () => ["bash", "-c", script("loaders/exec.sh"), "aurea-loader", fifo(), "main.sh", readyTag, "bash", "main.sh"],
+    ],
     ["python", "main.py", () => ["python3", "-u", "-c", script("loaders/python.py"), fifo(), workspace, "main.py", readyTag]],
     ["node", "main.js", () => ["node", "-e", script("loaders/node.cjs"), fifo(), workspace, "main.js", readyTag]],
   ];

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aurea/sandbox/v1/sandbox.proto.
  */
 export const file_aurea_sandbox_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEimwQKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5Eg8KB3J1bnRpbWUYDCABKAkaLAoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQmluYXJ5RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBQgsKCV9yZWFkb25seSJBCg5SZXNvdXJjZUxpbWl0cxILCgNjcHUYASABKAESFAoMbWVtb3J5X2J5dGVzGAIgASgDEgwKBHBpZHMYAyABKAMilAYKC1J1blJlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIPCgdzdWNjZXNzGAIgASgIEhEKCWV4aXRfY29kZRgDIAEoBRIOCgZzdGRvdXQYBCABKAkSDgoGc3RkZXJyGAUgASgJEhYKDmV4ZWN1dGlvbl90aW1lGAYgASgBEhEKCXRpbWVkX291dBgHIAEoCBIPCgd0aW1lb3V0GAggASgBEj8KCWFydGlmYWN0cxgJIAMoCzIsLmF1cmVhLnNhbmRib3gudjEuUnVuUmVzcG9uc2UuQXJ0aWZhY3RzRW50cnkSKwoGc3RhdHVzGAogASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSDgoGc2lnbmFsGAsgASgJEhgKEHN0ZG91dF90cnVuY2F0ZWQYDCABKAgSGAoQc3RkZXJyX3RydW5jYXRlZBgNIAEoCBIwCgZsaW1pdHMYDiABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBWVycm9yGA8gASgJEi4KBXVzYWdlGBAgASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlEkwKEGJpbmFyeV9hcnRpZmFjdHMYESADKAsyMi5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkJpbmFyeUFydGlmYWN0c0VudHJ5EjwKEXNraXBwZWRfYXJ0aWZhY3RzGBIgAygLMiEuYXVyZWEuc2FuZGJveC52MS5Ta2lwcGVkQXJ0aWZhY3QSGwoTYXJ0aWZhY3RzX3RydW5jYXRlZBgTIAEoCBISCgpxdWV1ZV90aW1lGBQgASgBEisKCmxpbWl0c19oaXQYFSADKA4yFy5hdXJlYS5zYW5kYm94LnYxLkxpbWl0GjAKDkFydGlmYWN0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaNgoUQmluYXJ5QXJ0aWZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASJVCg9Ta2lwcGVkQXJ0aWZhY3QSDAoEbmFtZRgBIAEoCRI0CgZyZWFzb24YAiABKA4yJC5hdXJlYS5zYW5kYm94LnYxLkFydGlmYWN0U2tpcFJlYXNvbiI8Cg1SZXNvdXJjZVVzYWdlEhAKCGNwdV90aW1lGAEgASgBEhkKEXBlYWtfbWVtb3J5X2J5dGVzGAIgASgDIqIBChFSdW5TdHJlYW1SZXNwb25zZRIvCgdzdGFydGVkGAEgASgLMhwuYXVyZWEuc2FuZGJveC52MS5SdW5TdGFydGVkSAASEAoGc3Rkb3V0GAIgASgMSAASEAoGc3RkZXJyGAMgASgMSAASLwoGcmVzdWx0GAQgASgLMh0uYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZUgAQgcKBWV2ZW50IhwKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJIiUKEUJ1aWxkSW1hZ2VSZXF1ZXN0EhAKCG5vX2NhY2hlGAEgASgIIkAKEkJ1aWxkSW1hZ2VSZXNwb25zZRINCgNsb2cYASABKAlIABISCghpbWFnZV9pZBgCIAEoCUgAQgcKBWV2ZW50Ig8KDUhlYWx0aFJlcXVlc3Qi3wEKDkhlYWx0aFJlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSGAoQZG9ja2VyX3JlYWNoYWJsZRgCIAEoCBIWCg5kb2NrZXJfdmVyc2lvbhgDIAEoCRIaChJkb2NrZXJfYXBpX3ZlcnNpb24YBCABKAkSFQoNc2FuZGJveF9pbWFnZRgFIAEoCRIdChVzYW5kYm94X2ltYWdlX3ByZXNlbnQYBiABKAgSFQoNYXVyZWFfdmVyc2lvbhgHIAEoCRIRCglsYW5ndWFnZXMYCCADKAkSDgoGZGV0YWlsGAkgASgJIhYKFExpc3RMYW5ndWFnZXNSZXF1ZXN0IkoKFUxpc3RMYW5ndWFnZXNSZXNwb25zZRIxCglsYW5ndWFnZXMYASADKAsyHi5hdXJlYS5zYW5kYm94LnYxLkxhbmd1YWdlSW5mbyKVAgoMTGFuZ3VhZ2VJbmZvEgwKBG5hbWUYASABKAkSDwoHYWxpYXNlcxgCIAMoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCGNvbXBpbGVkGAQgASgIEg4KBmZhbWlseRgFIAEoCRIRCglhdmFpbGFibGUYBiABKAgSOAoOZGVmYXVsdF9saW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEjgKDm1heGltdW1fbGltaXRzGAggASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxIXCg9kZWZhdWx0X3RpbWVvdXQYCSABKAESEwoLbWF4X3RpbWVvdXQYCiABKAEq3QEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASEQoNUlVOX1NUQVRVU19PSxABEhwKGFJVTl9TVEFUVVNfUlVOVElNRV9FUlJPUhACEhYKElJVTl9TVEFUVVNfVElNRU9VVBADEhsKF1JVTl9TVEFUVVNfTUVNT1JZX0xJTUlUEAQSGwoXUlVOX1NUQVRVU19PVVRQVVRfTElNSVQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGEhcKE1JVTl9TVEFUVVNfSU5URVJOQUwQByrDAQoFTGltaXQSFQoRTElNSVRfVU5TUEVDSUZJRUQQABIOCgpMSU1JVF9QSURTEAESEAoMTElNSVRfTUVNT1JZEAISEwoPTElNSVRfRklMRV9TSVpFEAMSGQoVTElNSVRfV09SS1NQQUNFX0JZVEVTEAQSGQoVTElNSVRfV09SS1NQQUNFX0ZJTEVTEAUSFAoQTElNSVRfT1BFTl9GSUxFUxAGEhAKDExJTUlUX09VVFBVVBAHEg4KCkxJTUlUX1RJTUUQCCreAgoSQXJ0aWZhY3RTa2lwUmVhc29uEiQKIEFSVElGQUNUX1NLSVBfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocQVJUSUZBQ1RfU0tJUF9SRUFTT05fU1lNTElOSxABEiUKIUFSVElGQUNUX1NLSVBfUkVBU09OX1NQRUNJQUxfRklMRRACEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX0hBUkRfTElOSxADEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19MQVJHRRAEEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19NQU5ZEAUSIwofQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9UQUxfU0laRRAGEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX0JBRF9OQU1FEAcSJgoiQVJUSUZBQ1RfU0tJUF9SRUFTT05fTk9UX0NPTExFQ1RFRBAIMroDCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESUAoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZSIDkAIBEmUKDUxpc3RMYW5ndWFnZXMSJi5hdXJlYS5zYW5kYm94LnYxLkxpc3RMYW5ndWFnZXNSZXF1ZXN0GicuYXVyZWEuc2FuZGJveC52MS5MaXN0TGFuZ3VhZ2VzUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
+  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEi0gQKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5Eg8KB3J1bnRpbWUYDCABKAkSFwoPY29tcGlsZV90aW1lb3V0GA0gASgBEhwKFGNvbXBpbGVfbWVtb3J5X2J5dGVzGA4gASgDGiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEJpbmFyeUZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4AUILCglfcmVhZG9ubHkiQQoOUmVzb3VyY2VMaW1pdHMSCwoDY3B1GAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRwaWRzGAMgASgDIsYGCgtSdW5SZXNwb25zZRIOCgZydW5faWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBIRCglleGl0X2NvZGUYAyABKAUSDgoGc3Rkb3V0GAQgASgJEg4KBnN0ZGVychgFIAEoCRIWCg5leGVjdXRpb25fdGltZRgGIAEoARIRCgl0aW1lZF9vdXQYByABKAgSDwoHdGltZW91dBgIIAEoARI/CglhcnRpZmFjdHMYCSADKAsyLC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkFydGlmYWN0c0VudHJ5EisKBnN0YXR1cxgKIAEoDjIbLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhdHVzEg4KBnNpZ25hbBgLIAEoCRIYChBzdGRvdXRfdHJ1bmNhdGVkGAwgASgIEhgKEHN0ZGVycl90cnVuY2F0ZWQYDSABKAgSMAoGbGltaXRzGA4gASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxINCgVlcnJvchgPIAEoCRIuCgV1c2FnZRgQIAEoCzIfLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VVc2FnZRJMChBiaW5hcnlfYXJ0aWZhY3RzGBEgAygLMjIuYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZS5CaW5hcnlBcnRpZmFjdHNFbnRyeRI8ChFza2lwcGVkX2FydGlmYWN0cxgSIAMoCzIhLmF1cmVhLnNhbmRib3gudjEuU2tpcHBlZEFydGlmYWN0EhsKE2FydGlmYWN0c190cnVuY2F0ZWQYEyABKAgSEgoKcXVldWVfdGltZRgUIAEoARIrCgpsaW1pdHNfaGl0GBUgAygOMhcuYXVyZWEuc2FuZGJveC52MS5MaW1pdBIwCgdjb21waWxlGBYgASgLMh8uYXVyZWEuc2FuZGJveC52MS5Db21waWxlUmVzdWx0GjAKDkFydGlmYWN0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaNgoUQmluYXJ5QXJ0aWZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASKKAgoNQ29tcGlsZVJlc3VsdBIOCgZzdGRvdXQYASABKAkSDgoGc3RkZXJyGAIgASgJEhEKCWV4aXRfY29kZRgDIAEoBRIWCg5leGVjdXRpb25fdGltZRgEIAEoARIrCgZzdGF0dXMYBSABKA4yGy5hdXJlYS5zYW5kYm94LnYxLlJ1blN0YXR1cxIPCgd0aW1lb3V0GAYgASgBEjAKBmxpbWl0cxgHIAEoCzIgLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VMaW1pdHMSLgoFdXNhZ2UYCCABKAsyHy5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlVXNhZ2USDgoGc2lnbmFsGAkgASgJIlUKD1NraXBwZWRBcnRpZmFjdBIMCgRuYW1lGAEgASgJEjQKBnJlYXNvbhgCIAEoDjIkLmF1cmVhLnNhbmRib3gudjEuQXJ0aWZhY3RTa2lwUmVhc29uIjwKDVJlc291cmNlVXNhZ2USEAoIY3B1X3RpbWUYASABKAESGQoRcGVha19tZW1vcnlfYnl0ZXMYAiABKAMiogEKEVJ1blN0cmVhbVJlc3BvbnNlEi8KB3N0YXJ0ZWQYASABKAsyHC5hdXJlYS5zYW5kYm94LnYxLlJ1blN0YXJ0ZWRIABIQCgZzdGRvdXQYAiABKAxIABIQCgZzdGRlcnIYAyABKAxIABIvCgZyZXN1bHQYBCABKAsyHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlSABCBwoFZXZlbnQiHAoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkiNQoRQnVpbGRJbWFnZVJlcXVlc3QSEAoIbm9fY2FjaGUYASABKAgSDgoGZmFtaWx5GAIgASgJIkAKEkJ1aWxkSW1hZ2VSZXNwb25zZRINCgNsb2cYASABKAlIABISCghpbWFnZV9pZBgCIAEoCUgAQgcKBWV2ZW50Ig8KDUhlYWx0aFJlcXVlc3QikQIKDkhlYWx0aFJlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSGAoQZG9ja2VyX3JlYWNoYWJsZRgCIAEoCBIWCg5kb2NrZXJfdmVyc2lvbhgDIAEoCRIaChJkb2NrZXJfYXBpX3ZlcnNpb24YBCABKAkSFQoNc2FuZGJveF9pbWFnZRgFIAEoCRIdChVzYW5kYm94X2ltYWdlX3ByZXNlbnQYBiABKAgSFQoNYXVyZWFfdmVyc2lvbhgHIAEoCRIRCglsYW5ndWFnZXMYCCADKAkSDgoGZGV0YWlsGAkgASgJEjAKCGZhbWlsaWVzGAogAygLMh4uYXVyZWEuc2FuZGJveC52MS5GYW1pbHlIZWFsdGgiYQoMRmFtaWx5SGVhbHRoEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHcHJlc2VudBgDIAEoCBIRCglsYW5ndWFnZXMYBCADKAkSEAoIYnVpbGRpbmcYBSABKAgiFgoUTGlzdExhbmd1YWdlc1JlcXVlc3QiSgoVTGlzdExhbmd1YWdlc1Jlc3BvbnNlEjEKCWxhbmd1YWdlcxgBIAMoCzIeLmF1cmVhLnNhbmRib3gudjEuTGFuZ3VhZ2VJbmZvIuoCCgxMYW5ndWFnZUluZm8SDAoEbmFtZRgBIAEoCRIPCgdhbGlhc2VzGAIgAygJEg8KB3ZlcnNpb24YAyABKAkSEAoIY29tcGlsZWQYBCABKAgSDgoGZmFtaWx5GAUgASgJEhEKCWF2YWlsYWJsZRgGIAEoCBI4Cg5kZWZhdWx0X2xpbWl0cxgHIAEoCzIgLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VMaW1pdHMSOAoObWF4aW11bV9saW1pdHMYCCABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhcKD2RlZmF1bHRfdGltZW91dBgJIAEoARITCgttYXhfdGltZW91dBgKIAEoARIfChdkZWZhdWx0X2NvbXBpbGVfdGltZW91dBgLIAEoARIkChxkZWZhdWx0X2NvbXBpbGVfbWVtb3J5X2J5dGVzGAwgASgDEgwKBHdhcm0YDSABKAgq+wEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASEQoNUlVOX1NUQVRVU19PSxABEhwKGFJVTl9TVEFUVVNfUlVOVElNRV9FUlJPUhACEhYKElJVTl9TVEFUVVNfVElNRU9VVBADEhsKF1JVTl9TVEFUVVNfTUVNT1JZX0xJTUlUEAQSGwoXUlVOX1NUQVRVU19PVVRQVVRfTElNSVQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGEhcKE1JVTl9TVEFUVVNfSU5URVJOQUwQBxIcChhSVU5fU1RBVFVTX0NPTVBJTEVfRVJST1IQCCrDAQoFTGltaXQSFQoRTElNSVRfVU5TUEVDSUZJRUQQABIOCgpMSU1JVF9QSURTEAESEAoMTElNSVRfTUVNT1JZEAISEwoPTElNSVRfRklMRV9TSVpFEAMSGQoVTElNSVRfV09SS1NQQUNFX0JZVEVTEAQSGQoVTElNSVRfV09SS1NQQUNFX0ZJTEVTEAUSFAoQTElNSVRfT1BFTl9GSUxFUxAGEhAKDExJTUlUX09VVFBVVBAHEg4KCkxJTUlUX1RJTUUQCCreAgoSQXJ0aWZhY3RTa2lwUmVhc29uEiQKIEFSVElGQUNUX1NLSVBfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocQVJUSUZBQ1RfU0tJUF9SRUFTT05fU1lNTElOSxABEiUKIUFSVElGQUNUX1NLSVBfUkVBU09OX1NQRUNJQUxfRklMRRACEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX0hBUkRfTElOSxADEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19MQVJHRRAEEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19NQU5ZEAUSIwofQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9UQUxfU0laRRAGEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX0JBRF9OQU1FEAcSJgoiQVJUSUZBQ1RfU0tJUF9SRUFTT05fTk9UX0NPTExFQ1RFRBAIMroDCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESUAoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZSIDkAIBEmUKDUxpc3RMYW5ndWFnZXMSJi5hdXJlYS5zYW5kYm94LnYxLkxpc3RMYW5ndWFnZXNSZXF1ZXN0GicuYXVyZWEuc2FuZGJveC52MS5MaXN0TGFuZ3VhZ2VzUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
 
 /**
  * RunRequest describes one execution.
@@ -147,6 +147,25 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
    * @generated from field: string runtime = 12;
    */
   runtime: string;
+
+  /**
+   * Wall-clock limit in seconds of the compile phase, for a compiled language (LanguageInfo.compiled).
+   * 0 means the language's default compile timeout (LanguageInfo.default_compile_timeout); at most
+   * the server's maximum (SANDBOX_MAX_COMPILE_TIMEOUT, 60 s by default). Separate from `timeout`,
+   * which bounds the run only. Ignored for languages that do not compile.
+   *
+   * @generated from field: double compile_timeout = 13;
+   */
+  compileTimeout: number;
+
+  /**
+   * Memory limit in bytes of the compile phase (compilers need more than most programs). 0 means
+   * the language's default; it may only lower the server's maximum (SANDBOX_MAX_COMPILE_MEMORY,
+   * 2 GiB by default). Ignored for languages that do not compile.
+   *
+   * @generated from field: int64 compile_memory_bytes = 14;
+   */
+  compileMemoryBytes: bigint;
 };
 
 /**
@@ -365,6 +384,15 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
    * @generated from field: repeated aurea.sandbox.v1.Limit limits_hit = 21;
    */
   limitsHit: Limit[];
+
+  /**
+   * The compile phase, for a compiled language (LanguageInfo.compiled); absent otherwise. Its
+   * output, exit code and time are its own: `stdout`, `stderr`, `exit_code` and `execution_time`
+   * above are the program's. When it fails, `status` is RUN_STATUS_COMPILE_ERROR.
+   *
+   * @generated from field: aurea.sandbox.v1.CompileResult compile = 22;
+   */
+  compile?: CompileResult | undefined;
 };
 
 /**
@@ -373,6 +401,84 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
  */
 export const RunResponseSchema: GenMessage<RunResponse> = /*@__PURE__*/
   messageDesc(file_aurea_sandbox_v1_sandbox, 2);
+
+/**
+ * CompileResult is the outcome of a compile phase: the compiler ran in a sandbox of its own,
+ * with the compile limits, and what it produced became the program's workspace.
+ *
+ * @generated from message aurea.sandbox.v1.CompileResult
+ */
+export type CompileResult = Message<"aurea.sandbox.v1.CompileResult"> & {
+  /**
+   * What the compiler wrote to standard output (capped like a run's, same UTF-8 rule).
+   *
+   * @generated from field: string stdout = 1;
+   */
+  stdout: string;
+
+  /**
+   * What the compiler wrote to standard error: the diagnostics, for most compilers.
+   *
+   * @generated from field: string stderr = 2;
+   */
+  stderr: string;
+
+  /**
+   * The compiler's exit code; -1 when it has none (killed at a limit, or cancelled).
+   *
+   * @generated from field: int32 exit_code = 3;
+   */
+  exitCode: number;
+
+  /**
+   * Wall-clock seconds the compiler ran.
+   *
+   * @generated from field: double execution_time = 4;
+   */
+  executionTime: number;
+
+  /**
+   * How the compile ended, with the run verdicts: RUN_STATUS_OK (compiled), RUN_STATUS_RUNTIME_ERROR
+   * (the compiler failed: a compile error), RUN_STATUS_TIMEOUT (past `compile_timeout`),
+   * RUN_STATUS_MEMORY_LIMIT, RUN_STATUS_OUTPUT_LIMIT, RUN_STATUS_CANCELLED or RUN_STATUS_INTERNAL.
+   *
+   * @generated from field: aurea.sandbox.v1.RunStatus status = 5;
+   */
+  status: RunStatus;
+
+  /**
+   * The compile phase's wall-clock limit in seconds, and its limits, as applied.
+   *
+   * @generated from field: double timeout = 6;
+   */
+  timeout: number;
+
+  /**
+   * @generated from field: aurea.sandbox.v1.ResourceLimits limits = 7;
+   */
+  limits?: ResourceLimits | undefined;
+
+  /**
+   * What the compiler used, when known.
+   *
+   * @generated from field: aurea.sandbox.v1.ResourceUsage usage = 8;
+   */
+  usage?: ResourceUsage | undefined;
+
+  /**
+   * Name of the signal that ended the compiler, or empty.
+   *
+   * @generated from field: string signal = 9;
+   */
+  signal: string;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.CompileResult.
+ * Use `create(CompileResultSchema)` to create a new message.
+ */
+export const CompileResultSchema: GenMessage<CompileResult> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 3);
 
 /**
  * SkippedArtifact names a workspace entry that was not returned.
@@ -400,7 +506,7 @@ export type SkippedArtifact = Message<"aurea.sandbox.v1.SkippedArtifact"> & {
  * Use `create(SkippedArtifactSchema)` to create a new message.
  */
 export const SkippedArtifactSchema: GenMessage<SkippedArtifact> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 3);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 4);
 
 /**
  * ResourceUsage is what a run consumed, as the kernel accounted it for the run's cgroup.
@@ -433,7 +539,7 @@ export type ResourceUsage = Message<"aurea.sandbox.v1.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 4);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 5);
 
 /**
  * RunStreamResponse is one message of a RunStream: `started` first, then output, then `result`.
@@ -487,7 +593,7 @@ export type RunStreamResponse = Message<"aurea.sandbox.v1.RunStreamResponse"> & 
  * Use `create(RunStreamResponseSchema)` to create a new message.
  */
 export const RunStreamResponseSchema: GenMessage<RunStreamResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 5);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 6);
 
 /**
  * RunStarted opens a RunStream.
@@ -508,7 +614,7 @@ export type RunStarted = Message<"aurea.sandbox.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 6);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 7);
 
 /**
  * BuildImageRequest asks for the sandbox image to be (re)built.
@@ -522,6 +628,14 @@ export type BuildImageRequest = Message<"aurea.sandbox.v1.BuildImageRequest"> & 
    * @generated from field: bool no_cache = 1;
    */
   noCache: boolean;
+
+  /**
+   * The image family to build (LanguageInfo.family, for example `native`); empty builds every
+   * family, core first. An unknown family is INVALID_ARGUMENT listing the known ones.
+   *
+   * @generated from field: string family = 2;
+   */
+  family: string;
 };
 
 /**
@@ -529,7 +643,7 @@ export type BuildImageRequest = Message<"aurea.sandbox.v1.BuildImageRequest"> & 
  * Use `create(BuildImageRequestSchema)` to create a new message.
  */
 export const BuildImageRequestSchema: GenMessage<BuildImageRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 7);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 8);
 
 /**
  * BuildImageResponse is one message of a BuildImage stream: log lines, then the result.
@@ -566,7 +680,7 @@ export type BuildImageResponse = Message<"aurea.sandbox.v1.BuildImageResponse"> 
  * Use `create(BuildImageResponseSchema)` to create a new message.
  */
 export const BuildImageResponseSchema: GenMessage<BuildImageResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 8);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 9);
 
 /**
  * HealthRequest has no fields.
@@ -581,7 +695,7 @@ export type HealthRequest = Message<"aurea.sandbox.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 9);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 10);
 
 /**
  * HealthResponse describes whether the service can run code right now.
@@ -651,6 +765,14 @@ export type HealthResponse = Message<"aurea.sandbox.v1.HealthResponse"> & {
    * @generated from field: string detail = 9;
    */
   detail: string;
+
+  /**
+   * Every image family: its image and whether it is on the engine. `serving` needs only the core
+   * family; a language whose family's image is missing is UNAVAILABLE until it is built.
+   *
+   * @generated from field: repeated aurea.sandbox.v1.FamilyHealth families = 10;
+   */
+  families: FamilyHealth[];
 };
 
 /**
@@ -658,7 +780,56 @@ export type HealthResponse = Message<"aurea.sandbox.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 10);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 11);
+
+/**
+ * FamilyHealth is one image family's state.
+ *
+ * @generated from message aurea.sandbox.v1.FamilyHealth
+ */
+export type FamilyHealth = Message<"aurea.sandbox.v1.FamilyHealth"> & {
+  /**
+   * The family's name (LanguageInfo.family).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The image its languages run in.
+   *
+   * @generated from field: string image = 2;
+   */
+  image: string;
+
+  /**
+   * True when that image is on the engine.
+   *
+   * @generated from field: bool present = 3;
+   */
+  present: boolean;
+
+  /**
+   * The languages that run in it.
+   *
+   * @generated from field: repeated string languages = 4;
+   */
+  languages: string[];
+
+  /**
+   * True while a build of it is in progress.
+   *
+   * @generated from field: bool building = 5;
+   */
+  building: boolean;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.FamilyHealth.
+ * Use `create(FamilyHealthSchema)` to create a new message.
+ */
+export const FamilyHealthSchema: GenMessage<FamilyHealth> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 12);
 
 /**
  * ListLanguagesRequest takes no parameters.
@@ -673,7 +844,7 @@ export type ListLanguagesRequest = Message<"aurea.sandbox.v1.ListLanguagesReques
  * Use `create(ListLanguagesRequestSchema)` to create a new message.
  */
 export const ListLanguagesRequestSchema: GenMessage<ListLanguagesRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 11);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 13);
 
 /**
  * ListLanguagesResponse lists the languages, by name.
@@ -692,7 +863,7 @@ export type ListLanguagesResponse = Message<"aurea.sandbox.v1.ListLanguagesRespo
  * Use `create(ListLanguagesResponseSchema)` to create a new message.
  */
 export const ListLanguagesResponseSchema: GenMessage<ListLanguagesResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 12);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 14);
 
 /**
  * LanguageInfo describes one language.
@@ -768,6 +939,26 @@ export type LanguageInfo = Message<"aurea.sandbox.v1.LanguageInfo"> & {
    * @generated from field: double max_timeout = 10;
    */
   maxTimeout: number;
+
+  /**
+   * For a compiled language: the compile phase's default wall-clock seconds and memory (RunRequest.
+   * compile_timeout and compile_memory_bytes may lower them, up to the server's maxima); 0 otherwise.
+   *
+   * @generated from field: double default_compile_timeout = 11;
+   */
+  defaultCompileTimeout: number;
+
+  /**
+   * @generated from field: int64 default_compile_memory_bytes = 12;
+   */
+  defaultCompileMemoryBytes: bigint;
+
+  /**
+   * True when runs of this language may start from a warm container (the runtime started ahead of time).
+   *
+   * @generated from field: bool warm = 13;
+   */
+  warm: boolean;
 };
 
 /**
@@ -775,7 +966,7 @@ export type LanguageInfo = Message<"aurea.sandbox.v1.LanguageInfo"> & {
  * Use `create(LanguageInfoSchema)` to create a new message.
  */
 export const LanguageInfoSchema: GenMessage<LanguageInfo> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 13);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 15);
 
 /**
  * RunStatus is the single verdict of a run.
@@ -839,6 +1030,15 @@ export enum RunStatus {
    * @generated from enum value: RUN_STATUS_INTERNAL = 7;
    */
   INTERNAL = 7,
+
+  /**
+   * The program did not compile: the compiler failed, or the compile phase hit its own limits
+   * (`compile.status` says which: RUNTIME_ERROR for a compiler error, TIMEOUT, MEMORY_LIMIT or
+   * OUTPUT_LIMIT). The program never ran; `compile` holds the compiler's output.
+   *
+   * @generated from enum value: RUN_STATUS_COMPILE_ERROR = 8;
+   */
+  COMPILE_ERROR = 8,
 }
 
 /**

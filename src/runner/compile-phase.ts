@@ -1,0 +1,79 @@
+import type { RunObserver, RunOutcome, Runner, RunSpec } from "./runner.js";
+import { programNeverRan, type CompileOutcome } from "./run-spec.js";
+import type { WorkspaceFile } from "./workspace-archive.js";
+
+/**
+ * A compiled language's run is two sandboxes: the compiler runs in one, with the compile limits
+ * (more time and memory than most programs get) and no stdin; every file it creates becomes part
+ * of the program's workspace in a second, fresh one, with the run's own limits. Each phase is an
+ * ordinary run of the runner, so both get the same isolation, verdict rules and removal, and the
+ * compiler can leave nothing running or hidden for the program.
+ *
+ * The program runs only when the compiler exits 0 within its limits; otherwise the run's verdict
+ * is "compile_error" (the compile phase's own verdict says which limit, if any) and only the
+ * compile phase's output is returned. A cancellation or an internal failure during the compile is
+ * the run's.
+ */
+export async function runCompiledOrNot(
+  runner: Runner,
+  spec: RunSpec,
+  options: { signal?: AbortSignal | undefined; observer?: RunObserver | undefined } = {},
+): Promise<RunOutcome> {
+  const step = spec.language.compile;
+  if (!step || !spec.compile) return runner.run(spec, options);
+  const { timeoutMs, limits } = spec.compile;
+  const { observer } = options;
+
+  const compiled = await runner.run(
+    {
+      ...spec,
+      phase: "compile",
+      // The compiler's command line in place of the program's, from the same workspace.
+      language: { ...spec.language, command: step.command, warmLoader: undefined },
+      stdin: new Uint8Array(),
+      args: [],
+      timeoutMs,
+      limits,
+      // Everything the compiler made comes back, bounded by what the workspace can hold anyway.
+      artifacts: { maxFiles: limits.workspaceFiles, maxFileBytes: limits.workspaceBytes, maxTotalBytes: limits.workspaceBytes },
+    },
+    { signal: options.signal, observer: { onStarted: observer?.onStarted, onState: observer?.onState } },
+  );
+  const compile: CompileOutcome = {
+    verdict: compiled.verdict,
+    exitCode: compiled.exitCode,
+    signal: compiled.signal,
+    stdout: compiled.stdout,
+    stderr: compiled.stderr,
+    executionTimeMs: compiled.executionTimeMs,
+    usage: compiled.usage,
+    timeoutMs,
+    limits,
+  };
+  if (compiled.verdict === "cancelled" || compiled.verdict === "internal") {
+    return { ...programNeverRan(spec.runId, compiled.verdict), error: compiled.error, compile };
+  }
+  if (compiled.verdict !== "ok" || compiled.exitCode !== 0 || !compiled.artifacts) {
+    return { ...programNeverRan(spec.runId, "compile_error"), compile };
+  }
+  if (compiled.artifacts.truncated) {
+    return {
+      ...programNeverRan(spec.runId, "compile_error"),
+      error: "the compiler made more files, or larger ones, than the workspace holds",
+      compile,
+    };
+  }
+
+  const products: WorkspaceFile[] = [...compiled.artifacts.files].map(([name, content]) => ({
+    name,
+    content,
+    executable: compiled.artifacts?.executables.has(name) ?? false,
+  }));
+  const made = new Set(products.map((file) => file.name));
+  const run = await runner.run(
+    { ...spec, phase: "run", files: [...spec.files.filter((file) => !made.has(file.name)), ...products] },
+    // The run started with the compile; `started` is not sent twice.
+    { signal: options.signal, observer: { ...observer, onStarted: undefined } },
+  );
+  return { ...run, compile };
+}

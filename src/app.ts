@@ -165,7 +165,14 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const connectHandler = connectNodeAdapter({
     routes: (router) => {
       router.service(SandboxService, sandbox);
-      router.service(Health, createGrpcHealthService(monitor, [SandboxService.typeName]));
+      router.service(
+        Health,
+        createGrpcHealthService(
+          monitor,
+          [SandboxService.typeName],
+          families.map((family) => family.name),
+        ),
+      );
       if (config.reflectionEnabled) {
         router.service(ServerReflectionV1, createReflectionServiceV1(descriptors));
         router.service(ServerReflectionV1alpha, createReflectionServiceV1alpha(descriptors));

@@ -10,23 +10,35 @@ import {
 import { AsyncQueue } from "./async-queue.js";
 import type { HealthMonitor } from "./health-monitor.js";
 
+/** The health service name of an image family: SERVING when the server serves and that family's image is there. */
+export const familyServiceName = (family: string) => `aurea.family.${family}`;
+
 /**
  * The standard gRPC health service (grpc.health.v1.Health) for the whole server ("") and each
- * named service, all of which share one readiness: the engine answers and the image exists.
+ * named service, which share one readiness (the engine answers and the core image exists), and
+ * for each image family (`aurea.family.<name>`), which also needs that family's image.
  */
-export function createGrpcHealthService(monitor: HealthMonitor, serviceNames: readonly string[]): ServiceImpl<typeof Health> {
-  const known = new Set(["", ...serviceNames]);
-  const status = (): HealthCheckResponse =>
-    create(HealthCheckResponseSchema, {
-      status: monitor.serving() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING,
-    });
+export function createGrpcHealthService(
+  monitor: HealthMonitor,
+  serviceNames: readonly string[],
+  families: readonly string[] = [],
+): ServiceImpl<typeof Health> {
+  const familyOf = new Map(families.map((family) => [familyServiceName(family), family]));
+  const known = new Set(["", ...serviceNames, ...familyOf.keys()]);
+  const servingFor = (service: string): boolean => {
+    if (!monitor.serving()) return false;
+    const family = familyOf.get(service);
+    return family === undefined || monitor.current().families.some((each) => each.name === family && each.present);
+  };
+  const status = (service = ""): HealthCheckResponse =>
+    create(HealthCheckResponseSchema, { status: servingFor(service) ? ServingStatus.SERVING : ServingStatus.NOT_SERVING });
 
   return {
     check(request) {
       if (!known.has(request.service)) {
         throw new ConnectError(`unknown service ${JSON.stringify(request.service)}`, Code.NotFound);
       }
-      return status();
+      return status(request.service);
     },
 
     async *watch(request, context) {
@@ -38,9 +50,13 @@ export function createGrpcHealthService(monitor: HealthMonitor, serviceNames: re
         return;
       }
       const updates = new AsyncQueue<HealthCheckResponse>();
-      updates.push(status());
+      let last = status(request.service);
+      updates.push(last);
       const unsubscribe = monitor.subscribe(() => {
-        updates.push(status());
+        // Only changes of this service's own status are sent, as the standard asks.
+        const now = status(request.service);
+        if (now.status !== last.status || monitor.shuttingDown()) updates.push(now);
+        last = now;
         // A server going away says so, then ends the stream so the connection can close.
         if (monitor.shuttingDown()) updates.close();
       });
@@ -55,9 +71,8 @@ export function createGrpcHealthService(monitor: HealthMonitor, serviceNames: re
     },
 
     list() {
-      const current = status();
       return create(HealthListResponseSchema, {
-        statuses: Object.fromEntries([...known].map((name) => [name, current])),
+        statuses: Object.fromEntries([...known].map((name) => [name, status(name)])),
       });
     },
   };

@@ -75,7 +75,11 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         const core = report.families.find((family) => family.image === options.sandboxImage);
         report.sandboxImagePresent = core ? core.present : await options.images.exists(options.sandboxImage, remaining());
       } catch (error) {
-        return { ...report, detail: `could not look up the sandbox image: ${(error as Error).message}` };
+        // The engine answered its version and then not this: slow (tolerated a while, as for the
+        // version), or gone (shutting down, say), and then it is not reachable for runs either.
+        const engineSlow = error instanceof EngineTimeoutError;
+        const detail = `could not look up the sandbox images: ${(error as Error).message}`;
+        return { ...report, dockerReachable: engineSlow, engineSlow, detail };
       }
       if (!report.sandboxImagePresent) {
         return { ...report, detail: `sandbox image ${options.sandboxImage} is missing; build it (see README)` };

@@ -13,7 +13,10 @@ export interface HealthMonitor {
   serving(): boolean;
   /** Checks now and returns the fresh report. */
   refresh(): Promise<HealthReport>;
-  /** Called with the new serving state on every change; returns an unsubscribe function. */
+  /**
+   * Called with the serving state on every change of it, and when a family's image comes or goes;
+   * returns an unsubscribe function.
+   */
   subscribe(listener: (serving: boolean) => void): () => void;
   /** From now on reports not serving, whatever the engine says. */
   beginShutdown(): void;
@@ -42,15 +45,27 @@ export function createHealthMonitor(options: HealthMonitorOptions): HealthMonito
   let report: HealthReport = notServingReport(options.sandboxImage, "not checked yet");
   let shuttingDown = false;
   let lastServing = false;
+  let lastFamilies = "";
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<HealthReport> | undefined;
 
   const serving = () => report.serving && !shuttingDown;
   const publish = () => {
     const now = serving();
-    if (now === lastServing) return;
+    const families = report.families
+      .filter((family) => family.present)
+      .map((family) => family.name)
+      .join(",");
+    if (now === lastServing && families === lastFamilies) return;
+    if (now !== lastServing) {
+      options.logger.info(
+        { serving: now, detail: shuttingDown ? "shutting down" : report.detail || undefined },
+        "health changed",
+      );
+    }
+    if (families !== lastFamilies) options.logger.info({ families_present: families.split(",") }, "image families changed");
     lastServing = now;
-    options.logger.info({ serving: now, detail: shuttingDown ? "shutting down" : report.detail || undefined }, "health changed");
+    lastFamilies = families;
     for (const listener of listeners) listener(now);
   };
 

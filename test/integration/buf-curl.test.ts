@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { useAurea } from "../support/aurea-server.js";
+import { allLanguages } from "../../src/runner/languages.js";
 import { bufCurl } from "../support/buf-curl.js";
 
 const server = useAurea();
@@ -51,7 +52,7 @@ describe("buf curl with the local schema", () => {
       `${server.current.baseUrl}/${service}/ListLanguages`,
     ]);
     const languages = (response as { languages: { name: string; version: string }[] }).languages;
-    expect(languages.map((language) => language.name)).toEqual(["bash", "javascript", "python"]);
+    expect(languages.map((language) => language.name)).toEqual(allLanguages().map((language) => language.name));
     expect(languages.every((language) => language.version !== "")).toBe(true);
   });
 });

@@ -153,7 +153,7 @@ describe("the Docker daemon stopped and restarted under load", () => {
       }
       const started = performance.now();
       const refused = (await client.run(sleeper(0)).catch((e: unknown) => e)) as grpc.ServiceError;
-      expect(refused.code).toBe(grpc.status.UNAVAILABLE);
+      expect(refused.code, JSON.stringify(refused)).toBe(grpc.status.UNAVAILABLE);
       expect(performance.now() - started).toBeLessThan(500);
 
       await run("bash scripts/ensure-engine.sh");

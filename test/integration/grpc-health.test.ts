@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { languageFamilies } from "../../src/runner/languages.js";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
 import { aureaContainers } from "../support/containers.js";
 import { startEngineProxy, type EngineProxy } from "../support/engine-proxy.js";
@@ -35,6 +36,10 @@ describe("grpc.health.v1.Health, as the kubelet probes it", () => {
     }
   });
 
+  it("answers Check for each image family whose image is there", async () => {
+    for (const family of languageFamilies()) expect(await health.check(`aurea.family.${family}`), family).toBe("SERVING");
+  });
+
   it("answers NOT_FOUND for a service it does not serve", async () => {
     await expect(health.check("no.such.Service")).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
@@ -66,6 +71,7 @@ describe("health when the sandbox image is missing", () => {
     const health = createGrpcHealthClient(aurea.port);
     try {
       expect(await health.check("")).toBe("NOT_SERVING");
+      expect(await health.check("aurea.family.native")).toBe("NOT_SERVING");
     } finally {
       health.close();
       await aurea.stop();

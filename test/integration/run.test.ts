@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunRequestSchema, RunStatus, SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { allLanguages } from "../../src/runner/languages.js";
 import { startAurea, useAurea, type RunningAurea } from "../support/aurea-server.js";
 import { bridgeGatewayAddress } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
@@ -121,10 +122,10 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
 
   it("answers INVALID_ARGUMENT naming each bad field", async () => {
     const error = (await server.client
-      .run({ language: "cobol", code: "", timeout: -1 })
+      .run({ language: "intercal", code: "", timeout: -1 })
       .catch((e: unknown) => e)) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(error.details).toContain('language: unknown language "cobol"');
+    expect(error.details).toContain('language: unknown language "intercal"');
     expect(error.details).toContain("code: is required");
     expect(error.details).toContain("timeout: must be a positive");
   });
@@ -144,7 +145,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
       docker_reachable: true,
       sandbox_image: "aurea-sandbox:latest",
       sandbox_image_present: true,
-      languages: ["bash", "javascript", "python"],
+      languages: allLanguages().map((language) => language.name),
       detail: "",
     });
     expect(health.docker_version).not.toBe("");
@@ -206,10 +207,10 @@ describe("Run over HTTP/1.1 JSON (curl's view)", () => {
   });
 
   it("answers 400 invalid_argument naming the field", async () => {
-    const reply = await postJson(server.current.baseUrl, runPath, { code: "print(1)", language: "ruby" });
+    const reply = await postJson(server.current.baseUrl, runPath, { code: "print(1)", language: "intercal" });
     expect(reply.status).toBe(400);
     expect(reply.body).toMatchObject({ code: "invalid_argument" });
-    expect(reply.body.message).toMatch(/^language: unknown language "ruby"/);
+    expect(reply.body.message).toMatch(/^language: unknown language "intercal"/);
   });
 
   it("answers invalid_argument for a body that is not a RunRequest", async () => {

@@ -1,0 +1,125 @@
+/**
+ * Every language's hello world end to end, under runc: a plain `docker run` of the same image
+ * that writes the source, compiles it when the language compiles, and runs it (the baseline,
+ * measured in this same run); Aurea on the cold path (a container per phase); and Aurea with its
+ * warm pool (waited for, untimed, before each run). p50 of each, the ratio against docker run, and
+ * for compiled languages the compile phase's own time as Aurea reports it.
+ *
+ *   npm run bench:languages   (BENCH_RUNS: runs per cell, default 3;
+ *                              BENCH_LANGUAGES: comma-separated names, default every language)
+ */
+import { execFile } from "node:child_process";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import Docker from "dockerode";
+import { RunRequestSchema, RunStatus, SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { allLanguages, type Language } from "../src/runner/languages.js";
+import { familyImage } from "../src/service/image-families.js";
+import { measure, percentile } from "./support/latency.js";
+import { spawnServer } from "./support/spawn-server.js";
+
+const coreImage = process.env.SANDBOX_IMAGE ?? "aurea-sandbox:latest";
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+const wanted = process.env.BENCH_LANGUAGES?.split(",");
+const languages = allLanguages().filter((language) => !wanted || wanted.includes(language.name));
+const warmPoolSize = 1;
+
+const p50 = (samples: number[]) =>
+  percentile(
+    [...samples].sort((a, b) => a - b),
+    0.5,
+  );
+
+/** The baseline: one `docker run` that writes the source from stdin, compiles it if needed, and runs it. */
+function dockerRun(language: Language): Promise<void> {
+  const quote = (argv: readonly string[]) => argv.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
+  const steps = [
+    `cat > ${language.fileName}`,
+    ...(language.compile ? [quote(language.compile.command)] : []),
+    quote(language.command),
+  ];
+  const env = language.env.flatMap((entry) => ["--env", entry]);
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      "docker",
+      ["run", "--rm", "-i", "--network", "none", ...env, familyImage(coreImage, language.family), "sh", "-c", steps.join(" && ")],
+      { timeout: 120_000 },
+      (error, stdout) =>
+        error
+          ? reject(error)
+          : stdout === language.examples.hello.stdout
+            ? resolve()
+            : reject(new Error(`${language.name}: unexpected output ${stdout}`)),
+    );
+    child.stdin?.end(language.examples.hello.code);
+  });
+}
+
+async function waitForWarm(language: string): Promise<void> {
+  const docker = new Docker();
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const warm = await docker.listContainers({
+      filters: { label: ["dev.aurea.run-id=warm", `dev.aurea.language=${language}`], status: ["running"] },
+    });
+    if (warm.length >= warmPoolSize || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+interface Row {
+  language: Language;
+  docker: number;
+  cold: number;
+  warm: number;
+  compile: number | undefined;
+}
+
+const rows: Row[] = [];
+const cold = await spawnServer({ WARM_POOL_SIZE: "0" });
+const warm = await spawnServer({ WARM_POOL_SIZE: String(warmPoolSize), WARM_POOL_REFILL_CONCURRENCY: "1" });
+try {
+  const clientOf = (port: number) => createClient(SandboxService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  const coldClient = clientOf(cold.port);
+  const warmClient = clientOf(warm.port);
+  for (const language of languages) {
+    const request = create(RunRequestSchema, { language: language.name, code: language.examples.hello.code });
+    const compileTimes: number[] = [];
+    const aurea = (client: ReturnType<typeof clientOf>) => async () => {
+      const response = await client.run(request, { timeoutMs: 300_000 });
+      if (response.status !== RunStatus.OK || response.stdout !== language.examples.hello.stdout) {
+        throw new Error(`${language.name}: ${RunStatus[response.status]} ${response.stderr} ${response.compile?.stderr ?? ""}`);
+      }
+      if (response.compile) compileTimes.push(response.compile.executionTime * 1000);
+    };
+    await dockerRun(language); // the engine's caches, and the image's pages, warmed alike
+    await aurea(coldClient)();
+    await aurea(warmClient)();
+    const baseline = await measure(runs, 1, () => dockerRun(language));
+    const coldRuns = await measure(runs, 1, aurea(coldClient));
+    const warmRuns = await measure(runs, 1, aurea(warmClient), () => waitForWarm(language.name));
+    rows.push({
+      language,
+      docker: p50(baseline.samples),
+      cold: p50(coldRuns.samples),
+      warm: p50(warmRuns.samples),
+      compile: compileTimes.length > 0 ? p50(compileTimes) : undefined,
+    });
+    process.stderr.write(`${language.name} `);
+  }
+} finally {
+  await cold.stop();
+  await warm.stop();
+}
+
+console.log(`\nHello world per language under runc, p50 of ${runs} runs each (warm pool of ${warmPoolSize}, waited for)\n`);
+console.log(
+  "| language | family | docker run ms | aurea cold ms | aurea warm ms | compile ms | cold / docker run | warm / docker run |",
+);
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const row of rows) {
+  console.log(
+    `| ${row.language.name} | ${row.language.family} | ${row.docker.toFixed(0)} | ${row.cold.toFixed(0)} | ${row.warm.toFixed(0)} | ${row.compile === undefined ? "" : row.compile.toFixed(0)} | ${(row.cold / row.docker).toFixed(2)} | ${(row.warm / row.docker).toFixed(2)} |`,
+  );
+}

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { describe, expect, it } from "vitest";
+import { languageFamilies } from "../../src/runner/languages.js";
 import { startAurea, useAurea } from "../support/aurea-server.js";
 import { bufCurl } from "../support/buf-curl.js";
 import { fileDescriptorSet, reflect } from "../support/reflection-client.js";
@@ -130,7 +131,10 @@ describe("buf curl with no local proto files (reflection)", () => {
       "--http2-prior-knowledge",
       `${server.current.baseUrl}/grpc.health.v1.Health/List`,
     ]);
-    expect(list).toEqual({ statuses: { "": { status: "SERVING" }, "aurea.sandbox.v1.SandboxService": { status: "SERVING" } } });
+    const families = Object.fromEntries(languageFamilies().map((family) => [`aurea.family.${family}`, { status: "SERVING" }]));
+    expect(list).toEqual({
+      statuses: { "": { status: "SERVING" }, "aurea.sandbox.v1.SandboxService": { status: "SERVING" }, ...families },
+    });
   });
 
   it("streams RunStream through reflection", async () => {

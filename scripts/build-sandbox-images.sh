@@ -25,8 +25,11 @@ if [ $# -eq 0 ]; then
 fi
 
 build() {
-  local started=$SECONDS
-  "$@" >/dev/null
+  local started=$SECONDS log
+  log=$(mktemp)
+  # Quiet unless it fails: the engine's build output then says where.
+  "$@" >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; return 1; }
+  rm -f "$log"
   echo "[build-sandbox-images] $image: $(docker image inspect --format '{{.Id}}' "$image") ($((SECONDS - started)) s)" >&2
 }
 

@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 npx biome check
-shellcheck scripts/*.sh .ci/run src/runner/sandbox/supervisor.sh src/runner/sandbox/loaders/exec.sh images/harden.sh
+shellcheck scripts/*.sh .ci/run src/runner/sandbox/supervisor.sh src/runner/sandbox/loaders/exec.sh src/runner/sandbox/cases.sh images/harden.sh
 # The supervisor runs under Debian's dash in the image: check it as plain POSIX sh too.
 sh -n src/runner/sandbox/supervisor.sh
-bash -n src/runner/sandbox/loaders/exec.sh
+for file in src/runner/sandbox/loaders/exec.sh src/runner/sandbox/cases.sh; do bash -n "$file"; done
 sh -n images/harden.sh
 python3 -c 'import ast, sys; [ast.parse(open(path).read(), path) for path in sys.argv[1:]]' src/runner/sandbox/loaders/*.py
 for file in src/runner/sandbox/loaders/*.cjs; do node --check "$file"; done

@@ -39,6 +39,16 @@ export interface AureaConfig {
   readonly maxCompileTimeoutSeconds: number;
   /** Most memory a compile phase may use, bytes (`SANDBOX_MAX_COMPILE_MEMORY`, default 2g); the same rule. */
   readonly maxCompileMemoryBytes: number;
+  /** Most test cases one request may carry (`SANDBOX_MAX_TESTS`, default 256). */
+  readonly maxTests: number;
+  /** Most bytes of stdin and expected output all of a request's cases carry (`SANDBOX_MAX_TEST_INPUT_BYTES`, default 16m). */
+  readonly maxTestInputBytes: number;
+  /** Most seconds the timeouts of a request's cases may add up to (`SANDBOX_MAX_TEST_TIME`, default 300). */
+  readonly maxTestTimeSeconds: number;
+  /** Wall-clock seconds of a case that names none, when the request names none either (`SANDBOX_TEST_DEFAULT_TIMEOUT`, default 5). */
+  readonly testDefaultTimeoutSeconds: number;
+  /** Bytes of each case's stdout and stderr kept and compared; past it the case ends OUTPUT_LIMIT (`SANDBOX_TEST_OUTPUT_LIMIT`, default 256k). */
+  readonly testOutputLimitBytes: number;
   /** Bytes kept of each of stdout and stderr; past it the run is killed (`SANDBOX_OUTPUT_LIMIT`, 1m). */
   readonly outputLimitBytes: number;
   /** Size of the workspace tmpfs (`SANDBOX_WORKSPACE_SIZE`, default 64m). */
@@ -137,6 +147,11 @@ export function parseConfig(env: Env): ConfigResult {
     maxTimeoutSeconds: read.number("SANDBOX_MAX_TIMEOUT", 300, 0.1, 3600),
     maxCompileTimeoutSeconds: read.number("SANDBOX_MAX_COMPILE_TIMEOUT", 60, 0.1, 3600),
     maxCompileMemoryBytes: read.byteSize("SANDBOX_MAX_COMPILE_MEMORY", "2g", 32 * mebibyte, 64 * gibibyte),
+    maxTests: read.integer("SANDBOX_MAX_TESTS", 256, 1, 10_000),
+    maxTestInputBytes: read.byteSize("SANDBOX_MAX_TEST_INPUT_BYTES", "16m", 1024, gibibyte),
+    maxTestTimeSeconds: read.number("SANDBOX_MAX_TEST_TIME", 300, 1, 86_400),
+    testDefaultTimeoutSeconds: read.number("SANDBOX_TEST_DEFAULT_TIMEOUT", 5, 0.1, 3600),
+    testOutputLimitBytes: read.byteSize("SANDBOX_TEST_OUTPUT_LIMIT", "256k", 1024, 64 * mebibyte),
     outputLimitBytes: read.byteSize("SANDBOX_OUTPUT_LIMIT", "1m", 1024, 256 * mebibyte),
     workspaceSizeBytes: read.byteSize("SANDBOX_WORKSPACE_SIZE", "64m", mebibyte, 16 * gibibyte),
     workspaceFiles: read.integer("SANDBOX_WORKSPACE_FILES", 4096, 16, 1_000_000),

@@ -1,5 +1,7 @@
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "./runner.js";
+import { judgeCases, notRunCase } from "./judge.js";
 import { programNeverRan, type CompileOutcome } from "./run-spec.js";
+import type { RunVerdict } from "./verdict.js";
 import type { WorkspaceFile } from "./workspace-archive.js";
 
 /**
@@ -20,7 +22,7 @@ export async function runCompiledOrNot(
   options: { signal?: AbortSignal | undefined; observer?: RunObserver | undefined } = {},
 ): Promise<RunOutcome> {
   const step = spec.language.compile;
-  if (!step || !spec.compile) return runner.run(spec, options);
+  if (!step || !spec.compile) return runProgram(runner, spec, options);
   const { timeoutMs, limits } = spec.compile;
   const { observer } = options;
 
@@ -50,18 +52,14 @@ export async function runCompiledOrNot(
     timeoutMs,
     limits,
   };
+  const skipped = spec.tests?.cases.map((testCase) => notRunCase(testCase));
+  const neverRan = (verdict: RunVerdict) => ({ ...programNeverRan(spec.runId, verdict), compile, tests: skipped });
   if (compiled.verdict === "cancelled" || compiled.verdict === "internal") {
-    return { ...programNeverRan(spec.runId, compiled.verdict), error: compiled.error, compile };
+    return { ...neverRan(compiled.verdict), error: compiled.error };
   }
-  if (compiled.verdict !== "ok" || compiled.exitCode !== 0 || !compiled.artifacts) {
-    return { ...programNeverRan(spec.runId, "compile_error"), compile };
-  }
+  if (compiled.verdict !== "ok" || compiled.exitCode !== 0 || !compiled.artifacts) return neverRan("compile_error");
   if (compiled.artifacts.truncated) {
-    return {
-      ...programNeverRan(spec.runId, "compile_error"),
-      error: "the compiler made more files, or larger ones, than the workspace holds",
-      compile,
-    };
+    return { ...neverRan("compile_error"), error: "the compiler made more files, or larger ones, than the workspace holds" };
   }
 
   const products: WorkspaceFile[] = [...compiled.artifacts.files].map(([name, content]) => ({
@@ -70,10 +68,21 @@ export async function runCompiledOrNot(
     executable: compiled.artifacts?.executables.has(name) ?? false,
   }));
   const made = new Set(products.map((file) => file.name));
-  const run = await runner.run(
+  const run = await runProgram(
+    runner,
     { ...spec, phase: "run", files: [...spec.files.filter((file) => !made.has(file.name)), ...products] },
     // The run started with the compile; `started` is not sent twice.
     { signal: options.signal, observer: { ...observer, onStarted: undefined } },
   );
   return { ...run, compile };
+}
+
+/** The program's own run: once, or once per test case. */
+function runProgram(
+  runner: Runner,
+  spec: RunSpec,
+  options: { signal?: AbortSignal | undefined; observer?: RunObserver | undefined },
+): Promise<RunOutcome> {
+  const { tests } = spec;
+  return tests ? judgeCases(runner, { ...spec, tests }, options) : runner.run(spec, options);
 }

@@ -2,7 +2,7 @@ import type { Duplex } from "node:stream";
 import type { ContainerClient } from "../docker/container-client.js";
 import { toContainerCreateOptions, type SandboxLimits, type SandboxShape } from "../docker/container-options.js";
 import type { Language } from "./languages.js";
-import { supervisorCommand } from "./sandbox-scripts.js";
+import { casesCommand, supervisorCommand } from "./sandbox-scripts.js";
 import { supervisorHeader, type ArtifactCaps } from "./supervisor-protocol.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "./workspace-archive.js";
 
@@ -16,6 +16,8 @@ export interface RunProgram {
   /** `NAME=value` entries on top of the fixed minimal environment. */
   readonly env: readonly string[];
   readonly stdin: Uint8Array;
+  /** Run through the test-case runner, once per case, instead of once (judge.ts); never warm. */
+  readonly judged?: boolean;
 }
 
 /** What a run asks a container source for. */
@@ -76,7 +78,14 @@ export function createColdContainerSource(containers: ContainerClient): Containe
           instanceId,
           shape,
           limits,
-          command: supervisorCommand("cold", shape.runtime, limits.pids, [...program.language.command, ...program.args]),
+          command: program.judged
+            ? supervisorCommand(
+                "cases",
+                shape.runtime,
+                limits.pids,
+                casesCommand(shape.runtime, limits.pids, program.language.command),
+              )
+            : supervisorCommand("cold", shape.runtime, limits.pids, [...program.language.command, ...program.args]),
           env: program.env,
         }),
       );

@@ -131,7 +131,7 @@ export class RunLifecycle {
     this.outputEnded = whenStreamEnds(this.attachment);
     this.output = new RunOutput({
       nonce: this.nonce,
-      limitBytes: context.outputLimitBytes,
+      limitBytes: spec.outputLimitBytes ?? context.outputLimitBytes,
       artifacts: spec.artifacts,
       ...(context.observer?.onOutput ? { onOutput: context.observer.onOutput.bind(context.observer) } : {}),
       onOverflow: () => this.stop("output_limit"),
@@ -152,11 +152,30 @@ export class RunLifecycle {
     this.startedAt = performance.now();
     this.enter("started");
     this.context.observer?.onStarted?.();
-    this.attachment.end(this.input);
+    if (this.spec.moreInput) void this.writeMoreInput(this.attachment, this.input ?? Buffer.alloc(0), this.spec.moreInput);
+    else this.attachment.end(this.input);
     this.timer = setTimeout(() => this.stop("timeout"), this.spec.timeoutMs);
     // A stop that came while the container was starting could not kill it then.
     const [earlier] = this.stoppedBy;
     if (earlier) this.kill(earlier);
+  }
+
+  /**
+   * Writes the input, then what `more` produces as it comes, then closes stdin. It stops at the
+   * run's end: a program that exits without reading closes the pipe, and that is its business.
+   */
+  private async writeMoreInput(attachment: Duplex, first: Buffer, more: AsyncIterable<Uint8Array>): Promise<void> {
+    attachment.write(first);
+    try {
+      for await (const chunk of more) {
+        if (this.current !== "started") break;
+        attachment.write(chunk);
+      }
+    } catch (error) {
+      this.context.log.warn({ err: (error as Error).message }, "input not written whole");
+    } finally {
+      attachment.end();
+    }
   }
 
   /** started → ended: waits for the exit or the supervisor's report, then drains the output. */

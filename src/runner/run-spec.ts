@@ -33,6 +33,52 @@ export interface RunSpec {
   readonly compile?: CompileLimits | undefined;
   /** Which phase of a run this container is, for log lines: a compile, or the program (default). */
   readonly phase?: "compile" | "run";
+  /** Test cases to judge the program on (judge.ts); the program then runs once per case. */
+  readonly tests?: JudgePlan | undefined;
+  /** Written to the container's stdin after `stdin`, as it is produced, before stdin is closed. */
+  readonly moreInput?: AsyncIterable<Uint8Array>;
+  /** Bytes kept of each of stdout and stderr, when not the server's output limit. */
+  readonly outputLimitBytes?: number;
+  /** Run through the test-case runner, once per case (set by judge.ts). */
+  readonly judged?: boolean;
+}
+
+/** Test cases with everything resolved: what judge.ts needs to run and judge them. */
+export interface JudgePlan {
+  readonly cases: readonly JudgeCase[];
+  readonly comparison: Comparison;
+  readonly absoluteTolerance: number;
+  readonly relativeTolerance: number;
+  readonly stopOnFirstFailure: boolean;
+  /** Bytes of each case's stdout and stderr compared (and one more ends the case). */
+  readonly caseOutputLimitBytes: number;
+  /** Bytes of each returned in the case's result. */
+  readonly caseOutputShownBytes: number;
+}
+
+export interface JudgeCase {
+  readonly name: string;
+  readonly stdin: Uint8Array;
+  readonly args: readonly string[];
+  readonly expectedStdout: string | undefined;
+  readonly timeoutMs: number;
+  /** 0 for none. */
+  readonly cpuSeconds: number;
+  /** Peak resident memory allowed, bytes; undefined for the run's limit alone. */
+  readonly memoryBytes: number | undefined;
+  /** This case's own comparison, when not the plan's. */
+  readonly comparison: Comparison | undefined;
+}
+
+/** How a case's stdout is compared with its expected output (output-comparison.ts). */
+export type Comparison = "trailing_whitespace" | "exact" | "tokens" | "numeric";
+
+/** The outcome of one test case: its verdict is a run verdict, "wrong_answer", or "skipped" for a case that never ran. */
+export interface TestOutcome extends ProcessEnding {
+  readonly name: string;
+  /** For "wrong_answer": where the output first differs. */
+  readonly difference: string;
+  readonly timeoutMs: number;
 }
 
 /** The limits of a compile phase, resolved from the language's defaults, the request and the server's maxima. */
@@ -63,11 +109,12 @@ export interface RunObserver {
   onOutput?(stream: OutputStreamName, chunk: Buffer): void;
   /** The run entered a state of its lifecycle (run-lifecycle.ts). */
   onState?(state: RunState): void;
+  /** A test case was judged (judge.ts), in order, as soon as it was. */
+  onTestResult?(outcome: TestOutcome): void;
 }
 
-/** The complete, truthful result of a run that got as far as creating its container. */
-export interface RunOutcome {
-  readonly runId: string;
+/** How one process ended and what it wrote: a run's program, or one of its test cases. */
+export interface ProcessEnding {
   readonly verdict: RunVerdict;
   /** The program's exit status; -1 when it could not be learned. */
   readonly exitCode: number;
@@ -79,9 +126,29 @@ export interface RunOutcome {
   readonly stderrTruncated: boolean;
   /** Wall time from program start to program end. */
   readonly executionTimeMs: number;
-  readonly timedOut: boolean;
   /** Undefined when neither the supervisor nor the engine could tell. */
   readonly usage: RunUsage | undefined;
+}
+
+/** The ending of a process that never started, with `verdict`. */
+export function neverStarted(verdict: RunVerdict): ProcessEnding {
+  return {
+    verdict,
+    exitCode: -1,
+    signal: "",
+    stdout: Buffer.alloc(0),
+    stderr: Buffer.alloc(0),
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    executionTimeMs: 0,
+    usage: undefined,
+  };
+}
+
+/** The complete, truthful result of a run that got as far as creating its container. */
+export interface RunOutcome extends ProcessEnding {
+  readonly runId: string;
+  readonly timedOut: boolean;
   /** Undefined when none were asked for or the program did not end on its own. */
   readonly artifacts: ArtifactCollection | undefined;
   /** For verdict "internal": what failed. */
@@ -90,6 +157,8 @@ export interface RunOutcome {
   readonly limitsHit: readonly LimitHit[];
   /** The compile phase, for a compiled language. */
   readonly compile?: CompileOutcome | undefined;
+  /** With test cases: one outcome per case, in order. */
+  readonly tests?: readonly TestOutcome[] | undefined;
 }
 
 /** The outcome of a run stopped (cancelled) before its program started. */
@@ -99,20 +168,5 @@ export function cancelledBeforeStart(runId: string): RunOutcome {
 
 /** The outcome of a run whose program never started: cancelled first, or it did not compile. */
 export function programNeverRan(runId: string, verdict: RunVerdict): RunOutcome {
-  return {
-    runId,
-    verdict,
-    exitCode: -1,
-    signal: "",
-    stdout: Buffer.alloc(0),
-    stderr: Buffer.alloc(0),
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    executionTimeMs: 0,
-    timedOut: false,
-    usage: undefined,
-    artifacts: undefined,
-    error: undefined,
-    limitsHit: [],
-  };
+  return { ...neverStarted(verdict), runId, timedOut: false, artifacts: undefined, error: undefined, limitsHit: [] };
 }

@@ -3,6 +3,8 @@ import { fileURLToPath } from "node:url";
 import { sandboxUser } from "../docker/container-options.js";
 import { runtimeTraits, type Runtime } from "../docker/runtimes.js";
 import {
+  caseTag,
+  casesDir,
   goFifo,
   manifestExtraEntries,
   readyTag,
@@ -62,6 +64,26 @@ export function supervisorCommand(mode: SupervisorMode, runtime: Runtime, pids: 
     traits.processLimitInside ? String(pids) : "-",
     sandboxUser,
     output,
+    ...program,
+  ];
+}
+
+/**
+ * argv of the test-case runner (sandbox/cases.sh), which runs `program` once per test case as the
+ * sandbox user, held to `processes` processes where the runtime counts them inside the sandbox.
+ */
+export function casesCommand(runtime: Runtime, processes: number, program: readonly string[]): string[] {
+  const inside = runtimeTraits[runtime].processLimitInside;
+  return [
+    "/bin/bash",
+    "-c",
+    scriptText("cases.sh"),
+    "aurea-cases",
+    workspaceDir,
+    casesDir,
+    sandboxUser,
+    inside ? String(processes) : "-",
+    caseTag,
     ...program,
   ];
 }

@@ -14,6 +14,9 @@ export const goFifo = "/tmp/.aurea-go";
 /** The supervisor's own directory (its relays' pipes), which only root may enter. */
 export const supervisorDir = "/tmp/.aurea-supervisor";
 
+/** The test-case runner's own directory (each case's output), which only root may enter. */
+export const casesDir = "/tmp/.aurea-cases";
+
 /** Tag of the supervisor's report on stdout: NUL, tag, ":", nonce, " ", report line. */
 export const reportTag = "aurea-usage";
 /** Tag of the last bytes on stderr: NUL, tag, ":", nonce. */
@@ -30,8 +33,127 @@ export const readyMarker = `\0${readyTag}\n`;
 /** Skipped entries the artifact manifest may list beyond the artifact count cap. */
 export const manifestExtraEntries = 100;
 
-/** How the supervisor starts the program: at once (`cold`) or by releasing a waiting loader (`warm`). */
-export type SupervisorMode = "cold" | "warm";
+/**
+ * How the supervisor starts the program: at once (`cold`), by releasing a waiting loader (`warm`),
+ * or through the test-case runner (`cases`, sandbox/cases.sh), once per case.
+ */
+export type SupervisorMode = "cold" | "warm" | "cases";
+
+/** Tag of the test-case runner's frame on stdout: NUL, tag, " ", the case's numbers, newline, its output. */
+export const caseTag = "aurea-case";
+
+/** One test case as the case runner reads it (sandbox/cases.sh). */
+export interface CaseInput {
+  /** The workspace as the case starts it: the post-compile files, again for every case. */
+  readonly archive: Buffer;
+  readonly args: readonly string[];
+  readonly stdin: Uint8Array;
+  readonly timeoutSeconds: number;
+  /** Whole CPU seconds (RLIMIT_CPU); 0 for none. */
+  readonly cpuSeconds: number;
+  /** Bytes kept of each of stdout and stderr; one more ends the program. */
+  readonly outputCap: number;
+}
+
+/** A case's bytes on the case runner's stdin: header line, archive, NUL-terminated args, stdin. */
+export function encodeCaseInput(input: CaseInput): Buffer {
+  const args = Buffer.concat(input.args.map((arg) => Buffer.from(`${arg}\0`, "utf8")));
+  const header = [
+    input.archive.length,
+    args.length,
+    input.stdin.length,
+    input.timeoutSeconds,
+    input.cpuSeconds,
+    input.outputCap,
+    Math.round(input.timeoutSeconds * 1e6),
+  ];
+  return Buffer.concat([Buffer.from(`${header.join(" ")}\n`, "ascii"), input.archive, args, Buffer.from(input.stdin)]);
+}
+
+/** What the case runner reported for one case. */
+export interface CaseFrame {
+  readonly index: number;
+  /** The exit status as the runner's shell saw it: the program's, 128 + N for signal N, 124 for the wall limit. */
+  readonly status: number;
+  readonly wallMicroseconds: number;
+  /** CPU seconds and peak resident kilobytes (GNU time); undefined when the process was killed at the wall limit. */
+  readonly userSeconds: number | undefined;
+  readonly systemSeconds: number | undefined;
+  readonly maxRssKilobytes: number | undefined;
+  readonly timedOut: boolean;
+  /** OOM kills in the container's cgroup during the case. */
+  readonly oomKills: number;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+const caseFrameStart = Buffer.from(`\0${caseTag} `, "ascii");
+/** Longest a frame's header line may be. */
+const maxCaseHeaderBytes = 256;
+
+/**
+ * Reads the case runner's frames from its stdout as bytes arrive. Frames carry their own lengths,
+ * counted by the runner: the program's bytes are only ever inside them.
+ */
+export class CaseFrameParser {
+  private buffered = Buffer.alloc(0);
+  private broken = false;
+
+  constructor(private readonly onFrame: (frame: CaseFrame) => void) {}
+
+  /** True once the stream held something that is not a frame (nothing after it is trusted). */
+  get malformed(): boolean {
+    return this.broken;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.broken) return;
+    this.buffered = this.buffered.length > 0 ? Buffer.concat([this.buffered, chunk]) : Buffer.from(chunk);
+    for (;;) {
+      const start = Math.min(this.buffered.length, caseFrameStart.length);
+      if (!this.buffered.subarray(0, start).equals(caseFrameStart.subarray(0, start))) {
+        this.broken = true;
+        return;
+      }
+      if (this.buffered.length < caseFrameStart.length) return;
+      if (!this.buffered.subarray(0, caseFrameStart.length).equals(caseFrameStart)) {
+        this.broken = true;
+        return;
+      }
+      const lineEnd = this.buffered.indexOf(0x0a, caseFrameStart.length);
+      if (lineEnd < 0) {
+        if (this.buffered.length > maxCaseHeaderBytes) this.broken = true;
+        return;
+      }
+      const fields = this.buffered.subarray(caseFrameStart.length, lineEnd).toString("ascii").split(" ");
+      const number = (index: number) => {
+        const value = Number(fields[index]);
+        return Number.isFinite(value) ? value : undefined;
+      };
+      const outBytes = number(8);
+      const errBytes = number(9);
+      if (fields.length !== 10 || outBytes === undefined || errBytes === undefined) {
+        this.broken = true;
+        return;
+      }
+      const end = lineEnd + 1 + outBytes + errBytes;
+      if (this.buffered.length < end) return;
+      this.onFrame({
+        index: number(0) ?? -1,
+        status: number(1) ?? -1,
+        wallMicroseconds: number(2) ?? 0,
+        userSeconds: number(3),
+        systemSeconds: number(4),
+        maxRssKilobytes: number(5),
+        timedOut: fields[6] === "1",
+        oomKills: number(7) ?? 0,
+        stdout: this.buffered.subarray(lineEnd + 1, lineEnd + 1 + outBytes),
+        stderr: this.buffered.subarray(lineEnd + 1 + outBytes, end),
+      });
+      this.buffered = this.buffered.subarray(end);
+    }
+  }
+}
 
 /**
  * Where the program's output goes: straight to the container's stdout and stderr (`direct`), or

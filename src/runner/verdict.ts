@@ -19,7 +19,11 @@ export type RunVerdict =
   | "cancelled"
   | "internal"
   /** Only from the compile phase (compile-phase.ts): the program never ran. */
-  | "compile_error";
+  | "compile_error"
+  /** Only for a test case (judge.ts): its output differed from the expected output. */
+  | "wrong_answer"
+  /** Only for a test case: it never ran. */
+  | "skipped";
 
 /** A limit a program ran into; mirrors aurea.sandbox.v1.Limit (open files are not detected yet). */
 export type LimitHit = "pids" | "memory" | "file_size" | "workspace_bytes" | "workspace_files" | "output" | "time";
@@ -159,7 +163,9 @@ export interface VerdictFacts {
   readonly internalError: string | undefined;
 }
 
-const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+/** Signal names by number; the first name of a number wins (SIGABRT, not its alias SIGIOT). */
+const signalNames = new Map<number, string>();
+for (const [name, number] of Object.entries(constants.signals)) if (!signalNames.has(number)) signalNames.set(number, name);
 
 /**
  * The signal that ended the program, read from its exit status (128 + signal number, as shells
@@ -184,4 +190,48 @@ export function decideVerdict(ending: VerdictFacts): RunVerdict {
   // A program whose helper was OOM-killed but which still exited 0 did its job; one that failed
   // after an OOM kill failed for memory, whether the engine noticed (runsc often does not).
   return ending.oomKilled ? "memory_limit" : "runtime_error";
+}
+
+/** What the case runner (sandbox/cases.sh) and the comparison say about one test case. */
+export interface CaseFacts {
+  /** Exit status as the case runner's shell saw it (128 + N for signal N). */
+  readonly status: number;
+  /** Killed at its wall-clock limit. */
+  readonly timedOut: boolean;
+  /** Wrote more than the per-case output cap on stdout or stderr. */
+  readonly outputOverCap: boolean;
+  /** The kernel OOM-killed something in the sandbox during the case. */
+  readonly oomKills: number;
+  /** Peak resident memory of the case's process, and the lower limit the case asked for. */
+  readonly peakMemoryBytes: number | undefined;
+  readonly memoryLimitBytes: number | undefined;
+  /** The CPU-second limit the case ran under; 0 for none. */
+  readonly cpuSeconds: number;
+  /** CPU seconds the case used, when known. */
+  readonly cpuUsedSeconds: number | undefined;
+  /** Whether the output matched; undefined when the case expects no particular output. */
+  readonly outputMatched: boolean | undefined;
+}
+
+/**
+ * A test case's verdict. The limits come first, in the order they stop a program (wall time,
+ * output, memory, CPU time); then its own failure; then the comparison, which only a program that
+ * exited 0 gets.
+ */
+export function decideCaseVerdict(facts: CaseFacts): { verdict: RunVerdict; exitCode: number; signal: string } {
+  const signal = facts.timedOut ? "SIGKILL" : signalFromExitCode(facts.status);
+  const exitCode = facts.timedOut ? -1 : facts.status;
+  const verdict = ((): RunVerdict => {
+    if (facts.timedOut) return "timeout";
+    if (facts.outputOverCap) return "output_limit";
+    if (facts.oomKills > 0) return "memory_limit";
+    if (facts.memoryLimitBytes !== undefined && (facts.peakMemoryBytes ?? 0) > facts.memoryLimitBytes) return "memory_limit";
+    // RLIMIT_CPU: SIGXCPU at the limit, SIGKILL a second later for a program that ignores it.
+    const pastCpu = facts.cpuSeconds > 0 && (facts.cpuUsedSeconds ?? 0) >= facts.cpuSeconds;
+    if (facts.cpuSeconds > 0 && (signal === "SIGXCPU" || (signal === "SIGKILL" && pastCpu))) return "timeout";
+    if (facts.status !== 0) return "runtime_error";
+    if (facts.outputMatched === false) return "wrong_answer";
+    return "ok";
+  })();
+  return { verdict, exitCode, signal };
 }

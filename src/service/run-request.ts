@@ -3,6 +3,7 @@ import type { AureaConfig } from "../config/config.js";
 import type { SandboxLimits } from "../docker/container-options.js";
 import { runtimeTraits } from "../docker/runtimes.js";
 import { type CompileStep, findLanguage, languageNames } from "../runner/languages.js";
+import { type TestPolicyFields, validateTests } from "./test-cases-request.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 
@@ -11,6 +12,7 @@ export type RunPolicy = Pick<
   AureaConfig,
   | "defaultTimeoutSeconds"
   | "maxTimeoutSeconds"
+  | TestPolicyFields
   | "maxCompileTimeoutSeconds"
   | "maxCompileMemoryBytes"
   | "cpuLimit"
@@ -107,6 +109,7 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   const env = validateEnv(request.env, violate);
 
   const compile = language?.compile ? resolveCompileLimits(request, language.compile, policy, violate) : undefined;
+  const tests = validateTests(request, policy, memoryBytes, violate);
 
   if (violations.length > 0 || !language) return { ok: false, violations };
   const runLimits = { ...maximumLimits(policy), cpu, memoryBytes, pids };
@@ -121,7 +124,9 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
       args,
       // The language's own settings first (GOCACHE, ...), so a request may override them.
       env: [...language.env, ...env],
-      timeoutMs: Math.round(timeoutSeconds * 1000),
+      // With tests, the sandbox's own limit: every case's time, and a little for each case's setup.
+      timeoutMs: tests ? tests.totalTimeoutMs : Math.round(timeoutSeconds * 1000),
+      ...(tests ? { tests: tests.plan } : {}),
       readonlyRootfs: request.readonly ?? policy.readonlyDefault,
       runtime,
       artifacts: request.captureArtifacts
@@ -288,14 +293,19 @@ const maxArgs = 256;
 const maxEnvEntries = 128;
 const maxValueBytes = 32 * 1024;
 
-function validateArgs(args: readonly string[], violate: (field: string, description: string) => void): string[] {
+export function validateArgs(
+  args: readonly string[],
+  violate: (field: string, description: string) => void,
+  field = "args",
+): string[] {
   if (args.length > maxArgs) {
-    violate("args", `has ${args.length} entries; at most ${maxArgs} are allowed`);
+    violate(field, `has ${args.length} entries; at most ${maxArgs} are allowed`);
     return [];
   }
   args.forEach((arg, index) => {
-    if (arg.includes("\u0000")) violate(`args[${index}]`, "contains a NUL character");
-    else if (Buffer.byteLength(arg, "utf8") > maxValueBytes) violate(`args[${index}]`, `is longer than ${maxValueBytes} bytes`);
+    if (arg.includes("\u0000")) violate(`${field}[${index}]`, "contains a NUL character");
+    else if (Buffer.byteLength(arg, "utf8") > maxValueBytes)
+      violate(`${field}[${index}]`, `is longer than ${maxValueBytes} bytes`);
   });
   return [...args];
 }

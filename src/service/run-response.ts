@@ -2,6 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import {
   ArtifactSkipReason,
   CompileResultSchema,
+  TestResultSchema,
+  type TestResult,
   Limit,
   ResourceLimitsSchema,
   ResourceUsageSchema,
@@ -13,7 +15,7 @@ import {
 import type { ArtifactCollection, ArtifactSkipReason as SkipReason } from "../runner/artifact-collection.js";
 import type { RunOutcome, RunSpec } from "../runner/runner.js";
 import type { SandboxLimits } from "../docker/container-options.js";
-import type { CompileOutcome } from "../runner/run-spec.js";
+import type { CompileOutcome, TestOutcome } from "../runner/run-spec.js";
 import type { LimitHit, RunUsage, RunVerdict } from "../runner/verdict.js";
 
 const limitValues: Record<LimitHit, Limit> = {
@@ -35,6 +37,8 @@ const statusByVerdict: Record<RunVerdict, RunStatus> = {
   cancelled: RunStatus.CANCELLED,
   internal: RunStatus.INTERNAL,
   compile_error: RunStatus.COMPILE_ERROR,
+  wrong_answer: RunStatus.WRONG_ANSWER,
+  skipped: RunStatus.SKIPPED,
 };
 
 const skipReasons: Record<SkipReason, ArtifactSkipReason> = {
@@ -99,6 +103,35 @@ export function toRunResponse(spec: RunSpec, outcome: RunOutcome, queuedMs = 0):
     error: outcome.error ?? "",
     usage: usageMessage(outcome.usage),
     compile: outcome.compile ? compileResult(outcome.compile) : undefined,
+    ...testFields(outcome.tests),
+  });
+}
+
+function testFields(tests: readonly TestOutcome[] | undefined) {
+  if (!tests) return {};
+  return {
+    testResults: tests.map(toTestResult),
+    testsPassed: tests.filter((test) => test.verdict === "ok").length,
+    testsTotal: tests.length,
+    firstFailedTest: tests.find((test) => test.verdict !== "ok")?.name ?? "",
+  };
+}
+
+/** One test case's outcome on the wire (also RunStream's `test_result` event). */
+export function toTestResult(test: TestOutcome): TestResult {
+  return create(TestResultSchema, {
+    name: test.name,
+    status: statusByVerdict[test.verdict],
+    exitCode: test.exitCode,
+    signal: test.signal,
+    stdout: decodeOutput(test.stdout),
+    stderr: decodeOutput(test.stderr),
+    stdoutTruncated: test.stdoutTruncated,
+    stderrTruncated: test.stderrTruncated,
+    executionTime: test.executionTimeMs / 1000,
+    usage: usageMessage(test.usage),
+    difference: test.difference,
+    timeout: test.timeoutMs / 1000,
   });
 }
 

@@ -26,7 +26,7 @@ import type { HealthChecker } from "./health-check.js";
 import type { HealthMonitor } from "./health-monitor.js";
 import type { LanguageVersions } from "./language-versions.js";
 import { type SandboxImageBuilder, UnknownFamilyError } from "./sandbox-image-builder.js";
-import { toRunResponse } from "./run-response.js";
+import { toRunResponse, toTestResult } from "./run-response.js";
 import { validateRunRequest, type RunPolicy } from "./run-request.js";
 
 export interface SandboxServiceOptions {
@@ -113,6 +113,7 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
       admitAndRun(spec, context, {
         onStarted: () => send({ case: "started", value: create(RunStartedSchema, { runId: spec.runId }) }),
         onOutput: (stream, chunk) => send({ case: stream, value: chunk }),
+        onTestResult: (test) => send({ case: "testResult", value: toTestResult(test) }),
       }).then(
         ({ outcome, queuedMs }) => {
           send({ case: "result", value: toRunResponse(spec, outcome, queuedMs) });

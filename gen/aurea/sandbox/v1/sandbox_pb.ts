@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aurea/sandbox/v1/sandbox.proto.
  */
 export const file_aurea_sandbox_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEi0gQKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5Eg8KB3J1bnRpbWUYDCABKAkSFwoPY29tcGlsZV90aW1lb3V0GA0gASgBEhwKFGNvbXBpbGVfbWVtb3J5X2J5dGVzGA4gASgDGiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEJpbmFyeUZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4AUILCglfcmVhZG9ubHkiQQoOUmVzb3VyY2VMaW1pdHMSCwoDY3B1GAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRwaWRzGAMgASgDIsYGCgtSdW5SZXNwb25zZRIOCgZydW5faWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBIRCglleGl0X2NvZGUYAyABKAUSDgoGc3Rkb3V0GAQgASgJEg4KBnN0ZGVychgFIAEoCRIWCg5leGVjdXRpb25fdGltZRgGIAEoARIRCgl0aW1lZF9vdXQYByABKAgSDwoHdGltZW91dBgIIAEoARI/CglhcnRpZmFjdHMYCSADKAsyLC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkFydGlmYWN0c0VudHJ5EisKBnN0YXR1cxgKIAEoDjIbLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhdHVzEg4KBnNpZ25hbBgLIAEoCRIYChBzdGRvdXRfdHJ1bmNhdGVkGAwgASgIEhgKEHN0ZGVycl90cnVuY2F0ZWQYDSABKAgSMAoGbGltaXRzGA4gASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxINCgVlcnJvchgPIAEoCRIuCgV1c2FnZRgQIAEoCzIfLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VVc2FnZRJMChBiaW5hcnlfYXJ0aWZhY3RzGBEgAygLMjIuYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZS5CaW5hcnlBcnRpZmFjdHNFbnRyeRI8ChFza2lwcGVkX2FydGlmYWN0cxgSIAMoCzIhLmF1cmVhLnNhbmRib3gudjEuU2tpcHBlZEFydGlmYWN0EhsKE2FydGlmYWN0c190cnVuY2F0ZWQYEyABKAgSEgoKcXVldWVfdGltZRgUIAEoARIrCgpsaW1pdHNfaGl0GBUgAygOMhcuYXVyZWEuc2FuZGJveC52MS5MaW1pdBIwCgdjb21waWxlGBYgASgLMh8uYXVyZWEuc2FuZGJveC52MS5Db21waWxlUmVzdWx0GjAKDkFydGlmYWN0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaNgoUQmluYXJ5QXJ0aWZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASKKAgoNQ29tcGlsZVJlc3VsdBIOCgZzdGRvdXQYASABKAkSDgoGc3RkZXJyGAIgASgJEhEKCWV4aXRfY29kZRgDIAEoBRIWCg5leGVjdXRpb25fdGltZRgEIAEoARIrCgZzdGF0dXMYBSABKA4yGy5hdXJlYS5zYW5kYm94LnYxLlJ1blN0YXR1cxIPCgd0aW1lb3V0GAYgASgBEjAKBmxpbWl0cxgHIAEoCzIgLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VMaW1pdHMSLgoFdXNhZ2UYCCABKAsyHy5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlVXNhZ2USDgoGc2lnbmFsGAkgASgJIlUKD1NraXBwZWRBcnRpZmFjdBIMCgRuYW1lGAEgASgJEjQKBnJlYXNvbhgCIAEoDjIkLmF1cmVhLnNhbmRib3gudjEuQXJ0aWZhY3RTa2lwUmVhc29uIjwKDVJlc291cmNlVXNhZ2USEAoIY3B1X3RpbWUYASABKAESGQoRcGVha19tZW1vcnlfYnl0ZXMYAiABKAMiogEKEVJ1blN0cmVhbVJlc3BvbnNlEi8KB3N0YXJ0ZWQYASABKAsyHC5hdXJlYS5zYW5kYm94LnYxLlJ1blN0YXJ0ZWRIABIQCgZzdGRvdXQYAiABKAxIABIQCgZzdGRlcnIYAyABKAxIABIvCgZyZXN1bHQYBCABKAsyHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlSABCBwoFZXZlbnQiHAoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkiNQoRQnVpbGRJbWFnZVJlcXVlc3QSEAoIbm9fY2FjaGUYASABKAgSDgoGZmFtaWx5GAIgASgJIkAKEkJ1aWxkSW1hZ2VSZXNwb25zZRINCgNsb2cYASABKAlIABISCghpbWFnZV9pZBgCIAEoCUgAQgcKBWV2ZW50Ig8KDUhlYWx0aFJlcXVlc3QikQIKDkhlYWx0aFJlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSGAoQZG9ja2VyX3JlYWNoYWJsZRgCIAEoCBIWCg5kb2NrZXJfdmVyc2lvbhgDIAEoCRIaChJkb2NrZXJfYXBpX3ZlcnNpb24YBCABKAkSFQoNc2FuZGJveF9pbWFnZRgFIAEoCRIdChVzYW5kYm94X2ltYWdlX3ByZXNlbnQYBiABKAgSFQoNYXVyZWFfdmVyc2lvbhgHIAEoCRIRCglsYW5ndWFnZXMYCCADKAkSDgoGZGV0YWlsGAkgASgJEjAKCGZhbWlsaWVzGAogAygLMh4uYXVyZWEuc2FuZGJveC52MS5GYW1pbHlIZWFsdGgiYQoMRmFtaWx5SGVhbHRoEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHcHJlc2VudBgDIAEoCBIRCglsYW5ndWFnZXMYBCADKAkSEAoIYnVpbGRpbmcYBSABKAgiFgoUTGlzdExhbmd1YWdlc1JlcXVlc3QiSgoVTGlzdExhbmd1YWdlc1Jlc3BvbnNlEjEKCWxhbmd1YWdlcxgBIAMoCzIeLmF1cmVhLnNhbmRib3gudjEuTGFuZ3VhZ2VJbmZvIuoCCgxMYW5ndWFnZUluZm8SDAoEbmFtZRgBIAEoCRIPCgdhbGlhc2VzGAIgAygJEg8KB3ZlcnNpb24YAyABKAkSEAoIY29tcGlsZWQYBCABKAgSDgoGZmFtaWx5GAUgASgJEhEKCWF2YWlsYWJsZRgGIAEoCBI4Cg5kZWZhdWx0X2xpbWl0cxgHIAEoCzIgLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VMaW1pdHMSOAoObWF4aW11bV9saW1pdHMYCCABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhcKD2RlZmF1bHRfdGltZW91dBgJIAEoARITCgttYXhfdGltZW91dBgKIAEoARIfChdkZWZhdWx0X2NvbXBpbGVfdGltZW91dBgLIAEoARIkChxkZWZhdWx0X2NvbXBpbGVfbWVtb3J5X2J5dGVzGAwgASgDEgwKBHdhcm0YDSABKAgq+wEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASEQoNUlVOX1NUQVRVU19PSxABEhwKGFJVTl9TVEFUVVNfUlVOVElNRV9FUlJPUhACEhYKElJVTl9TVEFUVVNfVElNRU9VVBADEhsKF1JVTl9TVEFUVVNfTUVNT1JZX0xJTUlUEAQSGwoXUlVOX1NUQVRVU19PVVRQVVRfTElNSVQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGEhcKE1JVTl9TVEFUVVNfSU5URVJOQUwQBxIcChhSVU5fU1RBVFVTX0NPTVBJTEVfRVJST1IQCCrDAQoFTGltaXQSFQoRTElNSVRfVU5TUEVDSUZJRUQQABIOCgpMSU1JVF9QSURTEAESEAoMTElNSVRfTUVNT1JZEAISEwoPTElNSVRfRklMRV9TSVpFEAMSGQoVTElNSVRfV09SS1NQQUNFX0JZVEVTEAQSGQoVTElNSVRfV09SS1NQQUNFX0ZJTEVTEAUSFAoQTElNSVRfT1BFTl9GSUxFUxAGEhAKDExJTUlUX09VVFBVVBAHEg4KCkxJTUlUX1RJTUUQCCreAgoSQXJ0aWZhY3RTa2lwUmVhc29uEiQKIEFSVElGQUNUX1NLSVBfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocQVJUSUZBQ1RfU0tJUF9SRUFTT05fU1lNTElOSxABEiUKIUFSVElGQUNUX1NLSVBfUkVBU09OX1NQRUNJQUxfRklMRRACEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX0hBUkRfTElOSxADEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19MQVJHRRAEEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19NQU5ZEAUSIwofQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9UQUxfU0laRRAGEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX0JBRF9OQU1FEAcSJgoiQVJUSUZBQ1RfU0tJUF9SRUFTT05fTk9UX0NPTExFQ1RFRBAIMroDCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESUAoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZSIDkAIBEmUKDUxpc3RMYW5ndWFnZXMSJi5hdXJlYS5zYW5kYm94LnYxLkxpc3RMYW5ndWFnZXNSZXF1ZXN0GicuYXVyZWEuc2FuZGJveC52MS5MaXN0TGFuZ3VhZ2VzUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
+  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEihgYKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5Eg8KB3J1bnRpbWUYDCABKAkSFwoPY29tcGlsZV90aW1lb3V0GA0gASgBEhwKFGNvbXBpbGVfbWVtb3J5X2J5dGVzGA4gASgDEikKBXRlc3RzGA8gAygLMhouYXVyZWEuc2FuZGJveC52MS5UZXN0Q2FzZRIwCgpjb21wYXJpc29uGBAgASgOMhwuYXVyZWEuc2FuZGJveC52MS5Db21wYXJpc29uEhoKEmFic29sdXRlX3RvbGVyYW5jZRgRIAEoARIaChJyZWxhdGl2ZV90b2xlcmFuY2UYEiABKAESHQoVc3RvcF9vbl9maXJzdF9mYWlsdXJlGBMgASgIGiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEJpbmFyeUZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4AUILCglfcmVhZG9ubHki2AEKCFRlc3RDYXNlEgwKBG5hbWUYASABKAkSDQoFc3RkaW4YAiABKAwSDAoEYXJncxgDIAMoCRIcCg9leHBlY3RlZF9zdGRvdXQYBCABKAlIAIgBARIPCgd0aW1lb3V0GAUgASgBEhYKDmNwdV90aW1lX2xpbWl0GAYgASgBEhQKDG1lbW9yeV9ieXRlcxgHIAEoAxIwCgpjb21wYXJpc29uGAggASgOMhwuYXVyZWEuc2FuZGJveC52MS5Db21wYXJpc29uQhIKEF9leHBlY3RlZF9zdGRvdXQiQQoOUmVzb3VyY2VMaW1pdHMSCwoDY3B1GAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRwaWRzGAMgASgDIsAHCgtSdW5SZXNwb25zZRIOCgZydW5faWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBIRCglleGl0X2NvZGUYAyABKAUSDgoGc3Rkb3V0GAQgASgJEg4KBnN0ZGVychgFIAEoCRIWCg5leGVjdXRpb25fdGltZRgGIAEoARIRCgl0aW1lZF9vdXQYByABKAgSDwoHdGltZW91dBgIIAEoARI/CglhcnRpZmFjdHMYCSADKAsyLC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkFydGlmYWN0c0VudHJ5EisKBnN0YXR1cxgKIAEoDjIbLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhdHVzEg4KBnNpZ25hbBgLIAEoCRIYChBzdGRvdXRfdHJ1bmNhdGVkGAwgASgIEhgKEHN0ZGVycl90cnVuY2F0ZWQYDSABKAgSMAoGbGltaXRzGA4gASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxINCgVlcnJvchgPIAEoCRIuCgV1c2FnZRgQIAEoCzIfLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VVc2FnZRJMChBiaW5hcnlfYXJ0aWZhY3RzGBEgAygLMjIuYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZS5CaW5hcnlBcnRpZmFjdHNFbnRyeRI8ChFza2lwcGVkX2FydGlmYWN0cxgSIAMoCzIhLmF1cmVhLnNhbmRib3gudjEuU2tpcHBlZEFydGlmYWN0EhsKE2FydGlmYWN0c190cnVuY2F0ZWQYEyABKAgSEgoKcXVldWVfdGltZRgUIAEoARIrCgpsaW1pdHNfaGl0GBUgAygOMhcuYXVyZWEuc2FuZGJveC52MS5MaW1pdBIwCgdjb21waWxlGBYgASgLMh8uYXVyZWEuc2FuZGJveC52MS5Db21waWxlUmVzdWx0EjIKDHRlc3RfcmVzdWx0cxgXIAMoCzIcLmF1cmVhLnNhbmRib3gudjEuVGVzdFJlc3VsdBIUCgx0ZXN0c19wYXNzZWQYGCABKAUSEwoLdGVzdHNfdG90YWwYGSABKAUSGQoRZmlyc3RfZmFpbGVkX3Rlc3QYGiABKAkaMAoOQXJ0aWZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARo2ChRCaW5hcnlBcnRpZmFjdHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIqsCCgpUZXN0UmVzdWx0EgwKBG5hbWUYASABKAkSKwoGc3RhdHVzGAIgASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSEQoJZXhpdF9jb2RlGAMgASgFEg4KBnNpZ25hbBgEIAEoCRIOCgZzdGRvdXQYBSABKAkSDgoGc3RkZXJyGAYgASgJEhYKDmV4ZWN1dGlvbl90aW1lGAcgASgBEi4KBXVzYWdlGAggASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlEhIKCmRpZmZlcmVuY2UYCSABKAkSGAoQc3Rkb3V0X3RydW5jYXRlZBgKIAEoCBIYChBzdGRlcnJfdHJ1bmNhdGVkGAsgASgIEg8KB3RpbWVvdXQYDCABKAEiigIKDUNvbXBpbGVSZXN1bHQSDgoGc3Rkb3V0GAEgASgJEg4KBnN0ZGVychgCIAEoCRIRCglleGl0X2NvZGUYAyABKAUSFgoOZXhlY3V0aW9uX3RpbWUYBCABKAESKwoGc3RhdHVzGAUgASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSDwoHdGltZW91dBgGIAEoARIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEi4KBXVzYWdlGAggASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlEg4KBnNpZ25hbBgJIAEoCSJVCg9Ta2lwcGVkQXJ0aWZhY3QSDAoEbmFtZRgBIAEoCRI0CgZyZWFzb24YAiABKA4yJC5hdXJlYS5zYW5kYm94LnYxLkFydGlmYWN0U2tpcFJlYXNvbiI8Cg1SZXNvdXJjZVVzYWdlEhAKCGNwdV90aW1lGAEgASgBEhkKEXBlYWtfbWVtb3J5X2J5dGVzGAIgASgDItcBChFSdW5TdHJlYW1SZXNwb25zZRIvCgdzdGFydGVkGAEgASgLMhwuYXVyZWEuc2FuZGJveC52MS5SdW5TdGFydGVkSAASEAoGc3Rkb3V0GAIgASgMSAASEAoGc3RkZXJyGAMgASgMSAASLwoGcmVzdWx0GAQgASgLMh0uYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZUgAEjMKC3Rlc3RfcmVzdWx0GAUgASgLMhwuYXVyZWEuc2FuZGJveC52MS5UZXN0UmVzdWx0SABCBwoFZXZlbnQiHAoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkiNQoRQnVpbGRJbWFnZVJlcXVlc3QSEAoIbm9fY2FjaGUYASABKAgSDgoGZmFtaWx5GAIgASgJIkAKEkJ1aWxkSW1hZ2VSZXNwb25zZRINCgNsb2cYASABKAlIABISCghpbWFnZV9pZBgCIAEoCUgAQgcKBWV2ZW50Ig8KDUhlYWx0aFJlcXVlc3QikQIKDkhlYWx0aFJlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSGAoQZG9ja2VyX3JlYWNoYWJsZRgCIAEoCBIWCg5kb2NrZXJfdmVyc2lvbhgDIAEoCRIaChJkb2NrZXJfYXBpX3ZlcnNpb24YBCABKAkSFQoNc2FuZGJveF9pbWFnZRgFIAEoCRIdChVzYW5kYm94X2ltYWdlX3ByZXNlbnQYBiABKAgSFQoNYXVyZWFfdmVyc2lvbhgHIAEoCRIRCglsYW5ndWFnZXMYCCADKAkSDgoGZGV0YWlsGAkgASgJEjAKCGZhbWlsaWVzGAogAygLMh4uYXVyZWEuc2FuZGJveC52MS5GYW1pbHlIZWFsdGgiYQoMRmFtaWx5SGVhbHRoEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHcHJlc2VudBgDIAEoCBIRCglsYW5ndWFnZXMYBCADKAkSEAoIYnVpbGRpbmcYBSABKAgiFgoUTGlzdExhbmd1YWdlc1JlcXVlc3QiSgoVTGlzdExhbmd1YWdlc1Jlc3BvbnNlEjEKCWxhbmd1YWdlcxgBIAMoCzIeLmF1cmVhLnNhbmRib3gudjEuTGFuZ3VhZ2VJbmZvIuoCCgxMYW5ndWFnZUluZm8SDAoEbmFtZRgBIAEoCRIPCgdhbGlhc2VzGAIgAygJEg8KB3ZlcnNpb24YAyABKAkSEAoIY29tcGlsZWQYBCABKAgSDgoGZmFtaWx5GAUgASgJEhEKCWF2YWlsYWJsZRgGIAEoCBI4Cg5kZWZhdWx0X2xpbWl0cxgHIAEoCzIgLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VMaW1pdHMSOAoObWF4aW11bV9saW1pdHMYCCABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhcKD2RlZmF1bHRfdGltZW91dBgJIAEoARITCgttYXhfdGltZW91dBgKIAEoARIfChdkZWZhdWx0X2NvbXBpbGVfdGltZW91dBgLIAEoARIkChxkZWZhdWx0X2NvbXBpbGVfbWVtb3J5X2J5dGVzGAwgASgDEgwKBHdhcm0YDSABKAgqkQEKCkNvbXBhcmlzb24SGgoWQ09NUEFSSVNPTl9VTlNQRUNJRklFRBAAEiIKHkNPTVBBUklTT05fVFJBSUxJTkdfV0hJVEVTUEFDRRABEhQKEENPTVBBUklTT05fRVhBQ1QQAhIVChFDT01QQVJJU09OX1RPS0VOUxADEhYKEkNPTVBBUklTT05fTlVNRVJJQxAEKrACCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhEKDVJVTl9TVEFUVVNfT0sQARIcChhSVU5fU1RBVFVTX1JVTlRJTUVfRVJST1IQAhIWChJSVU5fU1RBVFVTX1RJTUVPVVQQAxIbChdSVU5fU1RBVFVTX01FTU9SWV9MSU1JVBAEEhsKF1JVTl9TVEFUVVNfT1VUUFVUX0xJTUlUEAUSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBhIXChNSVU5fU1RBVFVTX0lOVEVSTkFMEAcSHAoYUlVOX1NUQVRVU19DT01QSUxFX0VSUk9SEAgSGwoXUlVOX1NUQVRVU19XUk9OR19BTlNXRVIQCRIWChJSVU5fU1RBVFVTX1NLSVBQRUQQCirDAQoFTGltaXQSFQoRTElNSVRfVU5TUEVDSUZJRUQQABIOCgpMSU1JVF9QSURTEAESEAoMTElNSVRfTUVNT1JZEAISEwoPTElNSVRfRklMRV9TSVpFEAMSGQoVTElNSVRfV09SS1NQQUNFX0JZVEVTEAQSGQoVTElNSVRfV09SS1NQQUNFX0ZJTEVTEAUSFAoQTElNSVRfT1BFTl9GSUxFUxAGEhAKDExJTUlUX09VVFBVVBAHEg4KCkxJTUlUX1RJTUUQCCreAgoSQXJ0aWZhY3RTa2lwUmVhc29uEiQKIEFSVElGQUNUX1NLSVBfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocQVJUSUZBQ1RfU0tJUF9SRUFTT05fU1lNTElOSxABEiUKIUFSVElGQUNUX1NLSVBfUkVBU09OX1NQRUNJQUxfRklMRRACEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX0hBUkRfTElOSxADEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19MQVJHRRAEEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19NQU5ZEAUSIwofQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9UQUxfU0laRRAGEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX0JBRF9OQU1FEAcSJgoiQVJUSUZBQ1RfU0tJUF9SRUFTT05fTk9UX0NPTExFQ1RFRBAIMroDCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESUAoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZSIDkAIBEmUKDUxpc3RMYW5ndWFnZXMSJi5hdXJlYS5zYW5kYm94LnYxLkxpc3RMYW5ndWFnZXNSZXF1ZXN0GicuYXVyZWEuc2FuZGJveC52MS5MaXN0TGFuZ3VhZ2VzUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
 
 /**
  * RunRequest describes one execution.
@@ -166,6 +166,48 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
    * @generated from field: int64 compile_memory_bytes = 14;
    */
   compileMemoryBytes: bigint;
+
+  /**
+   * Test cases to judge the program against: it is compiled once (for a compiled language) and
+   * then run once per case, each time as a fresh process in a fresh copy of the post-compile
+   * workspace, with the case's stdin and args. Expected outputs never enter the sandbox: the
+   * server compares. At most SANDBOX_MAX_TESTS cases; their stdin and expected output together at
+   * most SANDBOX_MAX_TEST_INPUT_BYTES; the sum of their timeouts at most SANDBOX_MAX_TEST_TIME
+   * seconds: past any of these, INVALID_ARGUMENT before anything runs. With tests, `stdin` and
+   * `args` must be empty (each case has its own), and `timeout` is each case's default wall-clock
+   * limit (SANDBOX_TEST_DEFAULT_TIMEOUT when 0).
+   *
+   * @generated from field: repeated aurea.sandbox.v1.TestCase tests = 15;
+   */
+  tests: TestCase[];
+
+  /**
+   * How a case's stdout is compared with its `expected_stdout`.
+   *
+   * @generated from field: aurea.sandbox.v1.Comparison comparison = 16;
+   */
+  comparison: Comparison;
+
+  /**
+   * For COMPARISON_NUMERIC: two numbers are equal when they differ by at most
+   * max(absolute_tolerance, relative_tolerance * |expected|). Both 0 means 1e-9 absolute.
+   *
+   * @generated from field: double absolute_tolerance = 17;
+   */
+  absoluteTolerance: number;
+
+  /**
+   * @generated from field: double relative_tolerance = 18;
+   */
+  relativeTolerance: number;
+
+  /**
+   * Stop at the first case that does not pass: the rest are RUN_STATUS_SKIPPED and never see
+   * their input.
+   *
+   * @generated from field: bool stop_on_first_failure = 19;
+   */
+  stopOnFirstFailure: boolean;
 };
 
 /**
@@ -174,6 +216,77 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
  */
 export const RunRequestSchema: GenMessage<RunRequest> = /*@__PURE__*/
   messageDesc(file_aurea_sandbox_v1_sandbox, 0);
+
+/**
+ * TestCase is one input to judge a program on (RunRequest.tests).
+ *
+ * @generated from message aurea.sandbox.v1.TestCase
+ */
+export type TestCase = Message<"aurea.sandbox.v1.TestCase"> & {
+  /**
+   * The case's name, for its result (default: its 1-based position).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The program's stdin for this case.
+   *
+   * @generated from field: bytes stdin = 2;
+   */
+  stdin: Uint8Array;
+
+  /**
+   * Command-line arguments for this case.
+   *
+   * @generated from field: repeated string args = 3;
+   */
+  args: string[];
+
+  /**
+   * What the program must print on stdout; unset means the case passes on exit code 0 alone.
+   *
+   * @generated from field: optional string expected_stdout = 4;
+   */
+  expectedStdout?: string | undefined;
+
+  /**
+   * Wall-clock seconds for this case; 0 means RunRequest.timeout (or its default).
+   *
+   * @generated from field: double timeout = 5;
+   */
+  timeout: number;
+
+  /**
+   * CPU seconds for this case (RLIMIT_CPU, whole seconds rounded up); 0 means none beyond the wall limit.
+   *
+   * @generated from field: double cpu_time_limit = 6;
+   */
+  cpuTimeLimit: number;
+
+  /**
+   * Peak memory (resident set) allowed for this case, bytes; only lowers the run's memory limit,
+   * which the kernel enforces. A case whose peak passes this lower value ends MEMORY_LIMIT.
+   *
+   * @generated from field: int64 memory_bytes = 7;
+   */
+  memoryBytes: bigint;
+
+  /**
+   * How this case's output is compared; COMPARISON_UNSPECIFIED means RunRequest.comparison.
+   *
+   * @generated from field: aurea.sandbox.v1.Comparison comparison = 8;
+   */
+  comparison: Comparison;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.TestCase.
+ * Use `create(TestCaseSchema)` to create a new message.
+ */
+export const TestCaseSchema: GenMessage<TestCase> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 1);
 
 /**
  * ResourceLimits bound what one run may use.
@@ -212,7 +325,7 @@ export type ResourceLimits = Message<"aurea.sandbox.v1.ResourceLimits"> & {
  * Use `create(ResourceLimitsSchema)` to create a new message.
  */
 export const ResourceLimitsSchema: GenMessage<ResourceLimits> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 1);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 2);
 
 /**
  * RunResponse is the complete result of one run.
@@ -393,6 +506,34 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
    * @generated from field: aurea.sandbox.v1.CompileResult compile = 22;
    */
   compile?: CompileResult | undefined;
+
+  /**
+   * With RunRequest.tests: one result per case, in the request's order. The run's `status` is
+   * then RUN_STATUS_OK only when every case passed, otherwise the first failing case's status
+   * (RUN_STATUS_COMPILE_ERROR when it did not compile, and every case is SKIPPED).
+   *
+   * @generated from field: repeated aurea.sandbox.v1.TestResult test_results = 23;
+   */
+  testResults: TestResult[];
+
+  /**
+   * Cases that passed, and cases in the request.
+   *
+   * @generated from field: int32 tests_passed = 24;
+   */
+  testsPassed: number;
+
+  /**
+   * @generated from field: int32 tests_total = 25;
+   */
+  testsTotal: number;
+
+  /**
+   * The name of the first case that did not pass; empty when all passed.
+   *
+   * @generated from field: string first_failed_test = 26;
+   */
+  firstFailedTest: string;
 };
 
 /**
@@ -400,7 +541,100 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
  * Use `create(RunResponseSchema)` to create a new message.
  */
 export const RunResponseSchema: GenMessage<RunResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 2);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 3);
+
+/**
+ * TestResult is the outcome of one test case.
+ *
+ * @generated from message aurea.sandbox.v1.TestResult
+ */
+export type TestResult = Message<"aurea.sandbox.v1.TestResult"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * OK, WRONG_ANSWER, RUNTIME_ERROR, TIMEOUT (wall or CPU limit), MEMORY_LIMIT, OUTPUT_LIMIT, or
+   * SKIPPED (never ran); CANCELLED or INTERNAL for the case running when the whole run ended so.
+   *
+   * @generated from field: aurea.sandbox.v1.RunStatus status = 2;
+   */
+  status: RunStatus;
+
+  /**
+   * The program's exit code for this case; -1 when it has none (skipped, or killed at the time limit).
+   *
+   * @generated from field: int32 exit_code = 3;
+   */
+  exitCode: number;
+
+  /**
+   * Name of the signal that ended it, or empty.
+   *
+   * @generated from field: string signal = 4;
+   */
+  signal: string;
+
+  /**
+   * Its output, at most SANDBOX_TEST_OUTPUT_LIMIT bytes each (the comparison saw up to the output cap).
+   *
+   * @generated from field: string stdout = 5;
+   */
+  stdout: string;
+
+  /**
+   * @generated from field: string stderr = 6;
+   */
+  stderr: string;
+
+  /**
+   * Wall-clock seconds of this case's process.
+   *
+   * @generated from field: double execution_time = 7;
+   */
+  executionTime: number;
+
+  /**
+   * CPU time and peak resident memory of this case's process and the children it waited for.
+   *
+   * @generated from field: aurea.sandbox.v1.ResourceUsage usage = 8;
+   */
+  usage?: ResourceUsage | undefined;
+
+  /**
+   * For RUN_STATUS_WRONG_ANSWER: the first differing line or token, expected against received.
+   *
+   * @generated from field: string difference = 9;
+   */
+  difference: string;
+
+  /**
+   * True when its stdout or stderr were cut at the per-case limit in this result.
+   *
+   * @generated from field: bool stdout_truncated = 10;
+   */
+  stdoutTruncated: boolean;
+
+  /**
+   * @generated from field: bool stderr_truncated = 11;
+   */
+  stderrTruncated: boolean;
+
+  /**
+   * The wall-clock limit that applied to this case, seconds.
+   *
+   * @generated from field: double timeout = 12;
+   */
+  timeout: number;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.TestResult.
+ * Use `create(TestResultSchema)` to create a new message.
+ */
+export const TestResultSchema: GenMessage<TestResult> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 4);
 
 /**
  * CompileResult is the outcome of a compile phase: the compiler ran in a sandbox of its own,
@@ -478,7 +712,7 @@ export type CompileResult = Message<"aurea.sandbox.v1.CompileResult"> & {
  * Use `create(CompileResultSchema)` to create a new message.
  */
 export const CompileResultSchema: GenMessage<CompileResult> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 3);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 5);
 
 /**
  * SkippedArtifact names a workspace entry that was not returned.
@@ -506,7 +740,7 @@ export type SkippedArtifact = Message<"aurea.sandbox.v1.SkippedArtifact"> & {
  * Use `create(SkippedArtifactSchema)` to create a new message.
  */
 export const SkippedArtifactSchema: GenMessage<SkippedArtifact> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 4);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 6);
 
 /**
  * ResourceUsage is what a run consumed, as the kernel accounted it for the run's cgroup.
@@ -539,7 +773,7 @@ export type ResourceUsage = Message<"aurea.sandbox.v1.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 5);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 7);
 
 /**
  * RunStreamResponse is one message of a RunStream: `started` first, then output, then `result`.
@@ -585,6 +819,15 @@ export type RunStreamResponse = Message<"aurea.sandbox.v1.RunStreamResponse"> & 
      */
     value: RunResponse;
     case: "result";
+  } | {
+    /**
+     * With RunRequest.tests: one case's result as soon as it is judged, in order, before
+     * `result` (which repeats them all). A case's output is in its result, not in stdout chunks.
+     *
+     * @generated from field: aurea.sandbox.v1.TestResult test_result = 5;
+     */
+    value: TestResult;
+    case: "testResult";
   } | { case: undefined; value?: undefined };
 };
 
@@ -593,7 +836,7 @@ export type RunStreamResponse = Message<"aurea.sandbox.v1.RunStreamResponse"> & 
  * Use `create(RunStreamResponseSchema)` to create a new message.
  */
 export const RunStreamResponseSchema: GenMessage<RunStreamResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 6);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 8);
 
 /**
  * RunStarted opens a RunStream.
@@ -614,7 +857,7 @@ export type RunStarted = Message<"aurea.sandbox.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 7);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 9);
 
 /**
  * BuildImageRequest asks for the sandbox image to be (re)built.
@@ -643,7 +886,7 @@ export type BuildImageRequest = Message<"aurea.sandbox.v1.BuildImageRequest"> & 
  * Use `create(BuildImageRequestSchema)` to create a new message.
  */
 export const BuildImageRequestSchema: GenMessage<BuildImageRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 8);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 10);
 
 /**
  * BuildImageResponse is one message of a BuildImage stream: log lines, then the result.
@@ -680,7 +923,7 @@ export type BuildImageResponse = Message<"aurea.sandbox.v1.BuildImageResponse"> 
  * Use `create(BuildImageResponseSchema)` to create a new message.
  */
 export const BuildImageResponseSchema: GenMessage<BuildImageResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 9);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 11);
 
 /**
  * HealthRequest has no fields.
@@ -695,7 +938,7 @@ export type HealthRequest = Message<"aurea.sandbox.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 10);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 12);
 
 /**
  * HealthResponse describes whether the service can run code right now.
@@ -780,7 +1023,7 @@ export type HealthResponse = Message<"aurea.sandbox.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 11);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 13);
 
 /**
  * FamilyHealth is one image family's state.
@@ -829,7 +1072,7 @@ export type FamilyHealth = Message<"aurea.sandbox.v1.FamilyHealth"> & {
  * Use `create(FamilyHealthSchema)` to create a new message.
  */
 export const FamilyHealthSchema: GenMessage<FamilyHealth> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 12);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 14);
 
 /**
  * ListLanguagesRequest takes no parameters.
@@ -844,7 +1087,7 @@ export type ListLanguagesRequest = Message<"aurea.sandbox.v1.ListLanguagesReques
  * Use `create(ListLanguagesRequestSchema)` to create a new message.
  */
 export const ListLanguagesRequestSchema: GenMessage<ListLanguagesRequest> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 13);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 15);
 
 /**
  * ListLanguagesResponse lists the languages, by name.
@@ -863,7 +1106,7 @@ export type ListLanguagesResponse = Message<"aurea.sandbox.v1.ListLanguagesRespo
  * Use `create(ListLanguagesResponseSchema)` to create a new message.
  */
 export const ListLanguagesResponseSchema: GenMessage<ListLanguagesResponse> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 14);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 16);
 
 /**
  * LanguageInfo describes one language.
@@ -966,7 +1209,56 @@ export type LanguageInfo = Message<"aurea.sandbox.v1.LanguageInfo"> & {
  * Use `create(LanguageInfoSchema)` to create a new message.
  */
 export const LanguageInfoSchema: GenMessage<LanguageInfo> = /*@__PURE__*/
-  messageDesc(file_aurea_sandbox_v1_sandbox, 15);
+  messageDesc(file_aurea_sandbox_v1_sandbox, 17);
+
+/**
+ * Comparison says how a test case's output is compared with its expected output.
+ *
+ * @generated from enum aurea.sandbox.v1.Comparison
+ */
+export enum Comparison {
+  /**
+   * The default: COMPARISON_TRAILING_WHITESPACE.
+   *
+   * @generated from enum value: COMPARISON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Equal after removing trailing spaces and tabs from every line and trailing newlines from the end.
+   *
+   * @generated from enum value: COMPARISON_TRAILING_WHITESPACE = 1;
+   */
+  TRAILING_WHITESPACE = 1,
+
+  /**
+   * Byte for byte.
+   *
+   * @generated from enum value: COMPARISON_EXACT = 2;
+   */
+  EXACT = 2,
+
+  /**
+   * The same whitespace-separated tokens, in order.
+   *
+   * @generated from enum value: COMPARISON_TOKENS = 3;
+   */
+  TOKENS = 3,
+
+  /**
+   * The same tokens, where two numbers are equal within the tolerance (RunRequest.absolute_tolerance,
+   * relative_tolerance).
+   *
+   * @generated from enum value: COMPARISON_NUMERIC = 4;
+   */
+  NUMERIC = 4,
+}
+
+/**
+ * Describes the enum aurea.sandbox.v1.Comparison.
+ */
+export const ComparisonSchema: GenEnum<Comparison> = /*@__PURE__*/
+  enumDesc(file_aurea_sandbox_v1_sandbox, 0);
 
 /**
  * RunStatus is the single verdict of a run.
@@ -1039,13 +1331,29 @@ export enum RunStatus {
    * @generated from enum value: RUN_STATUS_COMPILE_ERROR = 8;
    */
   COMPILE_ERROR = 8,
+
+  /**
+   * A test case's output differed from its expected output (TestResult.difference says where);
+   * for the run, the first failing case was a wrong answer.
+   *
+   * @generated from enum value: RUN_STATUS_WRONG_ANSWER = 9;
+   */
+  WRONG_ANSWER = 9,
+
+  /**
+   * A test case that never ran: the run stopped before it (stop_on_first_failure, a limit of
+   * the whole run, a cancellation).
+   *
+   * @generated from enum value: RUN_STATUS_SKIPPED = 10;
+   */
+  SKIPPED = 10,
 }
 
 /**
  * Describes the enum aurea.sandbox.v1.RunStatus.
  */
 export const RunStatusSchema: GenEnum<RunStatus> = /*@__PURE__*/
-  enumDesc(file_aurea_sandbox_v1_sandbox, 0);
+  enumDesc(file_aurea_sandbox_v1_sandbox, 1);
 
 /**
  * Limit names a limit a program can run into.
@@ -1123,7 +1431,7 @@ export enum Limit {
  * Describes the enum aurea.sandbox.v1.Limit.
  */
 export const LimitSchema: GenEnum<Limit> = /*@__PURE__*/
-  enumDesc(file_aurea_sandbox_v1_sandbox, 1);
+  enumDesc(file_aurea_sandbox_v1_sandbox, 2);
 
 /**
  * ArtifactSkipReason says why a workspace entry was not returned as an artifact.
@@ -1200,7 +1508,7 @@ export enum ArtifactSkipReason {
  * Describes the enum aurea.sandbox.v1.ArtifactSkipReason.
  */
 export const ArtifactSkipReasonSchema: GenEnum<ArtifactSkipReason> = /*@__PURE__*/
-  enumDesc(file_aurea_sandbox_v1_sandbox, 2);
+  enumDesc(file_aurea_sandbox_v1_sandbox, 3);
 
 /**
  * SandboxService executes code and reports on the service's own readiness.

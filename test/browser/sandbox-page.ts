@@ -4,7 +4,7 @@
  */
 import { createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { RunStatus, SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 
 const params = new URLSearchParams(location.search);
 const baseUrl = params.get("aurea") ?? "";
@@ -36,6 +36,26 @@ async function main(): Promise<void> {
     if (message.event.case === "result") show("result", message.event.value.success ? "success" : "failure");
   }
   show("events", events.trim());
+
+  // Test cases: each case's verdict shown as its result streams in, then the run's.
+  const encoder = new TextEncoder();
+  let judged = "";
+  for await (const message of client.runStream({
+    language: "python",
+    code: "n = int(input())\nprint(5 if n == 2 else n * 2)",
+    tests: [1, 2, 3].map((n) => ({ name: `n=${n}`, stdin: encoder.encode(`${n}\n`), expectedStdout: `${n * 2}\n` })),
+  })) {
+    if (message.event.case === "testResult") {
+      const result = message.event.value;
+      judged += `${result.name}:${RunStatus[result.status]} `;
+      if (result.difference) show("difference", result.difference);
+    }
+    if (message.event.case === "result") {
+      const result = message.event.value;
+      judged += `| ${RunStatus[result.status]} ${result.testsPassed}/${result.testsTotal}`;
+    }
+    show("cases", judged);
+  }
   show("done", "done");
 }
 

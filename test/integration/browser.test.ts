@@ -27,7 +27,8 @@ beforeAll(async () => {
   });
   const script = bundle.outputFiles[0]!.text;
   const html = `<!doctype html><meta charset="utf-8"><title>Aurea</title>
-<pre id="run"></pre><pre id="stream"></pre><pre id="result"></pre><pre id="events"></pre><pre id="done"></pre><pre id="error"></pre>
+<pre id="run"></pre><pre id="stream"></pre><pre id="result"></pre><pre id="events"></pre><pre id="cases"></pre><pre id="difference"></pre>
+<pre id="done"></pre><pre id="error"></pre>
 <script type="module" src="/page.js"></script>`;
   // The page's own origin: a second server, so every call to Aurea is cross-origin.
   page = http.createServer((request, response) => {
@@ -81,6 +82,9 @@ describe("a page on another origin in headless Chromium", () => {
     expect(events[0]).toBe("started");
     expect(events.at(-1)).toBe("result");
     expect(events.filter((event) => event === "stdout").length).toBeGreaterThanOrEqual(3);
+    // Each case's result streamed in before the run's, with the first difference of the wrong one.
+    expect(await text("cases")).toBe("n=1:OK n=2:WRONG_ANSWER n=3:OK | WRONG_ANSWER 2/3");
+    expect(await text("difference")).toBe('line 1: expected "4", received "5"');
     await tab.close();
   });
 

@@ -74,9 +74,12 @@ sweep() {
 mkdir -m 0700 "$private" && mkfifo -m 0600 "$private/case-out" "$private/case-err" || exit 125
 index=0
 while IFS=' ' read -r archive_bytes args_bytes stdin_bytes timeout_seconds cpu_seconds output_cap timeout_microseconds; do
-  # shellcheck disable=SC2016 # the inner script's own variables
-  as_program /bin/sh -c 'chmod -R u+rwx "$1" 2>/dev/null; find "$1" -mindepth 1 -delete 2>/dev/null
-    find /tmp /dev/shm -mindepth 1 -user "$2" -delete 2>/dev/null; exit 0' empty "$workspace" "$program_uid"
+  # Everything of the program's user there, in one pass; a directory it made unreadable first
+  # gets its permissions back.
+  if ! as_program find "$workspace" /tmp /dev/shm -mindepth 1 -user "$program_uid" -delete 2>/dev/null; then
+    as_program chmod -R u+rwx "$workspace" 2>/dev/null
+    as_program find "$workspace" /tmp /dev/shm -mindepth 1 -user "$program_uid" -delete 2>/dev/null
+  fi
   if [ "$archive_bytes" -gt 0 ] && ! head -c "$archive_bytes" | as_program tar -x -C "$workspace" --no-same-owner --no-same-permissions; then
     exit 125
   fi
@@ -85,6 +88,13 @@ while IFS=' ' read -r archive_bytes args_bytes stdin_bytes timeout_seconds cpu_s
     while IFS= read -r -d '' arg; do args+=("$arg"); done < <(head -c "$args_bytes")
   fi
 
+  # A shell to set the limits only when there are limits to set: one process less per case.
+  limited=()
+  if [ "$processes" != - ] || [ "$cpu_seconds" != 0 ]; then
+    # shellcheck disable=SC2016 # the inner script's own variables
+    limited=(/bin/sh -c '{ [ "$1" = - ] || ulimit -p "$1"; } && { [ "$2" = 0 ] || { ulimit -t $(($2 + 1)) && ulimit -S -t "$2"; }; } && shift 2 && exec "$@"'
+      program "$processes" "$cpu_seconds")
+  fi
   head -c $((output_cap + 1)) <"$private/case-out" >"$private/out" &
   out_reader=$!
   head -c $((output_cap + 1)) <"$private/case-err" >"$private/err" &
@@ -97,9 +107,7 @@ while IFS=' ' read -r archive_bytes args_bytes stdin_bytes timeout_seconds cpu_s
   head -c "$stdin_bytes" |
     timeout --foreground -s KILL "$timeout_seconds" /usr/bin/time -q -o "$private/usage" -f '%U %S %M' \
       setpriv --reuid="$program_uid" --regid="$program_gid" --clear-groups --inh-caps=-all --bounding-set=-all -- \
-      /bin/sh -c '{ [ "$1" = - ] || ulimit -p "$1"; } && { [ "$2" = 0 ] || { ulimit -t $(($2 + 1)) && ulimit -S -t "$2"; }; } && shift 2 && exec "$@"' \
-      program "$processes" "$cpu_seconds" \
-      "$@" "${args[@]}" >"$private/case-out" 2>"$private/case-err"
+      "${limited[@]}" "$@" "${args[@]}" >"$private/case-out" 2>"$private/case-err"
   status=$?
   ended=$EPOCHREALTIME
   # The program's leftovers first: they may hold the output pipes open.

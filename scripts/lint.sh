@@ -13,4 +13,5 @@ for file in src/runner/sandbox/loaders/exec.sh src/runner/sandbox/cases.sh; do b
 sh -n images/harden.sh
 python3 -c 'import ast, sys; [ast.parse(open(path).read(), path) for path in sys.argv[1:]]' src/runner/sandbox/loaders/*.py
 for file in src/runner/sandbox/loaders/*.cjs; do node --check "$file"; done
+ruby -wc src/runner/sandbox/loaders/ruby.rb >/dev/null
 echo "lint: clean"

@@ -62,7 +62,7 @@ export interface Language {
   };
 }
 
-export const warmLoaders: readonly WarmLoader[] = ["python", "node", "exec"];
+export const warmLoaders: readonly WarmLoader[] = ["python", "node", "ruby", "exec"];
 const namePattern = /^[a-z][a-z0-9+#.-]{0,31}$/;
 const fileNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const envNamePattern = /^[A-Z_][A-Z0-9_]*$/;

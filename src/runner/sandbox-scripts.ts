@@ -23,10 +23,11 @@ import {
  */
 
 /**
- * The warm loaders there are, by file under sandbox/loaders/: python and node run the program
- * inside the interpreter they started ahead of time; exec starts the language's own command.
+ * The warm loaders there are, by file under sandbox/loaders/: python, node and ruby run the
+ * program inside the interpreter they started ahead of time; exec starts the language's own
+ * command (for languages whose interpreter starts in a few milliseconds, or that compile).
  */
-export type WarmLoader = "python" | "node" | "exec";
+export type WarmLoader = "python" | "node" | "ruby" | "exec";
 
 const sandboxDir = new URL("./sandbox/", import.meta.url);
 const texts = new Map<string, string>();
@@ -98,6 +99,8 @@ export function loaderCommand(loader: WarmLoader, codeFile: string, command: rea
       return ["python3", "-u", "-c", scriptText("loaders/python.py"), goFifo, workspaceDir, codeFile, readyTag];
     case "node":
       return ["node", "-e", scriptText("loaders/node.cjs"), goFifo, workspaceDir, codeFile, readyTag];
+    case "ruby":
+      return ["ruby", "-e", scriptText("loaders/ruby.rb"), goFifo, workspaceDir, codeFile, readyTag];
     case "exec":
       return ["bash", "-c", scriptText("loaders/exec.sh"), "aurea-loader", goFifo, codeFile, readyTag, ...command];
   }

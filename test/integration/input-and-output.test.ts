@@ -40,6 +40,34 @@ describe("input", () => {
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "after\n" });
   });
 
+  it.each([
+    ["python", "print(open('/dev/stdin').read(), end='')"],
+    ["javascript", "process.stdout.write(require('fs').readFileSync('/dev/stdin', 'utf8'))"],
+    ["bash", "cat /dev/stdin"],
+    [
+      "c",
+      '#include <stdio.h>\nint main(void) { FILE *f = fopen("/dev/stdin", "r"); int c; if (!f) return 9; while ((c = fgetc(f)) != EOF) putchar(c); }',
+    ],
+  ])(
+    "lets a %s program open its stdin by name, warm or cold, run or test case",
+    async (language, code) => {
+      for (const runtime of ["runc", "runsc"]) {
+        // Twice: the first may take a warm container, the second a cold one, or the reverse.
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const response = await server.client.run({ language, code, runtime, stdin: Buffer.from("by name\n") });
+          expect(response, `${language} ${runtime}`).toMatchObject({ status: "RUN_STATUS_OK", stdout: "by name\n" });
+        }
+      }
+      const judged = await server.client.run({
+        language,
+        code,
+        tests: [{ stdin: Buffer.from("case\n"), expected_stdout: "case\n" }],
+      });
+      expect(judged).toMatchObject({ status: "RUN_STATUS_OK", tests_passed: 1 });
+    },
+    60_000,
+  );
+
   it("passes command-line arguments", async () => {
     const python = await server.client.run({
       language: "python",

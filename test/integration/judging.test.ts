@@ -175,9 +175,8 @@ describe("what one case can do to another", () => {
       "    subprocess.Popen(['sleep', '300'], start_new_session=True)",
       "    print('dirtied')",
       "else:",
-      "    mine = os.getuid()",
-      "    others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()",
-      "              and os.stat(f'/proc/{p}').st_uid == mine]",
+      // The first case's daemon, by name (the `cat` feeding this case's stdin is its own).
+      "    others = [p for p in os.listdir('/proc') if p.isdigit() and open(f'/proc/{p}/comm').read().strip() == 'sleep']",
       "    print(sorted(os.listdir('.')), os.path.exists('/tmp/left-in-tmp'), others)",
     ].join("\n");
     const response = await server.client.run({

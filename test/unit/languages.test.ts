@@ -29,7 +29,7 @@ describe("language data files", () => {
       ...valid,
       name: "Lua!",
       run: [],
-      warmLoader: "ruby",
+      warmLoader: "cobol",
       extra: 1,
       env: { "bad name": "x" },
       examples: { hello: {}, compileError: { code: "x" } },
@@ -38,7 +38,7 @@ describe("language data files", () => {
     expect("errors" in parsed && parsed.errors).toEqual([
       "lua.json: extra is not a known field",
       "lua.json: name must be a string matching /^[a-z][a-z0-9+#.-]{0,31}$/",
-      "lua.json: warmLoader must be one of python, node, exec",
+      "lua.json: warmLoader must be one of python, node, ruby, exec",
       "lua.json: env.bad name must be a string, under a name matching /^[A-Z_][A-Z0-9_]*$/",
       "lua.json: examples.hello must be an object with a non-empty code",
       "lua.json: examples.stdin must be an object with a non-empty code",

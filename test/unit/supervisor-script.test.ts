@@ -72,6 +72,8 @@ async function supervise(options: {
   after?: Buffer;
   artifacts?: ArtifactCaps;
   archive?: Buffer;
+  /** uid:gid of the program (the sandbox user by default). */
+  user?: string;
 }): Promise<SupervisedRun> {
   const archive = options.archive ?? (options.files ? await buildWorkspaceArchive(options.files) : Buffer.alloc(0));
   const input = Buffer.concat([
@@ -100,7 +102,7 @@ async function supervise(options: {
     stderrEndTag,
     String(manifestExtraEntries),
     options.processes ?? "-",
-    programUser,
+    options.user ?? programUser,
     options.output ?? "direct",
     ...options.program,
   ];
@@ -227,6 +229,12 @@ describe("the supervisor, relaying output through pipes in the sandbox", () => {
     expect(run.ticks[1]).toBe(run.ticks[0]);
   });
 
+  it("lets the program open its stdin by name (/dev/stdin), though the container's stdin is root's pipe", async () => {
+    const run = await supervise({ program: ["cat", "/dev/stdin"], after: Buffer.from("by name\n") });
+    expect(run.stdout).toBe("by name\n");
+    expect(run.report).toMatchObject({ kind: "finished", status: 0 });
+  });
+
   it("holds the program to its own process limit, so the supervisor can still fork after a bomb", async () => {
     const forks = [
       "import errno, os, time",
@@ -242,8 +250,11 @@ describe("the supervisor, relaying output through pipes in the sandbox", () => {
       "        os._exit(0)",
       "    children += 1",
     ].join("\n");
-    const run = await supervise({ output: "relay", processes: "6", program: ["python3", "-c", forks] });
-    expect(run.stdout).toBe("EAGAIN 5\n");
+    // RLIMIT_NPROC counts a uid's processes across the host: a uid no sandbox of the engine tests
+    // running alongside uses, so only this program's own count.
+    const run = await supervise({ output: "relay", processes: "6", program: ["python3", "-c", forks], user: "10991:10991" });
+    // Six processes of the program's user: the program, the `cat` that feeds its stdin, four children.
+    expect(run.stdout).toBe("EAGAIN 4\n");
     // The leftovers are killed (a fork of the supervisor's) and the report comes.
     expect(run.report).toMatchObject({ kind: "finished", status: 0 });
   });
@@ -266,11 +277,13 @@ describe("the supervisor, warm, with each loader", () => {
     ],
     ["python", "main.py", () => ["python3", "-u", "-c", script("loaders/python.py"), fifo(), workspace, "main.py", readyTag]],
     ["node", "main.js", () => ["node", "-e", script("loaders/node.cjs"), fifo(), workspace, "main.js", readyTag]],
+    ["ruby", "main.rb", () => ["ruby", "-e", script("loaders/ruby.rb"), fifo(), workspace, "main.rb", readyTag]],
   ];
   const programs: Record<string, string> = {
     bash: 'read -r line; echo "$1|$SUFFIX|$line"; exit 4',
     python: "import os, sys\nprint(sys.argv[1] + '|' + os.environ['SUFFIX'] + '|' + sys.stdin.readline().strip())\nsys.exit(4)",
     node: "const line = require('fs').readFileSync(0, 'utf8').split('\\n')[0];\nconsole.log(`${process.argv[2]}|${process.env.SUFFIX}|${line}`);\nprocess.exit(4);",
+    ruby: 'line = $stdin.gets.chomp\nputs "#{ARGV[0]}|#{ENV["SUFFIX"]}|#{line}"\nexit 4',
   };
 
   const cases = loaders.flatMap(([name, codeFile, argv]) =>
@@ -285,6 +298,21 @@ describe("the supervisor, warm, with each loader", () => {
       expect(run.stdout).toBe(`\0${readyTag}\na b|!|line\n`);
       expect(run.report).toMatchObject({ kind: "finished", status: 4 });
       expect(readFileSync(join(workspace, codeFile), "utf8")).toBe(programs[name]);
+    },
+  );
+
+  const byName: Record<string, string> = {
+    bash: "cat /dev/stdin",
+    python: "print(open('/dev/stdin').read(), end='')",
+    node: "process.stdout.write(require('fs').readFileSync('/dev/stdin', 'utf8'))",
+    ruby: "print File.read('/dev/stdin')",
+  };
+  it.each(loaders.map(([name, , argv]) => [name, argv] as const))(
+    "%s: the program opens its stdin by name, though the container's stdin is root's pipe",
+    async (name, argv) => {
+      const after = Buffer.concat([warmRunMessage([], [], byName[name]), Buffer.from("by name\n")]);
+      const run = await supervise({ mode: "warm", program: argv(), after });
+      expect(run.stdout).toBe(`\0${readyTag}\nby name\n`);
     },
   );
 

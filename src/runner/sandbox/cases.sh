@@ -16,7 +16,8 @@
 # 1. empties the workspace and the program user's files in /tmp and /dev/shm, and extracts the
 #    archive again, as the program's user: files one case writes never reach the next;
 # 2. runs the program as that user with exactly STDIN_BYTES on its stdin (`head -c`, root's, so
-#    the program can neither read past its case nor steer the reader), held to PROCESSES
+#    the program can neither read past its case nor steer the reader; then a `cat` of the
+#    program's user into a pipe of its own, so /dev/stdin opens by name), held to PROCESSES
 #    processes (RLIMIT_NPROC) and CPU_SECONDS (RLIMIT_CPU), killed at TIMEOUT_SECONDS of wall time
 #    (`timeout`); its stdout and stderr go through root's `head -c OUTPUT_CAP+1` into files of
 #    PRIVATE_DIR, so a flood ends at the cap with a broken pipe;
@@ -107,7 +108,7 @@ while IFS=' ' read -r archive_bytes args_bytes stdin_bytes timeout_seconds cpu_s
   head -c "$stdin_bytes" |
     timeout --foreground -s KILL "$timeout_seconds" /usr/bin/time -q -o "$private/usage" -f '%U %S %M' \
       setpriv --reuid="$program_uid" --regid="$program_gid" --clear-groups --inh-caps=-all --bounding-set=-all -- \
-      "${limited[@]}" "$@" "${args[@]}" >"$private/case-out" 2>"$private/case-err"
+      bash -c 'exec "$@" < <(exec cat)' aurea-stdin "${limited[@]}" "$@" "${args[@]}" >"$private/case-out" 2>"$private/case-err"
   status=$?
   ended=$EPOCHREALTIME
   # The program's leftovers first: they may hold the output pipes open.

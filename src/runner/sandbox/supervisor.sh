@@ -145,7 +145,10 @@ elif [ "$mode" = cases ]; then
   status=$?
 else
   receive_workspace
-  start_program "$@" >&4 2>&5 4>&- 5>&-
+  # The program's stdin is a pipe its own user made, fed by a `cat` of that user: the container's
+  # stdin is root's pipe, which the program could read but not open by name (/dev/stdin).
+  # shellcheck disable=SC2016 # the inner script's own variables
+  start_program bash -c 'exec "$@" < <(exec cat)' aurea-stdin "$@" >&4 2>&5 4>&- 5>&-
   status=$?
 fi
 exec 4>&- 5>&-

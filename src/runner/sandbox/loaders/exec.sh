@@ -37,4 +37,6 @@ if [ "$inline" = 1 ]; then
   printf '%s' "$code" >"$code_file"
 fi
 unset i count value entry _length inline code go_fifo code_file
-exec "$@" "${args[@]}"
+# The program's stdin: a pipe of this user's, fed by `cat`, so /dev/stdin opens by name (the
+# container's stdin is root's pipe).
+exec "$@" "${args[@]}" < <(exec cat)

@@ -41,7 +41,21 @@ function receiveRun() {
   return { main: path.join(workspace, codeFile), args };
 }
 
+// Node cannot replace its fd 0 with a pipe of its own user's, so a program that opens its stdin by
+// name (/dev/stdin, the container's stdin, root's pipe: EACCES) is given fd 0 itself, as it would
+// have got by opening a pipe of its own.
+function stdinByName() {
+  const names = new Set(["/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"]);
+  const byName = (file) => typeof file === "string" && names.has(file);
+  const { openSync, readFileSync, createReadStream } = fs;
+  fs.openSync = (file, ...rest) => (byName(file) ? 0 : openSync(file, ...rest));
+  fs.readFileSync = (file, ...rest) => readFileSync(byName(file) ? 0 : file, ...rest);
+  fs.createReadStream = (file, options) =>
+    byName(file) ? createReadStream(null, { ...(typeof options === "string" ? { encoding: options } : options), fd: 0 }) : createReadStream(file, options);
+}
+
 const run = receiveRun();
+stdinByName();
 process.argv = [process.argv[0], run.main, ...run.args];
 // Loaded as the main module directly: runMain() would first set up the ESM loader, asynchronously.
 require("module")._load(run.main, null, true);

@@ -57,11 +57,26 @@ def hide_loader(kind, value, trace):
     traceback.print_exception(kind, value, trace)
 
 
+def own_stdin():
+    """Makes stdin a pipe of this user's, fed by `cat`: the container's stdin is root's pipe,
+    which the program can read but not open by name (/dev/stdin)."""
+    read_end, write_end = os.pipe()
+    if os.fork() == 0:
+        os.close(read_end)
+        os.dup2(write_end, 1)
+        os.close(write_end)
+        os.execvp("cat", ["cat"])
+    os.close(write_end)
+    os.dup2(read_end, 0)
+    os.close(read_end)
+
+
 _workspace, _code_file, _args, _program = receive_run()
+own_stdin()
 sys.argv = [_code_file] + _args
 sys.path[0] = _workspace
 sys.excepthook = hide_loader
-del receive_run, hide_loader
+del receive_run, hide_loader, own_stdin
 exec(
     _program,
     {

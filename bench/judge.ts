@@ -85,20 +85,27 @@ try {
         { timeoutMs: 300_000 },
       );
       if (response.status !== RunStatus.OK || response.testsPassed !== count) {
-        throw new Error(`${solution.language}: ${RunStatus[response.status]} ${response.testsPassed}/${count} ${response.error}`);
+        const failed = response.testResults.find((result) => result.status !== RunStatus.OK);
+        throw new Error(
+          `${solution.language}: ${RunStatus[response.status]} ${response.testsPassed}/${count} ${response.error} ${failed?.name}:${RunStatus[failed?.status ?? 0]} ${failed?.stderr ?? ""} peak ${response.usage?.peakMemoryBytes} limits_hit ${response.limitsHit.join(",")}`,
+        );
       }
     };
+    // The same cases as separate Runs, four at a time (the server's run slots).
     const separate = async () => {
-      await Promise.all(
-        cases(caseCount).map(async (testCase) => {
+      const queue = cases(caseCount);
+      const worker = async () => {
+        for (let testCase = queue.shift(); testCase; testCase = queue.shift()) {
           const response = await client.run(
             create(RunRequestSchema, { language: solution.language, code: solution.code, stdin: testCase.stdin }),
             { timeoutMs: 300_000 },
           );
-          if (response.status !== RunStatus.OK || response.stdout !== testCase.expectedStdout)
+          if (response.status !== RunStatus.OK || response.stdout !== testCase.expectedStdout) {
             throw new Error("separate run failed");
-        }),
-      );
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: 4 }, worker));
     };
     const plain = async () => {
       for (let index = 0; index < caseCount; index++) {

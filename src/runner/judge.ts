@@ -25,10 +25,14 @@ export async function judgeCases(
   let stopped = false;
   let malformed = false;
 
+  // A report that cannot be read is Aurea's failure, never a result: the sandbox is stopped at
+  // once (else it would wait for input that never comes) and the case says INTERNAL.
+  const unreadable = new AbortController();
   const parser = new CaseFrameParser((frame) => {
     const testCase = plan.cases[results.length];
     if (!testCase || frame.index !== results.length) {
       malformed = true;
+      unreadable.abort();
       return;
     }
     const outcome = judgeFrame(testCase, frame, plan);
@@ -68,12 +72,14 @@ export async function judgeCases(
         outputLimitBytes: plan.cases.length * frameBytes,
       },
       {
-        signal: options.signal,
+        signal: options.signal ? AbortSignal.any([options.signal, unreadable.signal]) : unreadable.signal,
         observer: {
           onStarted: options.observer?.onStarted,
           onState: options.observer?.onState,
           onOutput: (stream, chunk) => {
-            if (stream === "stdout") parser.push(chunk);
+            if (stream !== "stdout") return;
+            parser.push(chunk);
+            if (parser.malformed) unreadable.abort();
           },
         },
       },
@@ -84,6 +90,7 @@ export async function judgeCases(
     for (const turn of turns) turn.resolve();
   }
   if (parser.malformed) malformed = true;
+
   return summarize(spec.runId, plan, results, outcome, malformed);
 }
 

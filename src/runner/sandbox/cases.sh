@@ -40,14 +40,21 @@ as_program() {
   setpriv --reuid="$program_uid" --regid="$program_gid" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"
 }
 
+# Files of /proc and /sys are read whole with mapfile, never line by line with an early break:
+# bash's `read` buffers ahead on a seekable file and, when it cannot seek back there, serves the
+# rest to the next `read` that redirects the same descriptor (a status file's "Gid:" line once
+# came back as GNU time's numbers).
+
 # Sets `oom` to the cgroup's OOM kill count (cgroup v1 or v2), or 0 where the runtime shows none.
 read_oom_kills() {
-  local key value events
+  local events line lines
   oom=0
   for events in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
-    if [ -r "$events" ]; then
-      while read -r key value; do [ "$key" = oom_kill ] && oom=$value && return; done <"$events"
-    fi
+    [ -r "$events" ] || continue
+    mapfile -t lines <"$events"
+    for line in "${lines[@]}"; do
+      [ "${line%% *}" = oom_kill ] && oom=${line##* } && return
+    done
   done
 }
 
@@ -55,14 +62,18 @@ read_oom_kills() {
 # forking during a pass can leave a child it missed). Builtins only, no fork: a fork bomb may
 # have filled the process limit; and only that user's processes, never this script's helpers.
 sweep() {
-  local pass dir key value state uid found
+  local pass dir line lines state uid found
   for ((pass = 0; pass < 50; pass++)); do
     found=0
     for dir in /proc/[0-9]*; do
-      state='' uid=''
-      { while read -r key value _; do
-        case $key in State:) state=$value ;; Uid:) uid=$value && break ;; esac
-      done <"$dir/status"; } 2>/dev/null
+      state='' uid='' lines=()
+      { mapfile -t lines <"$dir/status"; } 2>/dev/null
+      for line in "${lines[@]}"; do
+        case $line in
+          State:*) state=${line#State:} state=${state//[[:space:]]/} state=${state:0:1} ;;
+          Uid:*) uid=${line#Uid:} uid=${uid#"${uid%%[![:space:]]*}"} uid=${uid%%[[:space:]]*} && break ;;
+        esac
+      done
       if [ "$uid" = "$program_uid" ] && [ "$state" != Z ]; then
         kill -KILL "${dir#/proc/}" 2>/dev/null && found=1
       fi
@@ -120,7 +131,11 @@ while IFS=' ' read -r archive_bytes args_bytes stdin_bytes timeout_seconds cpu_s
   timed_out=0
   if [ "$status" = 124 ] || { [ "$status" = 137 ] && [ "$wall" -ge "$timeout_microseconds" ]; }; then timed_out=1; fi
   usage="- - -"
-  [ -s "$private/usage" ] && read -r usage <"$private/usage"
+  if [ -s "$private/usage" ]; then
+    mapfile -t lines <"$private/usage"
+    # Only GNU time's three numbers go into a frame, whatever the file holds.
+    [[ ${lines[0]-} =~ ^[0-9.]+\ [0-9.]+\ [0-9]+$ ]] && usage=${lines[0]}
+  fi
   { read -r out_bytes && read -r err_bytes; } < <(stat -c %s "$private/out" "$private/err")
   read_oom_kills
   # shellcheck disable=SC2086 # usage is three numbers, split on purpose

@@ -8,7 +8,7 @@
  *   npm run bench:judge   (BENCH_RUNS: repetitions of each cell, default 3)
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -61,7 +61,9 @@ function docker(args: string[], input?: string): Promise<string> {
 async function nativeLoopMs(image: string, fileName: string, solution: (typeof solutions)[number]): Promise<number> {
   const directory = mkdtempSync(join(tmpdir(), "aurea-bench-judge-"));
   try {
-    writeFileSync(join(directory, fileName), solution.code);
+    // Readable by the image's user (10001), which runs the loop.
+    chmodSync(directory, 0o755);
+    writeFileSync(join(directory, fileName), solution.code, { mode: 0o644 });
     const loop = `for i in $(seq 1 ${caseCount}); do echo "$i" | ${solution.once} >/dev/null; done`;
     const script = `cp /src/${fileName} . && ${solution.prepare} && start=$(date +%s%N) && ${loop} && echo $((($(date +%s%N) - start) / 1000))`;
     const out = await docker(["run", "--rm", "--network", "none", "-v", `${directory}:/src:ro`, image, "bash", "-c", script]);
@@ -101,7 +103,9 @@ try {
             { timeoutMs: 300_000 },
           );
           if (response.status !== RunStatus.OK || response.stdout !== testCase.expectedStdout) {
-            throw new Error("separate run failed");
+            throw new Error(
+              `separate run failed: ${RunStatus[response.status]} ${response.stdout} ${response.stderr} ${response.error} compile ${RunStatus[response.compile?.status ?? 0]} ${response.compile?.exitCode} ${response.compile?.stderr} ${response.compile?.executionTime}`,
+            );
           }
         }
       };

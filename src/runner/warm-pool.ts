@@ -53,8 +53,13 @@ interface ShapePool {
   failures: number;
 }
 
+/**
+ * What a warm container is ready for: the language, the loader and the command it will run (a
+ * compiled language's compile phase and its program share a name, never a container), and the
+ * container's shape.
+ */
 const shapeKey = (language: Language, shape: SandboxShape) =>
-  `${language.name}|${shape.image}|${shape.runtime}|${shape.readonlyRootfs ? "ro" : "rw"}`;
+  JSON.stringify([language.name, language.warmLoader, language.command, shape.image, shape.runtime, shape.readonlyRootfs]);
 
 /** Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded. */
 const maxShapes = 16;
@@ -203,7 +208,9 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
 
   return {
     async acquire(request) {
-      const pool = options.size > 0 ? poolFor(request.program.language, request.shape) : undefined;
+      // A run whose language has no loader here (a compile phase, test cases) is always cold.
+      const warmable = options.size > 0 && request.program.language.warmLoader !== undefined && !request.program.judged;
+      const pool = warmable ? poolFor(request.program.language, request.shape) : undefined;
       if (pool) pool.lastDemand = Date.now();
       const lease = pool ? await takeWarm(request, pool) : undefined;
       refill();

@@ -76,6 +76,20 @@ describe("the warm pool", () => {
     expect(warm.containerIds().has(first.id)).toBe(false);
   });
 
+  it("never hands a language's warm container to another command of it: a compile phase or test cases go cold", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine);
+    warm.start();
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    const compiler = { ...python, command: ["python3", "-m", "py_compile", "main.py"], warmLoader: undefined };
+    const program = { language: compiler, code: "x", files: [], args: [], env: [], stdin: new Uint8Array() };
+    expect((await warm.acquire(request({ program }))).origin).toBe("cold");
+    const judged = { ...program, language: python, judged: true };
+    expect((await warm.acquire(request({ program: judged }))).origin).toBe("cold");
+    expect(warm.containerIds().size).toBe(2);
+    expect((await warm.acquire(request())).origin).toBe("warm");
+  });
+
   it("puts lower CPU, memory and process limits on a runc container it hands out", async () => {
     const engine = new FakeEngine();
     const warm = makePool(engine);

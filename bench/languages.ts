@@ -36,7 +36,8 @@ function dockerRun(language: Language): Promise<void> {
   const quote = (argv: readonly string[]) => argv.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
   const steps = [
     `cat > ${language.fileName}`,
-    ...(language.compile ? [quote(language.compile.command)] : []),
+    // The compiler's own output to stderr, as Aurea keeps it apart from the program's.
+    ...(language.compile ? [`${quote(language.compile.command)} >&2`] : []),
     quote(language.command),
   ];
   const env = language.env.flatMap((entry) => ["--env", entry]);
@@ -56,16 +57,18 @@ function dockerRun(language: Language): Promise<void> {
   });
 }
 
-async function waitForWarm(language: string): Promise<void> {
-  const docker = new Docker();
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const warm = await docker.listContainers({
-      filters: { label: ["dev.aurea.run-id=warm", `dev.aurea.language=${language}`], status: ["running"] },
-    });
-    if (warm.length >= warmPoolSize || Date.now() > deadline) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Running warm containers of an image (other languages of its family may have some too). */
+async function warmCount(image: string): Promise<number> {
+  const warm = await new Docker().listContainers({
+    filters: { label: ["dev.aurea.run-id=warm"], ancestor: [image], status: ["running"] },
+  });
+  return warm.length;
+}
+
+/** Waits, untimed, until the image has at least `count` warm containers again (or a minute passed). */
+async function waitForWarm(image: string, count: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while ((await warmCount(image)) < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 interface Row {
@@ -77,8 +80,12 @@ interface Row {
 }
 
 const rows: Row[] = [];
-const cold = await spawnServer({ WARM_POOL_SIZE: "0" });
-const warm = await spawnServer({ WARM_POOL_SIZE: String(warmPoolSize), WARM_POOL_REFILL_CONCURRENCY: "1" });
+const failures: string[] = [];
+// Two servers on one engine: each must leave the other's containers alone (the default foreign
+// reaping would remove them mid-run: the replicas problem of issue 16).
+const apart = { REAPER_FOREIGN_AFTER: "3600" };
+const cold = await spawnServer({ ...apart, WARM_POOL_SIZE: "0" });
+const warm = await spawnServer({ ...apart, WARM_POOL_SIZE: String(warmPoolSize), WARM_POOL_REFILL_CONCURRENCY: "1" });
 try {
   const clientOf = (port: number) => createClient(SandboxService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
   const coldClient = clientOf(cold.port);
@@ -89,23 +96,33 @@ try {
     const aurea = (client: ReturnType<typeof clientOf>) => async () => {
       const response = await client.run(request, { timeoutMs: 300_000 });
       if (response.status !== RunStatus.OK || response.stdout !== language.examples.hello.stdout) {
-        throw new Error(`${language.name}: ${RunStatus[response.status]} ${response.stderr} ${response.compile?.stderr ?? ""}`);
+        throw new Error(
+          `${language.name}: ${RunStatus[response.status]} ${response.error} ${response.stderr.slice(-300)} ${response.compile?.stderr ?? ""}`,
+        );
       }
       if (response.compile) compileTimes.push(response.compile.executionTime * 1000);
     };
-    await dockerRun(language); // the engine's caches, and the image's pages, warmed alike
-    await aurea(coldClient)();
-    await aurea(warmClient)();
-    const baseline = await measure(runs, 1, () => dockerRun(language));
-    const coldRuns = await measure(runs, 1, aurea(coldClient));
-    const warmRuns = await measure(runs, 1, aurea(warmClient), () => waitForWarm(language.name));
-    rows.push({
-      language,
-      docker: p50(baseline.samples),
-      cold: p50(coldRuns.samples),
-      warm: p50(warmRuns.samples),
-      compile: compileTimes.length > 0 ? p50(compileTimes) : undefined,
-    });
+    try {
+      await dockerRun(language); // the engine's caches, and the image's pages, warmed alike
+      await aurea(coldClient)();
+      await aurea(warmClient)(); // starts this language's pool
+      const image = familyImage(coreImage, language.family);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const refilled = await warmCount(image);
+      const baseline = await measure(runs, 1, () => dockerRun(language));
+      const coldRuns = await measure(runs, 1, aurea(coldClient));
+      const warmRuns = await measure(runs, 1, aurea(warmClient), () => waitForWarm(image, refilled));
+      rows.push({
+        language,
+        docker: p50(baseline.samples),
+        cold: p50(coldRuns.samples),
+        warm: p50(warmRuns.samples),
+        compile: compileTimes.length > 0 ? p50(compileTimes) : undefined,
+      });
+    } catch (error) {
+      // A failed run is reported in the table, not hidden: the rest still get measured.
+      failures.push(`${language.name}: ${(error as Error).message.replaceAll("\n", " ").slice(0, 300)}`);
+    }
     process.stderr.write(`${language.name} `);
   }
 } finally {
@@ -123,3 +140,4 @@ for (const row of rows) {
     `| ${row.language.name} | ${row.language.family} | ${row.docker.toFixed(0)} | ${row.cold.toFixed(0)} | ${row.warm.toFixed(0)} | ${row.compile === undefined ? "" : row.compile.toFixed(0)} | ${(row.cold / row.docker).toFixed(2)} | ${(row.warm / row.docker).toFixed(2)} |`,
   );
 }
+for (const failure of failures) console.log(`\nfailed: ${failure}`);

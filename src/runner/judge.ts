@@ -63,9 +63,9 @@ export async function judgeCases(
     outcome = await runner.run(
       {
         ...spec,
+        // The case runner is the program of this container (never a warm one: warm-pool.ts);
+        // every case gets its own input.
         judged: true,
-        // The case runner is the program of this container; every case gets its own input.
-        language: { ...spec.language, warmLoader: undefined },
         stdin: new Uint8Array(),
         args: [],
         moreInput: caseInputs(),

@@ -1,6 +1,7 @@
 import type { EngineClient } from "../docker/engine-client.js";
 import { EngineTimeoutError } from "../docker/engine-errors.js";
 import type { ImageClient } from "../docker/image-client.js";
+import type { ImageFamily } from "./image-families.js";
 
 export interface HealthReport {
   readonly serving: boolean;
@@ -20,6 +21,8 @@ export interface HealthReport {
 export interface FamilyPresence {
   readonly name: string;
   readonly image: string;
+  /** The languages that run in it. */
+  readonly languages: readonly string[];
   readonly present: boolean;
 }
 
@@ -33,7 +36,7 @@ export interface HealthCheckerOptions {
   readonly images: ImageClient;
   readonly sandboxImage: string;
   /** Every image family, core first; the core family's image is `sandboxImage`. */
-  readonly families: readonly { readonly name: string; readonly image: string }[];
+  readonly families: readonly Pick<ImageFamily, "name" | "image" | "languages">[];
   /** Bound on the whole check, so a hung engine cannot hang a probe (default 1000 ms). */
   readonly timeoutMs?: number;
 }
@@ -71,7 +74,12 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
       try {
         // One look per family, at once: a handful of local image inspects.
         const present = await Promise.all(options.families.map((family) => options.images.exists(family.image, remaining())));
-        report.families = options.families.map((family, index) => ({ ...family, present: present[index] ?? false }));
+        report.families = options.families.map(({ name, image, languages }, index) => ({
+          name,
+          image,
+          languages,
+          present: present[index] ?? false,
+        }));
         const core = report.families.find((family) => family.image === options.sandboxImage);
         report.sandboxImagePresent = core ? core.present : await options.images.exists(options.sandboxImage, remaining());
       } catch (error) {

@@ -179,9 +179,7 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
         ...report,
         families: report.families.map((family) => ({
           ...family,
-          languages: allLanguages()
-            .filter((language) => language.family === family.name)
-            .map((language) => language.name),
+          languages: [...family.languages],
           building: building.has(family.name),
         })),
         aureaVersion: options.version,

@@ -83,7 +83,7 @@ describe("health", () => {
       engine,
       images: engine,
       sandboxImage: "aurea-sandbox:latest",
-      families: [{ name: "core", image: "aurea-sandbox:latest" }],
+      families: [{ name: "core", image: "aurea-sandbox:latest", languages: ["python"] }],
       timeoutMs: 100,
     });
     const monitor = createHealthMonitor({ checker, sandboxImage: "aurea-sandbox:latest", logger, intervalMs: 20 });

@@ -11,7 +11,9 @@ shellcheck scripts/*.sh .ci/run src/runner/sandbox/supervisor.sh src/runner/sand
 sh -n src/runner/sandbox/supervisor.sh
 for file in src/runner/sandbox/loaders/exec.sh src/runner/sandbox/cases.sh; do bash -n "$file"; done
 sh -n images/harden.sh
-python3 -c 'import ast, sys; [ast.parse(open(path).read(), path) for path in sys.argv[1:]]' src/runner/sandbox/loaders/*.py
-for file in src/runner/sandbox/loaders/*.cjs; do node --check "$file"; done
+# Compiled with warnings as errors (invalid escapes and the like), writing no bytecode anywhere.
+python3 -W error -c 'import pathlib, sys; [compile(pathlib.Path(path).read_text(), path, "exec") for path in sys.argv[1:]]' \
+  src/runner/sandbox/loaders/*.py src/runner/sandbox/kernels/*.py src/runner/sandbox/session-agent.py src/runner/sandbox/workspace-files.py
+for file in src/runner/sandbox/loaders/*.cjs src/runner/sandbox/kernels/*.cjs; do node --check "$file"; done
 ruby -wc src/runner/sandbox/loaders/ruby.rb >/dev/null
 echo "lint: clean"

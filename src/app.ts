@@ -38,6 +38,8 @@ import { createSandboxImageBuilder } from "./service/sandbox-image-builder.js";
 import { maximumLimits } from "./service/run-request.js";
 import { createLanguageVersions } from "./service/language-versions.js";
 import { createSandboxService } from "./service/sandbox-service.js";
+import { createSessionHandlers } from "./service/session-handlers.js";
+import { createSessionManager } from "./session/session-manager.js";
 
 export interface AureaAppOptions {
   readonly config: AureaConfig;
@@ -140,11 +142,31 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     maxQueueWaitMs: config.maxQueueWaitSeconds * 1000,
   });
   const shutdown = new AbortController();
+  const sessions = createSessionManager({
+    containers,
+    instanceId,
+    instanceName: config.instanceName,
+    shapeFor: (language, runtime) => ({ ...defaultShape, runtime, image: imageFor(language.family) }),
+    maxSessions: config.maxSessions,
+    maxSessionsPerKey: config.maxSessionsPerKey,
+    maxExecs: config.sessionMaxExecs,
+    maxListed: config.sessionMaxListed,
+    outputLimitBytes: config.outputLimitBytes,
+    artifactCaps: {
+      maxFiles: config.artifactMaxFiles,
+      maxFileBytes: config.artifactMaxFileBytes,
+      maxTotalBytes: config.artifactMaxTotalBytes,
+    },
+    compileTimeoutMs: (language) =>
+      Math.round(Math.min(language.compile?.timeoutSeconds ?? 0, config.maxCompileTimeoutSeconds) * 1000),
+    logger,
+  });
   const authenticator = new ApiKeyAuthenticator(loadApiKeys(config));
   const reaper = createOrphanReaper({
     containers,
     instanceId,
-    liveContainers: () => new Set([...runner.liveContainers(), ...warmPool.containerIds()]),
+    liveContainers: () => new Set([...runner.liveContainers(), ...warmPool.containerIds(), ...sessions.containerIds()]),
+    instanceName: config.instanceName,
     foreignAfterMs: config.reaperForeignAfterSeconds * 1000,
     logger,
   });
@@ -158,13 +180,23 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     policy: config,
     versions,
     version,
+    sessionCounts: () => sessions.counts(),
+    logger,
+  });
+  const sessionHandlers = createSessionHandlers({
+    sessions,
+    monitor,
+    admission,
+    imageBuilder,
+    policy: config,
+    shutdownSignal: shutdown.signal,
     logger,
   });
   const served = [SandboxService, Health, ...(config.reflectionEnabled ? [ServerReflectionV1, ServerReflectionV1alpha] : [])];
   const descriptors = new DescriptorIndex(served);
   const connectHandler = connectNodeAdapter({
     routes: (router) => {
-      router.service(SandboxService, sandbox);
+      router.service(SandboxService, { ...sandbox, ...sessionHandlers });
       router.service(
         Health,
         createGrpcHealthService(
@@ -249,6 +281,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       await ensureSandboxImages();
       const report = await monitor.refresh();
       monitor.start();
+      // Before the first sweep, which would otherwise take an earlier process's sessions for orphans.
+      const adopted = await sessions.adopt();
+      sessions.start();
       await reaper.sweep();
       reaper.start(config.reaperIntervalSeconds * 1000);
       // Warm containers may have died with an engine that went away; the reaper removes them.
@@ -264,6 +299,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
           version,
           instance_id: instanceId,
           serving: report.serving,
+          sessions_adopted: adopted,
           docker_version: report.dockerVersion || undefined,
           detail: report.detail || undefined,
           services: served.map((service) => service.typeName),
@@ -284,9 +320,12 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
         shutdown.abort();
         await waitUntil(() => admission.active === 0, 10_000);
       }
+      sessions.stop();
+      await sessions.closeAll("the server is shutting down");
       await server.close(Math.min(graceMs, 2000));
       await warmPool.stop();
       await runner.settled();
+      await sessions.settled();
       monitor.stop();
       reaper.stop();
       // Nothing of this process runs any more: every container of its own goes, however young.

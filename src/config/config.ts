@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { runtimes, type Runtime } from "../docker/runtimes.js";
 
 /**
@@ -116,6 +117,25 @@ export interface AureaConfig {
   readonly healthCheckIntervalSeconds: number;
   /** pino log level (`LOG_LEVEL`, default `info`). */
   readonly logLevel: string;
+  /** Sessions open at once on this server, at most (`MAX_SESSIONS`, default 64); past it RESOURCE_EXHAUSTED. */
+  readonly maxSessions: number;
+  /** Sessions one API key may have open at once (`MAX_SESSIONS_PER_KEY`, default 8). */
+  readonly maxSessionsPerKey: number;
+  /** Longest a session may live, seconds (`SESSION_MAX_TTL`, default 86400). */
+  readonly sessionMaxTtlSeconds: number;
+  /** Lifetime of a session that names none, seconds (`SESSION_DEFAULT_TTL`, default 3600). */
+  readonly sessionDefaultTtlSeconds: number;
+  /** Seconds without a call after which a session that names no idle timeout is closed (`SESSION_DEFAULT_IDLE_TIMEOUT`, 600). */
+  readonly sessionDefaultIdleTimeoutSeconds: number;
+  /** Execs one session may run at once (`SESSION_MAX_EXECS`, default 4); past it RESOURCE_EXHAUSTED. */
+  readonly sessionMaxExecs: number;
+  /** Most entries ListFiles returns (`SESSION_MAX_LISTED`, default 10000). */
+  readonly sessionMaxListed: number;
+  /**
+   * This server's name for the sessions it owns (`INSTANCE_NAME`, default the host name): a server
+   * restarted under the same name takes over the sessions its predecessor left running.
+   */
+  readonly instanceName: string;
 }
 
 export type ConfigResult =
@@ -182,6 +202,14 @@ export function parseConfig(env: Env): ConfigResult {
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
     healthCheckIntervalSeconds: read.number("HEALTH_CHECK_INTERVAL", 2, 0.05, 60),
     logLevel: read.oneOf("LOG_LEVEL", "info", logLevels),
+    maxSessions: read.integer("MAX_SESSIONS", 64, 0, 100_000),
+    maxSessionsPerKey: read.integer("MAX_SESSIONS_PER_KEY", 8, 0, 100_000),
+    sessionMaxTtlSeconds: read.number("SESSION_MAX_TTL", 86_400, 1, 30 * 86_400),
+    sessionDefaultTtlSeconds: read.number("SESSION_DEFAULT_TTL", 3600, 1, 30 * 86_400),
+    sessionDefaultIdleTimeoutSeconds: read.number("SESSION_DEFAULT_IDLE_TIMEOUT", 600, 1, 30 * 86_400),
+    sessionMaxExecs: read.integer("SESSION_MAX_EXECS", 4, 1, 1000),
+    sessionMaxListed: read.integer("SESSION_MAX_LISTED", 10_000, 1, 1_000_000),
+    instanceName: read.string("INSTANCE_NAME", hostname()),
   };
   if (config.defaultTimeoutSeconds > config.maxTimeoutSeconds) {
     errors.push(
@@ -192,6 +220,14 @@ export function parseConfig(env: Env): ConfigResult {
     errors.push(
       `SANDBOX_RUNTIME (${config.defaultRuntime}) must be one of SANDBOX_ALLOWED_RUNTIMES (${config.allowedRuntimes.join(",")})`,
     );
+  }
+  if (config.sessionDefaultTtlSeconds > config.sessionMaxTtlSeconds) {
+    errors.push(
+      `SESSION_DEFAULT_TTL (${config.sessionDefaultTtlSeconds}) must not exceed SESSION_MAX_TTL (${config.sessionMaxTtlSeconds})`,
+    );
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(config.instanceName)) {
+    errors.push(`INSTANCE_NAME (${JSON.stringify(config.instanceName)}) must be 1-128 letters, digits, "_", "." or "-"`);
   }
   if (config.maxCodeBytes > config.maxRequestBytes) {
     errors.push(`SANDBOX_MAX_CODE_BYTES (${config.maxCodeBytes}) must not exceed MAX_REQUEST_BYTES (${config.maxRequestBytes})`);

@@ -10,7 +10,9 @@ export type ArtifactSkipReason =
   | "too_many"
   | "total_size"
   | "bad_name"
-  | "not_collected";
+  | "not_collected"
+  /** A path a session's ReadFiles named that does not exist. */
+  | "not_found";
 
 export interface SkippedArtifact {
   readonly name: string;
@@ -56,7 +58,7 @@ export async function collectArtifacts(
   const skipped: SkippedArtifact[] = [];
   let truncated = false;
   const skip = (name: string, reason: ArtifactSkipReason) => {
-    if (reason !== "symlink" && reason !== "special_file" && reason !== "hard_link" && reason !== "bad_name") {
+    if (!["symlink", "special_file", "hard_link", "bad_name", "not_found"].includes(reason)) {
       truncated = true;
     }
     if (skipped.length < maxSkippedListed) skipped.push({ name, reason });
@@ -69,6 +71,8 @@ export async function collectArtifacts(
   for (const entry of entries) {
     if (entry.name === undefined) {
       skip(entry.rawName, "bad_name");
+    } else if (entry.type === "-") {
+      skip(entry.name, "not_found");
     } else if (entry.type === "l") {
       skip(entry.name, "symlink");
     } else if (entry.type !== "f") {

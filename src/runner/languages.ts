@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repositoryRoot } from "../config/repository.js";
-import type { WarmLoader } from "./sandbox-scripts.js";
+import type { KernelName, WarmLoader } from "./sandbox-scripts.js";
 
 /**
  * The languages Aurea runs, one data file each under `languages/` (at the repository's top):
@@ -53,6 +53,8 @@ export interface Language {
   readonly note?: string;
   /** The loader that keeps this language's runtime waiting in a warm container, if it has one. */
   readonly warmLoader?: WarmLoader;
+  /** The interpreter a stateful session of this language runs its cells in (sandbox/kernels/), if any. */
+  readonly kernel?: KernelName;
   /** Programs the tests run: hello world, stdin echo, a runtime error, and a compile error for compiled languages. */
   readonly examples: {
     readonly hello: LanguageExample;
@@ -63,6 +65,7 @@ export interface Language {
 }
 
 export const warmLoaders: readonly WarmLoader[] = ["python", "node", "ruby", "exec"];
+export const kernelNames: readonly KernelName[] = ["python", "javascript"];
 const namePattern = /^[a-z][a-z0-9+#.-]{0,31}$/;
 const fileNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const envNamePattern = /^[A-Z_][A-Z0-9_]*$/;
@@ -78,6 +81,7 @@ const knownFields = [
   "version",
   "note",
   "warmLoader",
+  "kernel",
   "examples",
 ];
 const compileFields = ["command", "timeout", "memoryBytes", "processes"];
@@ -128,6 +132,10 @@ export function parseLanguage(
   const warmLoader = record.warmLoader;
   if (warmLoader !== undefined && !warmLoaders.includes(warmLoader as WarmLoader)) {
     fail("warmLoader", `must be one of ${warmLoaders.join(", ")}`);
+  }
+  const kernel = record.kernel;
+  if (kernel !== undefined && !kernelNames.includes(kernel as KernelName)) {
+    fail("kernel", `must be one of ${kernelNames.join(", ")}`);
   }
   const note = record.note === undefined ? undefined : text_("note", /^\S[^\n]{0,199}$/);
 
@@ -190,6 +198,7 @@ export function parseLanguage(
     versionCommand: argv("version"),
     ...(note === undefined ? {} : { note }),
     ...(warmLoader === undefined ? {} : { warmLoader: warmLoader as WarmLoader }),
+    ...(kernel === undefined ? {} : { kernel: kernel as KernelName }),
     examples: { hello, stdin, runtimeError, ...(compileError ? { compileError } : {}) },
   };
   if (namePattern.test(name) && `${name}.json` !== source) fail("name", `must match the file's name (${source})`);

@@ -159,6 +159,10 @@ export interface RunOutcome extends ProcessEnding {
   readonly compile?: CompileOutcome | undefined;
   /** With test cases: one outcome per case, in order. */
   readonly tests?: readonly TestOutcome[] | undefined;
+  /** A stateful session's cell: its trailing expression's value (session/session.ts). */
+  readonly value?: string | undefined;
+  /** A stateful session's cell: the interpreter ended during it, and its state with it. */
+  readonly stateLost?: boolean;
 }
 
 /** The outcome of a run stopped (cancelled) before its program started. */

@@ -105,3 +105,31 @@ export function loaderCommand(loader: WarmLoader, codeFile: string, command: rea
       return ["bash", "-c", scriptText("loaders/exec.sh"), "aurea-loader", goFifo, codeFile, readyTag, ...command];
   }
 }
+
+/**
+ * argv of a session's container: its agent (sandbox/session-agent.py) as PID 1, which runs every
+ * exec as the sandbox user, held to `pids` processes inside the sandbox where the runtime counts
+ * them there.
+ */
+export function sessionAgentCommand(runtime: Runtime, pids: number): string[] {
+  const inside = runtimeTraits[runtime].processLimitInside;
+  return ["python3", "-I", "-S", "-c", scriptText("session-agent.py"), workspaceDir, sandboxUser, inside ? String(pids) : "-"];
+}
+
+/** The stateful interpreters there are (sandbox/kernels/), by the name a session's language maps to. */
+export type KernelName = "python" | "javascript";
+
+/** argv of a stateful session's interpreter, started by the agent on its first cell. */
+export function kernelCommand(kernel: KernelName): string[] {
+  switch (kernel) {
+    case "python":
+      return ["python3", "-u", "-c", scriptText("kernels/python-kernel.py"), workspaceDir];
+    case "javascript":
+      return ["node", "-e", scriptText("kernels/javascript-kernel.cjs"), workspaceDir];
+  }
+}
+
+/** argv of the workspace file helper (sandbox/workspace-files.py), run by the agent as the sandbox user. */
+export function workspaceFilesCommand(args: readonly string[]): string[] {
+  return ["python3", "-I", "-S", "-c", scriptText("workspace-files.py"), workspaceDir, ...args];
+}

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { ContainerClient, ManagedContainer } from "../docker/container-client.js";
 import { containerLabels } from "../docker/container-options.js";
+import { readSessionLabels } from "../session/session-container.js";
 
 export interface OrphanReaperOptions {
   readonly containers: ContainerClient;
@@ -14,6 +15,8 @@ export interface OrphanReaperOptions {
    * several live instances set it above the longest run (SANDBOX_MAX_TIMEOUT plus a margin).
    */
   readonly foreignAfterMs: number;
+  /** This server across restarts (INSTANCE_NAME), as its sessions' containers are labelled. */
+  readonly instanceName: string;
   readonly logger: Logger;
 }
 
@@ -54,7 +57,14 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
       if (container.labels[containerLabels.managed] !== "true" || live.has(container.id)) continue;
       const own = container.labels[containerLabels.instance] === options.instanceId;
       const age = now - container.createdAtMs;
-      if (age < (own ? (finalSweep ? 0 : ownGraceMs) : options.foreignAfterMs)) continue;
+      const session = readSessionLabels(container.labels);
+      if (session) {
+        // A session lives across calls and server restarts: another server's is left alone until
+        // it expires; this server's (by INSTANCE_NAME) that it does not hold was not adopted.
+        const expired = now >= session.settings.expiresAtMs;
+        const ours = session.instanceName === options.instanceName;
+        if (!expired && !(ours && (finalSweep || age >= ownGraceMs))) continue;
+      } else if (age < (own ? (finalSweep ? 0 : ownGraceMs) : options.foreignAfterMs)) continue;
       try {
         await options.containers.remove(container.id);
         removed.push(container.id);

@@ -1,7 +1,7 @@
-import type { RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import type { ResourceLimits, RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
 import type { SandboxLimits } from "../docker/container-options.js";
-import { runtimeTraits } from "../docker/runtimes.js";
+import { type Runtime, runtimeTraits } from "../docker/runtimes.js";
 import { type CompileStep, findLanguage, languageNames } from "../runner/languages.js";
 import { type TestPolicyFields, validateTests } from "./test-cases-request.js";
 import type { RunSpec } from "../runner/runner.js";
@@ -65,44 +65,8 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
     violate("code", `is ${codeBytes} bytes; at most ${policy.maxCodeBytes} are allowed`);
   }
 
-  let timeoutSeconds = policy.defaultTimeoutSeconds;
-  if (!Number.isFinite(request.timeout) || request.timeout < 0) {
-    violate("timeout", `must be a positive number of seconds, got ${request.timeout}`);
-  } else if (request.timeout > policy.maxTimeoutSeconds) {
-    violate("timeout", `${request.timeout} s is above the maximum of ${policy.maxTimeoutSeconds} s`);
-  } else if (request.timeout > 0) {
-    timeoutSeconds = request.timeout;
-  }
-
-  let runtime = policy.defaultRuntime;
-  if (request.runtime !== "") {
-    const asked = policy.allowedRuntimes.find((allowed) => allowed === request.runtime);
-    if (asked) runtime = asked;
-    else
-      violate("runtime", `${JSON.stringify(request.runtime)} is not allowed here; one of ${policy.allowedRuntimes.join(", ")}`);
-  }
-
-  const limits = request.limits;
-  const cpu = resolveLimit(
-    violate,
-    "limits.cpu",
-    limits?.cpu ?? 0,
-    policy.cpuLimit,
-    "cores",
-    runtimeTraits[runtime].minimumCpu,
-    `under ${runtime}`,
-  );
-  const memoryBytes = resolveLimit(
-    violate,
-    "limits.memory_bytes",
-    Number(limits?.memoryBytes ?? 0n),
-    policy.memoryLimitBytes,
-    "bytes",
-    // A runtime with a kernel of its own needs more; each says how much (runtimes.ts).
-    runtimeTraits[runtime].minimumMemoryBytes,
-    `under ${runtime}`,
-  );
-  const pids = resolveLimit(violate, "limits.pids", Number(limits?.pids ?? 0n), policy.pidsLimit, "processes", 8);
+  const timeoutSeconds = resolveTimeout(request.timeout, "timeout", policy, violate);
+  const { runtime, cpu, memoryBytes, pids } = resolveRuntimeAndLimits(request, policy, violate);
 
   const files = validateFiles(request.files, request.binaryFiles, language?.fileName, policy, violate);
   const args = validateArgs(request.args, violate);
@@ -147,6 +111,60 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
         : {}),
     },
   };
+}
+
+/** A wall-clock limit in seconds: 0 for the default, at most the maximum. */
+export function resolveTimeout(
+  seconds: number,
+  field: string,
+  policy: Pick<RunPolicy, "defaultTimeoutSeconds" | "maxTimeoutSeconds">,
+  violate: (field: string, description: string) => void,
+): number {
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    violate(field, `must be a positive number of seconds, got ${seconds}`);
+  } else if (seconds > policy.maxTimeoutSeconds) {
+    violate(field, `${seconds} s is above the maximum of ${policy.maxTimeoutSeconds} s`);
+  } else if (seconds > 0) {
+    return seconds;
+  }
+  return policy.defaultTimeoutSeconds;
+}
+
+/** The runtime a request names (or the default) and its CPU, memory and process limits under it. */
+export function resolveRuntimeAndLimits(
+  request: { readonly runtime: string; readonly limits?: ResourceLimits | undefined },
+  policy: RunPolicy,
+  violate: (field: string, description: string) => void,
+): { runtime: Runtime; cpu: number; memoryBytes: number; pids: number } {
+  let runtime = policy.defaultRuntime;
+  if (request.runtime !== "") {
+    const asked = policy.allowedRuntimes.find((allowed) => allowed === request.runtime);
+    if (asked) runtime = asked;
+    else
+      violate("runtime", `${JSON.stringify(request.runtime)} is not allowed here; one of ${policy.allowedRuntimes.join(", ")}`);
+  }
+  const limits = request.limits;
+  const cpu = resolveLimit(
+    violate,
+    "limits.cpu",
+    limits?.cpu ?? 0,
+    policy.cpuLimit,
+    "cores",
+    runtimeTraits[runtime].minimumCpu,
+    `under ${runtime}`,
+  );
+  const memoryBytes = resolveLimit(
+    violate,
+    "limits.memory_bytes",
+    Number(limits?.memoryBytes ?? 0n),
+    policy.memoryLimitBytes,
+    "bytes",
+    // A runtime with a kernel of its own needs more; each says how much (runtimes.ts).
+    runtimeTraits[runtime].minimumMemoryBytes,
+    `under ${runtime}`,
+  );
+  const pids = resolveLimit(violate, "limits.pids", Number(limits?.pids ?? 0n), policy.pidsLimit, "processes", 8);
+  return { runtime, cpu, memoryBytes, pids };
 }
 
 /**
@@ -197,7 +215,7 @@ export function maximumLimits(policy: RunPolicy): SandboxLimits {
 }
 
 /** 0 means "the maximum"; anything else must lie between `minimum` and the maximum. */
-function resolveLimit(
+export function resolveLimit(
   violate: (field: string, description: string) => void,
   field: string,
   requested: number,
@@ -223,7 +241,7 @@ function resolveLimit(
   return maximum;
 }
 
-function validateFiles(
+export function validateFiles(
   textFiles: Readonly<Record<string, string>>,
   binaryFiles: Readonly<Record<string, Uint8Array>>,
   codeFileName: string | undefined,
@@ -310,7 +328,10 @@ export function validateArgs(
   return [...args];
 }
 
-function validateEnv(env: Readonly<Record<string, string>>, violate: (field: string, description: string) => void): string[] {
+export function validateEnv(
+  env: Readonly<Record<string, string>>,
+  violate: (field: string, description: string) => void,
+): string[] {
   const names = Object.keys(env);
   if (names.length > maxEnvEntries) {
     violate("env", `has ${names.length} entries; at most ${maxEnvEntries} are allowed`);

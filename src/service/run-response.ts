@@ -50,12 +50,13 @@ const skipReasons: Record<SkipReason, ArtifactSkipReason> = {
   total_size: ArtifactSkipReason.TOTAL_SIZE,
   bad_name: ArtifactSkipReason.BAD_NAME,
   not_collected: ArtifactSkipReason.NOT_COLLECTED,
+  not_found: ArtifactSkipReason.NOT_FOUND,
 };
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Splits artifacts into valid UTF-8 text and everything else. */
-function artifactFields(collection: ArtifactCollection | undefined) {
+export function artifactFields(collection: ArtifactCollection | undefined) {
   const artifacts: Record<string, string> = {};
   const binaryArtifacts: Record<string, Uint8Array> = {};
   for (const [name, content] of collection?.files ?? []) {
@@ -81,7 +82,7 @@ export function decodeOutput(bytes: Uint8Array): string {
 }
 
 /** Maps a run's outcome onto the wire response. Pure. */
-export function toRunResponse(spec: RunSpec, outcome: RunOutcome, queuedMs = 0): RunResponse {
+export function toRunResponse(spec: Pick<RunSpec, "timeoutMs" | "limits">, outcome: RunOutcome, queuedMs = 0): RunResponse {
   const status = statusByVerdict[outcome.verdict];
   return create(RunResponseSchema, {
     runId: outcome.runId,
@@ -104,6 +105,8 @@ export function toRunResponse(spec: RunSpec, outcome: RunOutcome, queuedMs = 0):
     usage: usageMessage(outcome.usage),
     compile: outcome.compile ? compileResult(outcome.compile) : undefined,
     ...testFields(outcome.tests),
+    value: outcome.value ?? "",
+    stateLost: outcome.stateLost ?? false,
   });
 }
 
@@ -143,7 +146,7 @@ function usageMessage(usage: RunUsage | undefined) {
   });
 }
 
-function limitsMessage(limits: SandboxLimits) {
+export function limitsMessage(limits: SandboxLimits) {
   return create(ResourceLimitsSchema, { cpu: limits.cpu, memoryBytes: BigInt(limits.memoryBytes), pids: BigInt(limits.pids) });
 }
 

@@ -17,7 +17,7 @@ import {
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
 import { runCompiledOrNot } from "../runner/compile-phase.js";
-import { allLanguages, languageNames } from "../runner/languages.js";
+import { allLanguages, type Language, languageNames } from "../runner/languages.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
 import { type Admission, AdmissionAbandoned, AdmissionClosed, AdmissionRejected, type AdmissionTicket } from "./admission.js";
@@ -43,6 +43,8 @@ export interface SandboxServiceOptions {
   readonly versions: LanguageVersions;
   /** Version string reported by Health. */
   readonly version: string;
+  /** Sessions open now, and how many of them were adopted at start (Health). */
+  readonly sessionCounts: () => { open: number; adopted: number };
   readonly logger: Logger;
 }
 
@@ -184,6 +186,8 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
         })),
         aureaVersion: options.version,
         languages: languageNames(),
+        sessions: options.sessionCounts().open,
+        sessionsAdopted: options.sessionCounts().adopted,
       });
     },
   };
@@ -201,7 +205,11 @@ export function toConnectError(error: unknown, runId: string, logger: Logger): C
 }
 
 /** A language whose family's image is not on the engine: UNAVAILABLE, naming the family and the way to build it. */
-function familyMissing(spec: RunSpec, detail: string, building: boolean): ConnectError {
+export function familyMissing(
+  spec: { readonly runId: string; readonly language: Language },
+  detail: string,
+  building: boolean,
+): ConnectError {
   const family = spec.language.family;
   const how = building
     ? "it is being built now; try again when Health lists it present"
@@ -213,7 +221,7 @@ function familyMissing(spec: RunSpec, detail: string, building: boolean): Connec
 }
 
 /** Admission's refusals as RPC status codes. */
-function admissionError(error: unknown, runId: string, logger: Logger): ConnectError {
+export function admissionError(error: unknown, runId: string, logger: Logger): ConnectError {
   const message = error instanceof Error ? error.message : String(error);
   let code = Code.Internal;
   if (error instanceof AdmissionRejected) code = Code.ResourceExhausted;

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll } from "vitest";
 import type Docker from "dockerode";
@@ -36,6 +37,8 @@ export async function startAurea(
     SHUTDOWN_GRACE: "2",
     // The cold path unless a test asks for warm containers: container counts stay exact.
     WARM_POOL_SIZE: "0",
+    // Each test server its own name, so none adopts or reaps another's sessions.
+    INSTANCE_NAME: `test-${randomUUID()}`,
     ...env,
   });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));

@@ -40,6 +40,10 @@ export interface GrpcSandboxClient {
   buildImage(request: Record<string, unknown>): GrpcStream;
   health(): Promise<GrpcResponse>;
   listLanguages(): Promise<GrpcResponse>;
+  /** Any unary RPC of SandboxService by its proto name (`CreateSession`, `Exec`, ...). */
+  call(method: string, request: Record<string, unknown>, deadlineMs?: number): Promise<GrpcResponse>;
+  /** Any server-streaming RPC of SandboxService by its proto name (`ExecStream`). */
+  stream(method: string, request: Record<string, unknown>, deadlineMs?: number): GrpcStream;
   close(): void;
 }
 
@@ -119,6 +123,8 @@ export function createGrpcSandboxClient(port: number, headers: Record<string, st
     buildImage: (request) => serverStream("BuildImage", request, 600_000),
     health: () => unary("Health", {}),
     listLanguages: () => unary("ListLanguages", {}),
+    call: (method, request, deadlineMs) => unary(method, request, deadlineMs),
+    stream: (method, request, deadlineMs) => serverStream(method, request, deadlineMs),
     close: () => client.close(),
   };
 }

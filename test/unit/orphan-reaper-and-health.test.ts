@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { containerLabels } from "../../src/docker/container-options.js";
+import { sessionLabels } from "../../src/session/session-container.js";
 import { createHealthChecker } from "../../src/service/health-check.js";
 import { createHealthMonitor } from "../../src/service/health-monitor.js";
 import { createOrphanReaper } from "../../src/service/orphan-reaper.js";
@@ -21,6 +22,7 @@ describe("the orphan reaper", () => {
       instanceId: "me",
       liveContainers: () => new Set(live),
       foreignAfterMs: 60_000,
+      instanceName: "host-a",
       logger,
     });
     return { engine, reaper };
@@ -42,9 +44,43 @@ describe("the orphan reaper", () => {
       instanceId: "me",
       liveContainers: () => new Set([id]),
       foreignAfterMs: 0,
+      instanceName: "host-a",
       logger,
     });
     expect(await reaper.sweep({ finalSweep: true })).toEqual([]);
+  });
+
+  /** Labels of a session container of `instanceName`, expiring `expiresInMs` from now. */
+  const sessionLabelsOf = (instanceName: string, expiresInMs: number) => ({
+    ...labelsOf("an-earlier-process"),
+    [sessionLabels.session]: "ses_x",
+    [sessionLabels.owner]: "key-1",
+    [sessionLabels.instanceName]: instanceName,
+    [sessionLabels.expiresAt]: String(Date.now() + expiresInMs),
+    [sessionLabels.settings]: JSON.stringify({
+      language: "python",
+      runtime: "runc",
+      stateful: false,
+      limits: { cpu: 1, memoryBytes: 1 << 28, pids: 64, workspaceBytes: 1 << 20, workspaceFiles: 64, tmpBytes: 1 << 20 },
+      ttlMs: 3_600_000,
+      idleTimeoutMs: 600_000,
+      createdAtMs: Date.now() - 600_000,
+      expiresAtMs: Date.now() + expiresInMs,
+    }),
+  });
+
+  it("leaves another server's live session alone whatever its age, and takes it once expired", async () => {
+    const { engine, reaper } = setUp();
+    const live = engine.addLeftover(sessionLabelsOf("host-b", 60_000), 600_000);
+    const expired = engine.addLeftover(sessionLabelsOf("host-b", -1_000), 600_000);
+    expect(await reaper.sweep({ finalSweep: true })).toEqual([expired]);
+    expect(engine.containerIds()).toEqual([live]);
+  });
+
+  it("takes a session of this server's name that it does not hold (not adopted)", async () => {
+    const { engine, reaper } = setUp();
+    const unadopted = engine.addLeftover(sessionLabelsOf("host-a", 60_000), 120_000);
+    expect(await reaper.sweep()).toEqual([unadopted]);
   });
 
   it("takes another instance's containers only past the foreign age", async () => {

@@ -11,13 +11,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file aurea/sandbox/v1/sandbox.proto.
  */
 export const file_aurea_sandbox_v1_sandbox: GenFile = /*@__PURE__*/
-  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEihgYKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5Eg8KB3J1bnRpbWUYDCABKAkSFwoPY29tcGlsZV90aW1lb3V0GA0gASgBEhwKFGNvbXBpbGVfbWVtb3J5X2J5dGVzGA4gASgDEikKBXRlc3RzGA8gAygLMhouYXVyZWEuc2FuZGJveC52MS5UZXN0Q2FzZRIwCgpjb21wYXJpc29uGBAgASgOMhwuYXVyZWEuc2FuZGJveC52MS5Db21wYXJpc29uEhoKEmFic29sdXRlX3RvbGVyYW5jZRgRIAEoARIaChJyZWxhdGl2ZV90b2xlcmFuY2UYEiABKAESHQoVc3RvcF9vbl9maXJzdF9mYWlsdXJlGBMgASgIGiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEJpbmFyeUZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4AUILCglfcmVhZG9ubHki2AEKCFRlc3RDYXNlEgwKBG5hbWUYASABKAkSDQoFc3RkaW4YAiABKAwSDAoEYXJncxgDIAMoCRIcCg9leHBlY3RlZF9zdGRvdXQYBCABKAlIAIgBARIPCgd0aW1lb3V0GAUgASgBEhYKDmNwdV90aW1lX2xpbWl0GAYgASgBEhQKDG1lbW9yeV9ieXRlcxgHIAEoAxIwCgpjb21wYXJpc29uGAggASgOMhwuYXVyZWEuc2FuZGJveC52MS5Db21wYXJpc29uQhIKEF9leHBlY3RlZF9zdGRvdXQiQQoOUmVzb3VyY2VMaW1pdHMSCwoDY3B1GAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRwaWRzGAMgASgDIsAHCgtSdW5SZXNwb25zZRIOCgZydW5faWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBIRCglleGl0X2NvZGUYAyABKAUSDgoGc3Rkb3V0GAQgASgJEg4KBnN0ZGVychgFIAEoCRIWCg5leGVjdXRpb25fdGltZRgGIAEoARIRCgl0aW1lZF9vdXQYByABKAgSDwoHdGltZW91dBgIIAEoARI/CglhcnRpZmFjdHMYCSADKAsyLC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkFydGlmYWN0c0VudHJ5EisKBnN0YXR1cxgKIAEoDjIbLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhdHVzEg4KBnNpZ25hbBgLIAEoCRIYChBzdGRvdXRfdHJ1bmNhdGVkGAwgASgIEhgKEHN0ZGVycl90cnVuY2F0ZWQYDSABKAgSMAoGbGltaXRzGA4gASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxINCgVlcnJvchgPIAEoCRIuCgV1c2FnZRgQIAEoCzIfLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VVc2FnZRJMChBiaW5hcnlfYXJ0aWZhY3RzGBEgAygLMjIuYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZS5CaW5hcnlBcnRpZmFjdHNFbnRyeRI8ChFza2lwcGVkX2FydGlmYWN0cxgSIAMoCzIhLmF1cmVhLnNhbmRib3gudjEuU2tpcHBlZEFydGlmYWN0EhsKE2FydGlmYWN0c190cnVuY2F0ZWQYEyABKAgSEgoKcXVldWVfdGltZRgUIAEoARIrCgpsaW1pdHNfaGl0GBUgAygOMhcuYXVyZWEuc2FuZGJveC52MS5MaW1pdBIwCgdjb21waWxlGBYgASgLMh8uYXVyZWEuc2FuZGJveC52MS5Db21waWxlUmVzdWx0EjIKDHRlc3RfcmVzdWx0cxgXIAMoCzIcLmF1cmVhLnNhbmRib3gudjEuVGVzdFJlc3VsdBIUCgx0ZXN0c19wYXNzZWQYGCABKAUSEwoLdGVzdHNfdG90YWwYGSABKAUSGQoRZmlyc3RfZmFpbGVkX3Rlc3QYGiABKAkaMAoOQXJ0aWZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARo2ChRCaW5hcnlBcnRpZmFjdHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIqsCCgpUZXN0UmVzdWx0EgwKBG5hbWUYASABKAkSKwoGc3RhdHVzGAIgASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSEQoJZXhpdF9jb2RlGAMgASgFEg4KBnNpZ25hbBgEIAEoCRIOCgZzdGRvdXQYBSABKAkSDgoGc3RkZXJyGAYgASgJEhYKDmV4ZWN1dGlvbl90aW1lGAcgASgBEi4KBXVzYWdlGAggASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlEhIKCmRpZmZlcmVuY2UYCSABKAkSGAoQc3Rkb3V0X3RydW5jYXRlZBgKIAEoCBIYChBzdGRlcnJfdHJ1bmNhdGVkGAsgASgIEg8KB3RpbWVvdXQYDCABKAEiigIKDUNvbXBpbGVSZXN1bHQSDgoGc3Rkb3V0GAEgASgJEg4KBnN0ZGVychgCIAEoCRIRCglleGl0X2NvZGUYAyABKAUSFgoOZXhlY3V0aW9uX3RpbWUYBCABKAESKwoGc3RhdHVzGAUgASgOMhsuYXVyZWEuc2FuZGJveC52MS5SdW5TdGF0dXMSDwoHdGltZW91dBgGIAEoARIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEi4KBXVzYWdlGAggASgLMh8uYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZVVzYWdlEg4KBnNpZ25hbBgJIAEoCSJVCg9Ta2lwcGVkQXJ0aWZhY3QSDAoEbmFtZRgBIAEoCRI0CgZyZWFzb24YAiABKA4yJC5hdXJlYS5zYW5kYm94LnYxLkFydGlmYWN0U2tpcFJlYXNvbiI8Cg1SZXNvdXJjZVVzYWdlEhAKCGNwdV90aW1lGAEgASgBEhkKEXBlYWtfbWVtb3J5X2J5dGVzGAIgASgDItcBChFSdW5TdHJlYW1SZXNwb25zZRIvCgdzdGFydGVkGAEgASgLMhwuYXVyZWEuc2FuZGJveC52MS5SdW5TdGFydGVkSAASEAoGc3Rkb3V0GAIgASgMSAASEAoGc3RkZXJyGAMgASgMSAASLwoGcmVzdWx0GAQgASgLMh0uYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZUgAEjMKC3Rlc3RfcmVzdWx0GAUgASgLMhwuYXVyZWEuc2FuZGJveC52MS5UZXN0UmVzdWx0SABCBwoFZXZlbnQiHAoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkiNQoRQnVpbGRJbWFnZVJlcXVlc3QSEAoIbm9fY2FjaGUYASABKAgSDgoGZmFtaWx5GAIgASgJIkAKEkJ1aWxkSW1hZ2VSZXNwb25zZRINCgNsb2cYASABKAlIABISCghpbWFnZV9pZBgCIAEoCUgAQgcKBWV2ZW50Ig8KDUhlYWx0aFJlcXVlc3QikQIKDkhlYWx0aFJlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSGAoQZG9ja2VyX3JlYWNoYWJsZRgCIAEoCBIWCg5kb2NrZXJfdmVyc2lvbhgDIAEoCRIaChJkb2NrZXJfYXBpX3ZlcnNpb24YBCABKAkSFQoNc2FuZGJveF9pbWFnZRgFIAEoCRIdChVzYW5kYm94X2ltYWdlX3ByZXNlbnQYBiABKAgSFQoNYXVyZWFfdmVyc2lvbhgHIAEoCRIRCglsYW5ndWFnZXMYCCADKAkSDgoGZGV0YWlsGAkgASgJEjAKCGZhbWlsaWVzGAogAygLMh4uYXVyZWEuc2FuZGJveC52MS5GYW1pbHlIZWFsdGgiYQoMRmFtaWx5SGVhbHRoEgwKBG5hbWUYASABKAkSDQoFaW1hZ2UYAiABKAkSDwoHcHJlc2VudBgDIAEoCBIRCglsYW5ndWFnZXMYBCADKAkSEAoIYnVpbGRpbmcYBSABKAgiFgoUTGlzdExhbmd1YWdlc1JlcXVlc3QiSgoVTGlzdExhbmd1YWdlc1Jlc3BvbnNlEjEKCWxhbmd1YWdlcxgBIAMoCzIeLmF1cmVhLnNhbmRib3gudjEuTGFuZ3VhZ2VJbmZvIuoCCgxMYW5ndWFnZUluZm8SDAoEbmFtZRgBIAEoCRIPCgdhbGlhc2VzGAIgAygJEg8KB3ZlcnNpb24YAyABKAkSEAoIY29tcGlsZWQYBCABKAgSDgoGZmFtaWx5GAUgASgJEhEKCWF2YWlsYWJsZRgGIAEoCBI4Cg5kZWZhdWx0X2xpbWl0cxgHIAEoCzIgLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VMaW1pdHMSOAoObWF4aW11bV9saW1pdHMYCCABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEhcKD2RlZmF1bHRfdGltZW91dBgJIAEoARITCgttYXhfdGltZW91dBgKIAEoARIfChdkZWZhdWx0X2NvbXBpbGVfdGltZW91dBgLIAEoARIkChxkZWZhdWx0X2NvbXBpbGVfbWVtb3J5X2J5dGVzGAwgASgDEgwKBHdhcm0YDSABKAgqkQEKCkNvbXBhcmlzb24SGgoWQ09NUEFSSVNPTl9VTlNQRUNJRklFRBAAEiIKHkNPTVBBUklTT05fVFJBSUxJTkdfV0hJVEVTUEFDRRABEhQKEENPTVBBUklTT05fRVhBQ1QQAhIVChFDT01QQVJJU09OX1RPS0VOUxADEhYKEkNPTVBBUklTT05fTlVNRVJJQxAEKrACCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhEKDVJVTl9TVEFUVVNfT0sQARIcChhSVU5fU1RBVFVTX1JVTlRJTUVfRVJST1IQAhIWChJSVU5fU1RBVFVTX1RJTUVPVVQQAxIbChdSVU5fU1RBVFVTX01FTU9SWV9MSU1JVBAEEhsKF1JVTl9TVEFUVVNfT1VUUFVUX0xJTUlUEAUSGAoUUlVOX1NUQVRVU19DQU5DRUxMRUQQBhIXChNSVU5fU1RBVFVTX0lOVEVSTkFMEAcSHAoYUlVOX1NUQVRVU19DT01QSUxFX0VSUk9SEAgSGwoXUlVOX1NUQVRVU19XUk9OR19BTlNXRVIQCRIWChJSVU5fU1RBVFVTX1NLSVBQRUQQCirDAQoFTGltaXQSFQoRTElNSVRfVU5TUEVDSUZJRUQQABIOCgpMSU1JVF9QSURTEAESEAoMTElNSVRfTUVNT1JZEAISEwoPTElNSVRfRklMRV9TSVpFEAMSGQoVTElNSVRfV09SS1NQQUNFX0JZVEVTEAQSGQoVTElNSVRfV09SS1NQQUNFX0ZJTEVTEAUSFAoQTElNSVRfT1BFTl9GSUxFUxAGEhAKDExJTUlUX09VVFBVVBAHEg4KCkxJTUlUX1RJTUUQCCreAgoSQXJ0aWZhY3RTa2lwUmVhc29uEiQKIEFSVElGQUNUX1NLSVBfUkVBU09OX1VOU1BFQ0lGSUVEEAASIAocQVJUSUZBQ1RfU0tJUF9SRUFTT05fU1lNTElOSxABEiUKIUFSVElGQUNUX1NLSVBfUkVBU09OX1NQRUNJQUxfRklMRRACEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX0hBUkRfTElOSxADEiIKHkFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19MQVJHRRAEEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX1RPT19NQU5ZEAUSIwofQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9UQUxfU0laRRAGEiEKHUFSVElGQUNUX1NLSVBfUkVBU09OX0JBRF9OQU1FEAcSJgoiQVJUSUZBQ1RfU0tJUF9SRUFTT05fTk9UX0NPTExFQ1RFRBAIMroDCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESUAoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZSIDkAIBEmUKDUxpc3RMYW5ndWFnZXMSJi5hdXJlYS5zYW5kYm94LnYxLkxpc3RMYW5ndWFnZXNSZXF1ZXN0GicuYXVyZWEuc2FuZGJveC52MS5MaXN0TGFuZ3VhZ2VzUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
+  fileDesc("Ch5hdXJlYS9zYW5kYm94L3YxL3NhbmRib3gucHJvdG8SEGF1cmVhLnNhbmRib3gudjEihgYKClJ1blJlcXVlc3QSDAoEY29kZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgd0aW1lb3V0GAMgASgBEjYKBWZpbGVzGAQgAygLMicuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkZpbGVzRW50cnkSFQoIcmVhZG9ubHkYBSABKAhIAIgBARIZChFjYXB0dXJlX2FydGlmYWN0cxgGIAEoCBIwCgZsaW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEg0KBXN0ZGluGAggASgMEgwKBGFyZ3MYCSADKAkSMgoDZW52GAogAygLMiUuYXVyZWEuc2FuZGJveC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EkMKDGJpbmFyeV9maWxlcxgLIAMoCzItLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdC5CaW5hcnlGaWxlc0VudHJ5Eg8KB3J1bnRpbWUYDCABKAkSFwoPY29tcGlsZV90aW1lb3V0GA0gASgBEhwKFGNvbXBpbGVfbWVtb3J5X2J5dGVzGA4gASgDEikKBXRlc3RzGA8gAygLMhouYXVyZWEuc2FuZGJveC52MS5UZXN0Q2FzZRIwCgpjb21wYXJpc29uGBAgASgOMhwuYXVyZWEuc2FuZGJveC52MS5Db21wYXJpc29uEhoKEmFic29sdXRlX3RvbGVyYW5jZRgRIAEoARIaChJyZWxhdGl2ZV90b2xlcmFuY2UYEiABKAESHQoVc3RvcF9vbl9maXJzdF9mYWlsdXJlGBMgASgIGiwKCkZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEJpbmFyeUZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4AUILCglfcmVhZG9ubHki2AEKCFRlc3RDYXNlEgwKBG5hbWUYASABKAkSDQoFc3RkaW4YAiABKAwSDAoEYXJncxgDIAMoCRIcCg9leHBlY3RlZF9zdGRvdXQYBCABKAlIAIgBARIPCgd0aW1lb3V0GAUgASgBEhYKDmNwdV90aW1lX2xpbWl0GAYgASgBEhQKDG1lbW9yeV9ieXRlcxgHIAEoAxIwCgpjb21wYXJpc29uGAggASgOMhwuYXVyZWEuc2FuZGJveC52MS5Db21wYXJpc29uQhIKEF9leHBlY3RlZF9zdGRvdXQiQQoOUmVzb3VyY2VMaW1pdHMSCwoDY3B1GAEgASgBEhQKDG1lbW9yeV9ieXRlcxgCIAEoAxIMCgRwaWRzGAMgASgDIuMHCgtSdW5SZXNwb25zZRIOCgZydW5faWQYASABKAkSDwoHc3VjY2VzcxgCIAEoCBIRCglleGl0X2NvZGUYAyABKAUSDgoGc3Rkb3V0GAQgASgJEg4KBnN0ZGVychgFIAEoCRIWCg5leGVjdXRpb25fdGltZRgGIAEoARIRCgl0aW1lZF9vdXQYByABKAgSDwoHdGltZW91dBgIIAEoARI/CglhcnRpZmFjdHMYCSADKAsyLC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlLkFydGlmYWN0c0VudHJ5EisKBnN0YXR1cxgKIAEoDjIbLmF1cmVhLnNhbmRib3gudjEuUnVuU3RhdHVzEg4KBnNpZ25hbBgLIAEoCRIYChBzdGRvdXRfdHJ1bmNhdGVkGAwgASgIEhgKEHN0ZGVycl90cnVuY2F0ZWQYDSABKAgSMAoGbGltaXRzGA4gASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxINCgVlcnJvchgPIAEoCRIuCgV1c2FnZRgQIAEoCzIfLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VVc2FnZRJMChBiaW5hcnlfYXJ0aWZhY3RzGBEgAygLMjIuYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZS5CaW5hcnlBcnRpZmFjdHNFbnRyeRI8ChFza2lwcGVkX2FydGlmYWN0cxgSIAMoCzIhLmF1cmVhLnNhbmRib3gudjEuU2tpcHBlZEFydGlmYWN0EhsKE2FydGlmYWN0c190cnVuY2F0ZWQYEyABKAgSEgoKcXVldWVfdGltZRgUIAEoARIrCgpsaW1pdHNfaGl0GBUgAygOMhcuYXVyZWEuc2FuZGJveC52MS5MaW1pdBIwCgdjb21waWxlGBYgASgLMh8uYXVyZWEuc2FuZGJveC52MS5Db21waWxlUmVzdWx0EjIKDHRlc3RfcmVzdWx0cxgXIAMoCzIcLmF1cmVhLnNhbmRib3gudjEuVGVzdFJlc3VsdBIUCgx0ZXN0c19wYXNzZWQYGCABKAUSEwoLdGVzdHNfdG90YWwYGSABKAUSGQoRZmlyc3RfZmFpbGVkX3Rlc3QYGiABKAkSDQoFdmFsdWUYGyABKAkSEgoKc3RhdGVfbG9zdBgcIAEoCBowCg5BcnRpZmFjdHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjYKFEJpbmFyeUFydGlmYWN0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEiqwIKClRlc3RSZXN1bHQSDAoEbmFtZRgBIAEoCRIrCgZzdGF0dXMYAiABKA4yGy5hdXJlYS5zYW5kYm94LnYxLlJ1blN0YXR1cxIRCglleGl0X2NvZGUYAyABKAUSDgoGc2lnbmFsGAQgASgJEg4KBnN0ZG91dBgFIAEoCRIOCgZzdGRlcnIYBiABKAkSFgoOZXhlY3V0aW9uX3RpbWUYByABKAESLgoFdXNhZ2UYCCABKAsyHy5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlVXNhZ2USEgoKZGlmZmVyZW5jZRgJIAEoCRIYChBzdGRvdXRfdHJ1bmNhdGVkGAogASgIEhgKEHN0ZGVycl90cnVuY2F0ZWQYCyABKAgSDwoHdGltZW91dBgMIAEoASKKAgoNQ29tcGlsZVJlc3VsdBIOCgZzdGRvdXQYASABKAkSDgoGc3RkZXJyGAIgASgJEhEKCWV4aXRfY29kZRgDIAEoBRIWCg5leGVjdXRpb25fdGltZRgEIAEoARIrCgZzdGF0dXMYBSABKA4yGy5hdXJlYS5zYW5kYm94LnYxLlJ1blN0YXR1cxIPCgd0aW1lb3V0GAYgASgBEjAKBmxpbWl0cxgHIAEoCzIgLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VMaW1pdHMSLgoFdXNhZ2UYCCABKAsyHy5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlVXNhZ2USDgoGc2lnbmFsGAkgASgJIlUKD1NraXBwZWRBcnRpZmFjdBIMCgRuYW1lGAEgASgJEjQKBnJlYXNvbhgCIAEoDjIkLmF1cmVhLnNhbmRib3gudjEuQXJ0aWZhY3RTa2lwUmVhc29uIjwKDVJlc291cmNlVXNhZ2USEAoIY3B1X3RpbWUYASABKAESGQoRcGVha19tZW1vcnlfYnl0ZXMYAiABKAMi1wEKEVJ1blN0cmVhbVJlc3BvbnNlEi8KB3N0YXJ0ZWQYASABKAsyHC5hdXJlYS5zYW5kYm94LnYxLlJ1blN0YXJ0ZWRIABIQCgZzdGRvdXQYAiABKAxIABIQCgZzdGRlcnIYAyABKAxIABIvCgZyZXN1bHQYBCABKAsyHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlSAASMwoLdGVzdF9yZXN1bHQYBSABKAsyHC5hdXJlYS5zYW5kYm94LnYxLlRlc3RSZXN1bHRIAEIHCgVldmVudCIcCgpSdW5TdGFydGVkEg4KBnJ1bl9pZBgBIAEoCSI1ChFCdWlsZEltYWdlUmVxdWVzdBIQCghub19jYWNoZRgBIAEoCBIOCgZmYW1pbHkYAiABKAkiQAoSQnVpbGRJbWFnZVJlc3BvbnNlEg0KA2xvZxgBIAEoCUgAEhIKCGltYWdlX2lkGAIgASgJSABCBwoFZXZlbnQiDwoNSGVhbHRoUmVxdWVzdCK9AgoOSGVhbHRoUmVzcG9uc2USDwoHc2VydmluZxgBIAEoCBIYChBkb2NrZXJfcmVhY2hhYmxlGAIgASgIEhYKDmRvY2tlcl92ZXJzaW9uGAMgASgJEhoKEmRvY2tlcl9hcGlfdmVyc2lvbhgEIAEoCRIVCg1zYW5kYm94X2ltYWdlGAUgASgJEh0KFXNhbmRib3hfaW1hZ2VfcHJlc2VudBgGIAEoCBIVCg1hdXJlYV92ZXJzaW9uGAcgASgJEhEKCWxhbmd1YWdlcxgIIAMoCRIOCgZkZXRhaWwYCSABKAkSMAoIZmFtaWxpZXMYCiADKAsyHi5hdXJlYS5zYW5kYm94LnYxLkZhbWlseUhlYWx0aBIQCghzZXNzaW9ucxgLIAEoBRIYChBzZXNzaW9uc19hZG9wdGVkGAwgASgFImEKDEZhbWlseUhlYWx0aBIMCgRuYW1lGAEgASgJEg0KBWltYWdlGAIgASgJEg8KB3ByZXNlbnQYAyABKAgSEQoJbGFuZ3VhZ2VzGAQgAygJEhAKCGJ1aWxkaW5nGAUgASgIIhYKFExpc3RMYW5ndWFnZXNSZXF1ZXN0IkoKFUxpc3RMYW5ndWFnZXNSZXNwb25zZRIxCglsYW5ndWFnZXMYASADKAsyHi5hdXJlYS5zYW5kYm94LnYxLkxhbmd1YWdlSW5mbyLqAgoMTGFuZ3VhZ2VJbmZvEgwKBG5hbWUYASABKAkSDwoHYWxpYXNlcxgCIAMoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCGNvbXBpbGVkGAQgASgIEg4KBmZhbWlseRgFIAEoCRIRCglhdmFpbGFibGUYBiABKAgSOAoOZGVmYXVsdF9saW1pdHMYByABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEjgKDm1heGltdW1fbGltaXRzGAggASgLMiAuYXVyZWEuc2FuZGJveC52MS5SZXNvdXJjZUxpbWl0cxIXCg9kZWZhdWx0X3RpbWVvdXQYCSABKAESEwoLbWF4X3RpbWVvdXQYCiABKAESHwoXZGVmYXVsdF9jb21waWxlX3RpbWVvdXQYCyABKAESJAocZGVmYXVsdF9jb21waWxlX21lbW9yeV9ieXRlcxgMIAEoAxIMCgR3YXJtGA0gASgIIpYEChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIQCghsYW5ndWFnZRgBIAEoCRIwCgZsaW1pdHMYAiABKAsyIC5hdXJlYS5zYW5kYm94LnYxLlJlc291cmNlTGltaXRzEgsKA3R0bBgDIAEoARIUCgxpZGxlX3RpbWVvdXQYBCABKAESDwoHcnVudGltZRgFIAEoCRJACgVmaWxlcxgGIAMoCzIxLmF1cmVhLnNhbmRib3gudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QuRmlsZXNFbnRyeRI8CgNlbnYYByADKAsyLy5hdXJlYS5zYW5kYm94LnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0LkVudkVudHJ5EhAKCHN0YXRlZnVsGAggASgIEk0KDGJpbmFyeV9maWxlcxgJIAMoCzI3LmF1cmVhLnNhbmRib3gudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QuQmluYXJ5RmlsZXNFbnRyeRIXCg93b3Jrc3BhY2VfYnl0ZXMYCiABKAMaLAoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQmluYXJ5RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIosBChVDcmVhdGVTZXNzaW9uUmVzcG9uc2USEgoKc2Vzc2lvbl9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgdzZXNzaW9uGAMgASgLMh0uYXVyZWEuc2FuZGJveC52MS5TZXNzaW9uSW5mbyKEBAoLU2Vzc2lvbkluZm8SEgoKc2Vzc2lvbl9pZBgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIPCgdydW50aW1lGAMgASgJEhAKCHN0YXRlZnVsGAQgASgIEjAKBmxpbWl0cxgFIAEoCzIgLmF1cmVhLnNhbmRib3gudjEuUmVzb3VyY2VMaW1pdHMSFwoPd29ya3NwYWNlX2J5dGVzGAYgASgDEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMaWRsZV90aW1lb3V0GAogASgBEgsKA3R0bBgLIAEoARItCgVzdGF0ZRgMIAEoDjIeLmF1cmVhLnNhbmRib3gudjEuU2Vzc2lvblN0YXRlEg4KBnJlYXNvbhgNIAEoCRIVCg1leGVjc19ydW5uaW5nGA4gASgFEhMKC2V4ZWNzX3RvdGFsGA8gASgDEhsKE2ludGVycHJldGVyX3J1bm5pbmcYECABKAgSEwoLc3RhdGVzX2xvc3QYESABKAUSDwoHYWRvcHRlZBgSIAEoCCLPAQoLRXhlY1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRjb2RlGAIgASgJEg0KBXN0ZGluGAMgASgMEgwKBGFyZ3MYBCADKAkSMwoDZW52GAUgAygLMiYuYXVyZWEuc2FuZGJveC52MS5FeGVjUmVxdWVzdC5FbnZFbnRyeRIPCgd0aW1lb3V0GAYgASgBEg8KB2NvbW1hbmQYByADKAkaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKUAgoRV3JpdGVGaWxlc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRI9CgVmaWxlcxgCIAMoCzIuLmF1cmVhLnNhbmRib3gudjEuV3JpdGVGaWxlc1JlcXVlc3QuRmlsZXNFbnRyeRJKCgxiaW5hcnlfZmlsZXMYAyADKAsyNC5hdXJlYS5zYW5kYm94LnYxLldyaXRlRmlsZXNSZXF1ZXN0LkJpbmFyeUZpbGVzRW50cnkaLAoKRmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjIKEEJpbmFyeUZpbGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASIjChJXcml0ZUZpbGVzUmVzcG9uc2USDQoFbmFtZXMYASADKAkiNQoQUmVhZEZpbGVzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXBhdGhzGAIgAygJIscCChFSZWFkRmlsZXNSZXNwb25zZRI9CgVmaWxlcxgBIAMoCzIuLmF1cmVhLnNhbmRib3gudjEuUmVhZEZpbGVzUmVzcG9uc2UuRmlsZXNFbnRyeRJKCgxiaW5hcnlfZmlsZXMYAiADKAsyNC5hdXJlYS5zYW5kYm94LnYxLlJlYWRGaWxlc1Jlc3BvbnNlLkJpbmFyeUZpbGVzRW50cnkSMgoHc2tpcHBlZBgDIAMoCzIhLmF1cmVhLnNhbmRib3gudjEuU2tpcHBlZEFydGlmYWN0EhEKCXRydW5jYXRlZBgEIAEoCBosCgpGaWxlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaMgoQQmluYXJ5RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIkcKEExpc3RGaWxlc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEhEKCXJlY3Vyc2l2ZRgDIAEoCCKQAQoJRmlsZUVudHJ5EgwKBG5hbWUYASABKAkSKAoEdHlwZRgCIAEoDjIaLmF1cmVhLnNhbmRib3gudjEuRmlsZVR5cGUSDAoEc2l6ZRgDIAEoAxIvCgttb2RpZmllZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEbW9kZRgFIAEoDSJUChFMaXN0RmlsZXNSZXNwb25zZRIsCgdlbnRyaWVzGAEgAygLMhsuYXVyZWEuc2FuZGJveC52MS5GaWxlRW50cnkSEQoJdHJ1bmNhdGVkGAIgASgIIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiRAoSR2V0U2Vzc2lvblJlc3BvbnNlEi4KB3Nlc3Npb24YASABKAsyHS5hdXJlYS5zYW5kYm94LnYxLlNlc3Npb25JbmZvIhUKE0xpc3RTZXNzaW9uc1JlcXVlc3QiRwoUTGlzdFNlc3Npb25zUmVzcG9uc2USLwoIc2Vzc2lvbnMYASADKAsyHS5hdXJlYS5zYW5kYm94LnYxLlNlc3Npb25JbmZvIikKE0Nsb3NlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJGChRDbG9zZVNlc3Npb25SZXNwb25zZRIuCgdzZXNzaW9uGAEgASgLMh0uYXVyZWEuc2FuZGJveC52MS5TZXNzaW9uSW5mbyqRAQoKQ29tcGFyaXNvbhIaChZDT01QQVJJU09OX1VOU1BFQ0lGSUVEEAASIgoeQ09NUEFSSVNPTl9UUkFJTElOR19XSElURVNQQUNFEAESFAoQQ09NUEFSSVNPTl9FWEFDVBACEhUKEUNPTVBBUklTT05fVE9LRU5TEAMSFgoSQ09NUEFSSVNPTl9OVU1FUklDEAQqsAIKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASEQoNUlVOX1NUQVRVU19PSxABEhwKGFJVTl9TVEFUVVNfUlVOVElNRV9FUlJPUhACEhYKElJVTl9TVEFUVVNfVElNRU9VVBADEhsKF1JVTl9TVEFUVVNfTUVNT1JZX0xJTUlUEAQSGwoXUlVOX1NUQVRVU19PVVRQVVRfTElNSVQQBRIYChRSVU5fU1RBVFVTX0NBTkNFTExFRBAGEhcKE1JVTl9TVEFUVVNfSU5URVJOQUwQBxIcChhSVU5fU1RBVFVTX0NPTVBJTEVfRVJST1IQCBIbChdSVU5fU1RBVFVTX1dST05HX0FOU1dFUhAJEhYKElJVTl9TVEFUVVNfU0tJUFBFRBAKKsMBCgVMaW1pdBIVChFMSU1JVF9VTlNQRUNJRklFRBAAEg4KCkxJTUlUX1BJRFMQARIQCgxMSU1JVF9NRU1PUlkQAhITCg9MSU1JVF9GSUxFX1NJWkUQAxIZChVMSU1JVF9XT1JLU1BBQ0VfQllURVMQBBIZChVMSU1JVF9XT1JLU1BBQ0VfRklMRVMQBRIUChBMSU1JVF9PUEVOX0ZJTEVTEAYSEAoMTElNSVRfT1VUUFVUEAcSDgoKTElNSVRfVElNRRAIKoIDChJBcnRpZmFjdFNraXBSZWFzb24SJAogQVJUSUZBQ1RfU0tJUF9SRUFTT05fVU5TUEVDSUZJRUQQABIgChxBUlRJRkFDVF9TS0lQX1JFQVNPTl9TWU1MSU5LEAESJQohQVJUSUZBQ1RfU0tJUF9SRUFTT05fU1BFQ0lBTF9GSUxFEAISIgoeQVJUSUZBQ1RfU0tJUF9SRUFTT05fSEFSRF9MSU5LEAMSIgoeQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9PX0xBUkdFEAQSIQodQVJUSUZBQ1RfU0tJUF9SRUFTT05fVE9PX01BTlkQBRIjCh9BUlRJRkFDVF9TS0lQX1JFQVNPTl9UT1RBTF9TSVpFEAYSIQodQVJUSUZBQ1RfU0tJUF9SRUFTT05fQkFEX05BTUUQBxImCiJBUlRJRkFDVF9TS0lQX1JFQVNPTl9OT1RfQ09MTEVDVEVEEAgSIgoeQVJUSUZBQ1RfU0tJUF9SRUFTT05fTk9UX0ZPVU5EEAkqewoMU2Vzc2lvblN0YXRlEh0KGVNFU1NJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIYChRTRVNTSU9OX1NUQVRFX0FDVElWRRABEhgKFFNFU1NJT05fU1RBVEVfRkFJTEVEEAISGAoUU0VTU0lPTl9TVEFURV9DTE9TRUQQAyp+CghGaWxlVHlwZRIZChVGSUxFX1RZUEVfVU5TUEVDSUZJRUQQABISCg5GSUxFX1RZUEVfRklMRRABEhcKE0ZJTEVfVFlQRV9ESVJFQ1RPUlkQAhIVChFGSUxFX1RZUEVfU1lNTElOSxADEhMKD0ZJTEVfVFlQRV9PVEhFUhAEMuYJCg5TYW5kYm94U2VydmljZRJCCgNSdW4SHC5hdXJlYS5zYW5kYm94LnYxLlJ1blJlcXVlc3QaHS5hdXJlYS5zYW5kYm94LnYxLlJ1blJlc3BvbnNlElAKCVJ1blN0cmVhbRIcLmF1cmVhLnNhbmRib3gudjEuUnVuUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJZCgpCdWlsZEltYWdlEiMuYXVyZWEuc2FuZGJveC52MS5CdWlsZEltYWdlUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESUAoGSGVhbHRoEh8uYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXF1ZXN0GiAuYXVyZWEuc2FuZGJveC52MS5IZWFsdGhSZXNwb25zZSIDkAIBEmUKDUxpc3RMYW5ndWFnZXMSJi5hdXJlYS5zYW5kYm94LnYxLkxpc3RMYW5ndWFnZXNSZXF1ZXN0GicuYXVyZWEuc2FuZGJveC52MS5MaXN0TGFuZ3VhZ2VzUmVzcG9uc2UiA5ACARJgCg1DcmVhdGVTZXNzaW9uEiYuYXVyZWEuc2FuZGJveC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBonLmF1cmVhLnNhbmRib3gudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkQKBEV4ZWMSHS5hdXJlYS5zYW5kYm94LnYxLkV4ZWNSZXF1ZXN0Gh0uYXVyZWEuc2FuZGJveC52MS5SdW5SZXNwb25zZRJSCgpFeGVjU3RyZWFtEh0uYXVyZWEuc2FuZGJveC52MS5FeGVjUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUnVuU3RyZWFtUmVzcG9uc2UwARJXCgpXcml0ZUZpbGVzEiMuYXVyZWEuc2FuZGJveC52MS5Xcml0ZUZpbGVzUmVxdWVzdBokLmF1cmVhLnNhbmRib3gudjEuV3JpdGVGaWxlc1Jlc3BvbnNlElkKCVJlYWRGaWxlcxIiLmF1cmVhLnNhbmRib3gudjEuUmVhZEZpbGVzUmVxdWVzdBojLmF1cmVhLnNhbmRib3gudjEuUmVhZEZpbGVzUmVzcG9uc2UiA5ACARJZCglMaXN0RmlsZXMSIi5hdXJlYS5zYW5kYm94LnYxLkxpc3RGaWxlc1JlcXVlc3QaIy5hdXJlYS5zYW5kYm94LnYxLkxpc3RGaWxlc1Jlc3BvbnNlIgOQAgESXAoKR2V0U2Vzc2lvbhIjLmF1cmVhLnNhbmRib3gudjEuR2V0U2Vzc2lvblJlcXVlc3QaJC5hdXJlYS5zYW5kYm94LnYxLkdldFNlc3Npb25SZXNwb25zZSIDkAIBEmIKDExpc3RTZXNzaW9ucxIlLmF1cmVhLnNhbmRib3gudjEuTGlzdFNlc3Npb25zUmVxdWVzdBomLmF1cmVhLnNhbmRib3gudjEuTGlzdFNlc3Npb25zUmVzcG9uc2UiA5ACARJdCgxDbG9zZVNlc3Npb24SJS5hdXJlYS5zYW5kYm94LnYxLkNsb3NlU2Vzc2lvblJlcXVlc3QaJi5hdXJlYS5zYW5kYm94LnYxLkNsb3NlU2Vzc2lvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * RunRequest describes one execution.
@@ -534,6 +536,23 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
    * @generated from field: string first_failed_test = 26;
    */
   firstFailedTest: string;
+
+  /**
+   * For an Exec in a stateful session: repr() (Python) or util.inspect (JavaScript) of the cell's
+   * trailing expression, when it has one and it is not None/undefined; at most 64 KiB of text.
+   *
+   * @generated from field: string value = 27;
+   */
+  value: string;
+
+  /**
+   * For an Exec in a stateful session: the interpreter ended during this exec (its timeout, a
+   * memory kill, an exit), so the variables of earlier cells are gone; the next Exec starts a
+   * fresh interpreter.
+   *
+   * @generated from field: bool state_lost = 28;
+   */
+  stateLost: boolean;
 };
 
 /**
@@ -1016,6 +1035,21 @@ export type HealthResponse = Message<"aurea.sandbox.v1.HealthResponse"> & {
    * @generated from field: repeated aurea.sandbox.v1.FamilyHealth families = 10;
    */
   families: FamilyHealth[];
+
+  /**
+   * Sessions open on this server now.
+   *
+   * @generated from field: int32 sessions = 11;
+   */
+  sessions: number;
+
+  /**
+   * Of those, the sessions an earlier process of this instance (INSTANCE_NAME) left running, taken
+   * over at start instead of being lost.
+   *
+   * @generated from field: int32 sessions_adopted = 12;
+   */
+  sessionsAdopted: number;
 };
 
 /**
@@ -1210,6 +1244,634 @@ export type LanguageInfo = Message<"aurea.sandbox.v1.LanguageInfo"> & {
  */
 export const LanguageInfoSchema: GenMessage<LanguageInfo> = /*@__PURE__*/
   messageDesc(file_aurea_sandbox_v1_sandbox, 17);
+
+/**
+ * CreateSessionRequest describes a session.
+ *
+ * @generated from message aurea.sandbox.v1.CreateSessionRequest
+ */
+export type CreateSessionRequest = Message<"aurea.sandbox.v1.CreateSessionRequest"> & {
+  /**
+   * The session's language, as RunRequest.language: what Exec's `code` is written in, and which
+   * image family the session's container runs (command lines may use anything in that image).
+   *
+   * @generated from field: string language = 1;
+   */
+  language: string;
+
+  /**
+   * Limits of the whole session, every exec and its files together (the workspace is a tmpfs, so
+   * its files count against the memory limit). As RunRequest.limits: only lower the maxima.
+   *
+   * @generated from field: aurea.sandbox.v1.ResourceLimits limits = 2;
+   */
+  limits?: ResourceLimits | undefined;
+
+  /**
+   * Most seconds the session lives, whatever it does. 0 means SESSION_DEFAULT_TTL; at most SESSION_MAX_TTL.
+   *
+   * @generated from field: double ttl = 3;
+   */
+  ttl: number;
+
+  /**
+   * Seconds without a call on it (Exec, file calls) after which it is closed. 0 means
+   * SESSION_DEFAULT_IDLE_TIMEOUT; at most its ttl.
+   *
+   * @generated from field: double idle_timeout = 4;
+   */
+  idleTimeout: number;
+
+  /**
+   * OCI runtime, as RunRequest.runtime.
+   *
+   * @generated from field: string runtime = 5;
+   */
+  runtime: string;
+
+  /**
+   * Files placed in the workspace at start, as RunRequest.files.
+   *
+   * @generated from field: map<string, string> files = 6;
+   */
+  files: { [key: string]: string };
+
+  /**
+   * Environment variables of every exec, as RunRequest.env; an Exec's own env adds to them.
+   *
+   * @generated from field: map<string, string> env = 7;
+   */
+  env: { [key: string]: string };
+
+  /**
+   * Run `code` in one long-lived interpreter whose variables, imports and functions persist between
+   * execs, like notebook cells (python, python-data and javascript only). Command lines still run
+   * as processes of their own.
+   *
+   * @generated from field: bool stateful = 8;
+   */
+  stateful: boolean;
+
+  /**
+   * Files as exact bytes, as RunRequest.binary_files.
+   *
+   * @generated from field: map<string, bytes> binary_files = 9;
+   */
+  binaryFiles: { [key: string]: Uint8Array };
+
+  /**
+   * Size of the workspace in bytes; 0 means SANDBOX_WORKSPACE_SIZE, which is also the most.
+   *
+   * @generated from field: int64 workspace_bytes = 10;
+   */
+  workspaceBytes: bigint;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.CreateSessionRequest.
+ * Use `create(CreateSessionRequestSchema)` to create a new message.
+ */
+export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 18);
+
+/**
+ * CreateSessionResponse says which session was made.
+ *
+ * @generated from message aurea.sandbox.v1.CreateSessionResponse
+ */
+export type CreateSessionResponse = Message<"aurea.sandbox.v1.CreateSessionResponse"> & {
+  /**
+   * The session's id: unguessable, for every later call.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * When the session ends at the latest (its ttl).
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Everything about the new session.
+   *
+   * @generated from field: aurea.sandbox.v1.SessionInfo session = 3;
+   */
+  session?: SessionInfo | undefined;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.CreateSessionResponse.
+ * Use `create(CreateSessionResponseSchema)` to create a new message.
+ */
+export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 19);
+
+/**
+ * SessionInfo describes a session.
+ *
+ * @generated from message aurea.sandbox.v1.SessionInfo
+ */
+export type SessionInfo = Message<"aurea.sandbox.v1.SessionInfo"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The language's canonical name.
+   *
+   * @generated from field: string language = 2;
+   */
+  language: string;
+
+  /**
+   * @generated from field: string runtime = 3;
+   */
+  runtime: string;
+
+  /**
+   * @generated from field: bool stateful = 4;
+   */
+  stateful: boolean;
+
+  /**
+   * The limits applied to the whole session, and its workspace size in bytes.
+   *
+   * @generated from field: aurea.sandbox.v1.ResourceLimits limits = 5;
+   */
+  limits?: ResourceLimits | undefined;
+
+  /**
+   * @generated from field: int64 workspace_bytes = 6;
+   */
+  workspaceBytes: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 7;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 8;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * The last call that used it (Exec or a file call).
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 9;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: double idle_timeout = 10;
+   */
+  idleTimeout: number;
+
+  /**
+   * @generated from field: double ttl = 11;
+   */
+  ttl: number;
+
+  /**
+   * @generated from field: aurea.sandbox.v1.SessionState state = 12;
+   */
+  state: SessionState;
+
+  /**
+   * Why it failed or was closed (for example "idle for 300 s", "the container ended: exit 137").
+   *
+   * @generated from field: string reason = 13;
+   */
+  reason: string;
+
+  /**
+   * Execs running now, and execs run so far.
+   *
+   * @generated from field: int32 execs_running = 14;
+   */
+  execsRunning: number;
+
+  /**
+   * @generated from field: int64 execs_total = 15;
+   */
+  execsTotal: bigint;
+
+  /**
+   * Stateful sessions: whether an interpreter is running now, and how many times its state was lost.
+   *
+   * @generated from field: bool interpreter_running = 16;
+   */
+  interpreterRunning: boolean;
+
+  /**
+   * @generated from field: int32 states_lost = 17;
+   */
+  statesLost: number;
+
+  /**
+   * True when this server took the session over from an earlier process at start.
+   *
+   * @generated from field: bool adopted = 18;
+   */
+  adopted: boolean;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.SessionInfo.
+ * Use `create(SessionInfoSchema)` to create a new message.
+ */
+export const SessionInfoSchema: GenMessage<SessionInfo> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 20);
+
+/**
+ * ExecRequest runs one thing in a session.
+ *
+ * @generated from message aurea.sandbox.v1.ExecRequest
+ */
+export type ExecRequest = Message<"aurea.sandbox.v1.ExecRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Code in the session's language: written to the language's file (for example `main.py`) and
+   * run with its command (a compiled language compiles first, in the session); in a stateful
+   * session, run as a cell of its interpreter. Exactly one of `code` and `command`.
+   *
+   * @generated from field: string code = 2;
+   */
+  code: string;
+
+  /**
+   * The exec's standard input (then end-of-file); as RunRequest.stdin.
+   *
+   * @generated from field: bytes stdin = 3;
+   */
+  stdin: Uint8Array;
+
+  /**
+   * Arguments after the program's file name (for `code`), as RunRequest.args.
+   *
+   * @generated from field: repeated string args = 4;
+   */
+  args: string[];
+
+  /**
+   * Environment on top of the session's, as RunRequest.env.
+   *
+   * @generated from field: map<string, string> env = 5;
+   */
+  env: { [key: string]: string };
+
+  /**
+   * Wall-clock seconds, as RunRequest.timeout (SANDBOX_DEFAULT_TIMEOUT when 0, at most
+   * SANDBOX_MAX_TIMEOUT and the session's remaining life).
+   *
+   * @generated from field: double timeout = 6;
+   */
+  timeout: number;
+
+  /**
+   * A command line to run instead of `code`: argv, looked up on PATH, run in the workspace (for
+   * example ["ls", "-la"] or ["sh", "-c", "pip list | head"]).
+   *
+   * @generated from field: repeated string command = 7;
+   */
+  command: string[];
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ExecRequest.
+ * Use `create(ExecRequestSchema)` to create a new message.
+ */
+export const ExecRequestSchema: GenMessage<ExecRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 21);
+
+/**
+ * WriteFilesRequest places files in a session's workspace.
+ *
+ * @generated from message aurea.sandbox.v1.WriteFilesRequest
+ */
+export type WriteFilesRequest = Message<"aurea.sandbox.v1.WriteFilesRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: map<string, string> files = 2;
+   */
+  files: { [key: string]: string };
+
+  /**
+   * @generated from field: map<string, bytes> binary_files = 3;
+   */
+  binaryFiles: { [key: string]: Uint8Array };
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.WriteFilesRequest.
+ * Use `create(WriteFilesRequestSchema)` to create a new message.
+ */
+export const WriteFilesRequestSchema: GenMessage<WriteFilesRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 22);
+
+/**
+ * WriteFilesResponse names what was written.
+ *
+ * @generated from message aurea.sandbox.v1.WriteFilesResponse
+ */
+export type WriteFilesResponse = Message<"aurea.sandbox.v1.WriteFilesResponse"> & {
+  /**
+   * @generated from field: repeated string names = 1;
+   */
+  names: string[];
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.WriteFilesResponse.
+ * Use `create(WriteFilesResponseSchema)` to create a new message.
+ */
+export const WriteFilesResponseSchema: GenMessage<WriteFilesResponse> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 23);
+
+/**
+ * ReadFilesRequest names files of a session's workspace to return.
+ *
+ * @generated from message aurea.sandbox.v1.ReadFilesRequest
+ */
+export type ReadFilesRequest = Message<"aurea.sandbox.v1.ReadFilesRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Files or directories (all the regular files below them), relative to the workspace; empty for
+   * the whole workspace.
+   *
+   * @generated from field: repeated string paths = 2;
+   */
+  paths: string[];
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ReadFilesRequest.
+ * Use `create(ReadFilesRequestSchema)` to create a new message.
+ */
+export const ReadFilesRequestSchema: GenMessage<ReadFilesRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 24);
+
+/**
+ * ReadFilesResponse returns files, as RunResponse returns artifacts.
+ *
+ * @generated from message aurea.sandbox.v1.ReadFilesResponse
+ */
+export type ReadFilesResponse = Message<"aurea.sandbox.v1.ReadFilesResponse"> & {
+  /**
+   * Files whose content is valid UTF-8, by workspace-relative name.
+   *
+   * @generated from field: map<string, string> files = 1;
+   */
+  files: { [key: string]: string };
+
+  /**
+   * The rest, as exact bytes.
+   *
+   * @generated from field: map<string, bytes> binary_files = 2;
+   */
+  binaryFiles: { [key: string]: Uint8Array };
+
+  /**
+   * What was not returned, and why (symbolic links, special files, caps, names that do not exist).
+   *
+   * @generated from field: repeated aurea.sandbox.v1.SkippedArtifact skipped = 3;
+   */
+  skipped: SkippedArtifact[];
+
+  /**
+   * True when anything was left out for a cap.
+   *
+   * @generated from field: bool truncated = 4;
+   */
+  truncated: boolean;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ReadFilesResponse.
+ * Use `create(ReadFilesResponseSchema)` to create a new message.
+ */
+export const ReadFilesResponseSchema: GenMessage<ReadFilesResponse> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 25);
+
+/**
+ * ListFilesRequest names a directory of a session's workspace.
+ *
+ * @generated from message aurea.sandbox.v1.ListFilesRequest
+ */
+export type ListFilesRequest = Message<"aurea.sandbox.v1.ListFilesRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * A directory relative to the workspace; empty for the workspace itself.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * List everything below it too, not just its entries.
+   *
+   * @generated from field: bool recursive = 3;
+   */
+  recursive: boolean;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ListFilesRequest.
+ * Use `create(ListFilesRequestSchema)` to create a new message.
+ */
+export const ListFilesRequestSchema: GenMessage<ListFilesRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 26);
+
+/**
+ * FileEntry is one entry of a workspace listing.
+ *
+ * @generated from message aurea.sandbox.v1.FileEntry
+ */
+export type FileEntry = Message<"aurea.sandbox.v1.FileEntry"> & {
+  /**
+   * Path relative to the workspace.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: aurea.sandbox.v1.FileType type = 2;
+   */
+  type: FileType;
+
+  /**
+   * Bytes, for a file; a symbolic link's target length.
+   *
+   * @generated from field: int64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp modified_at = 4;
+   */
+  modifiedAt?: Timestamp | undefined;
+
+  /**
+   * Permission bits (for example 0644 as 420).
+   *
+   * @generated from field: uint32 mode = 5;
+   */
+  mode: number;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.FileEntry.
+ * Use `create(FileEntrySchema)` to create a new message.
+ */
+export const FileEntrySchema: GenMessage<FileEntry> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 27);
+
+/**
+ * ListFilesResponse lists the entries, sorted by name.
+ *
+ * @generated from message aurea.sandbox.v1.ListFilesResponse
+ */
+export type ListFilesResponse = Message<"aurea.sandbox.v1.ListFilesResponse"> & {
+  /**
+   * @generated from field: repeated aurea.sandbox.v1.FileEntry entries = 1;
+   */
+  entries: FileEntry[];
+
+  /**
+   * True when there were more than SESSION_MAX_LISTED entries and the rest were left out.
+   *
+   * @generated from field: bool truncated = 2;
+   */
+  truncated: boolean;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ListFilesResponse.
+ * Use `create(ListFilesResponseSchema)` to create a new message.
+ */
+export const ListFilesResponseSchema: GenMessage<ListFilesResponse> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 28);
+
+/**
+ * @generated from message aurea.sandbox.v1.GetSessionRequest
+ */
+export type GetSessionRequest = Message<"aurea.sandbox.v1.GetSessionRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.GetSessionRequest.
+ * Use `create(GetSessionRequestSchema)` to create a new message.
+ */
+export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 29);
+
+/**
+ * @generated from message aurea.sandbox.v1.GetSessionResponse
+ */
+export type GetSessionResponse = Message<"aurea.sandbox.v1.GetSessionResponse"> & {
+  /**
+   * @generated from field: aurea.sandbox.v1.SessionInfo session = 1;
+   */
+  session?: SessionInfo | undefined;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.GetSessionResponse.
+ * Use `create(GetSessionResponseSchema)` to create a new message.
+ */
+export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 30);
+
+/**
+ * @generated from message aurea.sandbox.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"aurea.sandbox.v1.ListSessionsRequest"> & {
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 31);
+
+/**
+ * @generated from message aurea.sandbox.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"aurea.sandbox.v1.ListSessionsResponse"> & {
+  /**
+   * @generated from field: repeated aurea.sandbox.v1.SessionInfo sessions = 1;
+   */
+  sessions: SessionInfo[];
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 32);
+
+/**
+ * @generated from message aurea.sandbox.v1.CloseSessionRequest
+ */
+export type CloseSessionRequest = Message<"aurea.sandbox.v1.CloseSessionRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.CloseSessionRequest.
+ * Use `create(CloseSessionRequestSchema)` to create a new message.
+ */
+export const CloseSessionRequestSchema: GenMessage<CloseSessionRequest> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 33);
+
+/**
+ * CloseSessionResponse describes the session as it ended.
+ *
+ * @generated from message aurea.sandbox.v1.CloseSessionResponse
+ */
+export type CloseSessionResponse = Message<"aurea.sandbox.v1.CloseSessionResponse"> & {
+  /**
+   * @generated from field: aurea.sandbox.v1.SessionInfo session = 1;
+   */
+  session?: SessionInfo | undefined;
+};
+
+/**
+ * Describes the message aurea.sandbox.v1.CloseSessionResponse.
+ * Use `create(CloseSessionResponseSchema)` to create a new message.
+ */
+export const CloseSessionResponseSchema: GenMessage<CloseSessionResponse> = /*@__PURE__*/
+  messageDesc(file_aurea_sandbox_v1_sandbox, 34);
 
 /**
  * Comparison says how a test case's output is compared with its expected output.
@@ -1502,6 +2164,13 @@ export enum ArtifactSkipReason {
    * @generated from enum value: ARTIFACT_SKIP_REASON_NOT_COLLECTED = 8;
    */
   NOT_COLLECTED = 8,
+
+  /**
+   * ReadFiles named a path that does not exist in the session's workspace.
+   *
+   * @generated from enum value: ARTIFACT_SKIP_REASON_NOT_FOUND = 9;
+   */
+  NOT_FOUND = 9,
 }
 
 /**
@@ -1509,6 +2178,85 @@ export enum ArtifactSkipReason {
  */
 export const ArtifactSkipReasonSchema: GenEnum<ArtifactSkipReason> = /*@__PURE__*/
   enumDesc(file_aurea_sandbox_v1_sandbox, 3);
+
+/**
+ * SessionState is where a session is in its life.
+ *
+ * @generated from enum aurea.sandbox.v1.SessionState
+ */
+export enum SessionState {
+  /**
+   * @generated from enum value: SESSION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its container runs and takes execs.
+   *
+   * @generated from enum value: SESSION_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * Its container died (SessionInfo.failure says why); every call is FAILED_PRECONDITION until it is removed.
+   *
+   * @generated from enum value: SESSION_STATE_FAILED = 2;
+   */
+  FAILED = 2,
+
+  /**
+   * It was closed (CloseSession, ttl, idle timeout, shutdown).
+   *
+   * @generated from enum value: SESSION_STATE_CLOSED = 3;
+   */
+  CLOSED = 3,
+}
+
+/**
+ * Describes the enum aurea.sandbox.v1.SessionState.
+ */
+export const SessionStateSchema: GenEnum<SessionState> = /*@__PURE__*/
+  enumDesc(file_aurea_sandbox_v1_sandbox, 4);
+
+/**
+ * FileType is what a workspace entry is.
+ *
+ * @generated from enum aurea.sandbox.v1.FileType
+ */
+export enum FileType {
+  /**
+   * @generated from enum value: FILE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: FILE_TYPE_FILE = 1;
+   */
+  FILE = 1,
+
+  /**
+   * @generated from enum value: FILE_TYPE_DIRECTORY = 2;
+   */
+  DIRECTORY = 2,
+
+  /**
+   * @generated from enum value: FILE_TYPE_SYMLINK = 3;
+   */
+  SYMLINK = 3,
+
+  /**
+   * A FIFO, socket or device.
+   *
+   * @generated from enum value: FILE_TYPE_OTHER = 4;
+   */
+  OTHER = 4,
+}
+
+/**
+ * Describes the enum aurea.sandbox.v1.FileType.
+ */
+export const FileTypeSchema: GenEnum<FileType> = /*@__PURE__*/
+  enumDesc(file_aurea_sandbox_v1_sandbox, 5);
 
 /**
  * SandboxService executes code and reports on the service's own readiness.
@@ -1591,6 +2339,116 @@ export const SandboxService: GenService<{
     methodKind: "unary";
     input: typeof ListLanguagesRequestSchema;
     output: typeof ListLanguagesResponseSchema;
+  },
+  /**
+   * CreateSession starts a sandbox that lives across calls: one container, hardened exactly as a
+   * run's (same user, seccomp, no network, read-only root, tmpfs workspace), whose files (and, with
+   * `stateful`, whose interpreter's variables) stay from one Exec to the next until it is closed,
+   * its `ttl` passes or it was idle for `idle_timeout`. It belongs to the API key that created it:
+   * every other key gets NOT_FOUND for it, as for an id that never existed.
+   * Errors: INVALID_ARGUMENT naming the field; RESOURCE_EXHAUSTED past MAX_SESSIONS or
+   * MAX_SESSIONS_PER_KEY (or when admission is full); UNAVAILABLE when the engine or the
+   * language's image is missing.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.CreateSession
+   */
+  createSession: {
+    methodKind: "unary";
+    input: typeof CreateSessionRequestSchema;
+    output: typeof CreateSessionResponseSchema;
+  },
+  /**
+   * Exec runs code (the session's language) or a command line in the session, as a fresh process
+   * (or, in a stateful session, as a cell of its interpreter) seeing the files earlier execs left,
+   * and answers once with a RunResponse: the same verdicts, output caps and usage as Run. A timeout
+   * or output flood kills that exec's processes, not the session. Execs count against admission
+   * like runs (MAX_CONCURRENT_RUNS, the key's quota), and at most SESSION_MAX_EXECS run at once in
+   * one session. FAILED_PRECONDITION when the session's container died (with the cause); the
+   * session is then removed.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.Exec
+   */
+  exec: {
+    methodKind: "unary";
+    input: typeof ExecRequestSchema;
+    output: typeof RunResponseSchema;
+  },
+  /**
+   * ExecStream is Exec streamed: `started`, output chunks as they come, then exactly one `result`,
+   * as RunStream. Cancelling the call kills the exec (RUN_STATUS_CANCELLED), not the session.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.ExecStream
+   */
+  execStream: {
+    methodKind: "server_streaming";
+    input: typeof ExecRequestSchema;
+    output: typeof RunStreamResponseSchema;
+  },
+  /**
+   * WriteFiles places files in the session's workspace (same name rules as RunRequest.files),
+   * replacing files of the same name.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.WriteFiles
+   */
+  writeFiles: {
+    methodKind: "unary";
+    input: typeof WriteFilesRequestSchema;
+    output: typeof WriteFilesResponseSchema;
+  },
+  /**
+   * ReadFiles returns files of the workspace under the artifact rules: at most
+   * SANDBOX_ARTIFACT_MAX_FILES files, each at most SANDBOX_ARTIFACT_MAX_FILE_SIZE, in all at most
+   * SANDBOX_ARTIFACT_MAX_TOTAL_SIZE; symbolic links and special files are never followed or read,
+   * only listed as skipped.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.ReadFiles
+   */
+  readFiles: {
+    methodKind: "unary";
+    input: typeof ReadFilesRequestSchema;
+    output: typeof ReadFilesResponseSchema;
+  },
+  /**
+   * ListFiles lists a directory of the workspace (its entries' names, types, sizes and times),
+   * without following symbolic links.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.ListFiles
+   */
+  listFiles: {
+    methodKind: "unary";
+    input: typeof ListFilesRequestSchema;
+    output: typeof ListFilesResponseSchema;
+  },
+  /**
+   * GetSession describes one of the caller's sessions.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.GetSession
+   */
+  getSession: {
+    methodKind: "unary";
+    input: typeof GetSessionRequestSchema;
+    output: typeof GetSessionResponseSchema;
+  },
+  /**
+   * ListSessions lists the caller's own sessions on this server.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * CloseSession ends a session at once: execs still going are killed (they end CANCELLED), its
+   * container and files are removed.
+   *
+   * @generated from rpc aurea.sandbox.v1.SandboxService.CloseSession
+   */
+  closeSession: {
+    methodKind: "unary";
+    input: typeof CloseSessionRequestSchema;
+    output: typeof CloseSessionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_aurea_sandbox_v1_sandbox, 0);

@@ -1,0 +1,125 @@
+"""Aurea's stateful Python interpreter for sessions (CreateSession with stateful: true).
+
+Started by the session agent (sandbox/session-agent.py) as the program's user:
+    python3 -u -c "<this file>" WORKSPACE
+It reads one cell per line on fd 3 (JSON: code, args, env, stdin in base64) and runs it in one
+namespace that lives as long as this process, like a notebook's: variables, imports and functions
+stay for the next cell. When the cell's last statement is an expression, its value's repr() is
+the cell's value. Open matplotlib figures are saved as PNG and closed after each cell. stdout and
+stderr are flushed before the answer, one JSON line on fd 4: status (0, 1 for an exception, or
+SystemExit's code), value, figures (base64 PNG), and the cell's CPU time and the peak RSS so far.
+"""
+
+import ast
+import base64
+import io
+import json
+import linecache
+import os
+import resource
+import sys
+import traceback
+
+MAX_VALUE_CHARS = 65536
+MAX_FIGURES = 16
+
+workspace = sys.argv[1]
+os.environ.setdefault("MPLBACKEND", "Agg")
+sys.path.insert(0, workspace)
+sys.argv = ["main.py"]
+namespace = {"__name__": "__main__", "__builtins__": __builtins__, "__doc__": None}
+controls = os.fdopen(3, "rb")
+answers = os.fdopen(4, "wb")
+
+
+def run_cell(number, code):
+    """Runs a cell; returns (status, value text or None)."""
+    filename = f"<cell {number}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    tree = ast.parse(code, filename, "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, filename, "exec"), namespace)
+    if last is None:
+        return 0, None
+    result = eval(compile(last, filename, "eval"), namespace)
+    if result is None:
+        return 0, None
+    namespace["_"] = result
+    text = repr(result)
+    return 0, text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "..."
+
+
+def exit_status(code):
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def figures():
+    """PNGs of the figures the cell left open, which are then closed."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return []
+    pngs = []
+    for number in pyplot.get_fignums()[:MAX_FIGURES]:
+        buffer = io.BytesIO()
+        pyplot.figure(number).savefig(buffer, format="png")
+        pngs.append(base64.b64encode(buffer.getvalue()).decode())
+    pyplot.close("all")
+    return pngs
+
+
+def cells():
+    for line in controls:
+        yield json.loads(line)
+
+
+for count, cell in enumerate(cells(), start=1):
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    saved_env = {}
+    for entry in cell.get("env", []):
+        name, _, value = entry.partition("=")
+        saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+    sys.argv = ["main.py", *cell.get("args", [])]
+    sys.stdin = io.TextIOWrapper(io.BytesIO(base64.b64decode(cell.get("stdin", ""))))
+    value = None
+    try:
+        status, value = run_cell(count, cell["code"])
+    except SystemExit as stop:
+        status = exit_status(stop.code)
+    except BaseException as error:  # noqa: BLE001 - the cell's own failure, shown as Python shows it
+        status = 1
+        trace = error.__traceback__
+        # Without this interpreter's own frames (run_cell and the module around it).
+        while trace is not None and not trace.tb_frame.f_code.co_filename.startswith("<cell"):
+            trace = trace.tb_next
+        traceback.print_exception(type(error), error, trace)
+    for name, previous in saved_env.items():
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+    try:
+        pngs = figures()
+    except Exception:  # noqa: BLE001 - a figure that cannot be drawn is the cell's problem
+        traceback.print_exc()
+        pngs = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    answer = {
+        "status": status,
+        "value": value,
+        "figures": pngs,
+        "cpu_ns": int(cpu * 1e9),
+        "peak_rss": after.ru_maxrss * 1024,
+    }
+    answers.write(json.dumps(answer).encode() + b"\n")
+    answers.flush()

@@ -1,0 +1,309 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import {
+  CloseSessionResponseSchema,
+  CreateSessionResponseSchema,
+  FileEntrySchema,
+  FileType,
+  GetSessionResponseSchema,
+  ListFilesResponseSchema,
+  ListSessionsResponseSchema,
+  ReadFilesResponseSchema,
+  RunStartedSchema,
+  RunStreamResponseSchema,
+  type RunStreamResponse,
+  type SandboxService,
+  SessionInfoSchema,
+  SessionState,
+  WriteFilesResponseSchema,
+} from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
+import type { Language } from "../runner/languages.js";
+import type { RunOutcome } from "../runner/run-spec.js";
+import type { ExecObserver, ListedFile, Session } from "../session/session.js";
+import { SessionFailedError, SessionFileError, SessionLimitError, SessionNotFoundError } from "../session/session-errors.js";
+import type { SessionManager } from "../session/session-manager.js";
+import type { Admission } from "./admission.js";
+import { callerKey } from "./api-keys.js";
+import { AsyncQueue } from "./async-queue.js";
+import type { HealthMonitor } from "./health-monitor.js";
+import { artifactFields, limitsMessage, toRunResponse } from "./run-response.js";
+import type { FieldViolation } from "./run-request.js";
+import { admissionError, familyMissing } from "./sandbox-service.js";
+import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
+import {
+  type Checked,
+  type SessionPolicy,
+  validateCreateSession,
+  validateExec,
+  validateListFiles,
+  validateReadFiles,
+  validateWriteFiles,
+} from "./session-request.js";
+
+export interface SessionHandlersOptions {
+  readonly sessions: SessionManager;
+  readonly monitor: HealthMonitor;
+  readonly admission: Admission;
+  readonly imageBuilder: SandboxImageBuilder;
+  readonly policy: SessionPolicy;
+  /** Aborted when shutdown's grace period is over: execs still going are killed. */
+  readonly shutdownSignal: AbortSignal;
+  readonly logger: Logger;
+}
+
+type SessionRpcs =
+  | "createSession"
+  | "exec"
+  | "execStream"
+  | "writeFiles"
+  | "readFiles"
+  | "listFiles"
+  | "getSession"
+  | "listSessions"
+  | "closeSession";
+
+/** The session RPCs of SandboxService: validation and error mapping around the session manager. */
+export function createSessionHandlers(options: SessionHandlersOptions): Pick<ServiceImpl<typeof SandboxService>, SessionRpcs> {
+  const { sessions, policy, logger } = options;
+  const ownerOf = (context: HandlerContext) => context.values.get(callerKey)?.id ?? "";
+  const session = (id: string, context: HandlerContext) => {
+    if (id === "") throw invalid([{ field: "session_id", description: "is required" }]);
+    return mapErrors(() => sessions.get(id, ownerOf(context)));
+  };
+
+  /** The engine must answer and the language's image be there before anything is started. */
+  function checkReady(id: string, language: Language): void {
+    const report = options.monitor.current();
+    if (!report.dockerReachable)
+      throw new ConnectError(`${id}: container engine unreachable (${report.detail})`, Code.Unavailable);
+    const family = report.families.find((candidate) => candidate.name === language.family);
+    if (family && !family.present) {
+      throw familyMissing({ runId: id, language }, family.image, options.imageBuilder.building().has(family.name));
+    }
+  }
+
+  /** Runs `work` holding an admission slot, as a run would. */
+  async function admitted<T>(id: string, context: HandlerContext, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const caller = context.values.get(callerKey);
+    let ticket: Awaited<ReturnType<Admission["admit"]>>;
+    try {
+      ticket = await options.admission.admit({
+        signal: context.signal,
+        ...(caller ? { callerId: caller.id, callerLimit: caller.maxConcurrent } : {}),
+      });
+    } catch (error) {
+      throw admissionError(error, id, logger);
+    }
+    try {
+      return await mapErrorsAsync(() => work(AbortSignal.any([context.signal, options.shutdownSignal])));
+    } finally {
+      ticket.release();
+    }
+  }
+
+  function execute(
+    request: Parameters<ServiceImpl<typeof SandboxService>["exec"]>[0],
+    context: HandlerContext,
+    execId: string,
+    observer: ExecObserver,
+  ) {
+    const target = session(request.sessionId, context);
+    const plan = valid(validateExec(request, policy, execId, target.settings.expiresAtMs - Date.now()), logger, execId);
+    return admitted(execId, context, async (signal) => {
+      const started = performance.now();
+      const outcome = await target.exec(plan, observer, signal);
+      logExec(logger, target, plan.code !== undefined, outcome, context, performance.now() - started);
+      return toRunResponse({ timeoutMs: plan.timeoutMs, limits: target.settings.limits }, outcome);
+    });
+  }
+
+  return {
+    async createSession(request, context) {
+      const id = `session for ${request.language || "?"}`;
+      const plan = valid(validateCreateSession(request, policy, ownerOf(context)), logger, id);
+      checkReady("session", plan.language);
+      const created = await admitted("session", context, (signal) => sessions.create(plan, signal));
+      const info = sessionInfo(created);
+      return create(CreateSessionResponseSchema, { sessionId: created.id, expiresAt: info.expiresAt, session: info });
+    },
+
+    async exec(request, context) {
+      return execute(request, context, randomUUID(), {});
+    },
+
+    async *execStream(request, context) {
+      const events = new AsyncQueue<RunStreamResponse>();
+      const send = (event: RunStreamResponse["event"]) => events.push(create(RunStreamResponseSchema, { event }));
+      const execId = randomUUID();
+      execute(request, context, execId, {
+        onStarted: () => send({ case: "started", value: create(RunStartedSchema, { runId: execId }) }),
+        onOutput: (stream, chunk) => send({ case: stream, value: chunk }),
+      }).then(
+        (response) => {
+          send({ case: "result", value: response });
+          events.close();
+        },
+        (error: unknown) => events.fail(error),
+      );
+      yield* events;
+    },
+
+    async writeFiles(request, context) {
+      const target = session(request.sessionId, context);
+      const files = valid(validateWriteFiles(request, policy, target.settings.limits.workspaceBytes), logger, target.id);
+      const names = await mapErrorsAsync(() => target.writeFiles(files));
+      return create(WriteFilesResponseSchema, { names });
+    },
+
+    async readFiles(request, context) {
+      const target = session(request.sessionId, context);
+      const paths = valid(validateReadFiles(request), logger, target.id);
+      const collection = await mapErrorsAsync(() => target.readFiles(paths));
+      const fields = artifactFields(collection);
+      return create(ReadFilesResponseSchema, {
+        files: fields.artifacts,
+        binaryFiles: fields.binaryArtifacts,
+        skipped: fields.skippedArtifacts,
+        truncated: fields.artifactsTruncated,
+      });
+    },
+
+    async listFiles(request, context) {
+      const target = session(request.sessionId, context);
+      const path = valid(validateListFiles(request), logger, target.id);
+      const listing = await mapErrorsAsync(() => target.listFiles(path, request.recursive));
+      return create(ListFilesResponseSchema, { entries: listing.entries.map(fileEntry), truncated: listing.truncated });
+    },
+
+    async getSession(request, context) {
+      return create(GetSessionResponseSchema, { session: sessionInfo(session(request.sessionId, context)) });
+    },
+
+    async listSessions(_request, context) {
+      return create(ListSessionsResponseSchema, { sessions: sessions.list(ownerOf(context)).map(sessionInfo) });
+    },
+
+    async closeSession(request, context) {
+      if (request.sessionId === "") throw invalid([{ field: "session_id", description: "is required" }]);
+      const closed = await mapErrorsAsync(() => sessions.close(request.sessionId, ownerOf(context), "closed by its owner"));
+      return create(CloseSessionResponseSchema, { session: sessionInfo(closed) });
+    },
+  };
+}
+
+function valid<T>(checked: Checked<T>, logger: Logger, id: string): T {
+  if (checked.ok) return checked.value;
+  logger.info({ run_id: id, violations: checked.violations }, "session request rejected");
+  throw invalid(checked.violations);
+}
+
+function invalid(violations: readonly FieldViolation[]): ConnectError {
+  return new ConnectError(violations.map((v) => `${v.field}: ${v.description}`).join("; "), Code.InvalidArgument);
+}
+
+/** Session errors as RPC status codes. */
+function toSessionConnectError(error: unknown): unknown {
+  if (error instanceof SessionNotFoundError) return new ConnectError(error.message, Code.NotFound);
+  if (error instanceof SessionFailedError) return new ConnectError(error.message, Code.FailedPrecondition);
+  if (error instanceof SessionFileError) return new ConnectError(error.message, Code.FailedPrecondition);
+  if (error instanceof SessionLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
+  if (error instanceof EngineUnavailableError || error instanceof ImageMissingError) {
+    return new ConnectError(error.message, Code.Unavailable);
+  }
+  return error;
+}
+
+function mapErrors<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    throw toSessionConnectError(error);
+  }
+}
+
+async function mapErrorsAsync<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toSessionConnectError(error);
+  }
+}
+
+const fileTypes: Record<ListedFile["type"], FileType> = {
+  f: FileType.FILE,
+  d: FileType.DIRECTORY,
+  l: FileType.SYMLINK,
+  p: FileType.OTHER,
+};
+
+function fileEntry(entry: ListedFile) {
+  return create(FileEntrySchema, {
+    name: entry.name,
+    type: fileTypes[entry.type],
+    size: BigInt(entry.size),
+    modifiedAt: timestampFromMs(Math.floor(entry.mtimeNs / 1e6)),
+    mode: entry.mode,
+  });
+}
+
+const sessionStates = {
+  active: SessionState.ACTIVE,
+  failed: SessionState.FAILED,
+  closing: SessionState.CLOSED,
+  closed: SessionState.CLOSED,
+};
+
+/** A session on the wire. Pure. */
+export function sessionInfo(session: Session) {
+  const { settings } = session;
+  const live = session.describe();
+  return create(SessionInfoSchema, {
+    sessionId: session.id,
+    language: settings.language,
+    runtime: settings.runtime,
+    stateful: settings.stateful,
+    limits: limitsMessage(settings.limits),
+    workspaceBytes: BigInt(settings.limits.workspaceBytes),
+    createdAt: timestampFromMs(settings.createdAtMs),
+    expiresAt: timestampFromMs(settings.expiresAtMs),
+    lastUsedAt: timestampFromMs(session.lastUsedAtMs),
+    idleTimeout: settings.idleTimeoutMs / 1000,
+    ttl: settings.ttlMs / 1000,
+    state: sessionStates[session.state],
+    reason: session.reason,
+    execsRunning: live.execsRunning,
+    execsTotal: BigInt(live.execsTotal),
+    interpreterRunning: live.interpreterRunning,
+    statesLost: live.statesLost,
+    adopted: session.adopted,
+  });
+}
+
+/** The audit line of an exec: who, where, how it ended and what it used; never the code or output. */
+function logExec(logger: Logger, session: Session, isCode: boolean, outcome: RunOutcome, context: HandlerContext, ms: number) {
+  logger.info(
+    {
+      run_id: outcome.runId,
+      session_id: session.id,
+      key_id: context.values.get(callerKey)?.id,
+      kind: isCode ? (session.settings.stateful ? "cell" : "code") : "command",
+      language: session.settings.language,
+      runtime: session.settings.runtime,
+      status: outcome.verdict,
+      exit_code: outcome.exitCode,
+      signal: outcome.signal || undefined,
+      duration_ms: Math.round(outcome.executionTimeMs),
+      total_ms: Math.round(ms),
+      stdout_bytes: outcome.stdout.length,
+      stderr_bytes: outcome.stderr.length,
+      cpu_ms: outcome.usage?.cpuTimeNs !== undefined ? Math.round(outcome.usage.cpuTimeNs / 1e6) : undefined,
+      peak_memory_bytes: outcome.usage?.peakMemoryBytes,
+      state_lost: outcome.stateLost || undefined,
+    },
+    "exec finished",
+  );
+}

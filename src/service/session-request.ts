@@ -1,0 +1,181 @@
+import type {
+  CreateSessionRequest,
+  ExecRequest,
+  ListFilesRequest,
+  ReadFilesRequest,
+  WriteFilesRequest,
+} from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import type { AureaConfig } from "../config/config.js";
+import { findLanguage, languageNames } from "../runner/languages.js";
+import type { WorkspaceFile } from "../runner/workspace-archive.js";
+import type { ExecPlan } from "../session/session.js";
+import type { SessionPlan } from "../session/session-manager.js";
+import {
+  type FieldViolation,
+  fileNameProblem,
+  maximumLimits,
+  resolveLimit,
+  resolveRuntimeAndLimits,
+  resolveTimeout,
+  type RunPolicy,
+  validateArgs,
+  validateEnv,
+  validateFiles,
+} from "./run-request.js";
+
+/** The bounds a session request is checked against: a run's, and the session settings. */
+export type SessionPolicy = RunPolicy &
+  Pick<AureaConfig, "sessionMaxTtlSeconds" | "sessionDefaultTtlSeconds" | "sessionDefaultIdleTimeoutSeconds">;
+
+export type Checked<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly violations: readonly FieldViolation[] };
+
+/** Collects violations and answers with all of them, or with the value when there are none. */
+function checking<T>(check: (violate: (field: string, description: string) => void) => T | undefined): Checked<T> {
+  const violations: FieldViolation[] = [];
+  const value = check((field, description) => violations.push({ field, description }));
+  return violations.length > 0 || value === undefined ? { ok: false, violations } : { ok: true, value };
+}
+
+function seconds(
+  value: number,
+  field: string,
+  fallback: number,
+  most: number,
+  violate: (field: string, description: string) => void,
+): number {
+  if (!Number.isFinite(value) || value < 0) violate(field, `must be a positive number of seconds, got ${value}`);
+  else if (value > most) violate(field, `${value} s is above the maximum of ${most} s`);
+  else if (value > 0) return value;
+  return fallback;
+}
+
+/** Checks a CreateSessionRequest and resolves its defaults. Pure. */
+export function validateCreateSession(
+  request: CreateSessionRequest,
+  policy: SessionPolicy,
+  ownerId: string,
+): Checked<SessionPlan> {
+  return checking((violate) => {
+    const language = findLanguage(request.language);
+    if (request.language === "") violate("language", `is required; one of ${languageNames().join(", ")}`);
+    else if (!language)
+      violate("language", `unknown language ${JSON.stringify(request.language)}; one of ${languageNames().join(", ")}`);
+    if (request.stateful && language && !language.kernel) {
+      violate(
+        "stateful",
+        `${language.name} has no stateful interpreter; stateful sessions are for python, python-data and javascript`,
+      );
+    }
+    const { runtime, cpu, memoryBytes, pids } = resolveRuntimeAndLimits(request, policy, violate);
+    const workspaceBytes = resolveLimit(
+      violate,
+      "workspace_bytes",
+      Number(request.workspaceBytes),
+      policy.workspaceSizeBytes,
+      "bytes",
+      1024 * 1024,
+    );
+    const ttl = seconds(request.ttl, "ttl", policy.sessionDefaultTtlSeconds, policy.sessionMaxTtlSeconds, violate);
+    const idleTimeout = seconds(
+      request.idleTimeout,
+      "idle_timeout",
+      Math.min(policy.sessionDefaultIdleTimeoutSeconds, ttl),
+      ttl,
+      violate,
+    );
+    const files = validateFiles(
+      request.files,
+      request.binaryFiles,
+      undefined,
+      { ...policy, workspaceSizeBytes: workspaceBytes },
+      violate,
+    );
+    const env = validateEnv(request.env, violate);
+    if (!language) return undefined;
+    return {
+      ownerId,
+      language,
+      files,
+      env: [...language.env, ...env],
+      settings: {
+        language: language.name,
+        runtime,
+        stateful: request.stateful,
+        limits: { ...maximumLimits(policy), cpu, memoryBytes, pids, workspaceBytes },
+        ttlMs: Math.round(ttl * 1000),
+        idleTimeoutMs: Math.round(idleTimeout * 1000),
+      },
+    };
+  });
+}
+
+/** Checks an ExecRequest; the timeout is cut to what is left of the session's life. Pure. */
+export function validateExec(request: ExecRequest, policy: RunPolicy, execId: string, remainingMs: number): Checked<ExecPlan> {
+  return checking((violate) => {
+    const hasCode = request.code.trim() !== "";
+    if (hasCode === request.command.length > 0) {
+      violate(hasCode ? "command" : "code", "exactly one of code and command is required");
+    }
+    const codeBytes = Buffer.byteLength(request.code, "utf8");
+    if (codeBytes > policy.maxCodeBytes) violate("code", `is ${codeBytes} bytes; at most ${policy.maxCodeBytes} are allowed`);
+    const command = validateArgs(request.command, violate, "command");
+    if (command.length > 0 && command[0] === "") violate("command[0]", "the program to run is empty");
+    const args = validateArgs(request.args, violate);
+    const env = validateEnv(request.env, violate);
+    const timeout = resolveTimeout(request.timeout, "timeout", policy, violate);
+    return {
+      execId,
+      code: hasCode ? request.code : undefined,
+      command,
+      args,
+      env,
+      stdin: request.stdin,
+      timeoutMs: Math.max(1, Math.min(Math.round(timeout * 1000), remainingMs)),
+    };
+  });
+}
+
+/** Checks the files of a WriteFilesRequest against the session's workspace. Pure. */
+export function validateWriteFiles(
+  request: WriteFilesRequest,
+  policy: RunPolicy,
+  workspaceBytes: number,
+): Checked<WorkspaceFile[]> {
+  return checking((violate) => {
+    if (Object.keys(request.files).length + Object.keys(request.binaryFiles).length === 0) {
+      violate("files", "name at least one file in files or binary_files");
+    }
+    return validateFiles(
+      request.files,
+      request.binaryFiles,
+      undefined,
+      { ...policy, workspaceSizeBytes: workspaceBytes },
+      violate,
+    );
+  });
+}
+
+const maxReadPaths = 1000;
+
+/** Checks the paths of a ReadFilesRequest. Pure. */
+export function validateReadFiles(request: ReadFilesRequest): Checked<string[]> {
+  return checking((violate) => {
+    if (request.paths.length > maxReadPaths) violate("paths", `has ${request.paths.length} entries; at most ${maxReadPaths}`);
+    request.paths.forEach((path, index) => {
+      const problem = fileNameProblem(path);
+      if (problem) violate(`paths[${index}]`, problem);
+    });
+    return [...request.paths];
+  });
+}
+
+/** Checks the directory of a ListFilesRequest. Pure. */
+export function validateListFiles(request: ListFilesRequest): Checked<string> {
+  return checking((violate) => {
+    const problem = request.path === "" ? undefined : fileNameProblem(request.path);
+    if (problem) violate("path", problem);
+    return request.path;
+  });
+}

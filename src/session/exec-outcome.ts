@@ -1,0 +1,75 @@
+import type { ArtifactCollection } from "../runner/artifact-collection.js";
+import type { CompileOutcome, RunOutcome } from "../runner/run-spec.js";
+import { decideVerdict, type LimitHit, signalFromExitCode } from "../runner/verdict.js";
+import type { AgentExit } from "./agent-protocol.js";
+
+/** What an exec wrote and made, gathered by the session while it ran. */
+export interface ExecCapture {
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  readonly stdoutTruncated: boolean;
+  readonly stderrTruncated: boolean;
+  /** Files the exec returned (a stateful cell's figures), by name. */
+  readonly files: ReadonlyMap<string, Buffer>;
+}
+
+/**
+ * An exec's outcome from the agent's report: the same verdict rules as a run's (verdict.ts
+ * decideVerdict), Aurea's own stops first. Pure.
+ */
+export function execOutcome(execId: string, exit: AgentExit, capture: ExecCapture): RunOutcome {
+  const stoppedBy = exit.stopped_by ?? undefined;
+  const exitCode = exit.status ?? undefined;
+  const oomKilled = (exit.oom_kills ?? 0) > 0 && exitCode !== 0;
+  const verdict = decideVerdict({
+    exitCode,
+    oomKilled,
+    timedOut: stoppedBy === "timeout",
+    cancelled: stoppedBy === "cancelled" || stoppedBy === "closed",
+    outputLimited: stoppedBy === "output_limit",
+    internalError: exit.status === null ? (exit.error ?? "the exec did not start") : undefined,
+  });
+  const limitsHit: LimitHit[] = [];
+  if ((exit.oom_kills ?? 0) > 0) limitsHit.push("memory");
+  if (stoppedBy === "output_limit" || capture.stdoutTruncated || capture.stderrTruncated) limitsHit.push("output");
+  if (stoppedBy === "timeout") limitsHit.push("time");
+  const artifacts: ArtifactCollection | undefined =
+    capture.files.size > 0 ? { files: capture.files, skipped: [], truncated: false, executables: new Set() } : undefined;
+  return {
+    runId: execId,
+    verdict,
+    exitCode: exitCode ?? -1,
+    signal: signalFromExitCode(exitCode),
+    stdout: capture.stdout,
+    stderr: capture.stderr,
+    stdoutTruncated: capture.stdoutTruncated || stoppedBy === "output_limit",
+    stderrTruncated: capture.stderrTruncated,
+    executionTimeMs: exit.wall_ms ?? 0,
+    timedOut: stoppedBy === "timeout",
+    usage:
+      exit.cpu_ns == null && exit.peak_rss == null
+        ? undefined
+        : { cpuTimeNs: exit.cpu_ns ?? undefined, peakMemoryBytes: exit.peak_rss ?? undefined },
+    artifacts,
+    error: verdict === "internal" ? (exit.error ?? "the exec did not start") : undefined,
+    limitsHit,
+    ...(typeof exit.value === "string" ? { value: exit.value } : {}),
+    ...(exit.state_lost ? { stateLost: true } : {}),
+  };
+}
+
+/** A compile step run as an exec, as the compile result of a run. Pure. */
+export function compileOutcomeOf(compiled: RunOutcome, timeoutMs: number, limits: CompileOutcome["limits"]): CompileOutcome {
+  return {
+    // A compiler that ran and failed is a compile error; its own limits keep their verdicts.
+    verdict: compiled.verdict,
+    exitCode: compiled.exitCode,
+    signal: compiled.signal,
+    stdout: compiled.stdout,
+    stderr: compiled.stderr,
+    executionTimeMs: compiled.executionTimeMs,
+    usage: compiled.usage,
+    timeoutMs,
+    limits,
+  };
+}

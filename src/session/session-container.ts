@@ -1,0 +1,109 @@
+import type Docker from "dockerode";
+import { containerLabels, type SandboxLimits, type SandboxShape, toContainerCreateOptions } from "../docker/container-options.js";
+import { isRuntime, type Runtime, runtimeTraits } from "../docker/runtimes.js";
+import { sessionAgentCommand } from "../runner/sandbox-scripts.js";
+
+/**
+ * A session's container: a run's sandbox (container-options.ts decides everything that makes it
+ * one) whose PID 1 is the session agent, whose stdin stays open across attaches, and whose labels
+ * carry what a restarted server needs to take it over. Pure.
+ */
+
+/** Labels of session containers, besides every sandbox's (containerLabels). */
+export const sessionLabels = {
+  /** The session id. */
+  session: "dev.aurea.session",
+  /** The API key id that owns it ("" for anonymous callers). */
+  owner: "dev.aurea.session-owner",
+  /** INSTANCE_NAME of the server that runs it: the one that adopts it after a restart. */
+  instanceName: "dev.aurea.session-instance",
+  /** Milliseconds since the epoch after which it is over, whoever finds it. */
+  expiresAt: "dev.aurea.session-expires",
+  /** The session's settings as JSON (SessionSettings). */
+  settings: "dev.aurea.session-settings",
+} as const;
+
+/** What a session is, fixed at creation. */
+export interface SessionSettings {
+  readonly language: string;
+  readonly runtime: Runtime;
+  readonly stateful: boolean;
+  readonly limits: SandboxLimits;
+  readonly ttlMs: number;
+  readonly idleTimeoutMs: number;
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number;
+}
+
+export interface SessionContainerRequest {
+  readonly sessionId: string;
+  readonly ownerId: string;
+  readonly instanceId: string;
+  readonly instanceName: string;
+  readonly shape: SandboxShape;
+  readonly settings: SessionSettings;
+  /** `NAME=value` entries every exec gets. */
+  readonly env: readonly string[];
+  /** Execs that may run at once: each has a wrapper process of the agent's. */
+  readonly maxExecs: number;
+}
+
+/** Processes of the agent's own besides one wrapper per exec: itself, a stateful interpreter's wrapper, a file helper. */
+const agentProcesses = 4;
+
+export function toSessionCreateOptions(request: SessionContainerRequest): Docker.ContainerCreateOptions {
+  const { settings } = request;
+  // Under runc the container's pids limit is the only count: it holds the agent and its wrappers
+  // too. Under gVisor the programs' own count is held inside (RLIMIT_NPROC) and the agent's are extra.
+  const overhead = runtimeTraits[settings.runtime].processLimitInside ? 0 : agentProcesses + request.maxExecs;
+  const options = toContainerCreateOptions({
+    runId: request.sessionId,
+    instanceId: request.instanceId,
+    shape: request.shape,
+    limits: { ...settings.limits, pids: settings.limits.pids + overhead },
+    command: sessionAgentCommand(settings.runtime, settings.limits.pids),
+    env: request.env,
+  });
+  return {
+    ...options,
+    // The agent reads requests for as long as the session lives, from one attach after another.
+    StdinOnce: false,
+    Labels: {
+      ...options.Labels,
+      [sessionLabels.session]: request.sessionId,
+      [sessionLabels.owner]: request.ownerId,
+      [sessionLabels.instanceName]: request.instanceName,
+      [sessionLabels.expiresAt]: String(settings.expiresAtMs),
+      [sessionLabels.settings]: JSON.stringify(settings),
+    },
+  };
+}
+
+/** A session container as found on the engine: what its labels say, or undefined when they do not add up. */
+export interface FoundSession {
+  readonly sessionId: string;
+  readonly ownerId: string;
+  readonly instanceName: string;
+  readonly settings: SessionSettings;
+}
+
+export function readSessionLabels(labels: Readonly<Record<string, string>>): FoundSession | undefined {
+  const sessionId = labels[sessionLabels.session];
+  const ownerId = labels[sessionLabels.owner];
+  const instanceName = labels[sessionLabels.instanceName];
+  if (labels[containerLabels.managed] !== "true" || !sessionId || ownerId === undefined || !instanceName) return undefined;
+  try {
+    const settings = JSON.parse(labels[sessionLabels.settings] ?? "") as SessionSettings;
+    if (
+      typeof settings.language !== "string" ||
+      !isRuntime(settings.runtime) ||
+      typeof settings.expiresAtMs !== "number" ||
+      typeof settings.limits?.memoryBytes !== "number"
+    ) {
+      return undefined;
+    }
+    return { sessionId, ownerId, instanceName, settings };
+  } catch {
+    return undefined;
+  }
+}

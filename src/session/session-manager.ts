@@ -1,0 +1,304 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import type { ContainerClient } from "../docker/container-client.js";
+import { containerLabels, type SandboxShape } from "../docker/container-options.js";
+import { findLanguage, type Language } from "../runner/languages.js";
+import type { ArtifactCaps } from "../runner/supervisor-protocol.js";
+import type { WorkspaceFile } from "../runner/workspace-archive.js";
+import { AgentConnection } from "./agent-connection.js";
+import { readSessionLabels, type SessionSettings, sessionLabels, toSessionCreateOptions } from "./session-container.js";
+import { SessionFailedError, SessionLimitError, SessionNotFoundError } from "./session-errors.js";
+import { Session } from "./session.js";
+
+/** A session to create, validated (service/session-request.ts). */
+export interface SessionPlan {
+  readonly ownerId: string;
+  readonly language: Language;
+  readonly settings: Omit<SessionSettings, "createdAtMs" | "expiresAtMs">;
+  readonly files: readonly WorkspaceFile[];
+  /** `NAME=value` entries of every exec. */
+  readonly env: readonly string[];
+}
+
+export interface SessionManagerOptions {
+  readonly containers: ContainerClient;
+  /** This process, as its containers are labelled. */
+  readonly instanceId: string;
+  /** This server across restarts (INSTANCE_NAME): whose sessions it adopts. */
+  readonly instanceName: string;
+  /** The container shape of a language's sessions, but for the runtime. */
+  readonly shapeFor: (language: Language, runtime: SandboxShape["runtime"]) => SandboxShape;
+  readonly maxSessions: number;
+  readonly maxSessionsPerKey: number;
+  readonly maxExecs: number;
+  readonly maxListed: number;
+  readonly outputLimitBytes: number;
+  readonly artifactCaps: ArtifactCaps;
+  /** The compile timeout of a language in a session. */
+  readonly compileTimeoutMs: (language: Language) => number;
+  readonly logger: Logger;
+}
+
+/** Longest a new or adopted session's agent may take to answer its first hello. */
+const agentReadyTimeoutMs = 30_000;
+/** How often expired and idle sessions are looked for. */
+const sweepIntervalMs = 1_000;
+/** A failed session is remembered this long for its owner's next call, then forgotten. */
+const failedRetentionMs = 10 * 60_000;
+
+export interface SessionManager {
+  create(plan: SessionPlan, signal?: AbortSignal): Promise<Session>;
+  /** The caller's session; SessionNotFoundError for any other, SessionFailedError (once) for a failed one. */
+  get(id: string, ownerId: string): Session;
+  list(ownerId: string): Session[];
+  close(id: string, ownerId: string, reason: string): Promise<Session>;
+  /** Takes over the running sessions an earlier process of this instance left; resolves with how many. */
+  adopt(): Promise<number>;
+  /** Closes every session (shutdown); resolves when their containers are gone. */
+  closeAll(reason: string): Promise<void>;
+  /** Starts and stops the sweeps for expired and idle sessions. */
+  start(): void;
+  stop(): void;
+  containerIds(): Set<string>;
+  counts(): { open: number; adopted: number };
+  /** Resolves when every container removal started so far has ended. */
+  settled(): Promise<void>;
+}
+
+export function createSessionManager(options: SessionManagerOptions): SessionManager {
+  const sessions = new Map<string, Session>();
+  const failedAt = new Map<string, number>();
+  const removals = new Set<Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  /** Sessions being created now, by owner: they count against the bounds before they exist. */
+  const starting = new Map<string, number>();
+  const { containers, logger } = options;
+
+  const remove = (containerId: string, log: Logger): Promise<void> => {
+    const removal = containers
+      .remove(containerId)
+      .catch((error: Error) => log.error({ container: containerId, err: error.message }, "session container not removed"));
+    removals.add(removal);
+    return removal.finally(() => removals.delete(removal));
+  };
+
+  function register(
+    id: string,
+    ownerId: string,
+    containerId: string,
+    settings: SessionSettings,
+    agent: AgentConnection,
+    adopted: boolean,
+    log: Logger,
+  ): Session {
+    const language = findLanguage(settings.language);
+    if (!language) throw new Error(`unknown language ${settings.language}`);
+    const session = new Session(id, ownerId, containerId, settings, adopted, {
+      agent,
+      language,
+      outputLimitBytes: options.outputLimitBytes,
+      maxExecs: options.maxExecs,
+      maxListed: options.maxListed,
+      artifactCaps: options.artifactCaps,
+      compileTimeoutMs: options.compileTimeoutMs(language),
+      removeContainer: () => remove(containerId, log),
+      log,
+    });
+    sessions.set(id, session);
+    return session;
+  }
+
+  function ownedBy(ownerId: string): Session[] {
+    return [...sessions.values()].filter((session) => session.ownerId === ownerId);
+  }
+
+  async function sweep(): Promise<void> {
+    const now = Date.now();
+    for (const session of [...sessions.values()]) {
+      if (session.state === "failed") {
+        const since = failedAt.get(session.id) ?? now;
+        failedAt.set(session.id, since);
+        if (now - since >= failedRetentionMs) forget(session);
+        continue;
+      }
+      if (session.state !== "active") continue;
+      const { settings } = session;
+      if (now >= settings.expiresAtMs) {
+        void closeAndForget(session, `its ttl of ${settings.ttlMs / 1000} s passed`);
+      } else if (session.execsRunning === 0 && now - session.lastUsedAtMs >= settings.idleTimeoutMs) {
+        void closeAndForget(session, `idle for ${settings.idleTimeoutMs / 1000} s`);
+      }
+    }
+  }
+
+  function forget(session: Session): void {
+    sessions.delete(session.id);
+    failedAt.delete(session.id);
+  }
+
+  async function closeAndForget(session: Session, reason: string): Promise<void> {
+    try {
+      await session.close(reason);
+    } finally {
+      forget(session);
+    }
+  }
+
+  async function createNow(plan: SessionPlan, signal: AbortSignal | undefined): Promise<Session> {
+    const id = `ses_${randomBytes(18).toString("base64url")}`;
+    const createdAtMs = Date.now();
+    const settings: SessionSettings = { ...plan.settings, createdAtMs, expiresAtMs: createdAtMs + plan.settings.ttlMs };
+    const log = logger.child({ session_id: id });
+    const containerId = await containers.create(
+      toSessionCreateOptions({
+        sessionId: id,
+        ownerId: plan.ownerId,
+        instanceId: options.instanceId,
+        instanceName: options.instanceName,
+        shape: options.shapeFor(plan.language, settings.runtime),
+        settings,
+        env: plan.env,
+        maxExecs: options.maxExecs,
+      }),
+    );
+    try {
+      const attachment = await containers.attach(containerId);
+      const agent = new AgentConnection(attachment, log);
+      await containers.start(containerId);
+      await agent.hello(agentReadyTimeoutMs);
+      if (signal?.aborted) throw new Error("the caller went away while the session started");
+      const session = register(id, plan.ownerId, containerId, settings, agent, false, log);
+      try {
+        await session.writeFiles(plan.files);
+      } catch (error) {
+        forget(session);
+        await session.close("its initial files could not be written");
+        throw error;
+      }
+      log.info(
+        {
+          key_id: plan.ownerId || undefined,
+          container: containerId,
+          language: plan.language.name,
+          runtime: settings.runtime,
+          stateful: settings.stateful,
+          ttl_s: settings.ttlMs / 1000,
+          idle_timeout_s: settings.idleTimeoutMs / 1000,
+          memory_bytes: settings.limits.memoryBytes,
+        },
+        "session created",
+      );
+      return session;
+    } catch (error) {
+      if (!sessions.has(id)) await remove(containerId, log);
+      throw error;
+    }
+  }
+
+  return {
+    async create(plan, signal) {
+      const startingNow = [...starting.values()].reduce((sum, count) => sum + count, 0);
+      if (sessions.size + startingNow >= options.maxSessions) {
+        throw new SessionLimitError(`${options.maxSessions} sessions are open, the server's maximum (MAX_SESSIONS)`);
+      }
+      if (ownedBy(plan.ownerId).length + (starting.get(plan.ownerId) ?? 0) >= options.maxSessionsPerKey) {
+        throw new SessionLimitError(
+          `this key already has ${options.maxSessionsPerKey} sessions open, its maximum (MAX_SESSIONS_PER_KEY)`,
+        );
+      }
+      starting.set(plan.ownerId, (starting.get(plan.ownerId) ?? 0) + 1);
+      try {
+        return await createNow(plan, signal);
+      } finally {
+        const left = (starting.get(plan.ownerId) ?? 1) - 1;
+        if (left > 0) starting.set(plan.ownerId, left);
+        else starting.delete(plan.ownerId);
+      }
+    },
+    get(id, ownerId) {
+      const session = sessions.get(id);
+      if (!session || session.ownerId !== ownerId) throw new SessionNotFoundError(id);
+      if (session.state === "failed") {
+        // Said once, with the cause; the session is then gone.
+        forget(session);
+        throw new SessionFailedError(id, session.reason);
+      }
+      return session;
+    },
+
+    list(ownerId) {
+      return ownedBy(ownerId);
+    },
+
+    async close(id, ownerId, reason) {
+      const session = sessions.get(id);
+      if (!session || session.ownerId !== ownerId) throw new SessionNotFoundError(id);
+      await closeAndForget(session, reason);
+      return session;
+    },
+
+    async adopt() {
+      let found: Awaited<ReturnType<ContainerClient["listByLabels"]>>;
+      try {
+        found = await containers.listByLabels({
+          [containerLabels.managed]: "true",
+          [sessionLabels.instanceName]: options.instanceName,
+        });
+      } catch (error) {
+        logger.warn({ err: (error as Error).message }, "sessions not adopted: engine unreachable");
+        return 0;
+      }
+      let adopted = 0;
+      for (const container of found) {
+        const labels = readSessionLabels(container.labels);
+        if (!labels || sessions.has(labels.sessionId)) continue;
+        const log = logger.child({ session_id: labels.sessionId });
+        if (
+          container.state !== "running" ||
+          Date.now() >= labels.settings.expiresAtMs ||
+          !findLanguage(labels.settings.language)
+        ) {
+          log.info({ container: container.id, state: container.state }, "session left by an earlier process is over: removed");
+          await remove(container.id, log);
+          continue;
+        }
+        try {
+          const agent = new AgentConnection(await containers.attach(container.id), log);
+          const answer = await agent.hello(5_000);
+          register(labels.sessionId, labels.ownerId, container.id, labels.settings, agent, true, log);
+          adopted += 1;
+          log.info({ container: container.id, execs_running: answer.execs }, "session adopted");
+        } catch (error) {
+          log.warn({ container: container.id, err: (error as Error).message }, "session could not be adopted: removed");
+          await remove(container.id, log);
+        }
+      }
+      return adopted;
+    },
+
+    async closeAll(reason) {
+      await Promise.all([...sessions.values()].map((session) => closeAndForget(session, reason)));
+    },
+
+    start() {
+      timer ??= setInterval(() => void sweep(), sweepIntervalMs);
+      timer.unref();
+    },
+
+    stop() {
+      clearInterval(timer);
+      timer = undefined;
+    },
+
+    containerIds: () => new Set([...sessions.values()].map((session) => session.containerId)),
+
+    counts: () => {
+      const open = [...sessions.values()].filter((session) => session.state === "active");
+      return { open: open.length, adopted: open.filter((session) => session.adopted).length };
+    },
+
+    async settled() {
+      while (removals.size > 0) await Promise.all([...removals]);
+    },
+  };
+}

@@ -1,0 +1,406 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { type ArtifactCollection, collectArtifacts } from "../runner/artifact-collection.js";
+import type { Language } from "../runner/languages.js";
+import { CappedBuffer } from "../runner/output-capture.js";
+import { programNeverRan, type RunOutcome } from "../runner/run-spec.js";
+import { kernelCommand, workspaceFilesCommand } from "../runner/sandbox-scripts.js";
+import { type ArtifactCaps, maxTrailerBytes } from "../runner/supervisor-protocol.js";
+import { buildWorkspaceArchive, type WorkspaceFile } from "../runner/workspace-archive.js";
+import { type AgentConnection, AgentLostError } from "./agent-connection.js";
+import type { AgentExit, AgentRequest } from "./agent-protocol.js";
+import { compileOutcomeOf, execOutcome } from "./exec-outcome.js";
+import type { SessionSettings } from "./session-container.js";
+import { SessionFailedError, SessionFileError, SessionLimitError } from "./session-errors.js";
+
+/**
+ * The states of one session, in order; each method below acts only in the states it belongs to.
+ *
+ *   active   its container runs and its agent answers: execs and file calls go on
+ *   failed   the container or agent died; the next call hears why (FAILED_PRECONDITION), then the
+ *            session is forgotten; its container is already gone
+ *   closing  close() began: running execs are being ended, the container removed
+ *   closed   nothing of it is left
+ */
+export type SessionState = "active" | "failed" | "closing" | "closed";
+
+const nextStates: Readonly<Record<SessionState, readonly SessionState[]>> = {
+  active: ["failed", "closing"],
+  failed: ["closing"],
+  closing: ["closed"],
+  closed: [],
+};
+
+/** One exec as the caller asked for it, validated (service/session-request.ts). */
+export interface ExecPlan {
+  readonly execId: string;
+  /** Code in the session's language, or undefined for a command line. */
+  readonly code: string | undefined;
+  readonly command: readonly string[];
+  readonly args: readonly string[];
+  readonly env: readonly string[];
+  readonly stdin: Uint8Array;
+  readonly timeoutMs: number;
+}
+
+export interface ExecObserver {
+  onStarted?(): void;
+  onOutput?(stream: "stdout" | "stderr", chunk: Buffer): void;
+}
+
+/** What a session needs besides its own settings. */
+export interface SessionContext {
+  readonly agent: AgentConnection;
+  readonly language: Language;
+  readonly outputLimitBytes: number;
+  readonly maxExecs: number;
+  readonly maxListed: number;
+  readonly artifactCaps: ArtifactCaps;
+  /** Compile phases in a session get this long at most (the language's default, cut to the server's maximum). */
+  readonly compileTimeoutMs: number;
+  /** Removes the container; called once, when the session fails or closes. */
+  readonly removeContainer: () => Promise<void>;
+  readonly log: Logger;
+}
+
+/** Longest an agent may take beyond an exec's own timeout to answer it before the session counts as broken. */
+const agentAnswerAllowanceMs = 15_000;
+/** Wall-clock limit of the session's own file calls (extracting, listing, reading). */
+const fileCallTimeoutMs = 60_000;
+/** Longest close() waits for running execs to be answered after the agent was told to close. */
+const closeWaitMs = 3_000;
+
+/** An entry of ListFiles. */
+export interface ListedFile {
+  readonly name: string;
+  readonly type: "f" | "d" | "l" | "p";
+  readonly size: number;
+  readonly mtimeNs: number;
+  readonly mode: number;
+}
+
+/** One session: its container's agent, its settings, and the execs running in it. */
+export class Session {
+  private current: SessionState = "active";
+  private failure: string | undefined;
+  private closeReason: string | undefined;
+  private running = 0;
+  private total = 0;
+  private lastUsed: number;
+  private interpreterUp = false;
+  private lost = 0;
+  /** Cells of a stateful session run one after another, in arrival order. */
+  private cellQueue: Promise<unknown> = Promise.resolve();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly ownerId: string,
+    readonly containerId: string,
+    readonly settings: SessionSettings,
+    readonly adopted: boolean,
+    private readonly context: SessionContext,
+  ) {
+    this.lastUsed = Date.now();
+    context.agent.lost.then((reason) => this.fail(reason));
+  }
+
+  get state(): SessionState {
+    return this.current;
+  }
+
+  get lastUsedAtMs(): number {
+    return this.lastUsed;
+  }
+
+  get execsRunning(): number {
+    return this.running;
+  }
+
+  /** Why it failed or was closed. */
+  get reason(): string {
+    return this.failure ?? this.closeReason ?? "";
+  }
+
+  describe() {
+    return {
+      execsRunning: this.running,
+      execsTotal: this.total,
+      interpreterRunning: this.interpreterUp,
+      statesLost: this.lost,
+    };
+  }
+
+  /** Runs code or a command line in the session, answering as a run does. */
+  async exec(plan: ExecPlan, observer: ExecObserver = {}, signal?: AbortSignal): Promise<RunOutcome> {
+    this.touch();
+    const { language } = this.context;
+    if (plan.code !== undefined && this.settings.stateful && language.kernel) {
+      const kernel = language.kernel;
+      const cell = { code: plan.code, args: plan.args, env: plan.env, stdin: Buffer.from(plan.stdin).toString("base64") };
+      const run = () =>
+        this.runInAgent(
+          {
+            op: "cell",
+            id: plan.execId,
+            kernel: { name: kernel, argv: kernelCommand(kernel) },
+            timeout: plan.timeoutMs / 1000,
+            output_limit: this.context.outputLimitBytes,
+          },
+          Buffer.from(JSON.stringify(cell), "utf8"),
+          plan.timeoutMs,
+          observer,
+          signal,
+        );
+      const queued = this.cellQueue.then(run, run);
+      this.cellQueue = queued.catch(() => undefined);
+      const outcome = await queued;
+      this.interpreterUp = !outcome.stateLost;
+      if (outcome.stateLost) this.lost += 1;
+      return outcome;
+    }
+    if (plan.code === undefined) {
+      return this.runInAgent(this.execRequest(plan, plan.command, plan.env), plan.stdin, plan.timeoutMs, observer, signal);
+    }
+    const code = Buffer.from(plan.code, "utf8");
+    const env = [...language.env, ...plan.env];
+    if (language.compile) {
+      const compiled = await this.runInAgent(
+        {
+          ...this.execRequest({ ...plan, timeoutMs: this.context.compileTimeoutMs }, language.compile.command, env),
+          code_file: language.fileName,
+          code_size: code.length,
+        },
+        code,
+        this.context.compileTimeoutMs,
+        {},
+        signal,
+      );
+      const compile = compileOutcomeOf(compiled, this.context.compileTimeoutMs, this.settings.limits);
+      if (compiled.verdict !== "ok") {
+        // The compiler failed or hit its limits (compile.status says which); the program never ran.
+        const verdict = compiled.verdict === "cancelled" || compiled.verdict === "internal" ? compiled.verdict : "compile_error";
+        return { ...programNeverRan(plan.execId, verdict), compile };
+      }
+      const ran = await this.runInAgent(
+        this.execRequest(plan, [...language.command, ...plan.args], env),
+        plan.stdin,
+        plan.timeoutMs,
+        observer,
+        signal,
+      );
+      return { ...ran, compile };
+    }
+    return this.runInAgent(
+      {
+        ...this.execRequest(plan, [...language.command, ...plan.args], env),
+        code_file: language.fileName,
+        code_size: code.length,
+      },
+      Buffer.concat([code, plan.stdin]),
+      plan.timeoutMs,
+      observer,
+      signal,
+    );
+  }
+
+  /** Places files in the workspace (replacing files of the same names); resolves with their names. */
+  async writeFiles(files: readonly WorkspaceFile[]): Promise<string[]> {
+    this.touch();
+    if (files.length === 0) return [];
+    const archive = await buildWorkspaceArchive(files);
+    const outcome = await this.internal(
+      ["tar", "-x", "-m", "--no-same-owner", "--no-same-permissions", "-f", "-"],
+      archive,
+      64 * 1024,
+    );
+    if (outcome.verdict !== "ok") {
+      throw new SessionFileError(`the files could not be written: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
+    }
+    return files.map((file) => file.name);
+  }
+
+  /** Reads files under the artifact rules: caps, no symbolic link followed. */
+  async readFiles(paths: readonly string[]): Promise<ArtifactCollection> {
+    this.touch();
+    const caps = this.context.artifactCaps;
+    const outcome = await this.internal(
+      workspaceFilesCommand(["read", String(caps.maxFiles), String(caps.maxFileBytes), String(caps.maxTotalBytes), ...paths]),
+      new Uint8Array(0),
+      maxTrailerBytes(caps),
+    );
+    if (outcome.verdict !== "ok" && outcome.verdict !== "output_limit") {
+      throw new SessionFileError(`the files could not be read: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
+    }
+    return collectArtifacts(outcome.stdout, caps, []);
+  }
+
+  /** Lists a directory of the workspace, without following symbolic links. */
+  async listFiles(path: string, recursive: boolean): Promise<{ entries: ListedFile[]; truncated: boolean }> {
+    this.touch();
+    const outcome = await this.internal(
+      workspaceFilesCommand(["list", path, recursive ? "1" : "0", String(this.context.maxListed)]),
+      new Uint8Array(0),
+      // A listed entry is a few hundred bytes of JSON at most (names up to 1 KiB).
+      this.context.maxListed * 1400 + 1024,
+    );
+    if (outcome.verdict !== "ok") {
+      throw new SessionFileError(
+        `the workspace could not be listed: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`,
+      );
+    }
+    const parsed = JSON.parse(outcome.stdout.toString("utf8")) as { entries: Record<string, unknown>[]; truncated: boolean };
+    return {
+      truncated: parsed.truncated === true,
+      entries: parsed.entries.map((entry) => ({
+        name: String(entry.name),
+        type: (["f", "d", "l"].includes(String(entry.type)) ? entry.type : "p") as ListedFile["type"],
+        size: Number(entry.size) || 0,
+        mtimeNs: Number(entry.mtime_ns) || 0,
+        mode: Number(entry.mode) || 0,
+      })),
+    };
+  }
+
+  /**
+   * Ends the session: its agent kills every exec (they answer CANCELLED), its container is removed.
+   * Safe to call more than once and from any state; resolves when the container is gone.
+   */
+  close(reason: string): Promise<void> {
+    this.closing ??= (async () => {
+      this.closeReason = reason;
+      this.enter("closing");
+      this.context.agent.close();
+      const deadline = Date.now() + closeWaitMs;
+      while (this.running > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      this.context.agent.detach();
+      await this.context.removeContainer();
+      this.enter("closed");
+      this.context.log.info({ reason }, "session closed");
+    })();
+    return this.closing;
+  }
+
+  /** Leaves the container running without this server (a restart may adopt it). */
+  detach(): void {
+    this.context.agent.detach();
+  }
+
+  /** The agent or container is gone: the session fails, its container is removed, the next call hears why. */
+  fail(cause: string): void {
+    if (this.current !== "active") return;
+    this.failure = cause;
+    this.enter("failed");
+    this.context.log.warn({ cause }, "session failed");
+    void this.context.removeContainer();
+  }
+
+  /** Throws when the session cannot take a call now. */
+  private checkUsable(): void {
+    if (this.current === "failed") throw new SessionFailedError(this.id, this.failure ?? "its container ended");
+    if (this.current !== "active") throw new SessionFailedError(this.id, `it was closed (${this.closeReason ?? "closed"})`);
+  }
+
+  private touch(): void {
+    this.checkUsable();
+    this.lastUsed = Date.now();
+  }
+
+  private execRequest(plan: Pick<ExecPlan, "execId" | "timeoutMs">, argv: readonly string[], env: readonly string[]) {
+    return {
+      op: "exec" as const,
+      id: plan.execId,
+      argv,
+      env,
+      timeout: plan.timeoutMs / 1000,
+      output_limit: this.context.outputLimitBytes,
+    };
+  }
+
+  /** One of the session's own helpers (file calls), as an exec of its own. */
+  private internal(argv: readonly string[], stdin: Uint8Array, outputLimit: number): Promise<RunOutcome> {
+    const request = {
+      ...this.execRequest({ execId: randomUUID(), timeoutMs: fileCallTimeoutMs }, argv, []),
+      output_limit: outputLimit,
+    };
+    return this.runInAgent(request, stdin, fileCallTimeoutMs, {}, undefined, outputLimit);
+  }
+
+  /**
+   * Sends one exec or cell to the agent and gathers its output: the exec is killed when `signal`
+   * aborts (CANCELLED), and the session fails when the agent does not answer in time.
+   */
+  private async runInAgent(
+    request: Extract<AgentRequest, { op: "exec" | "cell" }>,
+    payload: Uint8Array,
+    timeoutMs: number,
+    observer: ExecObserver,
+    signal: AbortSignal | undefined,
+    outputLimit = this.context.outputLimitBytes,
+  ): Promise<RunOutcome> {
+    this.checkUsable();
+    if (this.running >= this.context.maxExecs) {
+      throw new SessionLimitError(
+        `session ${this.id} already runs ${this.context.maxExecs} execs, its maximum (SESSION_MAX_EXECS)`,
+      );
+    }
+    const { agent, log } = this.context;
+    const stdout = new CappedBuffer(outputLimit);
+    const stderr = new CappedBuffer(outputLimit);
+    const files = new Map<string, Buffer>();
+    const onAbort = () => agent.kill(request.id, "cancelled");
+    let timer: NodeJS.Timeout | undefined;
+    this.running += 1;
+    this.total += 1;
+    try {
+      const answered = agent.run(request, payload, {
+        onOutput: (stream, chunk) => {
+          const kept = (stream === "stdout" ? stdout : stderr).append(chunk);
+          if (kept.length > 0) observer.onOutput?.(stream, kept);
+        },
+        onFile: (name, data) => files.set(name, data),
+      });
+      observer.onStarted?.();
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new AgentLostError(`the agent did not answer exec ${request.id} within ${timeoutMs + agentAnswerAllowanceMs} ms`),
+            ),
+          timeoutMs + agentAnswerAllowanceMs,
+        );
+      });
+      let exit: AgentExit;
+      try {
+        exit = await Promise.race([answered, late]);
+      } catch (error) {
+        if (error instanceof AgentLostError) {
+          this.fail(error.message);
+          throw new SessionFailedError(this.id, this.failure ?? error.message);
+        }
+        throw error;
+      }
+      log.debug({ run_id: request.id, status: exit.status, stopped_by: exit.stopped_by }, "exec answered");
+      return execOutcome(request.id, exit, {
+        stdout: stdout.toBuffer(),
+        stderr: stderr.toBuffer(),
+        stdoutTruncated: stdout.overflowed,
+        stderrTruncated: stderr.overflowed,
+        files,
+      });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      this.running -= 1;
+    }
+  }
+
+  private enter(next: SessionState): void {
+    if (!nextStates[this.current].includes(next))
+      throw new Error(`session ${this.id}: no transition from ${this.current} to ${next}`);
+    this.current = next;
+    this.context.log.debug({ state: next }, "session state");
+  }
+}

@@ -10,90 +10,94 @@
 // JSON line on fd 4: status (0, or 1 for an exception), value, the cell's CPU time and peak RSS.
 "use strict";
 
-const fs = require("fs");
-const path = require("path");
-const util = require("util");
-const vm = require("vm");
+// Everything of the kernel's own is inside this function: `node -e` runs its text in the global
+// scope, where the cells' top-level declarations live too.
+(() => {
+  const fs = require("fs");
+  const path = require("path");
+  const util = require("util");
+  const vm = require("vm");
 
-const maxValueChars = 65536;
-const workspace = process.argv[1];
-globalThis.require = require("module").createRequire(path.join(workspace, "main.js"));
-globalThis.module = { exports: {} };
-process.argv = [process.argv[0], path.join(workspace, "main.js")];
+  const maxValueChars = 65536;
+  const workspace = process.argv[1];
+  globalThis.require = require("module").createRequire(path.join(workspace, "main.js"));
+  globalThis.module = { exports: {} };
+  process.argv = [process.argv[0], path.join(workspace, "main.js")];
 
-// A cell's stdin: fd 0 and /dev/stdin read it, as a program's own stdin would.
-let cellStdin = Buffer.alloc(0);
-const stdinNames = new Set([0, "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"]);
-const { readFileSync } = fs;
-fs.readFileSync = (file, ...rest) => {
-  if (!stdinNames.has(file)) return readFileSync(file, ...rest);
-  const encoding = typeof rest[0] === "string" ? rest[0] : rest[0]?.encoding;
-  return encoding ? cellStdin.toString(encoding) : Buffer.from(cellStdin);
-};
+  // A cell's stdin: fd 0 and /dev/stdin read it, as a program's own stdin would.
+  let cellStdin = Buffer.alloc(0);
+  const stdinNames = new Set([0, "/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"]);
+  const { readFileSync } = fs;
+  fs.readFileSync = (file, ...rest) => {
+    if (!stdinNames.has(file)) return readFileSync(file, ...rest);
+    const encoding = typeof rest[0] === "string" ? rest[0] : rest[0]?.encoding;
+    return encoding ? cellStdin.toString(encoding) : Buffer.from(cellStdin);
+  };
 
-function cpuNs() {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) * 1000;
-}
-
-async function runCell(number, cell) {
-  const saved = new Map();
-  for (const entry of cell.env ?? []) {
-    const split = entry.indexOf("=");
-    const name = entry.slice(0, split);
-    if (!saved.has(name)) saved.set(name, process.env[name]);
-    process.env[name] = entry.slice(split + 1);
+  function cpuNs() {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) * 1000;
   }
-  process.argv = [process.argv[0], path.join(workspace, "main.js"), ...(cell.args ?? [])];
-  cellStdin = Buffer.from(cell.stdin ?? "", "base64");
-  let status = 0;
-  let value = null;
-  try {
-    let result = vm.runInThisContext(cell.code, { filename: `cell-${number}` });
-    if (result && typeof result.then === "function") result = await result;
-    if (result !== undefined) {
-      const text = util.inspect(result);
-      value = text.length <= maxValueChars ? text : `${text.slice(0, maxValueChars)}...`;
+
+  async function runCell(number, cell) {
+    const saved = new Map();
+    for (const entry of cell.env ?? []) {
+      const split = entry.indexOf("=");
+      const name = entry.slice(0, split);
+      if (!saved.has(name)) saved.set(name, process.env[name]);
+      process.env[name] = entry.slice(split + 1);
     }
-  } catch (error) {
-    status = 1;
-    process.stderr.write(`${error && error.stack ? error.stack : String(error)}\n`);
+    process.argv = [process.argv[0], path.join(workspace, "main.js"), ...(cell.args ?? [])];
+    cellStdin = Buffer.from(cell.stdin ?? "", "base64");
+    let status = 0;
+    let value = null;
+    try {
+      let result = vm.runInThisContext(cell.code, { filename: `cell-${number}` });
+      if (result && typeof result.then === "function") result = await result;
+      if (result !== undefined) {
+        const text = util.inspect(result);
+        value = text.length <= maxValueChars ? text : `${text.slice(0, maxValueChars)}...`;
+      }
+    } catch (error) {
+      status = 1;
+      process.stderr.write(`${error && error.stack ? error.stack : String(error)}\n`);
+    }
+    for (const [name, previous] of saved) {
+      if (previous === undefined) delete process.env[name];
+      else process.env[name] = previous;
+    }
+    return { status, value };
   }
-  for (const [name, previous] of saved) {
-    if (previous === undefined) delete process.env[name];
-    else process.env[name] = previous;
-  }
-  return { status, value };
-}
 
-async function main() {
-  const controls = fs.createReadStream(null, { fd: 3 });
-  let buffered = "";
-  let number = 0;
-  for await (const chunk of controls) {
-    buffered += chunk.toString("utf8");
-    let newline = buffered.indexOf("\n");
-    while (newline >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      number += 1;
-      const before = cpuNs();
-      const { status, value } = await runCell(number, JSON.parse(line));
-      const answer = {
-        status,
-        value,
-        figures: [],
-        cpu_ns: Math.round(cpuNs() - before),
-        peak_rss: process.resourceUsage().maxRSS * 1024,
-      };
-      fs.writeSync(4, `${JSON.stringify(answer)}\n`);
-      newline = buffered.indexOf("\n");
+  async function main() {
+    const controls = fs.createReadStream(null, { fd: 3 });
+    let buffered = "";
+    let number = 0;
+    for await (const chunk of controls) {
+      buffered += chunk.toString("utf8");
+      let newline = buffered.indexOf("\n");
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        number += 1;
+        const before = cpuNs();
+        const { status, value } = await runCell(number, JSON.parse(line));
+        const answer = {
+          status,
+          value,
+          figures: [],
+          cpu_ns: Math.round(cpuNs() - before),
+          peak_rss: process.resourceUsage().maxRSS * 1024,
+        };
+        fs.writeSync(4, `${JSON.stringify(answer)}\n`);
+        newline = buffered.indexOf("\n");
+      }
     }
   }
-}
 
-// An exception or rejection a cell left behind (a timer, a promise nobody awaited) is reported
-// on stderr and the interpreter goes on, as Node's REPL does.
-process.on("uncaughtException", (error) => process.stderr.write(`Uncaught ${error && error.stack ? error.stack : error}\n`));
-process.on("unhandledRejection", (error) => process.stderr.write(`Unhandled rejection: ${error && error.stack ? error.stack : error}\n`));
-main();
+  // An exception or rejection a cell left behind (a timer, a promise nobody awaited) is reported
+  // on stderr and the interpreter goes on, as Node's REPL does.
+  process.on("uncaughtException", (error) => process.stderr.write(`Uncaught ${error && error.stack ? error.stack : error}\n`));
+  process.on("unhandledRejection", (error) => process.stderr.write(`Unhandled rejection: ${error && error.stack ? error.stack : error}\n`));
+  main();
+})();

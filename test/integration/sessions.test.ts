@@ -225,7 +225,7 @@ describe("a session", () => {
     expect((chunks.at(-1)?.at ?? 0) - (chunks[0]?.at ?? 0)).toBeGreaterThan(400);
     const result = stream.messages.at(-1)?.message.result as GrpcResponse;
     expect(result).toMatchObject({ status: "RUN_STATUS_OK", stdout: "0\n1\n2\n" });
-    expect((stream.messages[0]?.message.started as GrpcResponse).run_id).toBe(result.run_id);
+    expect(stream.messages[0]?.message.started).toEqual({ run_id: result.run_id });
 
     const cancelled = client.stream("ExecStream", { session_id: id, command: ["sleep", "30"] });
     await cancelled.waitFor((message) => message.event === "started");

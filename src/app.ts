@@ -146,7 +146,8 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     containers,
     instanceId,
     instanceName: config.instanceName,
-    shapeFor: (language, runtime) => ({ ...defaultShape, runtime, image: imageFor(language.family) }),
+    // A session's root file system is read-only whatever SANDBOX_READONLY_DEFAULT says.
+    shapeFor: (language, runtime) => ({ ...defaultShape, readonlyRootfs: true, runtime, image: imageFor(language.family) }),
     maxSessions: config.maxSessions,
     maxSessionsPerKey: config.maxSessionsPerKey,
     maxExecs: config.sessionMaxExecs,

@@ -143,8 +143,8 @@ export function reconcile(evidence: RunEvidence): RunEnding {
   };
 }
 
-/** The limits that were hit, in a fixed order. */
-function limitsHit(hit: Readonly<Record<LimitHit, boolean>>): LimitHit[] {
+/** The limits that were hit, in a fixed order (the order of aurea.sandbox.v1.Limit). */
+export function limitsHit(hit: Readonly<Record<LimitHit, boolean>>): LimitHit[] {
   return (Object.keys(hit) as LimitHit[]).filter((limit) => hit[limit]);
 }
 

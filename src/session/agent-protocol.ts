@@ -42,8 +42,15 @@ export interface AgentExit {
   readonly peak_rss?: number | null;
   readonly wall_ms?: number;
   readonly stopped_by?: AgentStopReason | null;
-  /** OOM kills in the session's container while the exec ran. */
+  /** OOM kills, forks refused at the pids limit, and times memory use reached its limit in the session's container while the exec ran. */
   readonly oom_kills?: number;
+  readonly pids_refused?: number;
+  readonly memory_at_limit?: number;
+  /** The workspace's free blocks and file slots when the exec ended; null when unreadable. */
+  readonly workspace_free_blocks?: number | null;
+  readonly workspace_free_files?: number | null;
+  /** The exec could not start because a fork was refused: the session's process limit is full. */
+  readonly refused?: "processes";
   /** A cell's interpreter ended during it. */
   readonly state_lost?: boolean;
   /** A cell's trailing expression. */

@@ -1,6 +1,6 @@
 import type { ArtifactCollection } from "../runner/artifact-collection.js";
 import type { CompileOutcome, RunOutcome } from "../runner/run-spec.js";
-import { decideVerdict, type LimitHit, signalFromExitCode } from "../runner/verdict.js";
+import { decideVerdict, limitsHit, signalFromExitCode } from "../runner/verdict.js";
 import type { AgentExit } from "./agent-protocol.js";
 
 /** What an exec wrote and made, gathered by the session while it ran. */
@@ -29,17 +29,14 @@ export function execOutcome(execId: string, exit: AgentExit, capture: ExecCaptur
     outputLimited: stoppedBy === "output_limit",
     internalError: exit.status === null ? (exit.error ?? "the exec did not start") : undefined,
   });
-  const limitsHit: LimitHit[] = [];
-  if ((exit.oom_kills ?? 0) > 0) limitsHit.push("memory");
-  if (stoppedBy === "output_limit" || capture.stdoutTruncated || capture.stderrTruncated) limitsHit.push("output");
-  if (stoppedBy === "timeout") limitsHit.push("time");
+  const signal = signalFromExitCode(exitCode);
   const artifacts: ArtifactCollection | undefined =
     capture.files.size > 0 ? { files: capture.files, skipped: [], truncated: false, executables: new Set() } : undefined;
   return {
     runId: execId,
     verdict,
     exitCode: exitCode ?? -1,
-    signal: signalFromExitCode(exitCode),
+    signal,
     stdout: capture.stdout,
     stderr: capture.stderr,
     stdoutTruncated: capture.stdoutTruncated || stoppedBy === "output_limit",
@@ -52,7 +49,15 @@ export function execOutcome(execId: string, exit: AgentExit, capture: ExecCaptur
         : { cpuTimeNs: exit.cpu_ns ?? undefined, peakMemoryBytes: exit.peak_rss ?? undefined },
     artifacts,
     error: verdict === "internal" ? (exit.error ?? "the exec did not start") : undefined,
-    limitsHit,
+    limitsHit: limitsHit({
+      pids: (exit.pids_refused ?? 0) > 0,
+      memory: (exit.oom_kills ?? 0) > 0 || (exit.memory_at_limit ?? 0) > 0,
+      file_size: signal === "SIGXFSZ",
+      workspace_bytes: exit.workspace_free_blocks === 0,
+      workspace_files: exit.workspace_free_files === 0,
+      output: stoppedBy === "output_limit" || capture.stdoutTruncated || capture.stderrTruncated,
+      time: stoppedBy === "timeout",
+    }),
     ...(typeof exit.value === "string" ? { value: exit.value } : {}),
     ...(exit.state_lost ? { stateLost: true } : {}),
   };

@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { containerLabels, type SandboxLimits, type SandboxShape, toContainerCreateOptions } from "../docker/container-options.js";
-import { isRuntime, type Runtime, runtimeTraits } from "../docker/runtimes.js";
+import { isRuntime, type Runtime } from "../docker/runtimes.js";
 import { sessionAgentCommand } from "../runner/sandbox-scripts.js";
 
 /**
@@ -44,23 +44,18 @@ export interface SessionContainerRequest {
   readonly settings: SessionSettings;
   /** `NAME=value` entries every exec gets. */
   readonly env: readonly string[];
-  /** Execs that may run at once: each has a wrapper process of the agent's. */
-  readonly maxExecs: number;
 }
-
-/** Processes of the agent's own besides one wrapper per exec: itself, a stateful interpreter's wrapper, a file helper. */
-const agentProcesses = 4;
 
 export function toSessionCreateOptions(request: SessionContainerRequest): Docker.ContainerCreateOptions {
   const { settings } = request;
-  // Under runc the container's pids limit is the only count: it holds the agent and its wrappers
-  // too. Under gVisor the programs' own count is held inside (RLIMIT_NPROC) and the agent's are extra.
-  const overhead = runtimeTraits[settings.runtime].processLimitInside ? 0 : agentProcesses + request.maxExecs;
+  // Under runc the container's pids limit is the only count, and it is the session's: the agent
+  // and its wrappers share it, as a run's supervisor does. Under gVisor the programs' own count is
+  // held inside (RLIMIT_NPROC) and the container's is higher (runtimes.ts).
   const options = toContainerCreateOptions({
     runId: request.sessionId,
     instanceId: request.instanceId,
     shape: request.shape,
-    limits: { ...settings.limits, pids: settings.limits.pids + overhead },
+    limits: settings.limits,
     command: sessionAgentCommand(settings.runtime, settings.limits.pids),
     env: request.env,
   });

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import type { ContainerClient } from "../docker/container-client.js";
+import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
 import { containerLabels, type SandboxShape } from "../docker/container-options.js";
 import { findLanguage, type Language } from "../runner/languages.js";
 import type { ArtifactCaps } from "../runner/supervisor-protocol.js";
@@ -102,6 +102,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       artifactCaps: options.artifactCaps,
       compileTimeoutMs: options.compileTimeoutMs(language),
       removeContainer: () => remove(containerId, log),
+      inspectEnd: () => containerEnd(containers, containerId),
       log,
     });
     sessions.set(id, session);
@@ -158,7 +159,6 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
         shape: options.shapeFor(plan.language, settings.runtime),
         settings,
         env: plan.env,
-        maxExecs: options.maxExecs,
       }),
     );
     try {
@@ -301,4 +301,17 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       while (removals.size > 0) await Promise.all([...removals]);
     },
   };
+}
+
+/**
+ * How a container ended: the engine records the exit a moment after the container's output ends,
+ * so it is asked a few times; undefined when the container is still running after that.
+ */
+async function containerEnd(containers: ContainerClient, id: string): Promise<ContainerExit | undefined> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const end = await containers.inspectExit(id);
+    if (end.finishedAtMs !== undefined) return end;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import type { ContainerExit } from "../docker/container-client.js";
+import { runtimeTraits } from "../docker/runtimes.js";
 import { type ArtifactCollection, collectArtifacts } from "../runner/artifact-collection.js";
 import type { Language } from "../runner/languages.js";
 import { CappedBuffer } from "../runner/output-capture.js";
@@ -60,6 +62,8 @@ export interface SessionContext {
   readonly compileTimeoutMs: number;
   /** Removes the container; called once, when the session fails or closes. */
   readonly removeContainer: () => Promise<void>;
+  /** How the container ended, from the engine, once it has (undefined when it cannot say). */
+  readonly inspectEnd: () => Promise<ContainerExit | undefined>;
   readonly log: Logger;
 }
 
@@ -92,6 +96,8 @@ export class Session {
   /** Cells of a stateful session run one after another, in arrival order. */
   private cellQueue: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
+  /** Once failed: how the container ended, as the engine said. */
+  private ending: Promise<ContainerExit | undefined> | undefined;
 
   constructor(
     readonly id: string,
@@ -286,13 +292,25 @@ export class Session {
     this.context.agent.detach();
   }
 
-  /** The agent or container is gone: the session fails, its container is removed, the next call hears why. */
+  /**
+   * The agent or container is gone: the session fails, the engine is asked how the container
+   * ended (before it is removed), and the next call hears why.
+   */
   fail(cause: string): void {
     if (this.current !== "active") return;
     this.failure = cause;
     this.enter("failed");
-    this.context.log.warn({ cause }, "session failed");
-    void this.context.removeContainer();
+    this.ending = (async () => {
+      const end = await this.context.inspectEnd().catch(() => undefined);
+      if (end && killedForMemory(end, this.settings.runtime)) {
+        this.failure = `its memory limit (limits.memory_bytes, ${this.settings.limits.memoryBytes} bytes) was exceeded and the container was killed`;
+      } else if (end) {
+        this.failure = `${cause}: the container ended with exit code ${end.exitCode}`;
+      }
+      this.context.log.warn({ cause: this.failure }, "session failed");
+      await this.context.removeContainer();
+      return end;
+    })();
   }
 
   /** Throws when the session cannot take a call now. */
@@ -378,11 +396,22 @@ export class Session {
       } catch (error) {
         if (error instanceof AgentLostError) {
           this.fail(error.message);
+          const end = await this.ending;
+          // Under gVisor a memory kill takes the whole sandbox: that was this exec's doing, and
+          // its truthful verdict; the session is gone with it, as its next call hears.
+          if (end && killedForMemory(end, this.settings.runtime)) {
+            return { ...memoryKilled(request.id, stdout, stderr), ...(request.op === "cell" ? { stateLost: true } : {}) };
+          }
           throw new SessionFailedError(this.id, this.failure ?? error.message);
         }
         throw error;
       }
       log.debug({ run_id: request.id, status: exit.status, stopped_by: exit.stopped_by }, "exec answered");
+      if (exit.refused === "processes") {
+        throw new SessionLimitError(
+          `the session's process limit (limits.pids, ${this.settings.limits.pids}) is full: the exec could not start (${exit.error ?? "EAGAIN"})`,
+        );
+      }
       return execOutcome(request.id, exit, {
         stdout: stdout.toBuffer(),
         stderr: stderr.toBuffer(),
@@ -403,4 +432,23 @@ export class Session {
     this.current = next;
     this.context.log.debug({ state: next }, "session state");
   }
+}
+
+/** The container was killed for memory: the engine says so, or gVisor's sandbox died as it does then. */
+function killedForMemory(end: ContainerExit, runtime: SessionSettings["runtime"]): boolean {
+  return end.oomKilled || (runtimeTraits[runtime].memoryKillEndsSandbox && end.exitCode === 137);
+}
+
+/** An exec ended by the memory kill that took its whole sandbox. */
+function memoryKilled(execId: string, stdout: CappedBuffer, stderr: CappedBuffer): RunOutcome {
+  return {
+    ...programNeverRan(execId, "memory_limit"),
+    exitCode: 137,
+    signal: "SIGKILL",
+    stdout: stdout.toBuffer(),
+    stderr: stderr.toBuffer(),
+    stdoutTruncated: stdout.overflowed,
+    stderrTruncated: stderr.overflowed,
+    limitsHit: ["memory"],
+  };
 }

@@ -105,6 +105,7 @@ hostileSuite("resource exhaustion", [
   },
   {
     name: "a fork bomb that leaves the process limit full still gets an honest verdict and artifacts report",
+    notInSession: "artifacts are a run's; a session returns files through ReadFiles (sessions.test.ts)",
     request: {
       language: "bash",
       code: "echo kept > out.txt; bomb() { bomb | bomb & }; bomb; sleep 1; exit 7",

@@ -16,6 +16,11 @@ export interface HostileCase {
   readonly removalMs?: number;
   /** Runtimes to run it under (default both). */
   readonly runtimes?: readonly Runtime[];
+  /**
+   * Why the case is not also run as an Exec in a session, when it is not: what it checks exists
+   * only for a run (a request field sessions do not take, a report only a run's supervisor makes).
+   */
+  readonly notInSession?: string;
   check(response: GrpcResponse, runtime: Runtime): void | Promise<void>;
 }
 
@@ -50,6 +55,46 @@ export function hostileSuite(family: string, cases: readonly HostileCase[], env:
         await hostile.check(response, runtime);
         expect(elapsed, "elapsed ms").toBeLessThan(hostile.maxMs ?? 10_000);
         expect(await client.health()).toMatchObject({ serving: true });
+        await noContainersWithin(hostile.removalMs ?? removalBoundMs[runtime]);
+      });
+    }
+  });
+  // The same hostile programs as Execs in a session: the case's own checks hold for the exec's
+  // answer, the session survives it or says why not, and nothing is left once it is closed.
+  describe.each(runtimes)(`${family} in a session under %s`, (runtime) => {
+    for (const hostile of cases) {
+      if ((hostile.runtimes && !hostile.runtimes.includes(runtime)) || hostile.notInSession) continue;
+      it(hostile.name, async () => {
+        const {
+          language,
+          limits,
+          files,
+          binary_files,
+          code,
+          stdin,
+          args,
+          env,
+          timeout = 20,
+          readonly,
+          ...rest
+        } = hostile.request;
+        // A session's root is always read-only, as a run's by default.
+        expect([...Object.keys(rest), ...(readonly === false ? ["readonly"] : [])], "fields a session cannot take").toEqual([]);
+        const created = await client.call("CreateSession", { language, limits, files, binary_files, runtime }, 120_000);
+        const session_id = created.session_id as string;
+        try {
+          const started = performance.now();
+          const response = await client.call("Exec", { session_id, code, stdin, args, env, timeout }, 120_000);
+          const elapsed = performance.now() - started;
+          await hostile.check(response, runtime);
+          expect(elapsed, "elapsed ms").toBeLessThan(hostile.maxMs ?? 10_000);
+          const after = await client.call("Exec", { session_id, command: ["true"] }).catch((error: { code: number }) => error);
+          if ("code" in after) expect(after.code, "a session that cannot go on says so").toBe(9 /* FAILED_PRECONDITION */);
+          else expect(after.status).toBe("RUN_STATUS_OK");
+        } finally {
+          await client.call("CloseSession", { session_id }).catch(() => undefined);
+        }
+        expect(await client.health()).toMatchObject({ serving: true, sessions: 0 });
         await noContainersWithin(hostile.removalMs ?? removalBoundMs[runtime]);
       });
     }

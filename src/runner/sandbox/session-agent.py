@@ -75,18 +75,40 @@ def send(frame, payload=b""):
     write_all(1, json.dumps(frame, separators=(",", ":")).encode() + b"\n" + payload)
 
 
-def oom_kills():
-    """The container's OOM kill count so far (cgroup v1 or v2), 0 where the runtime shows none."""
-    for path in ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"):
+def cgroup_count(files, key=None):
+    """A counter of the container's cgroup (v1 or v2): the first of `files` that can be read, as
+    one number or as the value of `key` in a "key value" file; 0 where the runtime shows none."""
+    for path in files:
         try:
-            with open(path) as events:
-                for line in events:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
+            with open(path) as counters:
+                for line in counters:
+                    name, _, value = line.partition(" ")
+                    if key is None:
+                        return int(name)
+                    if name == key:
                         return int(value)
-        except OSError:
+        except (OSError, ValueError):
             continue
     return 0
+
+
+def counters():
+    """The cgroup's counts of limits hit so far: OOM kills, forks refused, memory at its limit."""
+    return {
+        "oom_kills": cgroup_count(("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"), "oom_kill"),
+        "pids_refused": cgroup_count(("/sys/fs/cgroup/pids/pids.events", "/sys/fs/cgroup/pids.events"), "max"),
+        "memory_at_limit": cgroup_count(("/sys/fs/cgroup/memory/memory.failcnt",))
+        or cgroup_count(("/sys/fs/cgroup/memory.events",), "max"),
+    }
+
+
+def workspace_free():
+    """Free blocks and file slots of the workspace, or None each when it cannot be read."""
+    try:
+        found = os.statvfs(workspace)
+        return found.f_bavail, found.f_favail
+    except OSError:
+        return None, None
 
 
 def program_pipe():
@@ -246,7 +268,7 @@ class Exec:
         self.written = {"stdout": 0, "stderr": 0}
         self.started = time.monotonic()
         self.ended = None
-        self.oom_before = oom_kills()
+        self.counters_before = counters()
         self.open_streams = 0
         self.report = None
         self.stopped_by = None
@@ -301,9 +323,13 @@ class Exec:
             "peak_rss": report.get("peak_rss"),
             "wall_ms": ((self.ended or time.monotonic()) - self.started) * 1000,
             "stopped_by": self.stopped_by,
-            "oom_kills": oom_kills() - self.oom_before,
             "state_lost": state_lost,
         }
+        # Limits hit while it ran: the cgroup's counters are the whole session's, so an exec
+        # running beside it may add to them.
+        for name, value in counters().items():
+            frame[name] = value - self.counters_before[name]
+        frame["workspace_free_blocks"], frame["workspace_free_files"] = workspace_free()
         if self.answer is not None:
             frame["status"] = self.answer.get("status", 1)
             frame["value"] = self.answer.get("value")
@@ -519,6 +545,9 @@ class Requests:
                 handle(header, payload)
             except SystemExit:
                 raise
+            except BlockingIOError as error:
+                # A fork refused: the session's process limit is full (its programs' doing).
+                send({"kind": "exit", "id": header.get("id"), "status": None, "refused": "processes", "error": str(error)})
             except Exception as error:  # noqa: BLE001 - one bad request must not end the session
                 send({"kind": "exit", "id": header.get("id"), "status": None, "error": f"{type(error).__name__}: {error}"})
 

@@ -226,7 +226,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true },
   });
   const handler = withCors(
-    withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator),
+    withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator, config.maxRequestBytes),
     config.corsAllowedOrigins,
   );
   const server = createSinglePortServer({ handler, host: config.host, port: config.port, logger });

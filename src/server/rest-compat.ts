@@ -9,16 +9,45 @@ const sandboxService = "/aurea.sandbox.v1.SandboxService";
 
 /**
  * The original REST API on the same port: `POST /run` and `GET /health` are rewritten onto the
- * Connect JSON form of Run and Health (same validation, same handlers, same snake_case JSON), and
- * `POST /build-image` runs the shared single-flight image build and answers with one JSON object.
+ * Connect JSON form of Run and Health (same validation, same handlers, same snake_case JSON),
+ * `POST /build-image` runs the shared single-flight image build and answers with one JSON object,
+ * and the session routes (sessionRoute) are rewritten onto the session RPCs.
  */
 export function withRestCompat(
   handler: RequestHandler,
   builder: SandboxImageBuilder,
   authenticator: ApiKeyAuthenticator,
+  maxBodyBytes: number,
 ): RequestHandler {
   return (request, response) => {
-    const path = (request.url ?? "").split("?")[0];
+    const path = (request.url ?? "").split("?")[0] ?? "";
+    const session = sessionRoute(request.method ?? "", path, new URLSearchParams((request.url ?? "").split("?")[1] ?? ""));
+    if (session) {
+      readBody(request, maxBodyBytes).then(
+        (body) => {
+          // The session RPC's Connect JSON form: the body as sent, with the path's id and query added.
+          const message = { ...body, ...session.fields };
+          const payload = Buffer.from(JSON.stringify(message), "utf8");
+          // An own property, so it also shadows HTTP/2's getter on the prototype.
+          Object.defineProperty(request, "method", { value: "POST", configurable: true });
+          request.url = `${sandboxService}/${session.rpc}`;
+          request.headers["content-type"] = "application/json";
+          delete request.headers["content-length"];
+          delete request.headers["transfer-encoding"];
+          Object.defineProperty(request, Symbol.asyncIterator, {
+            value: async function* () {
+              yield payload;
+            },
+          });
+          handler(request, response);
+        },
+        (error: Error) => {
+          const failure = new ConnectError(error.message, Code.InvalidArgument);
+          sendJson(response, codeToHttpStatus(failure.code), { code: codeToString(failure.code), message: failure.rawMessage });
+        },
+      );
+      return;
+    }
     if (path === "/run" && request.method === "POST") {
       request.url = `${sandboxService}/Run`;
       request.headers["content-type"] = "application/json";
@@ -70,13 +99,50 @@ export function withRestCompat(
   };
 }
 
-/** The optional JSON body of `POST /build-image` (`{"family": "native", "no_cache": true}`), at most 4 KiB. */
-async function readSmallJson(request: Parameters<RequestHandler>[0]): Promise<Record<string, unknown>> {
+/**
+ * The session routes: `POST /sessions` (CreateSession), `GET /sessions` (ListSessions),
+ * `GET` and `DELETE /sessions/{id}` (GetSession, CloseSession), `POST /sessions/{id}/exec` (Exec),
+ * `PUT /sessions/{id}/files` (WriteFiles), `GET /sessions/{id}/files?path=&recursive=true`
+ * (ListFiles) and `POST /sessions/{id}/files/read` (ReadFiles): each the RPC's JSON, with the id
+ * from the path.
+ */
+export function sessionRoute(
+  method: string,
+  path: string,
+  query: URLSearchParams,
+): { rpc: string; fields: Record<string, unknown> } | undefined {
+  const match = /^\/sessions(?:\/([^/]+)(\/exec|\/files|\/files\/read)?)?\/?$/.exec(path);
+  if (!match) return undefined;
+  const [, id, rest] = match;
+  if (id === undefined) {
+    if (method === "POST") return { rpc: "CreateSession", fields: {} };
+    if (method === "GET") return { rpc: "ListSessions", fields: {} };
+    return undefined;
+  }
+  const fields = { session_id: decodeURIComponent(id) };
+  const routes: Record<string, string> = {
+    "GET ": "GetSession",
+    "DELETE ": "CloseSession",
+    "POST /exec": "Exec",
+    "PUT /files": "WriteFiles",
+    "GET /files": "ListFiles",
+    "POST /files/read": "ReadFiles",
+  };
+  const rpc = routes[`${method} ${rest ?? ""}`];
+  if (!rpc) return undefined;
+  if (rpc === "ListFiles") {
+    return { rpc, fields: { ...fields, path: query.get("path") ?? "", recursive: query.get("recursive") === "true" } };
+  }
+  return { rpc, fields };
+}
+
+/** A JSON object body of at most `maxBytes` (an empty body is `{}`). */
+async function readBody(request: Parameters<RequestHandler>[0], maxBytes: number): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > 4096) throw new Error("request body over 4 KiB");
+    if (size > maxBytes) throw new Error(`request body over ${maxBytes} bytes (MAX_REQUEST_BYTES)`);
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString("utf8").trim();
@@ -89,6 +155,11 @@ async function readSmallJson(request: Parameters<RequestHandler>[0]): Promise<Re
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new Error("request body is not a JSON object");
   return body as Record<string, unknown>;
+}
+
+/** The optional JSON body of `POST /build-image` (`{"family": "native", "no_cache": true}`), at most 4 KiB. */
+function readSmallJson(request: Parameters<RequestHandler>[0]): Promise<Record<string, unknown>> {
+  return readBody(request, 4096);
 }
 
 function sendJson(response: Parameters<RequestHandler>[1], status: number, body: unknown): void {

@@ -437,3 +437,38 @@ describe("a restarted server", () => {
     }
   }, 120_000);
 });
+
+describe("the session REST routes", () => {
+  const server = useAurea({ API_KEYS: "carol:carol-secret-0123456789" });
+
+  it("create, exec, write, list, read, get, list and close a session with plain JSON over HTTP/1.1", async () => {
+    const base = server.current.baseUrl;
+    const headers = { authorization: "Bearer carol-secret-0123456789", "content-type": "application/json" };
+    const call = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${base}${path}`, { method, headers, ...(body ? { body: JSON.stringify(body) } : {}) });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const created = await call("POST", "/sessions", { language: "python", stateful: true, ttl: 60 });
+    expect(created.status).toBe(200);
+    const id = created.body.session_id as string;
+    expect(typeof created.body.expires_at).toBe("string");
+    expect(await call("POST", `/sessions/${id}/exec`, { code: "n = 6 * 7\nn" })).toMatchObject({
+      status: 200,
+      body: { status: "RUN_STATUS_OK", value: "42" },
+    });
+    expect(await call("PUT", `/sessions/${id}/files`, { files: { "notes/a.txt": "alpha" } })).toMatchObject({
+      body: { names: ["notes/a.txt"] },
+    });
+    const listed = await call("GET", `/sessions/${id}/files?path=notes&recursive=true`);
+    expect((listed.body.entries as Record<string, unknown>[]).map((entry) => entry.name)).toEqual(["notes/a.txt"]);
+    expect(await call("POST", `/sessions/${id}/files/read`, { paths: ["notes/a.txt"] })).toMatchObject({
+      body: { files: { "notes/a.txt": "alpha" } },
+    });
+    expect(await call("GET", `/sessions/${id}`)).toMatchObject({ body: { session: { session_id: id, stateful: true } } });
+    expect((await call("GET", "/sessions")).body.sessions).toHaveLength(1);
+    expect(await call("DELETE", `/sessions/${id}`)).toMatchObject({ body: { session: { state: "SESSION_STATE_CLOSED" } } });
+    expect(await call("GET", `/sessions/${id}`)).toMatchObject({ status: 404, body: { code: "not_found" } });
+    const unauthenticated = await fetch(`${base}/sessions`, { method: "GET" });
+    expect(unauthenticated.status).toBe(401);
+  });
+});

@@ -1,10 +1,10 @@
 /**
- * Browser code for the Chromium test: a page on another origin that calls Run and RunStream with
- * @connectrpc/connect-web and shows the streamed output. Bundled by esbuild at test time.
+ * Browser code for the Chromium test: a page on another origin that calls Run and RunStream, and a
+ * session's Exec and ExecStream, with @connectrpc/connect-web and shows the streamed output. Bundled by esbuild at test time.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { RunStatus, SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { RunStatus, SandboxService, SessionState } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 
 const params = new URLSearchParams(location.search);
 const baseUrl = params.get("aurea") ?? "";
@@ -56,6 +56,24 @@ async function main(): Promise<void> {
     }
     show("cases", judged);
   }
+
+  // A session: a variable set by one exec, used by a streamed one, then the session closed.
+  const session = await client.createSession({ language: "python", stateful: true });
+  await client.exec({ sessionId: session.sessionId, code: "total = 40" });
+  let sessionEvents = "";
+  let sessionOutput = "";
+  for await (const message of client.execStream({
+    sessionId: session.sessionId,
+    code: "import time\nfor i in range(3):\n    print('cell', i, flush=True)\n    time.sleep(0.1)\ntotal + 2",
+  })) {
+    sessionEvents += `${message.event.case} `;
+    if (message.event.case === "stdout") sessionOutput += decoder.decode(message.event.value, { stream: true });
+    if (message.event.case === "result") sessionOutput += `value=${message.event.value.value}`;
+    show("session", sessionOutput);
+  }
+  show("session-events", sessionEvents.trim());
+  const closed = await client.closeSession({ sessionId: session.sessionId });
+  show("session-closed", String(closed.session?.state === SessionState.CLOSED));
   show("done", "done");
 }
 

@@ -28,6 +28,7 @@ beforeAll(async () => {
   const script = bundle.outputFiles[0]!.text;
   const html = `<!doctype html><meta charset="utf-8"><title>Aurea</title>
 <pre id="run"></pre><pre id="stream"></pre><pre id="result"></pre><pre id="events"></pre><pre id="cases"></pre><pre id="difference"></pre>
+<pre id="session"></pre><pre id="session-events"></pre><pre id="session-closed"></pre>
 <pre id="done"></pre><pre id="error"></pre>
 <script type="module" src="/page.js"></script>`;
   // The page's own origin: a second server, so every call to Aurea is cross-origin.
@@ -72,7 +73,7 @@ async function openPage(protocol: string, aureaUrl = aurea.baseUrl) {
 }
 
 describe("a page on another origin in headless Chromium", () => {
-  it.each(["connect", "grpcweb"])("calls Run and RunStream over %s and shows the streamed output", async (protocol) => {
+  it.each(["connect", "grpcweb"])("calls Run, RunStream and a session's Exec and ExecStream over %s and shows the streamed output", async (protocol) => {
     const { tab, text } = await openPage(protocol);
     expect(await text("error")).toBe("");
     expect(await text("run")).toBe("OK unary from the browser\n");
@@ -85,6 +86,12 @@ describe("a page on another origin in headless Chromium", () => {
     // Each case's result streamed in before the run's, with the first difference of the wrong one.
     expect(await text("cases")).toBe("n=1:OK n=2:WRONG_ANSWER n=3:OK | WRONG_ANSWER 2/3");
     expect(await text("difference")).toBe('line 1: expected "4", received "5"');
+    // A stateful session: the streamed exec saw the first exec's variable, and the session closed.
+    expect(await text("session")).toBe("cell 0\ncell 1\ncell 2\nvalue=42");
+    const sessionEvents = (await text("session-events")).split(" ");
+    expect([sessionEvents[0], sessionEvents.at(-1)]).toEqual(["started", "result"]);
+    expect(sessionEvents.filter((event) => event === "stdout").length).toBeGreaterThanOrEqual(3);
+    expect(await text("session-closed")).toBe("true");
     await tab.close();
   });
 

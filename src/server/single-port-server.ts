@@ -49,7 +49,8 @@ export function createSinglePortServer(options: SinglePortServerOptions): Single
     session.once("close", () => sessions.delete(session));
   });
 
-  const listener = net.createServer((socket) => {
+  // No Nagle: a unary answer is a few small HTTP/2 frames, which must not wait for an ACK.
+  const listener = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", (error) => logger.debug({ err: error.message }, "connection error"));

@@ -147,7 +147,9 @@ try {
   const cpuWith = await cpuPercentOver(10_000);
   const serverRss = server.rssBytes();
   for (const sessionId of ids) await client.closeSession({ sessionId });
-  console.log(`\n${idleCount} idle sessions (half stateful, interpreter started), created in ${(createMs / 1000).toFixed(1)} s\n`);
+  console.log(
+    `\n${idleCount} idle sessions (half stateful, interpreter started), created in ${(createMs / 1000).toFixed(1)} s\n`,
+  );
   console.log("| measure | value | goal |");
   console.log("| --- | ---: | ---: |");
   console.log(`| host memory taken (MemAvailable drop) | ${(memoryCost / 2 ** 20).toFixed(0)} MiB | < 2048 MiB |`);

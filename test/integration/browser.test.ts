@@ -73,27 +73,30 @@ async function openPage(protocol: string, aureaUrl = aurea.baseUrl) {
 }
 
 describe("a page on another origin in headless Chromium", () => {
-  it.each(["connect", "grpcweb"])("calls Run, RunStream and a session's Exec and ExecStream over %s and shows the streamed output", async (protocol) => {
-    const { tab, text } = await openPage(protocol);
-    expect(await text("error")).toBe("");
-    expect(await text("run")).toBe("OK unary from the browser\n");
-    expect(await text("stream")).toBe("line 1\nline 2\nline 3\n");
-    expect(await text("result")).toBe("success");
-    const events = (await text("events")).split(" ");
-    expect(events[0]).toBe("started");
-    expect(events.at(-1)).toBe("result");
-    expect(events.filter((event) => event === "stdout").length).toBeGreaterThanOrEqual(3);
-    // Each case's result streamed in before the run's, with the first difference of the wrong one.
-    expect(await text("cases")).toBe("n=1:OK n=2:WRONG_ANSWER n=3:OK | WRONG_ANSWER 2/3");
-    expect(await text("difference")).toBe('line 1: expected "4", received "5"');
-    // A stateful session: the streamed exec saw the first exec's variable, and the session closed.
-    expect(await text("session")).toBe("cell 0\ncell 1\ncell 2\nvalue=42");
-    const sessionEvents = (await text("session-events")).split(" ");
-    expect([sessionEvents[0], sessionEvents.at(-1)]).toEqual(["started", "result"]);
-    expect(sessionEvents.filter((event) => event === "stdout").length).toBeGreaterThanOrEqual(3);
-    expect(await text("session-closed")).toBe("true");
-    await tab.close();
-  });
+  it.each(["connect", "grpcweb"])(
+    "calls Run, RunStream and a session's Exec and ExecStream over %s and shows the streamed output",
+    async (protocol) => {
+      const { tab, text } = await openPage(protocol);
+      expect(await text("error")).toBe("");
+      expect(await text("run")).toBe("OK unary from the browser\n");
+      expect(await text("stream")).toBe("line 1\nline 2\nline 3\n");
+      expect(await text("result")).toBe("success");
+      const events = (await text("events")).split(" ");
+      expect(events[0]).toBe("started");
+      expect(events.at(-1)).toBe("result");
+      expect(events.filter((event) => event === "stdout").length).toBeGreaterThanOrEqual(3);
+      // Each case's result streamed in before the run's, with the first difference of the wrong one.
+      expect(await text("cases")).toBe("n=1:OK n=2:WRONG_ANSWER n=3:OK | WRONG_ANSWER 2/3");
+      expect(await text("difference")).toBe('line 1: expected "4", received "5"');
+      // A stateful session: the streamed exec saw the first exec's variable, and the session closed.
+      expect(await text("session")).toBe("cell 0\ncell 1\ncell 2\nvalue=42");
+      const sessionEvents = (await text("session-events")).split(" ");
+      expect([sessionEvents[0], sessionEvents.at(-1)]).toEqual(["started", "result"]);
+      expect(sessionEvents.filter((event) => event === "stdout").length).toBeGreaterThanOrEqual(3);
+      expect(await text("session-closed")).toBe("true");
+      await tab.close();
+    },
+  );
 
   it("is refused from an origin that is not allowed", async () => {
     const other = await startAurea({ CORS_ALLOWED_ORIGINS: "http://allowed.example" });

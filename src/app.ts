@@ -129,11 +129,11 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     families,
     baseImage: config.sandboxBaseImage,
     logger,
-    onBuilt: () => {
-      void monitor.refresh();
+    onBuilt: async () => {
       versions.invalidate();
       // Warm containers may run an old image: replace them.
       void warmPool.clear();
+      await monitor.refreshAfterChange().catch(() => undefined);
     },
   });
   const admission = new Admission({

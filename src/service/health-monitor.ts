@@ -11,8 +11,13 @@ export interface HealthMonitor {
   current(): HealthReport;
   /** True when the latest report serves and shutdown has not begun. */
   serving(): boolean;
-  /** Checks now and returns the fresh report. */
+  /** Checks now and returns the fresh report (joining a check in flight). */
   refresh(): Promise<HealthReport>;
+  /**
+   * Checks after something changed (an image was built): a check already in flight may have
+   * looked before the change, so a new one follows it, and its answer is taken even if slow.
+   */
+  refreshAfterChange(): Promise<HealthReport>;
   /**
    * Called with the serving state on every change of it, and when a family's image comes or goes;
    * returns an unsubscribe function.
@@ -72,10 +77,10 @@ export function createHealthMonitor(options: HealthMonitorOptions): HealthMonito
   // An engine that was answering and is now only slow (busy creating sandboxes, say) keeps its
   // standing for a few checks; one that refuses the connection, or stays silent, loses it.
   let slowInARow = 0;
-  const refresh = () => {
+  const refresh = (takeSlow = false) => {
     inFlight ??= options.checker.check().then((fresh) => {
       slowInARow = fresh.engineSlow ? slowInARow + 1 : 0;
-      const tolerated = fresh.engineSlow && report.dockerReachable && slowInARow <= slowChecksTolerated;
+      const tolerated = !takeSlow && fresh.engineSlow && report.dockerReachable && slowInARow <= slowChecksTolerated;
       if (tolerated) options.logger.warn({ detail: fresh.detail, slow_in_a_row: slowInARow }, "container engine slow");
       else report = fresh;
       inFlight = undefined;
@@ -88,7 +93,11 @@ export function createHealthMonitor(options: HealthMonitorOptions): HealthMonito
   return {
     current: () => report,
     serving,
-    refresh,
+    refresh: () => refresh(),
+    async refreshAfterChange() {
+      await inFlight?.catch(() => undefined);
+      return refresh(true);
+    },
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -100,7 +109,7 @@ export function createHealthMonitor(options: HealthMonitorOptions): HealthMonito
     shuttingDown: () => shuttingDown,
     start() {
       if (timer) return;
-      timer = setInterval(() => void refresh(), intervalMs);
+      timer = setInterval(() => void refresh().catch(() => undefined), intervalMs);
       timer.unref();
     },
     stop() {

@@ -27,8 +27,11 @@ export interface SandboxImageBuilderOptions {
   /** The core image's `FROM`, passed as the BASE_IMAGE build argument (SANDBOX_BASE_IMAGE), when the engine has it. */
   readonly baseImage: string;
   readonly logger: Logger;
-  /** Called after every successful build, so health can look again at once. */
-  readonly onBuilt?: (family: string, imageId: string) => void;
+  /**
+   * Called after every successful build, so health can look again at once; the build's result is
+   * given to callers once it resolves, so a run right after a build sees the new image.
+   */
+  readonly onBuilt?: (family: string, imageId: string) => void | Promise<void>;
 }
 
 /**
@@ -105,7 +108,7 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
           throw error;
         });
       options.logger.info({ family: family.name, image: family.image, image_id: imageId }, "image build finished");
-      options.onBuilt?.(family.name, imageId);
+      await options.onBuilt?.(family.name, imageId);
       return imageId;
     })();
     result

@@ -89,7 +89,22 @@ describe("buf curl with no local proto files (reflection)", () => {
     const { stdout } = await bufCurlText(["--list-methods", "--http2-prior-knowledge", server.current.baseUrl]);
     const methods = stdout.trim().split("\n");
     expect(methods.filter((method) => method.startsWith("aurea.")).sort()).toEqual(
-      ["BuildImage", "Health", "ListLanguages", "Run", "RunStream"].map((m) => `aurea.sandbox.v1.SandboxService/${m}`),
+      [
+        "BuildImage",
+        "CloseSession",
+        "CreateSession",
+        "Exec",
+        "ExecStream",
+        "GetSession",
+        "Health",
+        "ListFiles",
+        "ListLanguages",
+        "ListSessions",
+        "ReadFiles",
+        "Run",
+        "RunStream",
+        "WriteFiles",
+      ].map((m) => `aurea.sandbox.v1.SandboxService/${m}`),
     );
     expect(methods).toContain("grpc.health.v1.Health/Watch");
   });

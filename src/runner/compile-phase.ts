@@ -1,6 +1,6 @@
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "./runner.js";
 import { judgeCases, notRunCase } from "./judge.js";
-import { programNeverRan, type CompileOutcome } from "./run-spec.js";
+import { type CompileOutcome, type ProcessEnding, programNeverRan } from "./run-spec.js";
 import type { RunVerdict } from "./verdict.js";
 import type { WorkspaceFile } from "./workspace-archive.js";
 
@@ -41,17 +41,7 @@ export async function runCompiledOrNot(
     },
     { signal: options.signal, observer: { onStarted: observer?.onStarted, onState: observer?.onState } },
   );
-  const compile: CompileOutcome = {
-    verdict: compiled.verdict,
-    exitCode: compiled.exitCode,
-    signal: compiled.signal,
-    stdout: compiled.stdout,
-    stderr: compiled.stderr,
-    executionTimeMs: compiled.executionTimeMs,
-    usage: compiled.usage,
-    timeoutMs,
-    limits,
-  };
+  const compile = compileOutcomeOf(compiled, timeoutMs, limits);
   const skipped = spec.tests?.cases.map((testCase) => notRunCase(testCase));
   const neverRan = (verdict: RunVerdict) => ({ ...programNeverRan(spec.runId, verdict), compile, tests: skipped });
   if (compiled.verdict === "cancelled" || compiled.verdict === "internal") {
@@ -85,4 +75,19 @@ function runProgram(
 ): Promise<RunOutcome> {
   const { tests } = spec;
   return tests ? judgeCases(runner, { ...spec, tests }, options) : runner.run(spec, options);
+}
+
+/** A compiler's ending as the compile result of a run (or of a session's exec). Pure. */
+export function compileOutcomeOf(compiled: ProcessEnding, timeoutMs: number, limits: CompileOutcome["limits"]): CompileOutcome {
+  return {
+    verdict: compiled.verdict,
+    exitCode: compiled.exitCode,
+    signal: compiled.signal,
+    stdout: compiled.stdout,
+    stderr: compiled.stderr,
+    executionTimeMs: compiled.executionTimeMs,
+    usage: compiled.usage,
+    timeoutMs,
+    limits,
+  };
 }

@@ -1,5 +1,5 @@
 import type { ArtifactCollection } from "../runner/artifact-collection.js";
-import type { CompileOutcome, RunOutcome } from "../runner/run-spec.js";
+import type { RunOutcome } from "../runner/run-spec.js";
 import { decideVerdict, limitsHit, signalFromExitCode } from "../runner/verdict.js";
 import type { AgentExit } from "./agent-protocol.js";
 
@@ -60,21 +60,5 @@ export function execOutcome(execId: string, exit: AgentExit, capture: ExecCaptur
     }),
     ...(typeof exit.value === "string" ? { value: exit.value } : {}),
     ...(exit.state_lost ? { stateLost: true } : {}),
-  };
-}
-
-/** A compile step run as an exec, as the compile result of a run. Pure. */
-export function compileOutcomeOf(compiled: RunOutcome, timeoutMs: number, limits: CompileOutcome["limits"]): CompileOutcome {
-  return {
-    // A compiler that ran and failed is a compile error; its own limits keep their verdicts.
-    verdict: compiled.verdict,
-    exitCode: compiled.exitCode,
-    signal: compiled.signal,
-    stdout: compiled.stdout,
-    stderr: compiled.stderr,
-    executionTimeMs: compiled.executionTimeMs,
-    usage: compiled.usage,
-    timeoutMs,
-    limits,
   };
 }

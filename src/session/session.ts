@@ -11,7 +11,8 @@ import { type ArtifactCaps, maxTrailerBytes } from "../runner/supervisor-protoco
 import { buildWorkspaceArchive, type WorkspaceFile } from "../runner/workspace-archive.js";
 import { type AgentConnection, AgentLostError } from "./agent-connection.js";
 import type { AgentExit, AgentRequest } from "./agent-protocol.js";
-import { compileOutcomeOf, execOutcome } from "./exec-outcome.js";
+import { compileOutcomeOf } from "../runner/compile-phase.js";
+import { execOutcome } from "./exec-outcome.js";
 import type { SessionSettings } from "./session-container.js";
 import { SessionFailedError, SessionFileError, SessionLimitError } from "./session-errors.js";
 

@@ -14,30 +14,12 @@ import { validateCreateSession, validateExec, validateReadFiles, validateWriteFi
 import { type AgentFrame, AgentFrameParser, AgentProtocolError, encodeAgentRequest } from "../../src/session/agent-protocol.js";
 import { execOutcome } from "../../src/session/exec-outcome.js";
 import { readSessionLabels, type SessionSettings, toSessionCreateOptions } from "../../src/session/session-container.js";
+import { testPolicy } from "../support/policy.js";
 
 const policy: SessionPolicy = {
-  defaultTimeoutSeconds: 30,
-  maxTimeoutSeconds: 300,
-  maxCompileTimeoutSeconds: 60,
-  maxCompileMemoryBytes: 2 * 1024 ** 3,
-  maxTests: 8,
-  maxTestInputBytes: 4096,
-  maxTestTimeSeconds: 20,
-  testDefaultTimeoutSeconds: 2,
-  testOutputLimitBytes: 1024,
-  cpuLimit: 1,
-  memoryLimitBytes: 512 * 1024 ** 2,
-  pidsLimit: 64,
+  ...testPolicy,
   workspaceSizeBytes: 64 * 1024 ** 2,
   workspaceFiles: 16,
-  tmpSizeBytes: 1024 ** 2,
-  readonlyDefault: true,
-  maxCodeBytes: 1000,
-  artifactMaxFiles: 10,
-  artifactMaxFileBytes: 1024,
-  artifactMaxTotalBytes: 4096,
-  defaultRuntime: "runc",
-  allowedRuntimes: ["runc", "runsc"],
   sessionMaxTtlSeconds: 3600,
   sessionDefaultTtlSeconds: 600,
   sessionDefaultIdleTimeoutSeconds: 300,

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
@@ -27,9 +28,13 @@ import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
 import { withRestCompat } from "./server/rest-compat.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
 import { Admission } from "./service/admission.js";
-import { ApiKeyAuthenticator, createAuthInterceptor, loadApiKeys } from "./service/api-keys.js";
+import { ApiKeyAuthenticator, clientAddressKey, createAuthInterceptor, loadApiKeys } from "./service/api-keys.js";
 import { createGrpcHealthService } from "./service/grpc-health-service.js";
 import { familyImage, type ImageFamily, imageFamilies } from "./service/image-families.js";
+import { createInstanceLease } from "./service/instance-lease.js";
+import { createMetrics, metricsInterceptor } from "./service/metrics.js";
+import { withMetricsRoute } from "./server/metrics-route.js";
+import { createRequestClaims } from "./service/request-claims.js";
 import { createOrphanReaper } from "./service/orphan-reaper.js";
 import { createHealthChecker } from "./service/health-check.js";
 import { createHealthMonitor } from "./service/health-monitor.js";
@@ -101,9 +106,19 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     refillConcurrency: config.warmPoolRefillConcurrency,
     logger,
   });
+  const metrics = createMetrics(
+    {
+      running: () => admission.active,
+      queued: () => admission.queued,
+      warmContainers: () => warmPool.containerIds().size,
+      sessions: () => sessions.counts(),
+    },
+    { version },
+  );
   const runner = createRunner({
     containers,
     source: warmPool,
+    onContainer: (language, origin) => metrics.recordContainer(language, origin),
     imageFor,
     instanceId,
     outputLimitBytes: config.outputLimitBytes,
@@ -129,7 +144,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     families,
     baseImage: config.sandboxBaseImage,
     logger,
-    onBuilt: async () => {
+    onFailed: (family) => metrics.recordImageBuild(family, "failed"),
+    onBuilt: async (family) => {
+      metrics.recordImageBuild(family, "ok");
       versions.invalidate();
       // Warm containers may run an old image: replace them.
       void warmPool.clear();
@@ -163,10 +180,32 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     logger,
   });
   const authenticator = new ApiKeyAuthenticator(loadApiKeys(config));
+  const lease = createInstanceLease({
+    containers,
+    instanceId,
+    image: () => config.sandboxImage,
+    renewEveryMs: config.instanceLeaseIntervalSeconds * 1000,
+    logger,
+  });
+  const claims = createRequestClaims({
+    containers,
+    instanceId,
+    image: () => config.sandboxImage,
+    windowMs: config.requestIdWindowSeconds * 1000,
+    logger,
+  });
   const reaper = createOrphanReaper({
     containers,
     instanceId,
-    liveContainers: () => new Set([...runner.liveContainers(), ...warmPool.containerIds(), ...sessions.containerIds()]),
+    liveInstances: (found) => lease.liveInstances(found),
+    liveContainers: () =>
+      new Set([
+        ...runner.liveContainers(),
+        ...warmPool.containerIds(),
+        ...sessions.containerIds(),
+        ...claims.containerIds(),
+        ...(lease.containerId() ? [lease.containerId() as string] : []),
+      ]),
     instanceName: config.instanceName,
     foreignAfterMs: config.reaperForeignAfterSeconds * 1000,
     logger,
@@ -182,6 +221,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     versions,
     version,
     sessionCounts: () => sessions.counts(),
+    claims,
+    metrics,
+    logCode: config.logCode,
     logger,
   });
   const sessionHandlers = createSessionHandlers({
@@ -191,6 +233,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     imageBuilder,
     policy: config,
     shutdownSignal: shutdown.signal,
+    metrics,
     logger,
   });
   const served = [SandboxService, Health, ...(config.reflectionEnabled ? [ServerReflectionV1, ServerReflectionV1alpha] : [])];
@@ -212,24 +255,42 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       }
     },
     readMaxBytes: config.maxRequestBytes,
-    interceptors: authenticator.enabled
-      ? [
-          createAuthInterceptor(authenticator, {
-            services: config.authProtectProbes
-              ? []
-              : [Health.typeName, ServerReflectionV1.typeName, ServerReflectionV1alpha.typeName],
-            methods: config.authProtectProbes ? [] : [`${SandboxService.typeName}/Health`],
-          }),
-        ]
-      : [],
+    // The client's address, for the audit line.
+    contextValues: (request) => createContextValues().set(clientAddressKey, request.socket?.remoteAddress ?? ""),
+    interceptors: [
+      metricsInterceptor(metrics),
+      ...(authenticator.enabled
+        ? [
+            createAuthInterceptor(authenticator, {
+              services: config.authProtectProbes
+                ? []
+                : [Health.typeName, ServerReflectionV1.typeName, ServerReflectionV1alpha.typeName],
+              methods: config.authProtectProbes ? [] : [`${SandboxService.typeName}/Health`],
+            }),
+          ]
+        : []),
+    ],
     // snake_case names and default values in JSON, as the original REST API answered.
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true },
   });
   const handler = withCors(
-    withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator, config.maxRequestBytes),
+    withMetricsRoute(
+      withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator, config.maxRequestBytes),
+      metrics.registry,
+      config.authProtectProbes && authenticator.enabled ? authenticator : undefined,
+    ),
     config.corsAllowedOrigins,
   );
-  const server = createSinglePortServer({ handler, host: config.host, port: config.port, logger });
+  const server = createSinglePortServer({
+    handler,
+    host: config.host,
+    port: config.port,
+    logger,
+    keepaliveIntervalMs: config.keepaliveIntervalSeconds * 1000,
+    keepaliveTimeoutMs: config.keepaliveTimeoutSeconds * 1000,
+    maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
+    maxConnectionAgeGraceMs: config.maxConnectionAgeGraceSeconds * 1000,
+  });
 
   /**
    * Builds what is missing when allowed to: the core family before serving (python, javascript
@@ -282,7 +343,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       await ensureSandboxImages();
       const report = await monitor.refresh();
       monitor.start();
-      // Before the first sweep, which would otherwise take an earlier process's sessions for orphans.
+      // Before the first sweep: this server's lease, so it can tell live servers from dead ones,
+      // and the sessions an earlier process of this instance left, which would look orphaned.
+      await lease.start();
       const adopted = await sessions.adopt();
       sessions.start();
       await reaper.sweep();
@@ -329,6 +392,8 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       await sessions.settled();
       monitor.stop();
       reaper.stop();
+      await claims.releaseAll();
+      await lease.stop();
       // Nothing of this process runs any more: every container of its own goes, however young.
       const left = await reaper.sweep({ finalSweep: true });
       logger.info({ containers_removed_at_exit: left.length }, "aurea stopped");

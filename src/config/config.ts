@@ -99,10 +99,26 @@ export interface AureaConfig {
   /** Seconds between sweeps for orphaned containers (`REAPER_INTERVAL`, default 30). */
   readonly reaperIntervalSeconds: number;
   /**
-   * Age in seconds after which another Aurea instance's container is orphaned (`REAPER_FOREIGN_AFTER`,
-   * default 0: one Aurea per engine, so any other instance's container is a crashed one's).
+   * Age in seconds after which a container of another Aurea instance whose lease lapsed is
+   * orphaned (`REAPER_FOREIGN_AFTER`, default 0: at once). A live instance's are never touched.
    */
   readonly reaperForeignAfterSeconds: number;
+  /**
+   * Seconds between renewals of this server's lease on the engine (`INSTANCE_LEASE_INTERVAL`, 10):
+   * servers sharing an engine leave each other's containers alone while the owner's lease is
+   * fresh, and reap a dead one's three renewals after its last.
+   */
+  readonly instanceLeaseIntervalSeconds: number;
+  /** Seconds between HTTP/2 keepalive PINGs on every connection; 0 for none (`KEEPALIVE_INTERVAL`, 30). */
+  readonly keepaliveIntervalSeconds: number;
+  /** Seconds a keepalive PING may go unanswered before the connection is closed (`KEEPALIVE_TIMEOUT`, 10). */
+  readonly keepaliveTimeoutSeconds: number;
+  /** Seconds after which an HTTP/2 connection is sent GOAWAY so clients re-resolve; 0 for never (`MAX_CONNECTION_AGE`, 300). */
+  readonly maxConnectionAgeSeconds: number;
+  /** Seconds calls on a connection past its age may go on (`MAX_CONNECTION_AGE_GRACE`, default SANDBOX_MAX_TIMEOUT + 60). */
+  readonly maxConnectionAgeGraceSeconds: number;
+  /** Seconds a finished Run's result is kept for retries with its request_id (`REQUEST_ID_WINDOW`, 120). */
+  readonly requestIdWindowSeconds: number;
   /** Warm containers kept ready per language and shape in demand; 0 for the cold path only (`WARM_POOL_SIZE`, 2). */
   readonly warmPoolSize: number;
   /** Seconds without demand after which a shape's warm containers are removed (`WARM_POOL_IDLE_TIMEOUT`, 300). */
@@ -117,6 +133,8 @@ export interface AureaConfig {
   readonly healthCheckIntervalSeconds: number;
   /** pino log level (`LOG_LEVEL`, default `info`). */
   readonly logLevel: string;
+  /** Put each run's code in its audit line (`LOG_CODE`, default false: only its size and SHA-256). */
+  readonly logCode: boolean;
   /** Sessions open at once on this server, at most (`MAX_SESSIONS`, default 64); past it RESOURCE_EXHAUSTED. */
   readonly maxSessions: number;
   /** Sessions one API key may have open at once (`MAX_SESSIONS_PER_KEY`, default 8). */
@@ -195,6 +213,13 @@ export function parseConfig(env: Env): ConfigResult {
     shutdownGraceSeconds: read.number("SHUTDOWN_GRACE", 30, 0, 3600),
     reaperIntervalSeconds: read.number("REAPER_INTERVAL", 30, 0.1, 3600),
     reaperForeignAfterSeconds: read.number("REAPER_FOREIGN_AFTER", 0, 0, 86_400),
+    instanceLeaseIntervalSeconds: read.number("INSTANCE_LEASE_INTERVAL", 10, 0.5, 3600),
+    requestIdWindowSeconds: read.number("REQUEST_ID_WINDOW", 120, 1, 86_400),
+    keepaliveIntervalSeconds: read.number("KEEPALIVE_INTERVAL", 30, 0, 3600),
+    keepaliveTimeoutSeconds: read.number("KEEPALIVE_TIMEOUT", 10, 0.1, 3600),
+    maxConnectionAgeSeconds: read.number("MAX_CONNECTION_AGE", 300, 0, 86_400),
+    // -1: not set, so the longest run plus a minute (resolved below).
+    maxConnectionAgeGraceSeconds: read.number("MAX_CONNECTION_AGE_GRACE", -1, -1, 86_400),
     warmPoolSize: read.integer("WARM_POOL_SIZE", 2, 0, 64),
     warmPoolIdleTimeoutSeconds: read.number("WARM_POOL_IDLE_TIMEOUT", 300, 1, 86_400),
     warmPoolRefillConcurrency: read.integer("WARM_POOL_REFILL_CONCURRENCY", 1, 1, 16),
@@ -202,6 +227,7 @@ export function parseConfig(env: Env): ConfigResult {
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
     healthCheckIntervalSeconds: read.number("HEALTH_CHECK_INTERVAL", 2, 0.05, 60),
     logLevel: read.oneOf("LOG_LEVEL", "info", logLevels),
+    logCode: read.boolean("LOG_CODE", false),
     maxSessions: read.integer("MAX_SESSIONS", 64, 0, 100_000),
     maxSessionsPerKey: read.integer("MAX_SESSIONS_PER_KEY", 8, 0, 100_000),
     sessionMaxTtlSeconds: read.number("SESSION_MAX_TTL", 86_400, 1, 30 * 86_400),
@@ -232,7 +258,12 @@ export function parseConfig(env: Env): ConfigResult {
   if (config.maxCodeBytes > config.maxRequestBytes) {
     errors.push(`SANDBOX_MAX_CODE_BYTES (${config.maxCodeBytes}) must not exceed MAX_REQUEST_BYTES (${config.maxRequestBytes})`);
   }
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+  const resolved: AureaConfig = {
+    ...config,
+    maxConnectionAgeGraceSeconds:
+      config.maxConnectionAgeGraceSeconds < 0 ? config.maxTimeoutSeconds + 60 : config.maxConnectionAgeGraceSeconds,
+  };
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, config: resolved };
 }
 
 /** The configuration as it may be logged: secrets replaced by what they amount to. */

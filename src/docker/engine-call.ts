@@ -1,6 +1,12 @@
 import type { Logger } from "pino";
 import { classifyEngineError, EngineTimeoutError } from "./engine-errors.js";
 
+/**
+ * Engine calls that failed in this process, by the kind of failure (the typed error's name), for
+ * the metrics (`aurea_engine_call_errors_total`).
+ */
+export const engineCallErrors = new Map<string, number>();
+
 /** Longest any single engine call may take unless the caller says otherwise. */
 export const defaultEngineCallTimeoutMs = 20_000;
 
@@ -51,6 +57,7 @@ export async function engineCall<T>(
         () => undefined,
       );
     const classified = classifyEngineError(error, action);
+    engineCallErrors.set(classified.name, (engineCallErrors.get(classified.name) ?? 0) + 1);
     logger.debug(
       { ...context, action, ms: Math.round(performance.now() - started), err: classified.message },
       "engine call failed",

@@ -23,6 +23,11 @@ export class ContainerGoneError extends Error {
   override readonly name = "ContainerGoneError";
 }
 
+/** A container name is taken already (the engine's 409 Conflict): names are unique per engine. */
+export class NameInUseError extends Error {
+  override readonly name = "NameInUseError";
+}
+
 /** Any other engine failure. */
 export class EngineError extends Error {
   override readonly name = "EngineError";
@@ -55,6 +60,7 @@ export function classifyEngineError(error: unknown, action: string): Error {
     error instanceof EngineTimeoutError ||
     error instanceof ImageMissingError ||
     error instanceof ContainerGoneError ||
+    error instanceof NameInUseError ||
     error instanceof EngineError
   ) {
     return error;
@@ -71,6 +77,9 @@ export function classifyEngineError(error: unknown, action: string): Error {
       return new ImageMissingError(`${action}: ${message.trim()}`, options);
     }
     return new ContainerGoneError(`${action}: ${message.trim()}`, options);
+  }
+  if (failure.statusCode === 409 && /already in use/i.test(message)) {
+    return new NameInUseError(`${action}: ${message.trim()}`, options);
   }
   return new EngineError(`${action}: ${message.trim()}`, options);
 }

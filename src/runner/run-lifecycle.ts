@@ -96,7 +96,7 @@ export class RunLifecycle {
   }
 
   /** Whether the lease's container was warm or cold, for the log line. */
-  get origin(): string | undefined {
+  get origin(): "warm" | "cold" | undefined {
     return this.lease?.origin;
   }
 

@@ -29,6 +29,8 @@ export interface RunSpec {
   readonly artifacts: ArtifactCaps | undefined;
   /** Who asked (an API key's id), for the audit line; never the key itself. */
   readonly callerId?: string | undefined;
+  /** The caller's id for this request, which makes retries of it safe (request-claims.ts). */
+  readonly requestId?: string | undefined;
   /** For a compiled language: the compile phase's own limits (compile-phase.ts). */
   readonly compile?: CompileLimits | undefined;
   /** Which phase of a run this container is, for log lines: a compile, or the program (default). */

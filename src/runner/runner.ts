@@ -36,6 +36,8 @@ export interface RunnerOptions {
   /** seccomp profile JSON for every container; undefined keeps the engine's default. */
   readonly seccompProfile: string | undefined;
   readonly logger: Logger;
+  /** Told where each run's container came from (the warm pool's hits and misses, for metrics). */
+  readonly onContainer?: (language: string, origin: "warm" | "cold") => void;
 }
 
 /** Runs programs, each through its own RunLifecycle, and removes their containers afterwards. */
@@ -68,7 +70,11 @@ export function createRunner(options: RunnerOptions): Runner {
       while (removals.size > 0) await Promise.all([...removals]);
     },
     async run(spec, { signal, observer } = {}) {
-      const log = options.logger.child({ run_id: spec.runId, ...(spec.phase ? { phase: spec.phase } : {}) });
+      const log = options.logger.child({
+        run_id: spec.runId,
+        ...(spec.requestId ? { request_id: spec.requestId } : {}),
+        ...(spec.phase ? { phase: spec.phase } : {}),
+      });
       const run = new RunLifecycle(spec, {
         containers: options.containers,
         source,
@@ -90,6 +96,7 @@ export function createRunner(options: RunnerOptions): Runner {
       try {
         await run.prepare();
         if (run.containerId) live.add(run.containerId);
+        if (run.origin) options.onContainer?.(spec.language.name, run.origin);
         await run.start();
         await run.waitForEnd();
         const outcome = await run.report();

@@ -17,6 +17,19 @@ export interface SinglePortServerOptions {
   readonly logger: Logger;
   /** How long a new connection may stay silent before its first bytes (default 10 s). */
   readonly firstBytesTimeoutMs?: number;
+  /**
+   * HTTP/2 keepalive: a PING this often on every connection (0 for none); a connection that does
+   * not answer within `keepaliveTimeoutMs` is closed, so a peer that vanished frees its streams.
+   */
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveTimeoutMs?: number;
+  /**
+   * An HTTP/2 connection older than this is sent GOAWAY (0 for never): clients reconnect, resolve
+   * the service's addresses again and spread over replicas that came since. Calls on it go on for
+   * up to `maxConnectionAgeGraceMs`, then it is closed.
+   */
+  readonly maxConnectionAgeMs?: number;
+  readonly maxConnectionAgeGraceMs?: number;
 }
 
 export interface SinglePortServer {
@@ -46,7 +59,11 @@ export function createSinglePortServer(options: SinglePortServerOptions): Single
   const sessions = new Set<http2.Http2Session>();
   h2c.on("session", (session) => {
     sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    const timers = connectionTimers(session, options, logger);
+    session.once("close", () => {
+      sessions.delete(session);
+      for (const timer of timers) clearTimeout(timer);
+    });
   });
 
   // No Nagle: a unary answer is a few small HTTP/2 frames, which must not wait for an ACK.
@@ -104,4 +121,40 @@ export function createSinglePortServer(options: SinglePortServerOptions): Single
       clearInterval(idleSweep);
     },
   };
+}
+
+/** Keepalive PINGs and the maximum age of one HTTP/2 connection; returns its timers. */
+function connectionTimers(session: http2.Http2Session, options: SinglePortServerOptions, logger: Logger): NodeJS.Timeout[] {
+  const timers: NodeJS.Timeout[] = [];
+  const { keepaliveIntervalMs = 0, keepaliveTimeoutMs = 10_000, maxConnectionAgeMs = 0, maxConnectionAgeGraceMs = 0 } = options;
+  if (keepaliveIntervalMs > 0) {
+    const keepalive = setInterval(() => {
+      if (session.closed || session.destroyed) return;
+      const unanswered = setTimeout(() => {
+        logger.debug("connection closed: no answer to a keepalive ping");
+        session.destroy();
+      }, keepaliveTimeoutMs);
+      unanswered.unref();
+      session.ping(() => clearTimeout(unanswered));
+    }, keepaliveIntervalMs);
+    keepalive.unref();
+    timers.push(keepalive);
+  }
+  if (maxConnectionAgeMs > 0) {
+    // Spread by up to a tenth, so connections made together do not all go at once.
+    const age = setTimeout(
+      () => {
+        if (session.closed || session.destroyed) return;
+        session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+        session.close();
+        const grace = setTimeout(() => session.destroy(), maxConnectionAgeGraceMs);
+        grace.unref();
+        timers.push(grace);
+      },
+      maxConnectionAgeMs * (1 + Math.random() / 10),
+    );
+    age.unref();
+    timers.push(age);
+  }
+  return timers;
 }

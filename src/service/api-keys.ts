@@ -70,6 +70,8 @@ export class ApiKeyAuthenticator {
 
 /** The authenticated caller of the current call, when keys are configured. */
 export const callerKey = createContextKey<ApiKey | undefined>(undefined, { description: "authenticated API key" });
+/** The client's network address as the server saw it (for the audit line). */
+export const clientAddressKey = createContextKey<string>("", { description: "client address" });
 
 /**
  * Requires a valid key on every call except those to `openServices` (health and reflection, so

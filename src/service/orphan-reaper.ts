@@ -10,13 +10,17 @@ export interface OrphanReaperOptions {
   /** Containers of runs in progress here: never touched. */
   readonly liveContainers: () => ReadonlySet<string>;
   /**
-   * Age after which another instance's container counts as orphaned. 0 (the default deployment,
-   * one Aurea per engine) means at once: no other instance is alive to own it. Engines shared by
-   * several live instances set it above the longest run (SANDBOX_MAX_TIMEOUT plus a margin).
+   * Age after which a container of another instance whose lease has lapsed (it died) counts as
+   * orphaned; 0 (the default) means at once. A live instance's containers are never touched.
    */
   readonly foreignAfterMs: number;
   /** This server across restarts (INSTANCE_NAME), as its sessions' containers are labelled. */
   readonly instanceName: string;
+  /**
+   * The instances whose lease is fresh (instance-lease.ts), from what the sweep found; undefined
+   * when this server holds no lease yet, and then no other instance's container is touched.
+   */
+  readonly liveInstances: (found: readonly ManagedContainer[]) => ReadonlySet<string> | undefined;
   readonly logger: Logger;
 }
 
@@ -53,9 +57,13 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
     }
     const now = Date.now();
     const live = options.liveContainers();
+    const liveInstances = options.liveInstances(found);
     for (const container of found) {
       if (container.labels[containerLabels.managed] !== "true" || live.has(container.id)) continue;
-      const own = container.labels[containerLabels.instance] === options.instanceId;
+      const owner = container.labels[containerLabels.instance] ?? "";
+      const own = owner === options.instanceId;
+      // Another server that still renews its lease owns its containers, however old they are.
+      if (!own && (liveInstances === undefined || liveInstances.has(owner))) continue;
       const age = now - container.createdAtMs;
       const session = readSessionLabels(container.labels);
       if (session) {

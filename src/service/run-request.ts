@@ -72,6 +72,9 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   const args = validateArgs(request.args, violate);
   const env = validateEnv(request.env, violate);
 
+  if (request.requestId !== "" && !/^[A-Za-z0-9._:-]{1,128}$/.test(request.requestId)) {
+    violate("request_id", "must be 1 to 128 of A-Z a-z 0-9 . _ : -");
+  }
   const compile = language?.compile ? resolveCompileLimits(request, language.compile, policy, violate) : undefined;
   const tests = validateTests(request, policy, memoryBytes, violate);
 
@@ -81,6 +84,7 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
     ok: true,
     spec: {
       runId,
+      ...(request.requestId ? { requestId: request.requestId } : {}),
       language,
       code: request.code,
       files,

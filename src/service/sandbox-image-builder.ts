@@ -32,6 +32,8 @@ export interface SandboxImageBuilderOptions {
    * given to callers once it resolves, so a run right after a build sees the new image.
    */
   readonly onBuilt?: (family: string, imageId: string) => void | Promise<void>;
+  /** Called after every failed build. */
+  readonly onFailed?: (family: string) => void;
 }
 
 /**
@@ -105,6 +107,7 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
         .build({ tag: family.image, dockerfile, files, buildArgs: args, noCache, timeoutMs: buildTimeoutMs, onLog: log })
         .catch((error: Error) => {
           error.message = `building ${family.image} (family ${family.name}): ${error.message}`;
+          options.onFailed?.(family.name);
           throw error;
         });
       options.logger.info({ family: family.name, image: family.image, image_id: imageId }, "image build finished");

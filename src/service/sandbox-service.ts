@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -21,10 +21,12 @@ import { allLanguages, type Language, languageNames } from "../runner/languages.
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
 import { type Admission, AdmissionAbandoned, AdmissionClosed, AdmissionRejected, type AdmissionTicket } from "./admission.js";
-import { callerKey } from "./api-keys.js";
+import { callerKey, clientAddressKey } from "./api-keys.js";
 import type { HealthChecker } from "./health-check.js";
 import type { HealthMonitor } from "./health-monitor.js";
 import type { LanguageVersions } from "./language-versions.js";
+import type { AureaMetrics } from "./metrics.js";
+import type { RequestClaims } from "./request-claims.js";
 import { type SandboxImageBuilder, UnknownFamilyError } from "./sandbox-image-builder.js";
 import { toRunResponse, toTestResult } from "./run-response.js";
 import { validateRunRequest, type RunPolicy } from "./run-request.js";
@@ -45,6 +47,11 @@ export interface SandboxServiceOptions {
   readonly version: string;
   /** Sessions open now, and how many of them were adopted at start (Health). */
   readonly sessionCounts: () => { open: number; adopted: number };
+  /** One run per request_id, however often it is retried (request-claims.ts). */
+  readonly claims: RequestClaims;
+  readonly metrics: Pick<AureaMetrics, "recordRun">;
+  /** Put each run's code in its audit line (LOG_CODE). */
+  readonly logCode: boolean;
   readonly logger: Logger;
 }
 
@@ -91,6 +98,8 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
     try {
       const signal = AbortSignal.any([context.signal, options.shutdownSignal]);
       const outcome = await runCompiledOrNot(runner, { ...spec, callerId: caller?.id }, { signal, observer });
+      options.metrics.recordRun(spec, outcome, ticket.queuedMs);
+      auditRun(logger, spec, outcome, ticket.queuedMs, context, options.logCode);
       return { outcome, queuedMs: ticket.queuedMs };
     } catch (error) {
       // The image went away since health last looked: say which family, and how to get it back.
@@ -104,8 +113,12 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
   return {
     async run(request, context) {
       const spec = specFor(request);
-      const { outcome, queuedMs } = await admitAndRun(spec, context);
-      return toRunResponse(spec, outcome, queuedMs);
+      const respond = async () => {
+        const { outcome, queuedMs } = await admitAndRun(spec, context);
+        return toRunResponse(spec, outcome, queuedMs);
+      };
+      if (!spec.requestId) return respond();
+      return options.claims.once(context.values.get(callerKey)?.id ?? "", spec.requestId, spec.runId, respond);
     },
 
     async *runStream(request, context) {
@@ -237,4 +250,47 @@ export function toBuildError(error: unknown): ConnectError {
   if (error instanceof EngineUnavailableError) return new ConnectError(message, Code.Unavailable);
   if (error instanceof UnknownFamilyError) return new ConnectError(`family: ${message}`, Code.InvalidArgument);
   return new ConnectError(message, Code.FailedPrecondition);
+}
+
+/**
+ * The audit line of one request: who (key id and address), what (language, runtime, the code's
+ * size and SHA-256, limits), and how it ended (verdict, usage, queue and run time). The code
+ * itself only when the operator turned LOG_CODE on.
+ */
+function auditRun(
+  logger: Logger,
+  spec: RunSpec,
+  outcome: RunOutcome,
+  queuedMs: number,
+  context: HandlerContext,
+  logCode: boolean,
+) {
+  logger.info(
+    {
+      run_id: spec.runId,
+      request_id: spec.requestId,
+      key_id: context.values.get(callerKey)?.id,
+      client_address: context.values.get(clientAddressKey) || undefined,
+      language: spec.language.name,
+      runtime: spec.runtime,
+      code_bytes: Buffer.byteLength(spec.code, "utf8"),
+      code_sha256: createHash("sha256").update(spec.code, "utf8").digest("hex"),
+      ...(logCode ? { code: spec.code } : {}),
+      files: spec.files.length,
+      tests: spec.tests?.cases.length,
+      limits: {
+        cpu: spec.limits.cpu,
+        memory_bytes: spec.limits.memoryBytes,
+        pids: spec.limits.pids,
+        timeout_s: spec.timeoutMs / 1000,
+      },
+      status: outcome.verdict,
+      exit_code: outcome.exitCode,
+      cpu_ms: outcome.usage?.cpuTimeNs !== undefined ? Math.round(outcome.usage.cpuTimeNs / 1e6) : undefined,
+      peak_memory_bytes: outcome.usage?.peakMemoryBytes,
+      queue_ms: Math.round(queuedMs),
+      run_ms: Math.round(outcome.executionTimeMs),
+    },
+    "run audit",
+  );
 }

@@ -30,6 +30,7 @@ import type { Admission } from "./admission.js";
 import { callerKey } from "./api-keys.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { HealthMonitor } from "./health-monitor.js";
+import type { AureaMetrics } from "./metrics.js";
 import { artifactFields, limitsMessage, toRunResponse } from "./run-response.js";
 import type { FieldViolation } from "./run-request.js";
 import { admissionError, familyMissing } from "./sandbox-service.js";
@@ -52,6 +53,7 @@ export interface SessionHandlersOptions {
   readonly policy: SessionPolicy;
   /** Aborted when shutdown's grace period is over: execs still going are killed. */
   readonly shutdownSignal: AbortSignal;
+  readonly metrics: Pick<AureaMetrics, "recordExec">;
   readonly logger: Logger;
 }
 
@@ -117,6 +119,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
       const started = performance.now();
       const outcome = await target.exec(plan, observer, signal);
       logExec(logger, target, plan.code !== undefined, outcome, context, performance.now() - started);
+      options.metrics.recordExec(target.settings.language, target.settings.runtime, outcome);
       return toRunResponse({ timeoutMs: plan.timeoutMs, limits: target.settings.limits }, outcome);
     });
   }

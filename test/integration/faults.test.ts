@@ -56,7 +56,8 @@ describe("SIGKILL of the server, then a restart", () => {
       Labels: { "dev.aurea.test": "decoy-not-managed" },
       HostConfig: { NetworkMode: "none" },
     });
-    const first = await spawnServer();
+    // Leases renewed every second: the crashed server counts as dead three seconds after its last.
+    const first = await spawnServer({ INSTANCE_LEASE_INTERVAL: "1" });
     const client = createGrpcSandboxClient(first.port);
     try {
       const runs = [1, 2].map(() => client.run(sleeper(60)).catch((e: unknown) => e));
@@ -66,11 +67,12 @@ describe("SIGKILL of the server, then a restart", () => {
       for (const result of await Promise.all(runs)) expect(result).toMatchObject({ code: grpc.status.UNAVAILABLE });
       expect(await aureaContainers()).toHaveLength(2);
 
-      const second = await spawnServer({ REAPER_INTERVAL: "1" });
+      const second = await spawnServer({ REAPER_INTERVAL: "1", INSTANCE_LEASE_INTERVAL: "1" });
       try {
-        expect(await noContainersWithin(5000)).toBeLessThan(5000);
+        expect(await noContainersWithin(8000)).toBeLessThan(8000);
         const reaped = second.logs().filter((line) => line.msg === "orphaned container removed");
-        expect(reaped).toHaveLength(2);
+        // The two runs' containers and the dead server's lease.
+        expect(reaped).toHaveLength(3);
         expect((await decoy.inspect()).Id).toBe(decoy.id);
       } finally {
         await second.stop();

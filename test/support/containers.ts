@@ -1,12 +1,16 @@
 import { execFileSync } from "node:child_process";
 import Docker from "dockerode";
 import { containerLabels } from "../../src/docker/container-options.js";
+import { leaseLabel } from "../../src/service/instance-lease.js";
 
-/** Ids of every container on the engine that carries Aurea's label, running or not. */
+/**
+ * Ids of every container on the engine that carries Aurea's label, running or not, but for the
+ * servers' leases (never-started containers that say a server is alive; instance-lease.ts).
+ */
 export async function aureaContainers(): Promise<string[]> {
   const docker = new Docker();
   const list = await docker.listContainers({ all: true, filters: { label: [`${containerLabels.managed}=true`] } });
-  return list.map((container) => container.Id);
+  return list.filter((container) => container.Labels?.[leaseLabel] !== "true").map((container) => container.Id);
 }
 
 /**

@@ -47,9 +47,17 @@ export interface GrpcSandboxClient {
   close(): void;
 }
 
-/** `headers` are sent as metadata on every call (an `authorization` bearer key, say). */
-export function createGrpcSandboxClient(port: number, headers: Record<string, string> = {}): GrpcSandboxClient {
-  const client = new loaded.aurea.sandbox.v1.SandboxService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+/**
+ * `headers` are sent as metadata on every call (an `authorization` bearer key, say). `port` is one
+ * server on loopback, or a target with channel options (several servers with a service config).
+ */
+export function createGrpcSandboxClient(
+  port: number | { target: string; options: grpc.ChannelOptions },
+  headers: Record<string, string> = {},
+): GrpcSandboxClient {
+  const target = typeof port === "number" ? `127.0.0.1:${port}` : port.target;
+  const client = new loaded.aurea.sandbox.v1.SandboxService(target, grpc.credentials.createInsecure(), {
+    ...(typeof port === "number" ? {} : port.options),
     interceptors: [
       (options: grpc.InterceptorOptions, next: grpc.NextCall) =>
         new grpc.InterceptingCall(next(options), {

@@ -4,6 +4,7 @@ import { containerLabels } from "../../src/docker/container-options.js";
 import { sessionLabels } from "../../src/session/session-container.js";
 import { createHealthChecker } from "../../src/service/health-check.js";
 import { createHealthMonitor } from "../../src/service/health-monitor.js";
+import { createInstanceLease, leaseLabel } from "../../src/service/instance-lease.js";
 import { createOrphanReaper } from "../../src/service/orphan-reaper.js";
 import { FakeEngine } from "../support/fake-engine.js";
 
@@ -23,6 +24,8 @@ describe("the orphan reaper", () => {
       liveContainers: () => new Set(live),
       foreignAfterMs: 60_000,
       instanceName: "host-a",
+      // "me" renews its lease; every other instance here has died.
+      liveInstances: () => new Set(["me"]),
       logger,
     });
     return { engine, reaper };
@@ -45,9 +48,42 @@ describe("the orphan reaper", () => {
       liveContainers: () => new Set([id]),
       foreignAfterMs: 0,
       instanceName: "host-a",
+      liveInstances: () => new Set(["me"]),
       logger,
     });
     expect(await reaper.sweep({ finalSweep: true })).toEqual([]);
+  });
+
+  it("never touches the containers of another instance whose lease is fresh, and takes a dead one's", async () => {
+    const engine = new FakeEngine();
+    const lease = (instanceId: string) =>
+      createInstanceLease({ containers: engine, instanceId, image: () => "aurea-sandbox:latest", renewEveryMs: 10_000, logger });
+    const mine = lease("me");
+    const other = lease("other");
+    await other.start();
+    await mine.start();
+    const othersRun = engine.addLeftover(labelsOf("other"), 600_000);
+    const deadsRun = engine.addLeftover(labelsOf("dead"), 600_000);
+    // A lease last renewed four renewals ago: its server died.
+    engine.addLeftover({ ...labelsOf("dead"), [leaseLabel]: "true" }, 40_000);
+    const reaper = createOrphanReaper({
+      containers: engine,
+      instanceId: "me",
+      liveContainers: () => new Set([mine.containerId() ?? ""]),
+      foreignAfterMs: 0,
+      instanceName: "host-a",
+      liveInstances: (found) => mine.liveInstances(found),
+      logger,
+    });
+    const removed = await reaper.sweep();
+    expect(removed).toHaveLength(2);
+    expect(removed).toContain(deadsRun);
+    expect(engine.containerIds()).toContain(othersRun);
+    expect(engine.containerIds()).toContain(other.containerId());
+    // Without a lease of its own a server judges no one: nothing of others is touched.
+    await mine.stop();
+    expect(mine.liveInstances(await engine.listByLabels({}))).toBeUndefined();
+    await other.stop();
   });
 
   /** Labels of a session container of `instanceName`, expiring `expiresInMs` from now. */

@@ -1,0 +1,115 @@
+import { createHash } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { ContainerClient } from "../docker/container-client.js";
+import { containerLabels } from "../docker/container-options.js";
+import { NameInUseError } from "../docker/engine-errors.js";
+
+/**
+ * Safe retries (RunRequest.request_id): one run per caller and request id, however many times
+ * and to however many servers sharing the engine it is sent.
+ *
+ * On this server a request id maps to its first attempt: a retry joins it while it runs and gets
+ * its result for `windowMs` after it ended. Across servers the claim is a container name: every
+ * attempt first creates (never starts) a container named after the caller and request id; the
+ * engine keeps names unique, so exactly one server gets it, and the others answer ALREADY_EXISTS
+ * until the claim is removed, `windowMs` after the first attempt ended. A claim whose server dies
+ * is reaped with that server's other containers once its lease lapses (instance-lease.ts).
+ */
+
+/** Label of a claim container (besides managed, instance and run id). */
+export const claimLabel = "dev.aurea.request-claim";
+
+export interface RequestClaimsOptions {
+  readonly containers: ContainerClient;
+  readonly instanceId: string;
+  /** Any image on the engine: a claim is created, never started. */
+  readonly image: () => string;
+  /** How long a finished attempt's result is kept, and its claim held, in milliseconds. */
+  readonly windowMs: number;
+  readonly logger: Logger;
+}
+
+interface Attempt<T> {
+  readonly result: Promise<T>;
+  claim: string | undefined;
+  timer?: NodeJS.Timeout;
+}
+
+export interface RequestClaims {
+  /**
+   * Runs `work` once for (caller, request id): a repeat joins or gets the first attempt's result;
+   * ALREADY_EXISTS when another server holds the claim. An attempt whose program never started
+   * (it threw) releases the claim at once, so a retry may run it.
+   */
+  once<T>(callerId: string, requestId: string, runId: string, work: () => Promise<T>): Promise<T>;
+  /** Claims held now (their containers), which the reaper must spare. */
+  containerIds(): Set<string>;
+  /** Releases every claim (shutdown). */
+  releaseAll(): Promise<void>;
+}
+
+export function createRequestClaims(options: RequestClaimsOptions): RequestClaims {
+  const attempts = new Map<string, Attempt<unknown>>();
+  const { containers, logger } = options;
+
+  const release = async (key: string, attempt: Attempt<unknown>) => {
+    clearTimeout(attempt.timer);
+    if (attempts.get(key) === attempt) attempts.delete(key);
+    const claim = attempt.claim;
+    attempt.claim = undefined;
+    if (claim) await containers.remove(claim).catch((error: Error) => logger.warn({ err: error.message }, "claim not removed"));
+  };
+
+  return {
+    once<R>(callerId: string, requestId: string, runId: string, work: () => Promise<R>): Promise<R> {
+      const key = createHash("sha256").update(`${callerId}\0${requestId}`).digest("hex").slice(0, 48);
+      const earlier = attempts.get(key);
+      if (earlier) {
+        logger.info({ run_id: runId, request_id: requestId }, "retry joined the first attempt");
+        return earlier.result as Promise<R>;
+      }
+      const attempt: Attempt<R> = { result: undefined as unknown as Promise<R>, claim: undefined };
+      const result = (async () => {
+        try {
+          attempt.claim = await containers.create({
+            name: `aurea-request-${key}`,
+            Image: options.image(),
+            Cmd: ["true"],
+            Labels: {
+              [containerLabels.managed]: "true",
+              [containerLabels.instance]: options.instanceId,
+              [containerLabels.runId]: runId,
+              [claimLabel]: "true",
+            },
+            NetworkDisabled: true,
+            HostConfig: { NetworkMode: "none" },
+          });
+        } catch (error) {
+          if (error instanceof NameInUseError) {
+            throw new ConnectError(
+              `run ${runId}: request_id ${JSON.stringify(requestId)} is running or ran on another server sharing this engine; it is not run twice`,
+              Code.AlreadyExists,
+            );
+          }
+          throw error;
+        }
+        return work();
+      })();
+      (attempt as { result: Promise<R> }).result = result;
+      attempts.set(key, attempt as Attempt<unknown>);
+      result.then(
+        () => {
+          attempt.timer = setTimeout(() => void release(key, attempt as Attempt<unknown>), options.windowMs);
+          attempt.timer.unref();
+        },
+        () => void release(key, attempt as Attempt<unknown>),
+      );
+      return result;
+    },
+    containerIds: () => new Set([...attempts.values()].flatMap((attempt) => (attempt.claim ? [attempt.claim] : []))),
+    async releaseAll() {
+      await Promise.all([...attempts.entries()].map(([key, attempt]) => release(key, attempt)));
+    },
+  };
+}

@@ -50,7 +50,7 @@ export class Admission {
   private running = 0;
   private readonly queue: Waiter[] = [];
   private readonly perCaller = new Map<string, number>();
-  private closed = false;
+  private isClosed = false;
 
   constructor(private readonly options: AdmissionOptions) {}
 
@@ -62,15 +62,20 @@ export class Admission {
     return this.queue.length;
   }
 
+  /** True once close() was called: every request is refused. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
   /** Refuses every new request and everything still queued; runs already admitted go on. */
   close(): void {
-    this.closed = true;
+    this.isClosed = true;
     for (const waiter of this.queue.splice(0)) waiter.refuse(new AdmissionClosed("the server is shutting down"));
   }
 
   admit(request: AdmissionRequest = {}): Promise<AdmissionTicket> {
     const started = performance.now();
-    if (this.closed) return Promise.reject(new AdmissionClosed("the server is shutting down"));
+    if (this.isClosed) return Promise.reject(new AdmissionClosed("the server is shutting down"));
     const { callerId, callerLimit } = request;
     if (callerId !== undefined && callerLimit !== undefined && (this.perCaller.get(callerId) ?? 0) >= callerLimit) {
       return Promise.reject(new AdmissionRejected(`caller ${callerId} already has ${callerLimit} runs, its concurrency quota`));

@@ -51,6 +51,9 @@ export interface RequestClaims {
 
 export function createRequestClaims(options: RequestClaimsOptions): RequestClaims {
   const attempts = new Map<string, Attempt<unknown>>();
+  /** Removals under way, which shutdown waits for. */
+  const removals = new Set<Promise<void>>();
+  let closed = false;
   const { containers, logger } = options;
 
   const release = async (key: string, attempt: Attempt<unknown>) => {
@@ -58,13 +61,22 @@ export function createRequestClaims(options: RequestClaimsOptions): RequestClaim
     if (attempts.get(key) === attempt) attempts.delete(key);
     const claim = attempt.claim;
     attempt.claim = undefined;
-    if (claim) await containers.remove(claim).catch((error: Error) => logger.warn({ err: error.message }, "claim not removed"));
+    if (!claim) return;
+    const removal = containers
+      .remove(claim)
+      .catch((error: Error) => logger.warn({ err: error.message }, "claim not removed"))
+      .finally(() => removals.delete(removal));
+    removals.add(removal);
+    await removal;
   };
 
   return {
     once<R>(callerId: string, requestId: string, runId: string, work: () => Promise<R>): Promise<R> {
       const key = createHash("sha256").update(`${callerId}\0${requestId}`).digest("hex").slice(0, 48);
       const earlier = attempts.get(key);
+      if (closed && !earlier) {
+        return Promise.reject(new ConnectError(`run ${runId} not admitted: the server is shutting down`, Code.Unavailable));
+      }
       if (earlier) {
         logger.info({ run_id: runId, request_id: requestId }, "retry joined the first attempt");
         return earlier.result as Promise<R>;
@@ -88,7 +100,7 @@ export function createRequestClaims(options: RequestClaimsOptions): RequestClaim
         } catch (error) {
           if (error instanceof NameInUseError) {
             throw new ConnectError(
-              `run ${runId}: request_id ${JSON.stringify(requestId)} is running or ran on another server sharing this engine; it is not run twice`,
+              `run ${runId}: request_id ${JSON.stringify(requestId)} is held by another server sharing this engine (its first attempt runs or ran there, or that server stopped before answering); it is not run twice: its result is the first attempt's, or after REQUEST_ID_WINDOW a new request`,
               Code.AlreadyExists,
             );
           }
@@ -109,7 +121,12 @@ export function createRequestClaims(options: RequestClaimsOptions): RequestClaim
     },
     containerIds: () => new Set([...attempts.values()].flatMap((attempt) => (attempt.claim ? [attempt.claim] : []))),
     async releaseAll() {
+      closed = true;
+      // Attempts still taking their claim or refused by a closed admission settle quickly; every
+      // claim is then removed before the process may exit.
+      await Promise.allSettled([...attempts.values()].map((attempt) => attempt.result));
       await Promise.all([...attempts.entries()].map(([key, attempt]) => release(key, attempt)));
+      while (removals.size > 0) await Promise.all([...removals]);
     },
   };
 }

@@ -118,6 +118,8 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
         return toRunResponse(spec, outcome, queuedMs);
       };
       if (!spec.requestId) return respond();
+      // Nothing is claimed for a request a draining server will refuse anyway.
+      if (options.admission.closed) throw admissionError(new AdmissionClosed("the server is shutting down"), spec.runId, logger);
       return options.claims.once(context.values.get(callerKey)?.id ?? "", spec.requestId, spec.runId, respond);
     },
 

@@ -12,7 +12,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# The certificate authorities the building machine's npm trusts (an egress proxy's, say); empty
+# when it names none. Only this build stage uses them.
+COPY npm-ca.crt /tmp/npm-ca.crt
+RUN if [ -s /tmp/npm-ca.crt ]; then npm config set cafile /tmp/npm-ca.crt; fi \
+ && npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src src
 COPY gen gen

@@ -13,4 +13,7 @@ git ls-files -z -- package.json package-lock.json tsconfig.json tsconfig.build.j
 seccomp=/usr/local/share/aurea/docker-default-seccomp.json
 [ -s "$seccomp" ] || bash scripts/ensure-engine.sh >&2
 cp "$seccomp" "$context/docker-default-seccomp.json"
+# npm inside the build trusts what npm here trusts (a proxy's authority, where there is one).
+cafile=$(npm config get cafile 2>/dev/null || true)
+if [ -n "$cafile" ] && [ "$cafile" != null ] && [ -s "$cafile" ]; then cp "$cafile" "$context/npm-ca.crt"; else : >"$context/npm-ca.crt"; fi
 docker build -q --build-arg "BASE_IMAGE=$base" -t "$tag" "$context"

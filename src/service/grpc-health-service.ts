@@ -10,6 +10,12 @@ import {
 import { AsyncQueue } from "./async-queue.js";
 import type { HealthMonitor } from "./health-monitor.js";
 
+/**
+ * Liveness (Kubernetes' livenessProbe): SERVING whenever the process answers at all, whatever the
+ * engine does, so engine trouble makes a pod unready, never restarts it.
+ */
+export const livenessServiceName = "aurea.liveness";
+
 /** The health service name of an image family: SERVING when the server serves and that family's image is there. */
 export const familyServiceName = (family: string) => `aurea.family.${family}`;
 
@@ -24,8 +30,9 @@ export function createGrpcHealthService(
   families: readonly string[] = [],
 ): ServiceImpl<typeof Health> {
   const familyOf = new Map(families.map((family) => [familyServiceName(family), family]));
-  const known = new Set(["", ...serviceNames, ...familyOf.keys()]);
+  const known = new Set(["", livenessServiceName, ...serviceNames, ...familyOf.keys()]);
   const servingFor = (service: string): boolean => {
+    if (service === livenessServiceName) return true;
     if (!monitor.serving()) return false;
     const family = familyOf.get(service);
     return family === undefined || monitor.current().families.some((each) => each.name === family && each.present);

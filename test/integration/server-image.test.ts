@@ -65,7 +65,10 @@ describe("the server image under docker-compose", () => {
     expect(details.HostConfig.CapDrop).toEqual(["ALL"]);
     expect(details.HostConfig.ReadonlyRootfs).toBe(true);
     await expect
-      .poll(async () => (await docker.getContainer(server?.Id ?? "").inspect()).State.Health?.Status, { timeout: 60_000, interval: 1000 })
+      .poll(async () => (await docker.getContainer(server?.Id ?? "").inspect()).State.Health?.Status, {
+        timeout: 60_000,
+        interval: 1000,
+      })
       .toBe("healthy");
     const size = (await docker.getImage(image).inspect()).Size;
     expect(size).toBeLessThan(400 * 1024 ** 2);

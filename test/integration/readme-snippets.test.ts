@@ -61,15 +61,16 @@ describe("README commands", () => {
 
   it("the Kubernetes readiness probe is the kubelet's native gRPC health call", async () => {
     const [probe] = blocks("yaml");
-    expect(probe).toMatch(/readinessProbe:\n\s+grpc:\n\s+port: 8000/);
-    expect(readFileSync(`${repoRoot}/deploy/kubernetes.yaml`, "utf8")).toContain(
-      probe!.split("\n").slice(0, 3).join("\n").replace(/^/gm, "          ").trim(),
+    expect(probe).toMatch(/readinessProbe:\n\s+grpc: \{ port: 8000, service: ([\w.]+) \}/);
+    expect(readFileSync(`${repoRoot}/deploy/kubernetes/base/daemonset.yaml`, "utf8")).toContain(
+      probe!.split("\n").slice(0, 2).join("\n").replace(/^/gm, "          ").trim(),
     );
     const timeoutSeconds = Number(/timeoutSeconds: (\d+)/.exec(probe!)?.[1]);
-    // The kubelet calls /grpc.health.v1.Health/Check with service "" (no service in the probe).
+    // The kubelet calls /grpc.health.v1.Health/Check with the probe's service.
+    const service = /service: ([\w.]+)/.exec(probe!)?.[1] ?? "";
     const health = createGrpcHealthClient(server.current.port);
     const started = performance.now();
-    expect(await health.check("")).toBe("SERVING");
+    expect(await health.check(service)).toBe("SERVING");
     expect(performance.now() - started).toBeLessThan(timeoutSeconds * 1000);
     health.close();
   });

@@ -31,14 +31,19 @@ function busyTicks(): number {
   return fields.reduce((sum, value) => sum + value, 0) - idle;
 }
 
-/** CPU seconds so far of every container (the engine's cgroup parent, cgroup v1) and of the engine's shims. */
+/** CPU seconds so far of every container's processes (the engine's cgroup parent, cgroup v1). */
 function containerCpuSeconds(): number {
-  let seconds = 0;
   try {
-    seconds += Number(readFileSync("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", "utf8")) / 1e9;
+    return Number(readFileSync("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", "utf8")) / 1e9;
   } catch {
-    // Not cgroup v1 with the cgroupfs driver: only the shims are counted.
+    // Not cgroup v1 with the cgroupfs driver.
+    return 0;
   }
+}
+
+/** CPU seconds so far of the engine's per-container shims (containerd-shim processes). */
+function shimCpuSeconds(): number {
+  let seconds = 0;
   for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -52,15 +57,18 @@ function containerCpuSeconds(): number {
   return seconds;
 }
 
-/** Percent of one core used over `ms`: by the whole host, and by the containers and their shims. */
-async function cpuPercentOver(ms: number): Promise<{ host: number; containers: number }> {
+/** Percent of one core used over `ms`: by the whole host, by the containers' processes, by the engine's shims. */
+async function cpuPercentOver(ms: number): Promise<{ host: number; containers: number; shims: number }> {
   const ticksPerSecond = 100;
   const before = busyTicks();
   const containersBefore = containerCpuSeconds();
+  const shimsBefore = shimCpuSeconds();
   await new Promise((resolve) => setTimeout(resolve, ms));
+  const percent = (seconds: number) => (seconds / (ms / 1000)) * 100;
   return {
-    host: ((busyTicks() - before) / ticksPerSecond / (ms / 1000)) * 100,
-    containers: ((containerCpuSeconds() - containersBefore) / (ms / 1000)) * 100,
+    host: percent((busyTicks() - before) / ticksPerSecond),
+    containers: percent(containerCpuSeconds() - containersBefore),
+    shims: percent(shimCpuSeconds() - shimsBefore),
   };
 }
 
@@ -154,7 +162,8 @@ try {
   console.log("| --- | ---: | ---: |");
   console.log(`| host memory taken (MemAvailable drop) | ${(memoryCost / 2 ** 20).toFixed(0)} MiB | < 2048 MiB |`);
   console.log(`| per session | ${(memoryCost / idleCount / 2 ** 20).toFixed(1)} MiB | |`);
-  console.log(`| CPU of the containers and their shims over 10 s idle | ${cpuWith.containers.toFixed(2)} % of one core | 0 |`);
+  console.log(`| CPU of the sessions' processes (agents, interpreters) over 10 s idle | ${cpuWith.containers.toFixed(2)} % of one core | 0 |`);
+  console.log(`| CPU of the engine's per-container shims over 10 s idle | ${cpuWith.shims.toFixed(2)} % of one core | |`);
   console.log(`| host CPU over 10 s idle, with them | ${cpuWith.host.toFixed(1)} % of one core | |`);
   console.log(`| host CPU over 10 s idle, without them | ${cpuWithout.host.toFixed(1)} % of one core | |`);
   console.log(`| Aurea server RSS with them | ${(serverRss / 2 ** 20).toFixed(0)} MiB | |`);

@@ -118,7 +118,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const runner = createRunner({
     containers,
     source: warmPool,
-    onContainer: (language, origin) => metrics.recordContainer(language, origin),
+    onContainer: (language, runtime, origin) => metrics.recordContainer(language, runtime, origin),
     imageFor,
     instanceId,
     outputLimitBytes: config.outputLimitBytes,

@@ -37,7 +37,7 @@ export interface RunnerOptions {
   readonly seccompProfile: string | undefined;
   readonly logger: Logger;
   /** Told where each run's container came from (the warm pool's hits and misses, for metrics). */
-  readonly onContainer?: (language: string, origin: "warm" | "cold") => void;
+  readonly onContainer?: (language: string, runtime: string, origin: "warm" | "cold") => void;
 }
 
 /** Runs programs, each through its own RunLifecycle, and removes their containers afterwards. */
@@ -96,7 +96,7 @@ export function createRunner(options: RunnerOptions): Runner {
       try {
         await run.prepare();
         if (run.containerId) live.add(run.containerId);
-        if (run.origin) options.onContainer?.(spec.language.name, run.origin);
+        if (run.origin) options.onContainer?.(spec.language.name, spec.runtime, run.origin);
         await run.start();
         await run.waitForEnd();
         const outcome = await run.report();

@@ -52,7 +52,7 @@ export interface AureaMetrics {
   /** A session's exec ended. */
   recordExec(language: string, runtime: string, outcome: RunOutcome): void;
   /** A container was handed to a run: from the warm pool, or made cold. */
-  recordContainer(language: string, origin: "warm" | "cold"): void;
+  recordContainer(language: string, runtime: string, origin: "warm" | "cold"): void;
   recordImageBuild(family: string, result: "ok" | "failed"): void;
   /** An RPC answered (its status code as Connect names it), with its end-to-end seconds. */
   recordRpc(method: string, code: string, seconds: number): void;
@@ -116,8 +116,8 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
   });
   const containers = new Counter({
     name: "aurea_run_containers_total",
-    help: "Containers handed to runs, by language and origin: warm (a pool hit) or cold (a miss, or no pool).",
-    labelNames: ["language", "origin"],
+    help: "Containers handed to runs, by language, runtime and origin: warm (a pool hit) or cold (a miss, or no pool).",
+    labelNames: ["language", "runtime", "origin"],
     registers: [registry],
   });
   const builds = new Counter({
@@ -190,8 +190,8 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
     recordExec(language, runtime, outcome) {
       execs.inc({ language, runtime, status: outcome.verdict });
     },
-    recordContainer(language, origin) {
-      containers.inc({ language, origin });
+    recordContainer(language, runtime, origin) {
+      containers.inc({ language, runtime, origin });
     },
     recordImageBuild(family, result) {
       builds.inc({ family, result });

@@ -162,7 +162,9 @@ try {
   console.log("| --- | ---: | ---: |");
   console.log(`| host memory taken (MemAvailable drop) | ${(memoryCost / 2 ** 20).toFixed(0)} MiB | < 2048 MiB |`);
   console.log(`| per session | ${(memoryCost / idleCount / 2 ** 20).toFixed(1)} MiB | |`);
-  console.log(`| CPU of the sessions' processes (agents, interpreters) over 10 s idle | ${cpuWith.containers.toFixed(2)} % of one core | 0 |`);
+  console.log(
+    `| CPU of the sessions' processes (agents, interpreters) over 10 s idle | ${cpuWith.containers.toFixed(2)} % of one core | 0 |`,
+  );
   console.log(`| CPU of the engine's per-container shims over 10 s idle | ${cpuWith.shims.toFixed(2)} % of one core | |`);
   console.log(`| host CPU over 10 s idle, with them | ${cpuWith.host.toFixed(1)} % of one core | |`);
   console.log(`| host CPU over 10 s idle, without them | ${cpuWithout.host.toFixed(1)} % of one core | |`);

@@ -137,30 +137,19 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
       for (const [kind, count] of engineCallErrors) this.inc({ kind }, count);
     },
   });
-  new Gauge({
-    name: "aurea_runs_in_flight",
-    help: "Runs and execs holding an admission slot now.",
-    registers: [registry],
-    collect() {
-      this.set(live.running());
-    },
-  });
-  new Gauge({
-    name: "aurea_runs_queued",
-    help: "Runs and execs waiting for an admission slot now.",
-    registers: [registry],
-    collect() {
-      this.set(live.queued());
-    },
-  });
-  new Gauge({
-    name: "aurea_warm_pool_containers",
-    help: "Warm containers ready now.",
-    registers: [registry],
-    collect() {
-      this.set(live.warmContainers());
-    },
-  });
+  /** A gauge read from the live state at every scrape. */
+  const liveGauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  liveGauge("aurea_runs_in_flight", "Runs and execs holding an admission slot now.", live.running);
+  liveGauge("aurea_runs_queued", "Runs and execs waiting for an admission slot now.", live.queued);
+  liveGauge("aurea_warm_pool_containers", "Warm containers ready now.", live.warmContainers);
   new Gauge({
     name: "aurea_sessions",
     help: "Sessions open now; adopted: taken over from an earlier process at start.",

@@ -148,7 +148,12 @@ describe("buf curl with no local proto files (reflection)", () => {
     ]);
     const families = Object.fromEntries(languageFamilies().map((family) => [`aurea.family.${family}`, { status: "SERVING" }]));
     expect(list).toEqual({
-      statuses: { "": { status: "SERVING" }, "aurea.sandbox.v1.SandboxService": { status: "SERVING" }, ...families },
+      statuses: {
+        "": { status: "SERVING" },
+        "aurea.liveness": { status: "SERVING" },
+        "aurea.sandbox.v1.SandboxService": { status: "SERVING" },
+        ...families,
+      },
     });
   });
 

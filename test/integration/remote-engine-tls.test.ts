@@ -18,6 +18,8 @@ let dir: string;
 let engine: ChildProcess;
 let enginePort: number;
 let aurea: ServerProcess | undefined;
+/** The second engine's own bridge interface. */
+const bridge = `aurea-tls${process.pid % 10000}`;
 
 function sh(command: string, env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -44,6 +46,9 @@ beforeAll(async () => {
     ].join(" 2>/dev/null && "),
   );
   enginePort = await freeLoopbackPort();
+  // A bridge of its own: told --bridge=none, dockerd removes the default docker0, which the
+  // machine's own engine needs. Sandboxes have no network, so this bridge carries nothing.
+  await sh(`ip link add name ${bridge} type bridge && ip link set ${bridge} up`);
   engine = spawn(
     "dockerd",
     [
@@ -55,7 +60,7 @@ beforeAll(async () => {
       `--data-root=${join(dir, "data")}`,
       `--exec-root=${join(dir, "exec")}`,
       `--pidfile=${join(dir, "dockerd.pid")}`,
-      "--bridge=none",
+      `--bridge=${bridge}`,
       "--iptables=false",
       "--ip-masq=false",
     ],
@@ -80,6 +85,7 @@ afterAll(async () => {
   if (aurea) await aurea.stop();
   engine?.kill("SIGTERM");
   await new Promise((resolve) => engine?.once("exit", resolve));
+  await sh(`ip link delete ${bridge}`).catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

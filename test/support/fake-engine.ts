@@ -3,7 +3,12 @@ import type Docker from "dockerode";
 import type { ContainerClient, ContainerExit, ContainerUsage, ManagedContainer } from "../../src/docker/container-client.js";
 import type { EngineResources } from "../../src/docker/container-options.js";
 import type { EngineClient, EngineVersion } from "../../src/docker/engine-client.js";
-import { ContainerGoneError, EngineTimeoutError, EngineUnavailableError } from "../../src/docker/engine-errors.js";
+import {
+  ContainerGoneError,
+  EngineTimeoutError,
+  EngineUnavailableError,
+  NameInUseError,
+} from "../../src/docker/engine-errors.js";
 import type { ImageBuildRequest, ImageClient } from "../../src/docker/image-client.js";
 import { readyMarker, reportTag, stderrEndTag } from "../../src/runner/supervisor-protocol.js";
 
@@ -156,6 +161,11 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
   async create(options: Docker.ContainerCreateOptions): Promise<string> {
     await this.enter("create");
     if (!this.images.has(options.Image ?? "")) throw new Error(`no such image: ${options.Image}`);
+    // Names are unique per engine, as the real one keeps them (409 Conflict).
+    const name = (options as { name?: string }).name;
+    if (name && [...this.containers.values()].some((container) => (container.options as { name?: string }).name === name)) {
+      throw new NameInUseError(`create container: Conflict. The container name "/${name}" is already in use (fake)`);
+    }
     const id = `fake${String(this.nextId++).padStart(4, "0")}`;
     this.containers.set(id, newContainer(id, options, Date.now()));
     return id;

@@ -1,0 +1,74 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { claimLabel, createRequestClaims } from "../../src/service/request-claims.js";
+import { FakeEngine } from "../support/fake-engine.js";
+
+/** request_id claims against the in-memory engine, whose container names are unique as the real one's. */
+
+const logger = pino({ level: "silent" });
+const claimsOn = (engine: FakeEngine, instanceId: string, windowMs = 60_000) =>
+  createRequestClaims({ containers: engine, instanceId, image: () => "aurea-sandbox:latest", windowMs, logger });
+const claimCount = async (engine: FakeEngine) => (await engine.listByLabels({ [claimLabel]: "true" })).length;
+
+describe("request_id claims", () => {
+  it("run the work once: a repeat joins it while it runs, and gets its result afterwards", async () => {
+    const engine = new FakeEngine();
+    const claims = claimsOn(engine, "a");
+    let runs = 0;
+    let finish: (value: string) => void = () => undefined;
+    const work = () => {
+      runs += 1;
+      return new Promise<string>((resolve) => (finish = resolve));
+    };
+    const first = claims.once("alice", "job", "run-1", work);
+    const joined = claims.once("alice", "job", "run-2", work);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    finish("result");
+    expect(await first).toBe("result");
+    expect(await joined).toBe("result");
+    expect(await claims.once("alice", "job", "run-3", work)).toBe("result");
+    expect(runs).toBe(1);
+    // Another caller's id is its own.
+    const bobs = claims.once("bob", "job", "run-4", async () => "bob's");
+    expect(await bobs).toBe("bob's");
+    expect(await claimCount(engine)).toBe(2);
+    await claims.releaseAll();
+    expect(await claimCount(engine)).toBe(0);
+  });
+
+  it("refuse a request another server holds as ALREADY_EXISTS, without running it", async () => {
+    const engine = new FakeEngine();
+    const [here, there] = [claimsOn(engine, "a"), claimsOn(engine, "b")];
+    await here.once("alice", "job", "run-1", async () => "done here");
+    let ran = false;
+    const refused = await there
+      .once("alice", "job", "run-2", async () => {
+        ran = true;
+        return "twice";
+      })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ConnectError);
+    expect((refused as ConnectError).code).toBe(Code.AlreadyExists);
+    expect(ran).toBe(false);
+    await here.releaseAll();
+    await there.releaseAll();
+  });
+
+  it("let a request whose program never started be retried, and release claims after the window", async () => {
+    const engine = new FakeEngine();
+    const claims = claimsOn(engine, "a", 50);
+    await expect(claims.once("alice", "job", "run-1", () => Promise.reject(new Error("queue full")))).rejects.toThrow(
+      "queue full",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await claimCount(engine)).toBe(0);
+    expect(await claims.once("alice", "job", "run-2", async () => "second try")).toBe("second try");
+    expect(await claimCount(engine)).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(await claimCount(engine)).toBe(0);
+    // A server shutting down takes no new claim.
+    await claims.releaseAll();
+    await expect(claims.once("alice", "new", "run-3", async () => "x")).rejects.toMatchObject({ code: Code.Unavailable });
+  });
+});

@@ -40,7 +40,7 @@ import { createHealthChecker } from "./service/health-check.js";
 import { createHealthMonitor } from "./service/health-monitor.js";
 import { createReflectionServiceV1, createReflectionServiceV1alpha, DescriptorIndex } from "./service/reflection-service.js";
 import { createSandboxImageBuilder } from "./service/sandbox-image-builder.js";
-import { maximumLimits } from "./service/run-request.js";
+import { defaultCompileSeconds, maximumLimits } from "./service/run-request.js";
 import { createLanguageVersions } from "./service/language-versions.js";
 import { createSandboxService } from "./service/sandbox-service.js";
 import { createSessionHandlers } from "./service/session-handlers.js";
@@ -175,8 +175,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       maxFileBytes: config.artifactMaxFileBytes,
       maxTotalBytes: config.artifactMaxTotalBytes,
     },
-    compileTimeoutMs: (language) =>
-      Math.round(Math.min(language.compile?.timeoutSeconds ?? 0, config.maxCompileTimeoutSeconds) * 1000),
+    compileTimeoutMs: (language) => Math.round((language.compile ? defaultCompileSeconds(language.compile, config) : 0) * 1000),
     logger,
   });
   const authenticator = new ApiKeyAuthenticator(loadApiKeys(config));

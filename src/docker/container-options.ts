@@ -218,3 +218,32 @@ export function toContainerCreateOptions(request: SandboxContainerRequest): Dock
     HostConfig: toHostConfig(request.shape, request.limits),
   };
 }
+
+/**
+ * A marker: a container that is created and never started, whose name and labels say something
+ * to every server sharing the engine (a server's lease, a request id's claim). It runs nothing,
+ * so it needs no limits; it is labelled managed, so the reaper takes it once its owner is gone.
+ */
+export function toMarkerCreateOptions(marker: {
+  readonly image: string;
+  readonly instanceId: string;
+  /** What it stands for, in the run-id label (for logs). */
+  readonly purpose: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** A name the engine keeps unique, when the marker is a claim on it. */
+  readonly name?: string;
+}): Docker.ContainerCreateOptions {
+  return {
+    ...(marker.name ? { name: marker.name } : {}),
+    Image: marker.image,
+    Cmd: ["true"],
+    Labels: {
+      [containerLabels.managed]: "true",
+      [containerLabels.instance]: marker.instanceId,
+      [containerLabels.runId]: marker.purpose,
+      ...marker.labels,
+    },
+    NetworkDisabled: true,
+    HostConfig: { NetworkMode: "none" },
+  };
+}

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { ContainerClient, ManagedContainer } from "../docker/container-client.js";
-import { containerLabels } from "../docker/container-options.js";
+import { containerLabels, toMarkerCreateOptions } from "../docker/container-options.js";
 
 /**
  * A server's lease on the engine, so replicas sharing one engine never take each other's
@@ -49,18 +49,14 @@ export function createInstanceLease(options: InstanceLeaseOptions): InstanceLeas
   async function renew(): Promise<void> {
     const previous = current;
     try {
-      current = await containers.create({
-        Image: options.image(),
-        Cmd: ["true"],
-        Labels: {
-          [containerLabels.managed]: "true",
-          [containerLabels.instance]: options.instanceId,
-          [containerLabels.runId]: "lease",
-          [leaseLabel]: "true",
-        },
-        NetworkDisabled: true,
-        HostConfig: { NetworkMode: "none", AutoRemove: false },
-      });
+      current = await containers.create(
+        toMarkerCreateOptions({
+          image: options.image(),
+          instanceId: options.instanceId,
+          purpose: "lease",
+          labels: { [leaseLabel]: "true" },
+        }),
+      );
     } catch (error) {
       logger.warn({ err: (error as Error).message }, "lease not renewed");
       return;

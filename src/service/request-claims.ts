@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
-import { containerLabels } from "../docker/container-options.js";
+import { toMarkerCreateOptions } from "../docker/container-options.js";
 import { NameInUseError } from "../docker/engine-errors.js";
 
 /**
@@ -84,19 +84,15 @@ export function createRequestClaims(options: RequestClaimsOptions): RequestClaim
       const attempt: Attempt<R> = { result: undefined as unknown as Promise<R>, claim: undefined };
       const result = (async () => {
         try {
-          attempt.claim = await containers.create({
-            name: `aurea-request-${key}`,
-            Image: options.image(),
-            Cmd: ["true"],
-            Labels: {
-              [containerLabels.managed]: "true",
-              [containerLabels.instance]: options.instanceId,
-              [containerLabels.runId]: runId,
-              [claimLabel]: "true",
-            },
-            NetworkDisabled: true,
-            HostConfig: { NetworkMode: "none" },
-          });
+          attempt.claim = await containers.create(
+            toMarkerCreateOptions({
+              name: `aurea-request-${key}`,
+              image: options.image(),
+              instanceId: options.instanceId,
+              purpose: runId,
+              labels: { [claimLabel]: "true" },
+            }),
+          );
         } catch (error) {
           if (error instanceof NameInUseError) {
             throw new ConnectError(

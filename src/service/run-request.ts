@@ -183,7 +183,7 @@ export function resolveCompileLimits(
   violate: (field: string, description: string) => void,
 ): { timeoutMs: number; memoryBytes: number; pids: number } {
   const maxSeconds = policy.maxCompileTimeoutSeconds;
-  let seconds = Math.min(step.timeoutSeconds, maxSeconds);
+  let seconds = defaultCompileSeconds(step, policy);
   if (!Number.isFinite(request.compileTimeout) || request.compileTimeout < 0) {
     violate("compile_timeout", `must be a positive number of seconds, got ${request.compileTimeout}`);
   } else if (request.compileTimeout > maxSeconds) {
@@ -204,6 +204,11 @@ export function resolveCompileLimits(
     memoryBytes = asked;
   }
   return { timeoutMs: Math.round(seconds * 1000), memoryBytes, pids: step.processes };
+}
+
+/** A compile phase's wall-clock seconds when the request names none: the language's, cut to the server's maximum. */
+export function defaultCompileSeconds(step: CompileStep, policy: Pick<RunPolicy, "maxCompileTimeoutSeconds">): number {
+  return Math.min(step.timeoutSeconds, policy.maxCompileTimeoutSeconds);
 }
 
 /** The limits of a run that asks for no lower ones: the server's maxima. */

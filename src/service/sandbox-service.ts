@@ -29,7 +29,7 @@ import type { AureaMetrics } from "./metrics.js";
 import type { RequestClaims } from "./request-claims.js";
 import { type SandboxImageBuilder, UnknownFamilyError } from "./sandbox-image-builder.js";
 import { toRunResponse, toTestResult } from "./run-response.js";
-import { validateRunRequest, type RunPolicy } from "./run-request.js";
+import { defaultCompileSeconds, validateRunRequest, type RunPolicy } from "./run-request.js";
 
 export interface SandboxServiceOptions {
   readonly runner: Runner;
@@ -79,22 +79,9 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
     context: HandlerContext,
     observer?: RunObserver,
   ): Promise<{ outcome: RunOutcome; queuedMs: number }> {
-    const report = options.monitor.current();
-    if (!report.dockerReachable) {
-      throw new ConnectError(`run ${spec.runId}: container engine unreachable (${report.detail})`, Code.Unavailable);
-    }
-    const family = report.families.find((candidate) => candidate.name === spec.language.family);
-    if (family && !family.present) throw familyMissing(spec, family.image, options.imageBuilder.building().has(family.name));
+    checkReady(options, spec.runId, spec.language);
     const caller = context.values.get(callerKey);
-    let ticket: AdmissionTicket;
-    try {
-      ticket = await options.admission.admit({
-        signal: context.signal,
-        ...(caller ? { callerId: caller.id, callerLimit: caller.maxConcurrent } : {}),
-      });
-    } catch (error) {
-      throw admissionError(error, spec.runId, logger);
-    }
+    const ticket = await admitCaller(options.admission, context, spec.runId, logger);
     try {
       const signal = AbortSignal.any([context.signal, options.shutdownSignal]);
       const outcome = await runCompiledOrNot(runner, { ...spec, callerId: caller?.id }, { signal, observer });
@@ -177,9 +164,7 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
             maximumLimits: limits,
             defaultTimeout: policy.defaultTimeoutSeconds,
             maxTimeout: policy.maxTimeoutSeconds,
-            defaultCompileTimeout: language.compile
-              ? Math.min(language.compile.timeoutSeconds, policy.maxCompileTimeoutSeconds)
-              : 0,
+            defaultCompileTimeout: language.compile ? defaultCompileSeconds(language.compile, policy) : 0,
             defaultCompileMemoryBytes: BigInt(
               language.compile ? Math.min(language.compile.memoryBytes, policy.maxCompileMemoryBytes) : 0,
             ),
@@ -217,6 +202,43 @@ export function toConnectError(error: unknown, runId: string, logger: Logger): C
   const code = error instanceof EngineUnavailableError || error instanceof ImageMissingError ? Code.Unavailable : Code.Internal;
   logger.error({ run_id: runId, code: Code[code], err: message }, "run failed before the program started");
   return new ConnectError(`run ${runId}: ${message}`, code);
+}
+
+/**
+ * Refuses at once (UNAVAILABLE) what cannot start now: the engine is known unreachable, or the
+ * language's image family is missing. Shared by runs and sessions.
+ */
+export function checkReady(
+  options: Pick<SandboxServiceOptions, "monitor" | "imageBuilder">,
+  runId: string,
+  language: Language,
+): void {
+  const report = options.monitor.current();
+  if (!report.dockerReachable) {
+    throw new ConnectError(`run ${runId}: container engine unreachable (${report.detail})`, Code.Unavailable);
+  }
+  const family = report.families.find((candidate) => candidate.name === language.family);
+  if (family && !family.present) {
+    throw familyMissing({ runId, language }, family.image, options.imageBuilder.building().has(family.name));
+  }
+}
+
+/** An admission slot for the caller (held to its key's quota), or its refusal as an RPC status. */
+export async function admitCaller(
+  admission: Admission,
+  context: HandlerContext,
+  runId: string,
+  logger: Logger,
+): Promise<AdmissionTicket> {
+  const caller = context.values.get(callerKey);
+  try {
+    return await admission.admit({
+      signal: context.signal,
+      ...(caller ? { callerId: caller.id, callerLimit: caller.maxConcurrent } : {}),
+    });
+  } catch (error) {
+    throw admissionError(error, runId, logger);
+  }
 }
 
 /** A language whose family's image is not on the engine: UNAVAILABLE, naming the family and the way to build it. */

@@ -21,7 +21,6 @@ import {
   WriteFilesResponseSchema,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
-import type { Language } from "../runner/languages.js";
 import type { RunOutcome } from "../runner/run-spec.js";
 import type { ExecObserver, ListedFile, Session } from "../session/session.js";
 import { SessionFailedError, SessionFileError, SessionLimitError, SessionNotFoundError } from "../session/session-errors.js";
@@ -33,7 +32,7 @@ import type { HealthMonitor } from "./health-monitor.js";
 import type { AureaMetrics } from "./metrics.js";
 import { artifactFields, limitsMessage, toRunResponse } from "./run-response.js";
 import type { FieldViolation } from "./run-request.js";
-import { admissionError, familyMissing } from "./sandbox-service.js";
+import { admitCaller, checkReady } from "./sandbox-service.js";
 import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
 import {
   type Checked,
@@ -77,29 +76,9 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     return mapErrors(() => sessions.get(id, ownerOf(context)));
   };
 
-  /** The engine must answer and the language's image be there before anything is started. */
-  function checkReady(id: string, language: Language): void {
-    const report = options.monitor.current();
-    if (!report.dockerReachable)
-      throw new ConnectError(`${id}: container engine unreachable (${report.detail})`, Code.Unavailable);
-    const family = report.families.find((candidate) => candidate.name === language.family);
-    if (family && !family.present) {
-      throw familyMissing({ runId: id, language }, family.image, options.imageBuilder.building().has(family.name));
-    }
-  }
-
   /** Runs `work` holding an admission slot, as a run would. */
   async function admitted<T>(id: string, context: HandlerContext, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const caller = context.values.get(callerKey);
-    let ticket: Awaited<ReturnType<Admission["admit"]>>;
-    try {
-      ticket = await options.admission.admit({
-        signal: context.signal,
-        ...(caller ? { callerId: caller.id, callerLimit: caller.maxConcurrent } : {}),
-      });
-    } catch (error) {
-      throw admissionError(error, id, logger);
-    }
+    const ticket = await admitCaller(options.admission, context, id, logger);
     try {
       return await mapErrorsAsync(() => work(AbortSignal.any([context.signal, options.shutdownSignal])));
     } finally {
@@ -128,7 +107,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     async createSession(request, context) {
       const id = `session for ${request.language || "?"}`;
       const plan = valid(validateCreateSession(request, policy, ownerOf(context)), logger, id);
-      checkReady("session", plan.language);
+      checkReady(options, "session", plan.language);
       const created = await admitted("session", context, (signal) => sessions.create(plan, signal));
       const info = sessionInfo(created);
       return create(CreateSessionResponseSchema, { sessionId: created.id, expiresAt: info.expiresAt, session: info });

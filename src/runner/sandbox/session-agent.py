@@ -273,7 +273,6 @@ class Exec:
         self.report = None
         self.stopped_by = None
         self.answer = None
-        self.kernel = None
         self.fds = []
         self.signalled_at = None
         self.drain_deadline = None
@@ -361,7 +360,6 @@ class Kernel:
 
     def run(self, cell, payload):
         self.cell = cell
-        cell.kernel = self
         self.pending += payload + b"\n"
         self.flush_control()
 
@@ -553,6 +551,10 @@ class Requests:
 
 
 def stream_readable(kind, owner, fd):
+    if kind == "kernel-control":
+        # Writable, not readable: the rest of a cell fits into the interpreter's pipe now.
+        owner.flush_control()
+        return
     data = b""
     try:
         data = os.read(fd, READ_CHUNK)
@@ -585,8 +587,6 @@ def stream_readable(kind, owner, fd):
         owner.drain_deadline = owner.ended + DRAIN_AFTER_EXIT
         reap(owner.wrapper)
         finish_if_done(owner)
-    elif kind == "kernel-control":
-        owner.flush_control()
     elif kind == "kernel-answer":
         if not data:
             selector.unregister(fd)

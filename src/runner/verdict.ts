@@ -99,7 +99,9 @@ export function reconcile(evidence: RunEvidence): RunEnding {
   // and without a kill of Aurea's own, the output stream was lost and what was captured may be
   // incomplete. Reporting OK with partial output would invent a result.
   if (error === undefined && report === undefined && !killedByAurea && !sandboxKilledForMemory) {
-    error = "the run's output ended without the supervisor's final report; output may be incomplete";
+    // The engine's word on the ending goes with it, so an ending no rule here expects can be told apart.
+    const engineSaid = evidence.engineExitCode === undefined ? "no exit code" : `exit code ${evidence.engineExitCode}`;
+    error = `the run's output ended without the supervisor's final report (the engine reported ${engineSaid}${evidence.engineOomKilled ? ", OOM-killed" : ""}); output may be incomplete`;
   }
   const finished = report?.kind === "finished" ? report : undefined;
   // The report carries the program's own status; the engine's exit code is the supervisor's,

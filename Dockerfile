@@ -22,6 +22,7 @@ COPY src src
 COPY gen gen
 COPY bench bench
 COPY scripts scripts
+COPY playground playground
 RUN npm run build && npm prune --omit=dev && rm -rf dist/bench dist/scripts
 
 FROM ${BASE_IMAGE}

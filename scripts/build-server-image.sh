@@ -9,7 +9,7 @@ base=$(bash scripts/ensure-base-image.sh)
 context=$(mktemp -d /tmp/aurea-server-context.XXXXXX)
 trap 'rm -rf "$context"' EXIT
 git ls-files -z -- package.json package-lock.json tsconfig.json tsconfig.build.json src gen bench scripts \
-  Dockerfile Dockerfile.sandbox images languages | xargs -0 cp --parents -t "$context"
+  playground Dockerfile Dockerfile.sandbox images languages | xargs -0 cp --parents -t "$context"
 seccomp=/usr/local/share/aurea/docker-default-seccomp.json
 [ -s "$seccomp" ] || bash scripts/ensure-engine.sh >&2
 cp "$seccomp" "$context/docker-default-seccomp.json"

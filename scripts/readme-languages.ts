@@ -15,16 +15,16 @@ import type { Language } from "../src/runner/languages.js";
 export const tableStart = "<!-- languages:start (npm run readme:languages) -->";
 export const tableEnd = "<!-- languages:end -->";
 
-const escape = (text: string) => text.replaceAll("|", "\\|");
+const escapeCell = (text: string) => text.replaceAll("|", "\\|");
 
 /** The Markdown table: one row per language, with the version its image reports. */
 export function renderLanguageTable(languages: readonly Language[], versionOf: (name: string) => string): string {
   const rows = languages.map((language) => {
-    const compile = language.compile ? `\`${escape(language.compile.command.join(" "))}\`` : "";
-    const aliases = language.aliases.map((alias) => `\`${escape(alias)}\``).join(" ");
-    const version = escape(versionOf(language.name) || "(not read)");
-    const note = language.note ? escape(language.note) : "";
-    return `| \`${language.name}\` | ${escape(language.title)} | ${aliases} | ${language.family} | ${version} | ${compile} | \`${escape(language.command.join(" "))}\` | ${language.warmLoader ? "yes" : ""} | ${note} |`;
+    const compile = language.compile ? `\`${escapeCell(language.compile.command.join(" "))}\`` : "";
+    const aliases = language.aliases.map((alias) => `\`${escapeCell(alias)}\``).join(" ");
+    const version = escapeCell(versionOf(language.name) || "(not read)");
+    const note = language.note ? escapeCell(language.note) : "";
+    return `| \`${language.name}\` | ${escapeCell(language.title)} | ${aliases} | ${language.family} | ${version} | ${compile} | \`${escapeCell(language.command.join(" "))}\` | ${language.warmLoader ? "yes" : ""} | ${note} |`;
   });
   return [
     "| `language` | Language | Aliases | Family | Version (as the image reports it) | Compile | Run | Warm | Note |",

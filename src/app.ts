@@ -34,6 +34,7 @@ import { familyImage, type ImageFamily, imageFamilies } from "./service/image-fa
 import { createInstanceLease } from "./service/instance-lease.js";
 import { createMetrics, metricsInterceptor } from "./service/metrics.js";
 import { withMetricsRoute } from "./server/metrics-route.js";
+import { withPlayground } from "./server/playground-route.js";
 import { createRequestClaims } from "./service/request-claims.js";
 import { createOrphanReaper } from "./service/orphan-reaper.js";
 import { createHealthChecker } from "./service/health-check.js";
@@ -272,12 +273,15 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     // snake_case names and default values in JSON, as the original REST API answered.
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true },
   });
+  const apiHandler = withMetricsRoute(
+    withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator, config.maxRequestBytes),
+    metrics.registry,
+    config.authProtectProbes && authenticator.enabled ? authenticator : undefined,
+  );
   const handler = withCors(
-    withMetricsRoute(
-      withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator, config.maxRequestBytes),
-      metrics.registry,
-      config.authProtectProbes && authenticator.enabled ? authenticator : undefined,
-    ),
+    config.playgroundEnabled
+      ? withPlayground(apiHandler, { directory: join(repositoryRoot(), "dist", "playground"), logger })
+      : apiHandler,
     config.corsAllowedOrigins,
   );
   const server = createSinglePortServer({

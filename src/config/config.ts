@@ -127,6 +127,8 @@ export interface AureaConfig {
   readonly warmPoolRefillConcurrency: number;
   /** Serve gRPC server reflection, v1 and v1alpha (`REFLECTION_ENABLED`, default true). */
   readonly reflectionEnabled: boolean;
+  /** Serve the playground page at `/` (`PLAYGROUND_ENABLED`, default true); its calls need a key like any other. */
+  readonly playgroundEnabled: boolean;
   /** Origins browsers may call from (`CORS_ALLOWED_ORIGINS`, comma-separated; none by default; `*` for any). */
   readonly corsAllowedOrigins: readonly string[];
   /** How often health asks the engine, seconds (`HEALTH_CHECK_INTERVAL`, default 2). */
@@ -224,6 +226,7 @@ export function parseConfig(env: Env): ConfigResult {
     warmPoolIdleTimeoutSeconds: read.number("WARM_POOL_IDLE_TIMEOUT", 300, 1, 86_400),
     warmPoolRefillConcurrency: read.integer("WARM_POOL_REFILL_CONCURRENCY", 1, 1, 16),
     reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
+    playgroundEnabled: read.boolean("PLAYGROUND_ENABLED", true),
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
     healthCheckIntervalSeconds: read.number("HEALTH_CHECK_INTERVAL", 2, 0.05, 60),
     logLevel: read.oneOf("LOG_LEVEL", "info", logLevels),

@@ -169,8 +169,14 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
               language.compile ? Math.min(language.compile.memoryBytes, policy.maxCompileMemoryBytes) : 0,
             ),
             warm: language.warmLoader !== undefined,
+            title: language.title,
+            fileName: language.fileName,
+            example: language.examples.hello.code,
+            statefulSessions: language.kernel !== undefined,
           }),
         ),
+        runtimes: [...policy.allowedRuntimes],
+        defaultRuntime: policy.defaultRuntime,
       });
     },
 

@@ -56,6 +56,11 @@ describe("the server image under docker-compose", () => {
     });
     client.close();
     health.close();
+    // The playground was built into the image and is served at / on the same port.
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("Aurea playground");
+    expect((await fetch(`http://127.0.0.1:${port}/playground/app.js`)).status).toBe(200);
 
     const docker = new Docker();
     const [server] = await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`] } });

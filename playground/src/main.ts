@@ -1,0 +1,247 @@
+/**
+ * The playground page: wires the editor, the run options, test cases, the notebook and the output
+ * panel to Aurea's RunStream and session RPCs. Served at `/` by src/server/playground-route.ts,
+ * built by scripts/build-playground.ts.
+ */
+import type { LanguageInfo } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { createAureaClient, describeCallError, isCancel, tabKeyStore } from "./aurea-client.js";
+import { byId, h, show } from "./dom.js";
+import { createNotebook } from "./notebook.js";
+import { createRunOptions } from "./run-options.js";
+import { createRunView } from "./run-view.js";
+import { decodeShareFragment, encodeShareFragment } from "./share-link.js";
+import { createTestCases } from "./test-cases.js";
+import { createWorkspace } from "./workspace.js";
+
+const keys = tabKeyStore();
+const client = createAureaClient(keys);
+const encoder = new TextEncoder();
+const languageSelect = byId<HTMLSelectElement>("language");
+const runButton = byId<HTMLButtonElement>("run");
+const stopButton = byId<HTMLButtonElement>("stop");
+const serverStatus = byId("server-status");
+const languages = new Map<string, LanguageInfo>();
+let running: AbortController | undefined;
+let mode: "program" | "notebook" = "program";
+
+const runView = createRunView({
+  verdict: byId("verdict"),
+  runId: byId("run-id"),
+  output: byId("output"),
+  compileBox: byId("compile"),
+  compileOutput: byId("compile-output"),
+  facts: byId("facts"),
+  artifactsBox: byId("artifacts-box"),
+  artifacts: byId("artifacts"),
+  error: byId("error"),
+});
+const options = createRunOptions();
+const tests = createTestCases();
+const workspace = createWorkspace({ onRun: () => void run(), label: "Program code" }, (text) => {
+  runView.start();
+  runView.fail(text, false);
+});
+const notebook = createNotebook({
+  client,
+  keys,
+  onRun: () => void run(),
+  fileName: () => languages.get(languageSelect.value)?.fileName ?? "main",
+  settings: () => ({ language: currentLanguage(), runtime: options.runtime(), files: workspace.files(), limits: limits() }),
+});
+
+function currentLanguage(): LanguageInfo {
+  const language = languages.get(languageSelect.value);
+  if (!language) throw new Error("no language chosen");
+  return language;
+}
+
+function limits() {
+  const asked = options.limits();
+  return { cpu: asked.cpu ?? 0, memoryBytes: asked.memoryBytes ?? 0n, pids: asked.pids ?? 0n };
+}
+
+function setRunning(controller: AbortController | undefined): void {
+  running = controller;
+  runButton.disabled = controller !== undefined;
+  stopButton.disabled = controller === undefined;
+  document.body.dataset.running = String(controller !== undefined);
+}
+
+async function run(): Promise<void> {
+  if (running || languages.size === 0) return;
+  const controller = new AbortController();
+  setRunning(controller);
+  try {
+    if (mode === "notebook") await notebook.runCurrent(controller.signal);
+    else await runProgram(controller.signal);
+  } finally {
+    setRunning(undefined);
+  }
+}
+
+async function runProgram(signal: AbortSignal): Promise<void> {
+  const language = currentLanguage();
+  const cases = tests.cases();
+  const tolerance = tests.tolerance();
+  const { files, binaryFiles } = workspace.files();
+  runView.start();
+  tests.startRun();
+  // One column (a phone): bring the result into view; the focus stays where it is.
+  if (window.matchMedia("(max-width: 62rem)").matches) byId("verdict").scrollIntoView({ block: "start", behavior: "smooth" });
+  try {
+    const stream = client.runStream(
+      {
+        language: language.name,
+        code: workspace.code(),
+        stdin: encoder.encode(options.stdinText()),
+        args: options.args(),
+        runtime: options.runtime(),
+        timeout: options.timeout(),
+        limits: limits(),
+        files,
+        binaryFiles,
+        captureArtifacts: options.captureArtifacts(),
+        tests: cases,
+        comparison: cases.length > 0 ? tests.comparison() : 0,
+        absoluteTolerance: cases.length > 0 ? tolerance : 0,
+        relativeTolerance: cases.length > 0 ? tolerance : 0,
+        stopOnFirstFailure: cases.length > 0 && tests.stopOnFirstFailure(),
+      },
+      { signal },
+    );
+    for await (const message of stream) {
+      const event = message.event;
+      if (event.case === "started") runView.started(event.value.runId);
+      else if (event.case === "stdout" || event.case === "stderr") runView.append(event.case, event.value);
+      else if (event.case === "testResult") tests.showResult(event.value);
+      else if (event.case === "result") {
+        runView.finish(event.value);
+        if (event.value.testsTotal > 0) {
+          tests.showSummary(event.value.testsPassed, event.value.testsTotal, event.value.firstFailedTest);
+        }
+      }
+    }
+  } catch (error) {
+    // Stop aborts the call: the server sees the stream cancelled and ends the run CANCELLED.
+    runView.fail(describeCallError(error, keys), signal.aborted && isCancel(error));
+  }
+}
+
+stopButton.addEventListener("click", () => running?.abort());
+runButton.addEventListener("click", () => void run());
+// Ctrl+Enter (Cmd+Enter) from anywhere on the page; the editors handle it themselves first.
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.defaultPrevented) {
+    event.preventDefault();
+    void run();
+  }
+});
+
+function setMode(next: "program" | "notebook"): void {
+  mode = next;
+  show(byId("program-mode"), mode === "program");
+  show(byId("notebook-mode"), mode === "notebook");
+  // The notebook shows each cell's result under the cell; the result panel is for programs (app.css).
+  document.body.dataset.mode = mode;
+}
+for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="mode"]')) {
+  radio.addEventListener("change", () => setMode(radio.value === "notebook" ? "notebook" : "program"));
+}
+
+languageSelect.addEventListener("change", () => {
+  const language = currentLanguage();
+  workspace.setLanguage(language);
+  options.setLanguage(language);
+  void notebook.reset("Language changed: the next cell you run opens a new session.");
+});
+byId("runtime").addEventListener(
+  "change",
+  () => void notebook.reset("Runtime changed: the next cell you run opens a new session."),
+);
+
+// The key lives in this tab's sessionStorage only; changing it reloads what the server offers.
+const keyInput = byId<HTMLInputElement>("api-key");
+keyInput.value = keys.get();
+byId("key-form").addEventListener("submit", (event) => event.preventDefault());
+keyInput.addEventListener("change", () => {
+  keys.set(keyInput.value.trim());
+  void loadLanguages();
+});
+byId("api-key-clear").addEventListener("click", () => {
+  keyInput.value = "";
+  keys.set("");
+  void loadLanguages();
+});
+
+byId("share").addEventListener("click", async () => {
+  const fragment = encodeShareFragment({
+    language: languageSelect.value,
+    code: workspace.code(),
+    stdin: options.stdinText(),
+  });
+  const link = `${location.origin}${location.pathname}#${fragment}`;
+  history.replaceState(null, "", link);
+  const input = byId<HTMLInputElement>("share-link");
+  input.value = link;
+  show(byId("share-box"), true);
+  input.select();
+  const note = byId("share-note");
+  try {
+    await navigator.clipboard.writeText(link);
+    note.textContent = "Copied.";
+  } catch {
+    note.textContent = "Select the link and copy it.";
+  }
+});
+
+/** Applies a shared link's program, when the page was opened with one. */
+function applySharedProgram(): boolean {
+  const shared = decodeShareFragment(location.hash);
+  const language = shared && languages.get(shared.language);
+  if (!shared || !language) return false;
+  languageSelect.value = language.name;
+  workspace.setLanguage(language, shared.code);
+  options.setLanguage(language);
+  options.setStdinText(shared.stdin);
+  return true;
+}
+window.addEventListener("hashchange", () => applySharedProgram());
+
+async function loadLanguages(): Promise<void> {
+  serverStatus.textContent = "Connecting…";
+  try {
+    const [health, list] = await Promise.all([client.health({}).catch(() => undefined), client.listLanguages({})]);
+    const previous = languageSelect.value;
+    languages.clear();
+    for (const language of list.languages) languages.set(language.name, language);
+    languageSelect.replaceChildren(
+      ...list.languages.map((language) => {
+        const label = `${language.title}${language.version ? ` — ${language.version}` : ""}`;
+        const option = h("option", {
+          text: language.available ? label : `${label} (image not on the engine yet)`,
+          attributes: { value: language.name },
+        });
+        option.disabled = !language.available;
+        return option;
+      }),
+    );
+    options.setRuntimes(list.runtimes, list.defaultRuntime);
+    const available = list.languages.filter((language) => language.available).length;
+    serverStatus.textContent = `${health ? `Aurea ${health.aureaVersion} · ` : ""}${available} of ${list.languages.length} languages ready`;
+    if (!applySharedProgram()) {
+      const start = languages.get(previous) ?? languages.get("python") ?? list.languages[0];
+      if (start) {
+        languageSelect.value = start.name;
+        workspace.setLanguage(start);
+        options.setLanguage(start);
+      }
+    }
+    document.body.dataset.ready = "true";
+  } catch (error) {
+    serverStatus.textContent = describeCallError(error, keys);
+    document.body.dataset.ready = "error";
+  }
+}
+
+setMode("program");
+void loadLanguages();

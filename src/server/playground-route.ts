@@ -1,0 +1,135 @@
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import type { Logger } from "pino";
+import type { RequestHandler } from "./single-port-server.js";
+
+export interface PlaygroundRouteOptions {
+  /** The built page (`dist/playground`, written by `scripts/build-playground.ts`). */
+  readonly directory: string;
+  readonly logger: Logger;
+}
+
+/**
+ * What the page may load and call: its own script and style sheet, the style elements CodeMirror
+ * makes (they carry `styleNonce`, new for every page served), images the runs made (as blob: or
+ * data: URLs), and Aurea on the same origin. Nothing from any other origin, no inline script, no
+ * style attributes, no plugins, never framed.
+ */
+export function playgroundContentSecurityPolicy(styleNonce: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    `style-src 'self' 'nonce-${styleNonce}'`,
+    "img-src 'self' blob: data:",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
+
+/** Where index.html says the page's style nonce goes; replaced in every copy served. */
+const styleNoncePlaceholder = "__STYLE_NONCE__";
+
+/** Files of the built page, by the path they are served at. */
+const servedFiles: Record<string, { file: string; type: string }> = {
+  "/": { file: "index.html", type: "text/html; charset=utf-8" },
+  "/index.html": { file: "index.html", type: "text/html; charset=utf-8" },
+  "/playground/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+  "/playground/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
+  "/favicon.ico": { file: "favicon.svg", type: "image/svg+xml" },
+  "/playground/favicon.svg": { file: "favicon.svg", type: "image/svg+xml" },
+};
+
+interface LoadedFile {
+  readonly type: string;
+  readonly body: Buffer;
+  readonly gzipped: Buffer;
+  readonly etag: string;
+}
+
+/**
+ * The playground on the one port: `GET /` and its few assets, read once at start and answered
+ * from memory (gzipped when the browser accepts it, revalidated by ETag), each with the security
+ * headers above. Every other request goes on to `handler`. The page calls Aurea like any
+ * browser client, so API keys apply to it exactly as to any other caller.
+ */
+export function withPlayground(handler: RequestHandler, options: PlaygroundRouteOptions): RequestHandler {
+  const files = loadFiles(options.directory);
+  if (!files) {
+    options.logger.warn(
+      { directory: options.directory },
+      "playground not built (npm run build writes it); / answers 503 until it is",
+    );
+  }
+  return (request, response) => {
+    const path = (request.url ?? "").split("?")[0] ?? "";
+    const served = servedFiles[path];
+    if (!served || (request.method !== "GET" && request.method !== "HEAD")) {
+      handler(request, response);
+      return;
+    }
+    const styleNonce = randomBytes(18).toString("base64");
+    setSecurityHeaders(response, styleNonce);
+    const file = files?.get(served.file);
+    if (!file) {
+      response.statusCode = 503;
+      response.setHeader("Content-Type", "text/plain; charset=utf-8");
+      response.end("The playground is not built on this server: run `npm run build`.\n");
+      return;
+    }
+    response.setHeader("Content-Type", file.type);
+    if (served.file === "index.html") {
+      // A nonce of its own in every copy: never cached, never compressed (a few kilobytes).
+      const page = Buffer.from(file.body.toString("utf8").replaceAll(styleNoncePlaceholder, styleNonce), "utf8");
+      response.setHeader("Cache-Control", "no-store");
+      response.setHeader("Content-Length", page.length);
+      response.statusCode = 200;
+      if (request.method === "HEAD") response.end();
+      else response.end(page);
+      return;
+    }
+    // Always revalidated, so a new build is seen at once; unchanged files cost a 304.
+    response.setHeader("Cache-Control", "no-cache");
+    response.setHeader("ETag", file.etag);
+    response.setHeader("Vary", "Accept-Encoding");
+    if (request.headers["if-none-match"] === file.etag) {
+      response.statusCode = 304;
+      response.end();
+      return;
+    }
+    const gzip = /\bgzip\b/.test(String(request.headers["accept-encoding"] ?? ""));
+    const body = gzip ? file.gzipped : file.body;
+    if (gzip) response.setHeader("Content-Encoding", "gzip");
+    response.setHeader("Content-Length", body.length);
+    response.statusCode = 200;
+    if (request.method === "HEAD") response.end();
+    else response.end(body);
+  };
+}
+
+type HeaderTarget = Parameters<RequestHandler>[1];
+
+function setSecurityHeaders(response: HeaderTarget, styleNonce: string): void {
+  response.setHeader("Content-Security-Policy", playgroundContentSecurityPolicy(styleNonce));
+  response.setHeader("X-Content-Type-Options", "nosniff");
+  response.setHeader("Referrer-Policy", "no-referrer");
+  response.setHeader("X-Frame-Options", "DENY");
+  response.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+  response.setHeader("Cross-Origin-Resource-Policy", "same-origin");
+  response.setHeader("Permissions-Policy", "camera=(), microphone=(), geolocation=(), usb=(), payment=()");
+}
+
+function loadFiles(directory: string): Map<string, LoadedFile> | undefined {
+  if (!existsSync(join(directory, "index.html"))) return undefined;
+  const loaded = new Map<string, LoadedFile>();
+  for (const { file, type } of Object.values(servedFiles)) {
+    if (loaded.has(file)) continue;
+    const body = readFileSync(join(directory, file));
+    const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
+    loaded.set(file, { type, body, gzipped: gzipSync(body), etag });
+  }
+  return loaded;
+}

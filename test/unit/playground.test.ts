@@ -1,0 +1,181 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { Limit, ResourceLimitsSchema, RunStatus } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { looksLikeSvg, sniffImageType } from "../../playground/src/image-types.js";
+import { editorModeFor, editorModes } from "../../playground/src/editor-modes.js";
+import {
+  describeExit,
+  describeLimits,
+  describeLimitsHit,
+  describeVerdict,
+  formatBytes,
+  formatSeconds,
+} from "../../playground/src/format.js";
+import { decodeShareFragment, encodeShareFragment } from "../../playground/src/share-link.js";
+import { allLanguages } from "../../src/runner/languages.js";
+import { playgroundContentSecurityPolicy, withPlayground } from "../../src/server/playground-route.js";
+
+describe("the playground's wording", () => {
+  it("has a label and a tone for every verdict", () => {
+    for (const status of Object.values(RunStatus).filter((value) => typeof value === "number")) {
+      const verdict = describeVerdict(status as RunStatus);
+      expect(verdict.label).not.toMatch(/^Status /);
+      expect(RunStatus[verdict.name as keyof typeof RunStatus]).toBe(status);
+    }
+    expect(describeVerdict(RunStatus.WRONG_ANSWER)).toEqual({ label: "Wrong answer", name: "WRONG_ANSWER", tone: "fail" });
+    expect(describeVerdict(RunStatus.CANCELLED).tone).toBe("stopped");
+    expect(describeVerdict(RunStatus.INTERNAL).tone).toBe("error");
+  });
+
+  it("words sizes, times, exits and limits", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1536)).toBe("1.50 KiB");
+    expect(formatBytes(256n * 1024n * 1024n)).toBe("256 MiB");
+    expect(formatSeconds(0.0504)).toBe("50 ms");
+    expect(formatSeconds(1.254)).toBe("1.25 s");
+    expect(formatSeconds(30)).toBe("30.0 s");
+    expect(describeExit(3, "")).toBe("exit code 3");
+    expect(describeExit(137, "SIGKILL")).toBe("signal SIGKILL");
+    const limits = create(ResourceLimitsSchema, { cpu: 0.5, memoryBytes: 268_435_456n, pids: 64n });
+    expect(describeLimits(limits, 10)).toBe("0.5 CPU · 256 MiB memory · 64 processes · 10.0 s wall time");
+    expect(describeLimits(undefined, 0)).toBe("");
+    expect(describeLimitsHit([Limit.MEMORY, Limit.PIDS])).toBe("memory, processes");
+    expect(describeLimitsHit([])).toBe("");
+  });
+});
+
+describe("share links", () => {
+  it("carry the language, code and stdin through the fragment, whatever the characters", () => {
+    const program = { language: "python", code: "print('héllo ✓ 🎉')\n# a+b/c=d?&x", stdin: "line 1\nline 2\n" };
+    const fragment = encodeShareFragment(program);
+    expect(fragment).toMatch(/^language=python&code=[A-Za-z0-9_-]+&stdin=[A-Za-z0-9_-]+$/);
+    expect(decodeShareFragment(`#${fragment}`)).toEqual(program);
+    expect(encodeShareFragment({ ...program, stdin: "" })).not.toContain("stdin=");
+    expect(decodeShareFragment(encodeShareFragment({ language: "c", code: "", stdin: "" }))).toEqual({
+      language: "c",
+      code: "",
+      stdin: "",
+    });
+  });
+
+  it("carry nothing when damaged or foreign", () => {
+    expect(decodeShareFragment("")).toBeUndefined();
+    expect(decodeShareFragment("#language=python")).toBeUndefined();
+    expect(decodeShareFragment("#code=cHJpbnQ")).toBeUndefined();
+    expect(decodeShareFragment("#language=<script>&code=cHJpbnQ")).toBeUndefined();
+    // Not base64, and bytes that are not UTF-8.
+    expect(decodeShareFragment("#language=python&code=%%%")).toBeUndefined();
+    expect(decodeShareFragment("#language=python&code=_w")).toBeUndefined();
+  });
+});
+
+describe("editor highlighting", () => {
+  it("has a mode for every language's file, and every mode is used", () => {
+    const used = new Set<string>();
+    for (const language of allLanguages()) {
+      const mode = editorModeFor(language.fileName);
+      expect(mode, `${language.name} (${language.fileName})`).toBeDefined();
+      used.add(mode as string);
+    }
+    for (const mode of editorModes) expect(used, mode).toContain(mode);
+    expect(editorModeFor("data.csv")).toBeUndefined();
+    expect(editorModeFor("README")).toBeUndefined();
+    expect(editorModeFor("Main.JAVA")).toBe("java");
+  });
+});
+
+describe("artifact images", () => {
+  it("are known by their first bytes, not their names", () => {
+    expect(sniffImageType(Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0]))).toBe("image/png");
+    expect(sniffImageType(Uint8Array.from([0xff, 0xd8, 0xff, 0xe0]))).toBe("image/jpeg");
+    expect(sniffImageType(new TextEncoder().encode("GIF89a"))).toBe("image/gif");
+    expect(sniffImageType(new TextEncoder().encode("RIFF\0\0\0\0WEBPVP8 "))).toBe("image/webp");
+    expect(sniffImageType(new TextEncoder().encode("<html><script>"))).toBeUndefined();
+    expect(sniffImageType(new Uint8Array())).toBeUndefined();
+    expect(looksLikeSvg("plot.svg", '<?xml version="1.0"?>\n<!-- made by matplotlib -->\n<!DOCTYPE svg>\n<svg width="1">')).toBe(
+      true,
+    );
+    expect(looksLikeSvg("plot.txt", "<svg>")).toBe(false);
+    expect(looksLikeSvg("page.svg", "<html><svg>")).toBe(false);
+  });
+});
+
+describe("the playground route", () => {
+  const servers: http.Server[] = [];
+  afterEach(() => {
+    for (const server of servers.splice(0)) server.close();
+  });
+
+  /** The route in front of a handler that answers 299, on a real loopback server. */
+  async function serve(directory: string): Promise<string> {
+    const route = withPlayground(
+      (_request, response) => {
+        response.statusCode = 299;
+        response.end("api");
+      },
+      { directory, logger: pino({ level: "silent" }) },
+    );
+    const server = http.createServer(route);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  function builtPage(): string {
+    const directory = mkdtempSync(join(tmpdir(), "aurea-playground-"));
+    writeFileSync(join(directory, "index.html"), '<meta name="aurea-style-nonce" content="__STYLE_NONCE__"><p>page</p>');
+    writeFileSync(join(directory, "app.js"), "console.log('app');".repeat(100));
+    writeFileSync(join(directory, "app.css"), "p{}");
+    writeFileSync(join(directory, "favicon.svg"), "<svg/>");
+    return directory;
+  }
+
+  it("answers the page with a fresh nonce in its HTML and CSP each time, and never caches it", async () => {
+    const base = await serve(builtPage());
+    const first = await fetch(`${base}/`);
+    const second = await fetch(`${base}/index.html`);
+    const nonce = (response: string) => /content="([^"]+)"/.exec(response)?.[1] ?? "";
+    const [firstNonce, secondNonce] = [nonce(await first.text()), nonce(await second.text())];
+    expect(firstNonce).not.toBe(secondNonce);
+    expect(first.headers.get("content-security-policy")).toBe(playgroundContentSecurityPolicy(firstNonce));
+    expect(second.headers.get("content-security-policy")).toBe(playgroundContentSecurityPolicy(secondNonce));
+    expect(first.headers.get("cache-control")).toBe("no-store");
+    expect(first.headers.get("referrer-policy")).toBe("no-referrer");
+  });
+
+  it("answers assets gzipped when accepted, 304 when unchanged, and HEAD without a body", async () => {
+    const base = await serve(builtPage());
+    const plain = await fetch(`${base}/playground/app.js`, { headers: { "accept-encoding": "identity" } });
+    expect(plain.headers.get("content-encoding")).toBeNull();
+    expect(await plain.text()).toBe("console.log('app');".repeat(100));
+    const etag = plain.headers.get("etag") ?? "";
+    expect((await fetch(`${base}/playground/app.js`, { headers: { "if-none-match": etag } })).status).toBe(304);
+    const head = await fetch(`${base}/playground/app.css`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toBe("text/css; charset=utf-8");
+    expect(await head.text()).toBe("");
+  });
+
+  it("passes every other path and method on, and says so when the page was not built", async () => {
+    const built = await serve(builtPage());
+    for (const [method, path] of [
+      ["GET", "/languages"],
+      ["POST", "/"],
+      ["GET", "/playground/other.js"],
+      ["GET", "/aurea.sandbox.v1.SandboxService/Health"],
+    ]) {
+      expect((await fetch(`${built}${path}`, { method })).status, `${method} ${path}`).toBe(299);
+    }
+    const notBuilt = await serve(mkdtempSync(join(tmpdir(), "aurea-playground-empty-")));
+    const answer = await fetch(`${notBuilt}/`);
+    expect(answer.status).toBe(503);
+    expect(await answer.text()).toContain("npm run build");
+    expect((await fetch(`${notBuilt}/run`, { method: "POST" })).status).toBe(299);
+  });
+});

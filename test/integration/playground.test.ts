@@ -184,12 +184,27 @@ describe("running programs", () => {
     },
   );
 
+  it("runs under gVisor when runsc is picked, and the server ran it there", async () => {
+    const { page } = await openPlayground(aurea);
+    expect(
+      await page.locator("#runtime option").evaluateAll((options) => options.map((option: { value: string }) => option.value)),
+    ).toEqual(["runc", "runsc"]);
+    await page.selectOption("#runtime", "runsc");
+    const code = "import os\nprint('kernel', os.uname().release)";
+    await setCode(page, code);
+    expect(await run(page, 90_000)).toBe("OK");
+    expect(await text(page, "#output")).toMatch(/^kernel \S+\n$/);
+    expect(auditLines(aurea, code).map((line) => [line.runtime, line.status])).toEqual([["runsc", "ok"]]);
+    await page.context().close();
+  });
+
   it("streams output in while the run goes on, and Ctrl+Enter runs", async () => {
     const { page } = await openPlayground(aurea);
     await page.selectOption("#language", "bash");
-    await setCode(page, "for i in 1 2 3 4; do echo tick $i; sleep 0.4; done");
+    await setCode(page, "for i in 1 2 3 4; do echo tick $i; sleep 0.8; done");
     await page.keyboard.press("Control+Enter");
-    await page.waitForFunction("document.getElementById('output').textContent.includes('tick 1')", null, { timeout: 30_000 });
+    // Polled from here: the page's CSP refuses the string evaluation waitForFunction would use.
+    await expect.poll(() => text(page, "#output"), { timeout: 30_000, intervals: [50] }).toContain("tick 1");
     // The first line is on screen while the run is still going.
     expect(await page.getAttribute("#verdict", "data-status")).toBe("RUNNING");
     expect(await text(page, "#output")).not.toContain("tick 4");
@@ -203,7 +218,7 @@ describe("running programs", () => {
     const code = "import time\nprint('started', flush=True)\ntime.sleep(120)";
     await setCode(page, code);
     await page.click("#run");
-    await page.waitForFunction("document.getElementById('output').textContent.includes('started')", null, { timeout: 30_000 });
+    await expect.poll(() => text(page, "#output"), { timeout: 30_000, intervals: [50] }).toContain("started");
     await page.click("#stop");
     expect(await verdictAfterRun(page, 10_000)).toBe("CANCELLED");
     await page.screenshot({ path: join(screenshots, "stopped.png"), fullPage: true });
@@ -248,6 +263,9 @@ describe("running programs", () => {
         "plt.savefig('plot.svg')",
         "open('notes.txt', 'w').write('a note\\n')",
         "open('blob.bin', 'wb').write(bytes(range(256)))",
+        // Hostile files: an SVG with scripts and an HTML page; neither may run in the page.
+        `open('evil.svg', 'w').write('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="20" onload="top.document.title=1"><script>top.document.title=2</script><rect width="120" height="20"/></svg>')`,
+        "open('page.html', 'w').write('<script>document.title=3</script><b>bold</b>')",
         "print(sys.stdin.read().strip(), sys.argv[1:], len(frame))",
       ].join("\n"),
     );
@@ -260,6 +278,12 @@ describe("running programs", () => {
       await expect.poll(() => image.evaluate((element: { naturalWidth: number }) => element.naturalWidth)).toBeGreaterThan(100);
     }
     expect(await text(page, "#artifacts [data-name='notes.txt'] pre")).toBe("a note\n");
+    // The SVG is an image (its scripts never run), the HTML is text; the page's title is untouched.
+    const evil = page.locator("#artifacts [data-name='evil.svg'] img");
+    await expect.poll(() => evil.evaluate((element: { naturalWidth: number }) => element.naturalWidth)).toBe(120);
+    expect(await text(page, "#artifacts [data-name='page.html'] pre")).toBe("<script>document.title=3</script><b>bold</b>");
+    expect(await page.locator("#artifacts b").count()).toBe(0);
+    expect(await page.title()).toBe("Aurea playground");
     const download = page.locator("#artifacts [data-name='blob.bin'] a[download]");
     expect(await download.getAttribute("download")).toBe("blob.bin");
     expect(await page.locator("#artifacts [data-name='blob.bin'] img").count()).toBe(0);
@@ -369,7 +393,7 @@ describe("API keys", () => {
 
       await page.fill("#api-key", "not-the-key-0123456789");
       await page.dispatchEvent("#api-key", "change");
-      await page.waitForFunction("document.getElementById('server-status').textContent.includes('refused')");
+      await expect.poll(() => text(page, "#server-status"), { timeout: 30_000 }).toContain("refused");
       expect(await text(page, "#server-status")).toMatch(/Unauthenticated.*refused this API key/);
 
       await page.fill("#api-key", apiKey);

@@ -7,7 +7,7 @@
  */
 import type { EditorView } from "@codemirror/view";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { LanguageInfo } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { type LanguageInfo, SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { type AureaClient, describeCallError, isCancel, type KeyStore } from "./aurea-client.js";
 import { createEditorState, createEditorView } from "./code-editor.js";
 import { byId, h } from "./dom.js";
@@ -60,7 +60,7 @@ export function createNotebook(options: {
     const elements = {
       verdict: h("span", { className: "badge idle", text: "Not run", attributes: { role: "status" } }),
       runId: part("span", "run-id"),
-      output: h("pre", { className: "output", attributes: { tabindex: "0", "aria-label": `Cell ${number} output` } }),
+      output: h("pre", { className: "output cell-output", attributes: { tabindex: "0", "aria-label": `Cell ${number} output` } }),
       compileBox: part("div", "compile"),
       compileOutput: part("pre", "output compile"),
       facts: part("dl", "facts"),
@@ -142,6 +142,20 @@ export function createNotebook(options: {
   }
 
   closeButton.addEventListener("click", () => void closeSession("Session closed: the next cell you run opens a new one."));
+  // Leaving the page closes its session at once rather than at its idle timeout, so reloads do not
+  // use up the key's sessions. A keepalive fetch outlives the page; it is CloseSession in Connect's JSON form.
+  window.addEventListener("pagehide", () => {
+    if (!session) return;
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    if (keys.get() !== "") headers.Authorization = `Bearer ${keys.get()}`;
+    void fetch(`/${SandboxService.typeName}/${SandboxService.method.closeSession.name}`, {
+      method: "POST",
+      keepalive: true,
+      headers,
+      body: JSON.stringify({ session_id: session.id }),
+    }).catch(() => undefined);
+    session = undefined;
+  });
   byId("add-cell").addEventListener("click", () => addCell().view.focus());
   addCell();
 

@@ -204,7 +204,7 @@ describe("running programs", () => {
     await setCode(page, "for i in 1 2 3 4; do echo tick $i; sleep 0.8; done");
     await page.keyboard.press("Control+Enter");
     // Polled from here: the page's CSP refuses the string evaluation waitForFunction would use.
-    await expect.poll(() => text(page, "#output"), { timeout: 30_000, intervals: [50] }).toContain("tick 1");
+    await expect.poll(() => text(page, "#output"), { timeout: 30_000, interval: 50 }).toContain("tick 1");
     // The first line is on screen while the run is still going.
     expect(await page.getAttribute("#verdict", "data-status")).toBe("RUNNING");
     expect(await text(page, "#output")).not.toContain("tick 4");
@@ -218,11 +218,20 @@ describe("running programs", () => {
     const code = "import time\nprint('started', flush=True)\ntime.sleep(120)";
     await setCode(page, code);
     await page.click("#run");
-    await expect.poll(() => text(page, "#output"), { timeout: 30_000, intervals: [50] }).toContain("started");
+    await expect.poll(() => text(page, "#output"), { timeout: 30_000, interval: 50 }).toContain("started");
     await page.click("#stop");
     expect(await verdictAfterRun(page, 10_000)).toBe("CANCELLED");
     await page.screenshot({ path: join(screenshots, "stopped.png"), fullPage: true });
     await expect.poll(() => auditLines(aurea, code).map((line) => line.status), { timeout: 15_000 }).toEqual(["cancelled"]);
+    await page.context().close();
+  });
+
+  it("shows the server's INVALID_ARGUMENT naming the field for a limit it refuses", async () => {
+    const { page } = await openPlayground(aurea);
+    await page.click("#limits-panel summary");
+    await page.fill("#limit-timeout", "100000");
+    expect(await run(page)).toBe("FAILED");
+    expect(await text(page, "#error")).toMatch(/^InvalidArgument: .*timeout/);
     await page.context().close();
   });
 
@@ -340,6 +349,34 @@ describe("notebook mode", () => {
     await page.click("#close-session");
     await expect.poll(() => text(page, "#session-status")).toContain("Session closed");
     await page.context().close();
+  });
+});
+
+describe("notebook mode when a cell is stopped and the page left", () => {
+  it("stops a cell (CANCELLED), keeps the session for the next cell, and closes it when the page goes", async () => {
+    const { page } = await openPlayground(aurea);
+    await page.check("input[name='mode'][value='notebook']");
+    await setCode(page, "import time\nprint('waiting', flush=True)\ntime.sleep(60)", "#cells .cell >> nth=0 >> .cm-content");
+    await page.keyboard.press("Control+Enter");
+    const first = page.locator("#cells .cell").nth(0);
+    await expect.poll(() => first.locator(".cell-output").textContent(), { timeout: 60_000, interval: 50 }).toContain("waiting");
+    const sessionId = await page.getAttribute("#session-status", "data-session-id");
+    await page.click("#stop");
+    await page.waitForSelector("body[data-running='false']");
+    expect(await first.locator(".badge").getAttribute("data-status")).toBe("CANCELLED");
+    // The same session runs the next cell.
+    await page.click("#add-cell");
+    await page.keyboard.insertText("print('after the stop')");
+    await page.keyboard.press("Control+Enter");
+    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(3)");
+    const second = page.locator("#cells .cell").nth(1);
+    expect(await second.locator(".badge").getAttribute("data-status")).toBe("OK");
+    expect(await second.locator(".cell-output").textContent()).toBe("after the stop\n");
+    expect(await page.getAttribute("#session-status", "data-session-id")).toBe(sessionId);
+    const openSessions = async () => ((await (await fetch(`${aurea.baseUrl}/health`)).json()) as { sessions: number }).sessions;
+    expect(await openSessions()).toBe(1);
+    await page.close({ runBeforeUnload: true });
+    await expect.poll(openSessions, { timeout: 15_000 }).toBe(0);
   });
 });
 

@@ -1,15 +1,12 @@
-import { existsSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
+import { launchChromium } from "../support/chromium.js";
 import { aureaContainers } from "../support/containers.js";
-
-/** Debian's Chromium, installed by .ci/run; no browser is ever downloaded. */
-const chromiumPath = "/usr/bin/chromium";
 
 let aurea: RunningAurea;
 let page: http.Server;
@@ -17,7 +14,6 @@ let pageOrigin: string;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: apt-get install chromium (.ci/run does)`);
   const bundle = await build({
     entryPoints: [fileURLToPath(new URL("../browser/sandbox-page.ts", import.meta.url))],
     bundle: true,
@@ -40,18 +36,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => page.listen(0, "127.0.0.1", resolve));
   pageOrigin = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
   aurea = await startAurea({ CORS_ALLOWED_ORIGINS: pageOrigin });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

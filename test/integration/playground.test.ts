@@ -1,15 +1,14 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repositoryRoot } from "../../src/config/repository.js";
 import { playgroundContentSecurityPolicy } from "../../src/server/playground-route.js";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
+import { launchChromium } from "../support/chromium.js";
 import { aureaContainers } from "../support/containers.js";
 
-/** Debian's Chromium, installed by .ci/run; no browser is ever downloaded. */
-const chromiumPath = "/usr/bin/chromium";
 /** Where the screenshots go, for people to look at (not compared by the test). */
 const screenshots = join(repositoryRoot(), "test-results", "playground");
 const apiKey = "playground-key-0123456789";
@@ -18,21 +17,9 @@ let aurea: RunningAurea;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: apt-get install chromium (.ci/run does)`);
   mkdirSync(screenshots, { recursive: true });
   aurea = await startAurea();
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -408,6 +395,10 @@ describe("sharing, keyboard and phone width", () => {
     await page.focus("#language");
     await page.keyboard.press("Tab");
     expect(await page.evaluate("document.activeElement.id")).toBe("runtime");
+    // Tab is never trapped in the editor: it moves on to the next control.
+    await page.focus("#editor .cm-content");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate("document.activeElement.closest('.cm-editor') === null")).toBe(true);
     await page.focus("#editor .cm-content");
     await page.keyboard.press("Control+A");
     await page.keyboard.insertText("print('from the keyboard')");

@@ -1,124 +1,74 @@
 /**
  * Syntax highlighting for each editor mode (editor-modes.ts): CodeMirror's own language packages
- * where one exists, its legacy stream modes for the rest, and three small simple-mode
- * definitions (awk, NASM, Prolog) for languages CodeMirror has no mode for.
+ * where one exists, its legacy stream modes for the rest, and simple-modes.ts for languages
+ * CodeMirror has no mode for. Each is a chunk of its own, fetched (from this origin) the first
+ * time a file of that mode is shown, so the page starts with none of them.
  */
-import { cpp } from "@codemirror/lang-cpp";
-import { java } from "@codemirror/lang-java";
-import { javascript } from "@codemirror/lang-javascript";
-import { go } from "@codemirror/lang-go";
-import { php } from "@codemirror/lang-php";
-import { python } from "@codemirror/lang-python";
-import { rust } from "@codemirror/lang-rust";
-import { SQLite, sql } from "@codemirror/lang-sql";
 import { type LanguageSupport, StreamLanguage, type StreamParser } from "@codemirror/language";
-import { csharp, kotlin, scala } from "@codemirror/legacy-modes/mode/clike";
-import { clojure } from "@codemirror/legacy-modes/mode/clojure";
-import { cobol } from "@codemirror/legacy-modes/mode/cobol";
-import { commonLisp } from "@codemirror/legacy-modes/mode/commonlisp";
-import { d } from "@codemirror/legacy-modes/mode/d";
-import { erlang } from "@codemirror/legacy-modes/mode/erlang";
-import { fortran } from "@codemirror/legacy-modes/mode/fortran";
-import { groovy } from "@codemirror/legacy-modes/mode/groovy";
-import { haskell } from "@codemirror/legacy-modes/mode/haskell";
-import { lua } from "@codemirror/legacy-modes/mode/lua";
-import { oCaml } from "@codemirror/legacy-modes/mode/mllike";
-import { pascal } from "@codemirror/legacy-modes/mode/pascal";
-import { perl } from "@codemirror/legacy-modes/mode/perl";
-import { r } from "@codemirror/legacy-modes/mode/r";
-import { ruby } from "@codemirror/legacy-modes/mode/ruby";
-import { scheme } from "@codemirror/legacy-modes/mode/scheme";
-import { shell } from "@codemirror/legacy-modes/mode/shell";
-import { simpleMode } from "@codemirror/legacy-modes/mode/simple-mode";
-import { tcl } from "@codemirror/legacy-modes/mode/tcl";
 import type { Extension } from "@codemirror/state";
 import type { EditorMode } from "./editor-modes.js";
 
-const awk = simpleMode({
-  start: [
-    { regex: /#.*/, token: "comment" },
-    { regex: /"(?:[^\\"]|\\.)*"?/, token: "string" },
-    { regex: /\/(?:[^\\/]|\\.)+\//, token: "string-2" },
-    {
-      regex:
-        /\b(?:BEGIN|END|function|if|else|while|for|do|break|continue|next|nextfile|exit|return|delete|in|getline|print|printf)\b/,
-      token: "keyword",
-    },
-    { regex: /\$\d+|\$[A-Za-z_]\w*|\b(?:NR|NF|FS|OFS|RS|ORS|FILENAME|FNR|SUBSEP)\b/, token: "variable-2" },
-    { regex: /\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b/i, token: "number" },
-  ],
-  languageData: { commentTokens: { line: "#" } },
-});
+type Loader = () => Promise<Extension | LanguageSupport>;
+const stream = (parser: StreamParser<unknown>) => StreamLanguage.define(parser);
 
-const nasm = simpleMode({
-  start: [
-    { regex: /;.*/, token: "comment" },
-    { regex: /"(?:[^\\"]|\\.)*"?|'(?:[^\\']|\\.)*'?|`(?:[^\\`]|\\.)*`?/, token: "string" },
-    { regex: /^\s*[A-Za-z_.$?][\w.$?@]*:/, token: "def" },
-    { regex: /\b(?:section|segment|global|extern|bits|default|db|dw|dd|dq|resb|resw|resd|resq|equ|times)\b/i, token: "keyword" },
-    { regex: /\b(?:[re]?[abcd]x|[abcd][lh]|[re]?[sd]i|[re]?[sb]p|r\d+[dwb]?|[re]ip)\b/i, token: "variable-2" },
-    { regex: /\b(?:0x[\da-f]+|\d+)\b/i, token: "number" },
-  ],
-  languageData: { commentTokens: { line: ";" } },
-});
-
-const prolog = simpleMode({
-  start: [
-    { regex: /%.*/, token: "comment" },
-    { regex: /\/\*/, token: "comment", next: "comment" },
-    { regex: /"(?:[^\\"]|\\.)*"?|'(?:[^\\']|\\.)*'?/, token: "string" },
-    { regex: /:-|-->|\?-/, token: "keyword" },
-    { regex: /\b(?:is|mod|rem|not|true|fail|false|halt)\b/, token: "keyword" },
-    { regex: /\b[A-Z_]\w*/, token: "variable-2" },
-    { regex: /\b\d+(?:\.\d+)?\b/, token: "number" },
-  ],
-  comment: [
-    { regex: /.*?\*\//, token: "comment", next: "start" },
-    { regex: /.*/, token: "comment" },
-  ],
-  languageData: { commentTokens: { line: "%", block: { open: "/*", close: "*/" } } },
-});
-
-const legacy = (parser: StreamParser<unknown>) => () => StreamLanguage.define(parser);
-
-const highlighters: Record<EditorMode, () => Extension | LanguageSupport> = {
-  awk: legacy(awk),
-  c: () => cpp(),
-  clojure: legacy(clojure),
-  cobol: legacy(cobol),
-  commonlisp: legacy(commonLisp),
-  cpp: () => cpp(),
-  csharp: legacy(csharp),
-  d: legacy(d),
-  erlang: legacy(erlang),
-  fortran: legacy(fortran),
-  go: () => go(),
-  groovy: legacy(groovy),
-  haskell: legacy(haskell),
-  java: () => java(),
-  javascript: () => javascript(),
-  kotlin: legacy(kotlin),
-  lua: legacy(lua),
-  nasm: legacy(nasm),
-  ocaml: legacy(oCaml),
-  pascal: legacy(pascal),
-  perl: legacy(perl),
-  php: () => php({ plain: false }),
-  prolog: legacy(prolog),
-  python: () => python(),
-  r: legacy(r),
-  ruby: legacy(ruby),
-  rust: () => rust(),
-  scala: legacy(scala),
-  scheme: legacy(scheme),
-  shell: legacy(shell),
-  sql: () => sql({ dialect: SQLite }),
-  tcl: legacy(tcl),
-  typescript: () => javascript({ typescript: true }),
+const loaders: Record<EditorMode, Loader> = {
+  awk: async () => stream((await import("./simple-modes.js")).awk),
+  c: async () => (await import("@codemirror/lang-cpp")).cpp(),
+  clojure: async () => stream((await import("@codemirror/legacy-modes/mode/clojure")).clojure),
+  cobol: async () => stream((await import("@codemirror/legacy-modes/mode/cobol")).cobol),
+  commonlisp: async () => stream((await import("@codemirror/legacy-modes/mode/commonlisp")).commonLisp),
+  cpp: async () => (await import("@codemirror/lang-cpp")).cpp(),
+  csharp: async () => stream((await import("@codemirror/legacy-modes/mode/clike")).csharp),
+  d: async () => stream((await import("@codemirror/legacy-modes/mode/d")).d),
+  erlang: async () => stream((await import("@codemirror/legacy-modes/mode/erlang")).erlang),
+  fortran: async () => stream((await import("@codemirror/legacy-modes/mode/fortran")).fortran),
+  go: async () => (await import("@codemirror/lang-go")).go(),
+  groovy: async () => stream((await import("@codemirror/legacy-modes/mode/groovy")).groovy),
+  haskell: async () => stream((await import("@codemirror/legacy-modes/mode/haskell")).haskell),
+  java: async () => (await import("@codemirror/lang-java")).java(),
+  javascript: async () => (await import("@codemirror/lang-javascript")).javascript(),
+  kotlin: async () => stream((await import("@codemirror/legacy-modes/mode/clike")).kotlin),
+  lua: async () => stream((await import("@codemirror/legacy-modes/mode/lua")).lua),
+  nasm: async () => stream((await import("./simple-modes.js")).nasm),
+  ocaml: async () => stream((await import("@codemirror/legacy-modes/mode/mllike")).oCaml),
+  pascal: async () => stream((await import("@codemirror/legacy-modes/mode/pascal")).pascal),
+  perl: async () => stream((await import("@codemirror/legacy-modes/mode/perl")).perl),
+  php: async () => (await import("@codemirror/lang-php")).php({ plain: false }),
+  prolog: async () => stream((await import("./simple-modes.js")).prolog),
+  python: async () => (await import("@codemirror/lang-python")).python(),
+  r: async () => stream((await import("@codemirror/legacy-modes/mode/r")).r),
+  ruby: async () => stream((await import("@codemirror/legacy-modes/mode/ruby")).ruby),
+  rust: async () => (await import("@codemirror/lang-rust")).rust(),
+  scala: async () => stream((await import("@codemirror/legacy-modes/mode/clike")).scala),
+  scheme: async () => stream((await import("@codemirror/legacy-modes/mode/scheme")).scheme),
+  shell: async () => stream((await import("@codemirror/legacy-modes/mode/shell")).shell),
+  sql: async () => {
+    const { SQLite, sql } = await import("@codemirror/lang-sql");
+    return sql({ dialect: SQLite });
+  },
+  tcl: async () => stream((await import("@codemirror/legacy-modes/mode/tcl")).tcl),
+  typescript: async () => (await import("@codemirror/lang-javascript")).javascript({ typescript: true }),
 };
 
-/** The editor extension that highlights `mode`; none for plain text. */
-export function highlighting(mode: EditorMode | undefined): Extension {
-  if (!mode) return [];
-  return highlighters[mode]();
+const loaded = new Map<EditorMode, Extension>();
+const loading = new Map<EditorMode, Promise<Extension>>();
+
+/** The highlighting for `mode` if it was loaded already (none for plain text). */
+export function loadedHighlighting(mode: EditorMode | undefined): Extension | undefined {
+  return mode ? loaded.get(mode) : [];
+}
+
+/** Loads `mode`'s highlighting once; every later call answers the same. */
+export function loadHighlighting(mode: EditorMode): Promise<Extension> {
+  let pending = loading.get(mode);
+  if (!pending) {
+    pending = loaders[mode]().then((extension) => {
+      loaded.set(mode, extension);
+      return extension;
+    });
+    // A failed fetch (the server restarted with a new build) may be tried again later.
+    pending.catch(() => loading.delete(mode));
+    loading.set(mode, pending);
+  }
+  return pending;
 }

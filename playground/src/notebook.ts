@@ -9,7 +9,7 @@ import type { EditorView } from "@codemirror/view";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type LanguageInfo, SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { type AureaClient, describeCallError, isCancel, type KeyStore } from "./aurea-client.js";
-import { createEditorState, createEditorView } from "./code-editor.js";
+import { createEditorState, createEditorView, showState } from "./code-editor.js";
 import { byId, h } from "./dom.js";
 import { createRunView, type RunView } from "./run-view.js";
 
@@ -189,7 +189,8 @@ export function createNotebook(options: {
       // Each cell keeps its text, highlighted as the new language.
       for (const [index, cell] of cells.entries()) {
         const label = `Cell ${index + 1} code`;
-        cell.view.setState(
+        showState(
+          cell.view,
           createEditorState(options.fileName(), cell.view.state.doc.toString(), { onRun: options.onRun, label }),
         );
       }

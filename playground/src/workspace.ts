@@ -7,7 +7,7 @@
 import type { EditorState } from "@codemirror/state";
 import type { EditorView } from "@codemirror/view";
 import type { LanguageInfo } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { createEditorState, createEditorView, type EditorSetup } from "./code-editor.js";
+import { createEditorState, createEditorView, type EditorSetup, showState } from "./code-editor.js";
 import { byId, h, show } from "./dom.js";
 import { formatBytes } from "./format.js";
 
@@ -57,7 +57,7 @@ export function createWorkspace(setup: EditorSetup, onMessage: (text: string) =>
     active = file;
     const state = file ? file.state : mainState;
     show(view.dom, state !== undefined);
-    if (state) view.setState(state);
+    if (state) showState(view, state);
     show(binaryNote, file?.bytes !== undefined);
     if (file?.bytes) binaryNote.textContent = `${file.name}: a binary file of ${formatBytes(file.bytes.length)}, sent as it is.`;
     removeButton.disabled = file === undefined;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { extname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Logger } from "pino";
 import type { RequestHandler } from "./single-port-server.js";
@@ -33,18 +33,24 @@ export function playgroundContentSecurityPolicy(styleNonce: string): string {
 /** Where index.html says the page's style nonce goes; replaced in every copy served. */
 const styleNoncePlaceholder = "__STYLE_NONCE__";
 
-/** Files of the built page, by the path they are served at. */
-const servedFiles: Record<string, { file: string; type: string }> = {
-  "/": { file: "index.html", type: "text/html; charset=utf-8" },
-  "/index.html": { file: "index.html", type: "text/html; charset=utf-8" },
-  "/playground/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
-  "/playground/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
-  "/favicon.ico": { file: "favicon.svg", type: "image/svg+xml" },
-  "/playground/favicon.svg": { file: "favicon.svg", type: "image/svg+xml" },
+/** Paths other than `/playground/<file>` that answer a file of the built page. */
+const aliases: Record<string, string> = {
+  "/": "index.html",
+  "/index.html": "index.html",
+  "/favicon.ico": "favicon.svg",
+};
+
+const contentTypes: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
 };
 
 interface LoadedFile {
   readonly type: string;
+  /** A chunk whose name carries its content's hash: browsers may keep it for good. */
+  readonly immutable: boolean;
   readonly body: Buffer;
   readonly gzipped: Buffer;
   readonly etag: string;
@@ -66,14 +72,16 @@ export function withPlayground(handler: RequestHandler, options: PlaygroundRoute
   }
   return (request, response) => {
     const path = (request.url ?? "").split("?")[0] ?? "";
-    const served = servedFiles[path];
-    if (!served || (request.method !== "GET" && request.method !== "HEAD")) {
+    const name = aliases[path] ?? (path.startsWith("/playground/") ? path.slice("/playground/".length) : undefined);
+    // Before the page is built only its HTML path is claimed (to say so); the rest goes on.
+    const claimed = name !== undefined && (files ? files.has(name) : name === "index.html");
+    if (!claimed || (request.method !== "GET" && request.method !== "HEAD")) {
       handler(request, response);
       return;
     }
     const styleNonce = randomBytes(18).toString("base64");
     setSecurityHeaders(response, styleNonce);
-    const file = files?.get(served.file);
+    const file = files?.get(name);
     if (!file) {
       response.statusCode = 503;
       response.setHeader("Content-Type", "text/plain; charset=utf-8");
@@ -81,7 +89,7 @@ export function withPlayground(handler: RequestHandler, options: PlaygroundRoute
       return;
     }
     response.setHeader("Content-Type", file.type);
-    if (served.file === "index.html") {
+    if (name === "index.html") {
       // A nonce of its own in every copy: never cached, never compressed (a few kilobytes).
       const page = Buffer.from(file.body.toString("utf8").replaceAll(styleNoncePlaceholder, styleNonce), "utf8");
       response.setHeader("Cache-Control", "no-store");
@@ -91,8 +99,9 @@ export function withPlayground(handler: RequestHandler, options: PlaygroundRoute
       else response.end(page);
       return;
     }
-    // Always revalidated, so a new build is seen at once; unchanged files cost a 304.
-    response.setHeader("Cache-Control", "no-cache");
+    // Always revalidated, so a new build is seen at once (unchanged files cost a 304); chunks,
+    // named by their content, never change.
+    response.setHeader("Cache-Control", file.immutable ? "public, max-age=31536000, immutable" : "no-cache");
     response.setHeader("ETag", file.etag);
     response.setHeader("Vary", "Accept-Encoding");
     if (request.headers["if-none-match"] === file.etag) {
@@ -122,14 +131,18 @@ function setSecurityHeaders(response: HeaderTarget, styleNonce: string): void {
   response.setHeader("Permissions-Policy", "camera=(), microphone=(), geolocation=(), usb=(), payment=()");
 }
 
+/** Every file of the built page, by its path under `directory`; undefined when it is not built. */
 function loadFiles(directory: string): Map<string, LoadedFile> | undefined {
   if (!existsSync(join(directory, "index.html"))) return undefined;
   const loaded = new Map<string, LoadedFile>();
-  for (const { file, type } of Object.values(servedFiles)) {
-    if (loaded.has(file)) continue;
-    const body = readFileSync(join(directory, file));
+  for (const entry of readdirSync(directory, { recursive: true, withFileTypes: true })) {
+    const type = contentTypes[extname(entry.name)];
+    if (!entry.isFile() || !type) continue;
+    const path = join(entry.parentPath, entry.name);
+    const name = relative(directory, path);
+    const body = readFileSync(path);
     const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
-    loaded.set(file, { type, body, gzipped: gzipSync(body), etag });
+    loaded.set(name, { type, body, gzipped: gzipSync(body), etag, immutable: name.startsWith("chunks/") });
   }
   return loaded;
 }

@@ -156,6 +156,8 @@ describe("running programs", () => {
       // The language's example is there to start from.
       expect(await editorText(page)).not.toBe("");
       await setCode(page, program.code);
+      // Highlighted: the language's mode (a chunk loaded when first shown) marks up its tokens.
+      await expect.poll(() => page.locator("#editor .cm-line span").count()).toBeGreaterThan(2);
       expect(await run(page)).toBe("OK");
       expect(await text(page, "#output .stdout")).toContain(program.stdout);
       expect(await text(page, "#output .stderr")).toContain("to stderr");

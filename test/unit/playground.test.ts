@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -133,6 +133,9 @@ describe("the playground route", () => {
     writeFileSync(join(directory, "app.js"), "console.log('app');".repeat(100));
     writeFileSync(join(directory, "app.css"), "p{}");
     writeFileSync(join(directory, "favicon.svg"), "<svg/>");
+    mkdirSync(join(directory, "chunks"));
+    writeFileSync(join(directory, "chunks", "python-ABCD1234.js"), "export const python = 1;");
+    writeFileSync(join(directory, "chunks", "notes.txt"), "not a page file");
     return directory;
   }
 
@@ -156,6 +159,12 @@ describe("the playground route", () => {
     expect(await plain.text()).toBe("console.log('app');".repeat(100));
     const etag = plain.headers.get("etag") ?? "";
     expect((await fetch(`${base}/playground/app.js`, { headers: { "if-none-match": etag } })).status).toBe(304);
+    expect(plain.headers.get("cache-control")).toBe("no-cache");
+    // A chunk is named by its content: browsers may keep it for good.
+    const chunk = await fetch(`${base}/playground/chunks/python-ABCD1234.js`);
+    expect(chunk.status).toBe(200);
+    expect(chunk.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect(chunk.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
     const head = await fetch(`${base}/playground/app.css`, { method: "HEAD" });
     expect(head.status).toBe(200);
     expect(head.headers.get("content-type")).toBe("text/css; charset=utf-8");
@@ -168,6 +177,8 @@ describe("the playground route", () => {
       ["GET", "/languages"],
       ["POST", "/"],
       ["GET", "/playground/other.js"],
+      ["GET", "/playground/chunks/notes.txt"],
+      ["GET", "/playground/chunks"],
       ["GET", "/aurea.sandbox.v1.SandboxService/Health"],
     ]) {
       expect((await fetch(`${built}${path}`, { method })).status, `${method} ${path}`).toBe(299);

@@ -46,7 +46,13 @@ const notebook = createNotebook({
   keys,
   onRun: () => void run(),
   fileName: () => languages.get(languageSelect.value)?.fileName ?? "main",
-  settings: () => ({ language: currentLanguage(), runtime: options.runtime(), files: workspace.files(), limits: limits() }),
+  settings: () => ({
+    language: currentLanguage(),
+    runtime: options.runtime(),
+    files: workspace.files(),
+    limits: limits(),
+    env: options.env(),
+  }),
 });
 
 function currentLanguage(): LanguageInfo {
@@ -95,6 +101,7 @@ async function runProgram(signal: AbortSignal): Promise<void> {
         code: workspace.code(),
         stdin: encoder.encode(options.stdinText()),
         args: options.args(),
+        env: options.env(),
         runtime: options.runtime(),
         timeout: options.timeout(),
         limits: limits(),

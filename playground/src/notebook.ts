@@ -18,6 +18,7 @@ export interface NotebookSettings {
   readonly runtime: string;
   readonly files: { files: Record<string, string>; binaryFiles: Record<string, Uint8Array> };
   readonly limits: { cpu: number; memoryBytes: bigint; pids: bigint };
+  readonly env: Record<string, string>;
 }
 
 export interface Notebook {
@@ -120,6 +121,7 @@ export function createNotebook(options: {
         files: settings.files.files,
         binaryFiles: settings.files.binaryFiles,
         limits: settings.limits,
+        env: settings.env,
         idleTimeout: idleTimeoutSeconds,
       },
       { signal },

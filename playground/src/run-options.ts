@@ -13,6 +13,8 @@ export interface RunOptions {
   stdinText(): string;
   setStdinText(text: string): void;
   args(): string[];
+  /** `NAME=value` lines as a map; a line without `=` is an empty value, as the server will say. */
+  env(): Record<string, string>;
   /** Seconds of wall time asked for; 0 for the server's default. */
   timeout(): number;
   /** Limits asked for; zero fields take the server's defaults. */
@@ -26,6 +28,7 @@ const runtimeTitles: Record<string, string> = { runc: "runc (containers)", runsc
 export function createRunOptions(): RunOptions {
   const stdin = byId<HTMLTextAreaElement>("stdin");
   const args = byId<HTMLTextAreaElement>("args");
+  const env = byId<HTMLTextAreaElement>("env");
   const runtime = byId<HTMLSelectElement>("runtime");
   const timeout = byId<HTMLInputElement>("limit-timeout");
   const cpu = byId<HTMLInputElement>("limit-cpu");
@@ -54,6 +57,15 @@ export function createRunOptions(): RunOptions {
       stdin.value = text;
     },
     args: () => (args.value === "" ? [] : args.value.replace(/\n$/, "").split("\n")),
+    env() {
+      const entries: Record<string, string> = {};
+      for (const line of env.value.split("\n")) {
+        if (line.trim() === "") continue;
+        const equals = line.indexOf("=");
+        entries[equals < 0 ? line : line.slice(0, equals)] = equals < 0 ? "" : line.slice(equals + 1);
+      }
+      return entries;
+    },
     timeout: () => number(timeout),
     limits: () => ({
       cpu: number(cpu),

@@ -238,6 +238,7 @@ describe("running programs", () => {
     await page.selectOption("#language", "python-data");
     await page.fill("#stdin", "from stdin\n");
     await page.fill("#args", "first\nsecond");
+    await page.fill("#env", "GREETING=hi = there");
     await page.setInputFiles("#upload-files", {
       name: "numbers.csv",
       mimeType: "text/csv",
@@ -264,11 +265,12 @@ describe("running programs", () => {
         // Hostile files: an SVG with scripts and an HTML page; neither may run in the page.
         `open('evil.svg', 'w').write('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="20" onload="top.document.title=1"><script>top.document.title=2</script><rect width="120" height="20"/></svg>')`,
         "open('page.html', 'w').write('<script>document.title=3</script><b>bold</b>')",
-        "print(sys.stdin.read().strip(), sys.argv[1:], len(frame))",
+        "import os",
+        "print(sys.stdin.read().strip(), sys.argv[1:], len(frame), os.environ['GREETING'])",
       ].join("\n"),
     );
     expect(await run(page, 120_000)).toBe("OK");
-    expect(await text(page, "#output")).toContain("from stdin ['first', 'second'] 3");
+    expect(await text(page, "#output")).toContain("from stdin ['first', 'second'] 3 hi = there");
     for (const name of ["plot.png", "plot.svg"]) {
       const image = page.locator(`#artifacts [data-name='${name}'] img`);
       await image.scrollIntoViewIfNeeded();
@@ -337,6 +339,40 @@ describe("notebook mode", () => {
     await page.screenshot({ path: join(screenshots, "notebook.png"), fullPage: true });
     await page.click("#close-session");
     await expect.poll(() => text(page, "#session-status")).toContain("Session closed");
+    await page.context().close();
+  });
+});
+
+describe("notebook mode in other languages", () => {
+  it("keeps JavaScript's variables and shows a cell's completion value", async () => {
+    const { page } = await openPlayground(aurea);
+    await page.selectOption("#language", "javascript");
+    await page.check("input[name='mode'][value='notebook']");
+    await setCode(page, "const base = 40;", "#cells .cell >> nth=0 >> .cm-content");
+    await page.keyboard.press("Control+Enter");
+    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(2)", { timeout: 60_000 });
+    await page.keyboard.insertText("base + 2");
+    await page.keyboard.press("Control+Enter");
+    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(3)", { timeout: 60_000 });
+    expect(await page.locator("#cells .cell").nth(1).locator(".facts").textContent()).toContain("Value42");
+    expect(await text(page, "#session-status")).toContain("variables and files kept between cells");
+    await page.click("#close-session");
+    await page.context().close();
+  });
+
+  it("keeps the session's files between cells for a language without an interpreter of its own (bash)", async () => {
+    const { page } = await openPlayground(aurea);
+    await page.selectOption("#language", "bash");
+    await page.check("input[name='mode'][value='notebook']");
+    await setCode(page, "echo kept > note.txt", "#cells .cell >> nth=0 >> .cm-content");
+    await page.keyboard.press("Control+Enter");
+    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(2)", { timeout: 60_000 });
+    expect(await text(page, "#session-status")).toMatch(/bash on runc · files kept between cells/);
+    await page.keyboard.insertText("cat note.txt");
+    await page.keyboard.press("Control+Enter");
+    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(3)", { timeout: 60_000 });
+    expect(await page.locator("#cells .cell").nth(1).locator(".cell-output").textContent()).toBe("kept\n");
+    await page.click("#close-session");
     await page.context().close();
   });
 });

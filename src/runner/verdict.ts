@@ -79,6 +79,9 @@ export interface RunEnding {
   readonly limitsHit: readonly LimitHit[];
 }
 
+/** 128 + SIGKILL: how a program the kernel killed for memory ends. */
+const memoryKillExitCode = 137;
+
 /** The end-of-run decision. Pure. */
 export function reconcile(evidence: RunEvidence): RunEnding {
   const { report, stoppedBy } = evidence;
@@ -87,12 +90,14 @@ export function reconcile(evidence: RunEvidence): RunEnding {
     error = "the workspace files could not be extracted in the container";
   }
   const killedByAurea = stoppedBy.size > 0;
-  // Under gVisor a memory kill takes the whole sandbox before the supervisor can report, and the
-  // engine seldom flags it: that ending is read as the memory kill it is.
+  // Under gVisor a memory kill takes the whole sandbox before the supervisor can report. The
+  // engine mostly answers exit 137 without its OOM flag; now and then (1 run in 16 of a Java heap
+  // here) it flags the OOM kill and gives runsc's own status (2), which is the sandbox's, not the
+  // program's. Either ending is read as the memory kill it is.
   const sandboxKilledForMemory =
     runtimeTraits[evidence.runtime].memoryKillEndsSandbox &&
     report === undefined &&
-    evidence.engineExitCode === 137 &&
+    (evidence.engineExitCode === 137 || evidence.engineOomKilled) &&
     !killedByAurea &&
     error === undefined;
   // Otherwise the supervisor writes its report after every program ending it sees; without one,
@@ -107,7 +112,8 @@ export function reconcile(evidence: RunEvidence): RunEnding {
   // The report carries the program's own status; the engine's exit code is the supervisor's,
   // which differs only when the supervisor failed after reporting (collecting artifacts after a
   // fork bomb, say). The program's status is the truth about the program.
-  const exitCode = finished?.status ?? evidence.engineExitCode;
+  // A memory kill is a SIGKILL (137), as the API documents, whatever status runsc gave.
+  const exitCode = finished?.status ?? (sandboxKilledForMemory ? memoryKillExitCode : evidence.engineExitCode);
   const oomKilled = evidence.engineOomKilled || (finished?.oomKills ?? 0) > 0 || sandboxKilledForMemory;
   const verdict = decideVerdict({
     exitCode,

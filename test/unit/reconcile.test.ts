@@ -107,6 +107,18 @@ const rows: Row[] = [
     { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" },
   ],
   [
+    "no report, runsc's own exit 2 and the engine's OOM flag under runsc: the sandbox died for memory",
+    "runsc",
+    { report: undefined, engineExitCode: 2, engineOomKilled: true },
+    { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "no report and the engine's OOM flag under runc: output lost (the supervisor outlives a memory kill there)",
+    "runc",
+    { report: undefined, engineExitCode: 2, engineOomKilled: true },
+    { verdict: "internal", exitCode: undefined, error: /exit code 2, OOM-killed/ },
+  ],
+  [
     "no report and exit 1 under runsc: output lost",
     "runsc",
     { report: undefined, engineExitCode: 1 },

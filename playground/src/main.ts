@@ -3,6 +3,7 @@
  * panel to Aurea's RunStream and session RPCs. Served at `/` by src/server/playground-route.ts,
  * built by scripts/build-playground.ts.
  */
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { LanguageInfo } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { createAureaClient, describeCallError, isCancel, tabKeyStore } from "./aurea-client.js";
 import { byId, h, show } from "./dom.js";
@@ -68,7 +69,8 @@ function limits() {
 
 function setRunning(controller: AbortController | undefined): void {
   running = controller;
-  runButton.disabled = controller !== undefined;
+  // Nothing to run before the server said which languages it has.
+  runButton.disabled = controller !== undefined || languages.size === 0;
   stopButton.disabled = controller === undefined;
   document.body.dataset.running = String(controller !== undefined);
 }
@@ -216,6 +218,7 @@ window.addEventListener("hashchange", () => applySharedProgram());
 
 async function loadLanguages(): Promise<void> {
   serverStatus.textContent = "Connecting…";
+  serverStatus.classList.remove("problem");
   try {
     const [health, list] = await Promise.all([client.health({}).catch(() => undefined), client.listLanguages({})]);
     const previous = languageSelect.value;
@@ -245,10 +248,16 @@ async function loadLanguages(): Promise<void> {
     }
     document.body.dataset.ready = "true";
   } catch (error) {
+    languages.clear();
     serverStatus.textContent = describeCallError(error, keys);
+    serverStatus.classList.add("problem");
     document.body.dataset.ready = "error";
+    // A key is what is missing: the cursor goes where it is typed.
+    if (ConnectError.from(error).code === Code.Unauthenticated) keyInput.focus();
   }
+  setRunning(running);
 }
 
 setMode("program");
+setRunning(undefined);
 void loadLanguages();

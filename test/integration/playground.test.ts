@@ -455,6 +455,9 @@ describe("API keys", () => {
       const { page, context } = await openPlayground(keyed);
       expect(await page.getAttribute("body", "data-ready")).toBe("error");
       expect(await text(page, "#server-status")).toMatch(/Unauthenticated.*enter it above/);
+      // Nothing runs without the server's languages, and the cursor waits in the key field.
+      expect(await page.isDisabled("#run")).toBe(true);
+      expect(await page.evaluate("document.activeElement.id")).toBe("api-key");
       await page.screenshot({ path: join(screenshots, "key-required.png"), fullPage: true });
 
       await page.fill("#api-key", "not-the-key-0123456789");

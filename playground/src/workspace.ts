@@ -132,6 +132,7 @@ export function createWorkspace(setup: EditorSetup, onMessage: (text: string) =>
     display(undefined);
   });
 
+  renderTabs();
   return {
     view,
     setLanguage(language, code) {

@@ -78,6 +78,25 @@ async function run(page: Page, timeout?: number): Promise<string> {
   return verdictAfterRun(page, timeout);
 }
 
+/**
+ * Runs the notebook's focused cell with Ctrl+Enter and waits until it ended and the page moved on
+ * to the cell after it (number `ran + 1`, made when it was the last).
+ */
+async function runCell(page: Page, ran: number): Promise<void> {
+  await page.keyboard.press("Control+Enter");
+  await page.waitForSelector(`body[data-running='false'] #cells .cell:nth-child(${ran + 1})`, { timeout: 60_000 });
+}
+
+/** A tab in notebook mode for `language` whose first cell, `code`, has run. */
+async function notebookAfterFirstCell(language: string, code: string): Promise<Page> {
+  const { page } = await openPlayground(aurea);
+  await page.selectOption("#language", language);
+  await page.check("input[name='mode'][value='notebook']");
+  await setCode(page, code, "#cells .cell >> nth=0 >> .cm-content");
+  await runCell(page, 1);
+  return page;
+}
+
 const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent()) ?? "";
 
 function auditLines(server: RunningAurea, code: string): Record<string, unknown>[] {
@@ -317,20 +336,13 @@ describe("test cases", () => {
 
 describe("notebook mode", () => {
   it("runs cells in one stateful session: a variable lives on, the last expression's value and a plot are shown", async () => {
-    const { page } = await openPlayground(aurea);
-    await page.selectOption("#language", "python-data");
-    await page.check("input[name='mode'][value='notebook']");
-    await setCode(page, "x = 41\nprint('set x')", "#cells .cell >> nth=0 >> .cm-content");
-    await page.keyboard.press("Control+Enter");
-    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(2)", { timeout: 60_000 });
+    const page = await notebookAfterFirstCell("python-data", "x = 41\nprint('set x')");
     expect(await page.getAttribute("#cells .cell >> nth=0 >> .badge", "data-status")).toBe("OK");
     const sessionId = (await page.getAttribute("#session-status", "data-session-id")) ?? "";
     expect(sessionId).not.toBe("");
     // The next cell has the focus: type straight into it.
     await page.keyboard.insertText("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nx + 1");
-    await page.keyboard.press("Control+Enter");
-    await page.waitForSelector("#cells .cell:nth-child(3)", { timeout: 60_000 });
-    await page.waitForSelector("body[data-running='false']");
+    await runCell(page, 2);
     const second = page.locator("#cells .cell").nth(1);
     expect(await second.locator(".badge").getAttribute("data-status")).toBe("OK");
     expect(await second.locator(".facts").textContent()).toContain("Value42");
@@ -345,15 +357,9 @@ describe("notebook mode", () => {
 
 describe("notebook mode in other languages", () => {
   it("keeps JavaScript's variables and shows a cell's completion value", async () => {
-    const { page } = await openPlayground(aurea);
-    await page.selectOption("#language", "javascript");
-    await page.check("input[name='mode'][value='notebook']");
-    await setCode(page, "const base = 40;", "#cells .cell >> nth=0 >> .cm-content");
-    await page.keyboard.press("Control+Enter");
-    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(2)", { timeout: 60_000 });
+    const page = await notebookAfterFirstCell("javascript", "const base = 40;");
     await page.keyboard.insertText("base + 2");
-    await page.keyboard.press("Control+Enter");
-    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(3)", { timeout: 60_000 });
+    await runCell(page, 2);
     expect(await page.locator("#cells .cell").nth(1).locator(".facts").textContent()).toContain("Value42");
     expect(await text(page, "#session-status")).toContain("variables and files kept between cells");
     await page.click("#close-session");
@@ -361,16 +367,10 @@ describe("notebook mode in other languages", () => {
   });
 
   it("keeps the session's files between cells for a language without an interpreter of its own (bash)", async () => {
-    const { page } = await openPlayground(aurea);
-    await page.selectOption("#language", "bash");
-    await page.check("input[name='mode'][value='notebook']");
-    await setCode(page, "echo kept > note.txt", "#cells .cell >> nth=0 >> .cm-content");
-    await page.keyboard.press("Control+Enter");
-    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(2)", { timeout: 60_000 });
+    const page = await notebookAfterFirstCell("bash", "echo kept > note.txt");
     expect(await text(page, "#session-status")).toMatch(/bash on runc · files kept between cells/);
     await page.keyboard.insertText("cat note.txt");
-    await page.keyboard.press("Control+Enter");
-    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(3)", { timeout: 60_000 });
+    await runCell(page, 2);
     expect(await page.locator("#cells .cell").nth(1).locator(".cell-output").textContent()).toBe("kept\n");
     await page.click("#close-session");
     await page.context().close();
@@ -392,8 +392,7 @@ describe("notebook mode when a cell is stopped and the page left", () => {
     // The same session runs the next cell.
     await page.click("#add-cell");
     await page.keyboard.insertText("print('after the stop')");
-    await page.keyboard.press("Control+Enter");
-    await page.waitForSelector("body[data-running='false'] #cells .cell:nth-child(3)");
+    await runCell(page, 2);
     const second = page.locator("#cells .cell").nth(1);
     expect(await second.locator(".badge").getAttribute("data-status")).toBe("OK");
     expect(await second.locator(".cell-output").textContent()).toBe("after the stop\n");

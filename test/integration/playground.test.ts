@@ -178,8 +178,10 @@ describe("running programs", () => {
       // Highlighted: the language's mode (a chunk loaded when first shown) marks up its tokens.
       await expect.poll(() => page.locator("#editor .cm-line span").count()).toBeGreaterThan(2);
       expect(await run(page)).toBe("OK");
-      expect(await text(page, "#output .stdout")).toContain(program.stdout);
-      expect(await text(page, "#output .stderr")).toContain("to stderr");
+      // Each stream's text, joined: stdout and stderr are two pipes, so their chunks may interleave.
+      const streamText = async (stream: string) => (await page.locator(`#output .${stream}`).allTextContents()).join("");
+      expect(await streamText("stdout")).toContain(program.stdout);
+      expect(await streamText("stderr")).toContain("to stderr");
       const facts = await text(page, "#facts");
       expect(facts).toContain("exit code 0");
       expect(facts).toMatch(/Wall time\d+ ms|Wall time[\d.]+ s/);

@@ -97,6 +97,10 @@ async function notebookAfterFirstCell(language: string, code: string): Promise<P
   return page;
 }
 
+/** One stream's output, its spans joined: stdout and stderr are two pipes, so their chunks may interleave. */
+const streamText = async (page: Page, stream: "stdout" | "stderr") =>
+  (await page.locator(`#output .${stream}`).allTextContents()).join("");
+
 const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent()) ?? "";
 
 function auditLines(server: RunningAurea, code: string): Record<string, unknown>[] {
@@ -178,10 +182,8 @@ describe("running programs", () => {
       // Highlighted: the language's mode (a chunk loaded when first shown) marks up its tokens.
       await expect.poll(() => page.locator("#editor .cm-line span").count()).toBeGreaterThan(2);
       expect(await run(page)).toBe("OK");
-      // Each stream's text, joined: stdout and stderr are two pipes, so their chunks may interleave.
-      const streamText = async (stream: string) => (await page.locator(`#output .${stream}`).allTextContents()).join("");
-      expect(await streamText("stdout")).toContain(program.stdout);
-      expect(await streamText("stderr")).toContain("to stderr");
+      expect(await streamText(page, "stdout")).toContain(program.stdout);
+      expect(await streamText(page, "stderr")).toContain("to stderr");
       const facts = await text(page, "#facts");
       expect(facts).toContain("exit code 0");
       expect(facts).toMatch(/Wall time\d+ ms|Wall time[\d.]+ s/);
@@ -291,7 +293,7 @@ describe("running programs", () => {
       ].join("\n"),
     );
     expect(await run(page, 120_000)).toBe("OK");
-    expect(await text(page, "#output")).toContain("from stdin ['first', 'second'] 3 hi = there");
+    expect(await streamText(page, "stdout")).toContain("from stdin ['first', 'second'] 3 hi = there");
     for (const name of ["plot.png", "plot.svg"]) {
       const image = page.locator(`#artifacts [data-name='${name}'] img`);
       await image.scrollIntoViewIfNeeded();

@@ -51,7 +51,7 @@ const notebook = createNotebook({
     language: currentLanguage(),
     runtime: options.runtime(),
     files: workspace.files(),
-    limits: limits(),
+    limits: options.limits(),
     env: options.env(),
   }),
 });
@@ -60,11 +60,6 @@ function currentLanguage(): LanguageInfo {
   const language = languages.get(languageSelect.value);
   if (!language) throw new Error("no language chosen");
   return language;
-}
-
-function limits() {
-  const asked = options.limits();
-  return { cpu: asked.cpu ?? 0, memoryBytes: asked.memoryBytes ?? 0n, pids: asked.pids ?? 0n };
 }
 
 function setRunning(controller: AbortController | undefined): void {
@@ -106,7 +101,7 @@ async function runProgram(signal: AbortSignal): Promise<void> {
         env: options.env(),
         runtime: options.runtime(),
         timeout: options.timeout(),
-        limits: limits(),
+        limits: options.limits(),
         files,
         binaryFiles,
         captureArtifacts: options.captureArtifacts(),

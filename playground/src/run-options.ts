@@ -18,7 +18,7 @@ export interface RunOptions {
   /** Seconds of wall time asked for; 0 for the server's default. */
   timeout(): number;
   /** Limits asked for; zero fields take the server's defaults. */
-  limits(): Partial<ResourceLimits>;
+  limits(): Pick<ResourceLimits, "cpu" | "memoryBytes" | "pids">;
   captureArtifacts(): boolean;
 }
 

@@ -52,7 +52,8 @@ interface LoadedFile {
   /** A chunk whose name carries its content's hash: browsers may keep it for good. */
   readonly immutable: boolean;
   readonly body: Buffer;
-  readonly gzipped: Buffer;
+  /** Absent for the page itself, which differs in every copy served (its nonce). */
+  readonly gzipped: Buffer | undefined;
   readonly etag: string;
 }
 
@@ -89,14 +90,16 @@ export function withPlayground(handler: RequestHandler, options: PlaygroundRoute
       return;
     }
     response.setHeader("Content-Type", file.type);
-    if (name === "index.html") {
-      // A nonce of its own in every copy: never cached, never compressed (a few kilobytes).
-      const page = Buffer.from(file.body.toString("utf8").replaceAll(styleNoncePlaceholder, styleNonce), "utf8");
-      response.setHeader("Cache-Control", "no-store");
-      response.setHeader("Content-Length", page.length);
+    const send = (body: Buffer) => {
+      response.setHeader("Content-Length", body.length);
       response.statusCode = 200;
       if (request.method === "HEAD") response.end();
-      else response.end(page);
+      else response.end(body);
+    };
+    if (!file.gzipped) {
+      // The page: a nonce of its own in every copy, so never cached nor compressed (a few kilobytes).
+      response.setHeader("Cache-Control", "no-store");
+      send(Buffer.from(file.body.toString("utf8").replaceAll(styleNoncePlaceholder, styleNonce), "utf8"));
       return;
     }
     // Always revalidated, so a new build is seen at once (unchanged files cost a 304); chunks,
@@ -110,12 +113,8 @@ export function withPlayground(handler: RequestHandler, options: PlaygroundRoute
       return;
     }
     const gzip = /\bgzip\b/.test(String(request.headers["accept-encoding"] ?? ""));
-    const body = gzip ? file.gzipped : file.body;
     if (gzip) response.setHeader("Content-Encoding", "gzip");
-    response.setHeader("Content-Length", body.length);
-    response.statusCode = 200;
-    if (request.method === "HEAD") response.end();
-    else response.end(body);
+    send(gzip ? file.gzipped : file.body);
   };
 }
 
@@ -142,7 +141,8 @@ function loadFiles(directory: string): Map<string, LoadedFile> | undefined {
     const name = relative(directory, path);
     const body = readFileSync(path);
     const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
-    loaded.set(name, { type, body, gzipped: gzipSync(body), etag, immutable: name.startsWith("chunks/") });
+    const gzipped = name === "index.html" ? undefined : gzipSync(body);
+    loaded.set(name, { type, body, gzipped, etag, immutable: name.startsWith("chunks/") });
   }
   return loaded;
 }

@@ -270,6 +270,18 @@ describe("running programs", () => {
     // The uploaded file is a tab of its own, editable.
     await expect.poll(() => text(page, "#file-tabs [aria-selected='true']")).toBe("numbers.csv");
     expect(await editorText(page)).toBe("x,y\n1,2\n2,4\n3,9\n");
+    // A file that is not UTF-8 goes as bytes, not edited.
+    await page.setInputFiles("#upload-files", {
+      name: "raw.bin",
+      mimeType: "application/octet-stream",
+      buffer: Buffer.from([0xff, 0xfe, 0, 1]),
+    });
+    await expect.poll(() => text(page, "#binary-note")).toBe("raw.bin: a binary file of 4 B, sent as it is.");
+    // Arrow keys move between the file tabs.
+    await page.focus("#file-tabs [aria-selected='true']");
+    await page.keyboard.press("ArrowLeft");
+    expect(await text(page, "#file-tabs [aria-selected='true']")).toBe("numbers.csv");
+    expect(await page.isHidden("#binary-note")).toBe(true);
     await page.click("#file-tabs .tab >> nth=0");
     await setCode(
       page,
@@ -289,11 +301,11 @@ describe("running programs", () => {
         `open('evil.svg', 'w').write('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="20" onload="top.document.title=1"><script>top.document.title=2</script><rect width="120" height="20"/></svg>')`,
         "open('page.html', 'w').write('<script>document.title=3</script><b>bold</b>')",
         "import os",
-        "print(sys.stdin.read().strip(), sys.argv[1:], len(frame), os.environ['GREETING'])",
+        "print(sys.stdin.read().strip(), sys.argv[1:], len(frame), os.environ['GREETING'], open('raw.bin', 'rb').read().hex())",
       ].join("\n"),
     );
     expect(await run(page, 120_000)).toBe("OK");
-    expect(await streamText(page, "stdout")).toContain("from stdin ['first', 'second'] 3 hi = there");
+    expect(await streamText(page, "stdout")).toContain("from stdin ['first', 'second'] 3 hi = there fffe0001");
     for (const name of ["plot.png", "plot.svg"]) {
       const image = page.locator(`#artifacts [data-name='${name}'] img`);
       await image.scrollIntoViewIfNeeded();
@@ -409,6 +421,16 @@ describe("notebook mode when a cell is stopped and the page left", () => {
 });
 
 describe("sharing, keyboard and phone width", () => {
+  it("keeps the code written for each language as a draft to come back to", async () => {
+    const { page } = await openPlayground(aurea);
+    await setCode(page, "print('my python draft')");
+    await page.selectOption("#language", "ruby");
+    expect(await editorText(page)).toBe("puts 'Hello, world!'");
+    await page.selectOption("#language", "python");
+    expect(await editorText(page)).toBe("print('my python draft')");
+    await page.context().close();
+  });
+
   it("makes a link that opens the same code and language in another tab", async () => {
     const { page, context } = await openPlayground(aurea);
     await page.selectOption("#language", "ruby");

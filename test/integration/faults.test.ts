@@ -70,9 +70,12 @@ describe("SIGKILL of the server, then a restart", () => {
       const second = await spawnServer({ REAPER_INTERVAL: "1", INSTANCE_LEASE_INTERVAL: "1" });
       try {
         expect(await noContainersWithin(8000)).toBeLessThan(8000);
-        const reaped = second.logs().filter((line) => line.msg === "orphaned container removed");
-        // The two runs' containers and the dead server's lease.
-        expect(reaped).toHaveLength(3);
+        // The two runs' containers and the dead server's lease. The lease is not among the
+        // containers counted above, and one sweep removes them one after another, so its line may
+        // still be on its way when the runs' containers are already gone.
+        const reaped = () => second.logs().filter((line) => line.msg === "orphaned container removed");
+        await waitFor(() => reaped().length >= 3, 5000, "three orphaned containers removed");
+        expect(reaped()).toHaveLength(3);
         expect((await decoy.inspect()).Id).toBe(decoy.id);
       } finally {
         await second.stop();

@@ -24,7 +24,7 @@ export class ObjectUrls {
 }
 
 const skipReasons: Record<ArtifactSkipReason, string> = {
-  [ArtifactSkipReason.UNSPECIFIED]: "not returned",
+  [ArtifactSkipReason.UNSPECIFIED]: "no reason given",
   [ArtifactSkipReason.SYMLINK]: "a symbolic link",
   [ArtifactSkipReason.SPECIAL_FILE]: "not a regular file",
   [ArtifactSkipReason.HARD_LINK]: "a hard link",
@@ -72,7 +72,7 @@ export function artifactItems(response: RunResponse, urls: ObjectUrls): HTMLLIEl
     items.push(
       h(
         "li",
-        { className: "artifact skipped" },
+        { className: "artifact skipped", attributes: { "data-name": skipped.name } },
         title(skipped.name),
         h("span", { text: ` not returned: ${skipReasons[skipped.reason] ?? "skipped"}` }),
       ),

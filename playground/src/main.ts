@@ -85,7 +85,7 @@ async function run(): Promise<void> {
 async function runProgram(signal: AbortSignal): Promise<void> {
   const language = currentLanguage();
   const cases = tests.cases();
-  const tolerance = tests.tolerance();
+  const tolerances = tests.tolerances();
   const { files, binaryFiles } = workspace.files();
   runView.start();
   tests.startRun();
@@ -107,8 +107,8 @@ async function runProgram(signal: AbortSignal): Promise<void> {
         captureArtifacts: options.captureArtifacts(),
         tests: cases,
         comparison: cases.length > 0 ? tests.comparison() : 0,
-        absoluteTolerance: cases.length > 0 ? tolerance : 0,
-        relativeTolerance: cases.length > 0 ? tolerance : 0,
+        absoluteTolerance: cases.length > 0 ? tolerances.absolute : 0,
+        relativeTolerance: cases.length > 0 ? tolerances.relative : 0,
         stopOnFirstFailure: cases.length > 0 && tests.stopOnFirstFailure(),
       },
       { signal },
@@ -178,11 +178,16 @@ byId("api-key-clear").addEventListener("click", () => {
 });
 
 byId("share").addEventListener("click", async () => {
+  const { files, binaryFiles } = workspace.files();
   const fragment = encodeShareFragment({
     language: languageSelect.value,
     code: workspace.code(),
     stdin: options.stdinText(),
+    args: options.args(),
+    files,
   });
+  const left = Object.keys(binaryFiles);
+  const leftNote = left.length > 0 ? ` Binary files are not in the link: ${left.join(", ")}.` : "";
   const link = `${location.origin}${location.pathname}#${fragment}`;
   history.replaceState(null, "", link);
   const input = byId<HTMLInputElement>("share-link");
@@ -192,9 +197,9 @@ byId("share").addEventListener("click", async () => {
   const note = byId("share-note");
   try {
     await navigator.clipboard.writeText(link);
-    note.textContent = "Copied.";
+    note.textContent = `Copied.${leftNote}`;
   } catch {
-    note.textContent = "Select the link and copy it.";
+    note.textContent = `Select the link and copy it.${leftNote}`;
   }
 });
 
@@ -207,13 +212,22 @@ function applySharedProgram(): boolean {
   workspace.setLanguage(language, shared.code);
   options.setLanguage(language);
   options.setStdinText(shared.stdin);
+  options.setArgs(shared.args);
+  workspace.replaceFiles(shared.files);
   return true;
 }
 window.addEventListener("hashchange", () => applySharedProgram());
 
+/** Whether the languages were loaded once: a reload (a key entered) keeps what is being edited. */
+let loadedOnce = false;
+
 async function loadLanguages(): Promise<void> {
   serverStatus.textContent = "Connecting…";
   serverStatus.classList.remove("problem");
+  // A fresh server reads every language's version before its first answer (some seconds).
+  const slow = setTimeout(() => {
+    serverStatus.textContent = "Connecting… a fresh server reads each language's version first, which takes some seconds.";
+  }, 1500);
   try {
     const [health, list] = await Promise.all([client.health({}).catch(() => undefined), client.listLanguages({})]);
     const previous = languageSelect.value;
@@ -233,7 +247,9 @@ async function loadLanguages(): Promise<void> {
     options.setRuntimes(list.runtimes, list.defaultRuntime);
     const available = list.languages.filter((language) => language.available).length;
     serverStatus.textContent = `${health ? `Aurea ${health.aureaVersion} · ` : ""}${available} of ${list.languages.length} languages ready`;
-    if (!applySharedProgram()) {
+    const firstLoad = !loadedOnce;
+    loadedOnce = true;
+    if (!(firstLoad && applySharedProgram())) {
       const start = languages.get(previous) ?? languages.get("python") ?? list.languages[0];
       if (start) {
         languageSelect.value = start.name;
@@ -249,6 +265,8 @@ async function loadLanguages(): Promise<void> {
     document.body.dataset.ready = "error";
     // A key is what is missing: the cursor goes where it is typed.
     if (ConnectError.from(error).code === Code.Unauthenticated) keyInput.focus();
+  } finally {
+    clearTimeout(slow);
   }
   setRunning(running);
 }

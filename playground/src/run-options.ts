@@ -13,6 +13,7 @@ export interface RunOptions {
   stdinText(): string;
   setStdinText(text: string): void;
   args(): string[];
+  setArgs(args: readonly string[]): void;
   /** `NAME=value` lines as a map; a line without `=` is an empty value, as the server will say. */
   env(): Record<string, string>;
   /** Seconds of wall time asked for; 0 for the server's default. */
@@ -57,6 +58,9 @@ export function createRunOptions(): RunOptions {
       stdin.value = text;
     },
     args: () => (args.value === "" ? [] : args.value.replace(/\n$/, "").split("\n")),
+    setArgs: (list) => {
+      args.value = list.join("\n");
+    },
     env() {
       const entries: Record<string, string> = {};
       for (const line of env.value.split("\n")) {

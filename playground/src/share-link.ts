@@ -1,18 +1,30 @@
 /**
- * The part of a shared link after `#`: the language and the code (and stdin when there is any),
- * so a run can be passed on. The fragment never reaches any server. Pure, unit-tested.
+ * The part of a shared link after `#`: the language and the code, and when there are any the
+ * stdin, the arguments and the other text files, so a run can be passed on as it was set up. The
+ * fragment never reaches any server. Pure, unit-tested.
  */
 
 export interface SharedProgram {
   readonly language: string;
   readonly code: string;
   readonly stdin: string;
+  readonly args: readonly string[];
+  /** The other text files by name (binary files are not carried). */
+  readonly files: Readonly<Record<string, string>>;
 }
 
-/** `language=python&code=<base64url of the UTF-8 code>` (and `stdin=` likewise when not empty). */
+/**
+ * `language=python&code=<base64url of the UTF-8 code>`, then `stdin=` and `args=` (the arguments
+ * one per line) likewise when not empty, and a `file=<base64url name>.<base64url content>` per
+ * file (base64url has no `.`). Links made before args and files existed decode the same.
+ */
 export function encodeShareFragment(program: SharedProgram): string {
   const parameters = new URLSearchParams({ language: program.language, code: toBase64Url(program.code) });
   if (program.stdin !== "") parameters.set("stdin", toBase64Url(program.stdin));
+  if (program.args.length > 0) parameters.set("args", toBase64Url(program.args.join("\n")));
+  for (const [name, content] of Object.entries(program.files)) {
+    parameters.append("file", `${toBase64Url(name)}.${toBase64Url(content)}`);
+  }
   return parameters.toString();
 }
 
@@ -23,7 +35,23 @@ export function decodeShareFragment(fragment: string): SharedProgram | undefined
   const code = parameters.get("code");
   if (!language || code === null || !/^[a-z][a-z0-9+#.-]{0,31}$/.test(language)) return undefined;
   try {
-    return { language, code: fromBase64Url(code), stdin: fromBase64Url(parameters.get("stdin") ?? "") };
+    const args = parameters.get("args");
+    const files: Record<string, string> = {};
+    for (const file of parameters.getAll("file")) {
+      const [name, content, extra] = file.split(".");
+      if (name === undefined || content === undefined || extra !== undefined) return undefined;
+      const decodedName = fromBase64Url(name);
+      // The server checks names itself; this only keeps the page's own tabs sensible.
+      if (decodedName === "" || Object.hasOwn(files, decodedName)) return undefined;
+      files[decodedName] = fromBase64Url(content);
+    }
+    return {
+      language,
+      code: fromBase64Url(code),
+      stdin: fromBase64Url(parameters.get("stdin") ?? ""),
+      args: args === null ? [] : fromBase64Url(args).split("\n"),
+      files,
+    };
   } catch {
     return undefined;
   }

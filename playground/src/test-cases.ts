@@ -11,7 +11,8 @@ export interface TestCases {
   /** The cases to send; empty when there are none. */
   cases(): MessageInitShape<typeof TestCaseSchema>[];
   comparison(): number;
-  tolerance(): number;
+  /** RunRequest's `absolute_tolerance` and `relative_tolerance`; 0 where a field is left empty. */
+  tolerances(): { absolute: number; relative: number };
   stopOnFirstFailure(): boolean;
   /** Clears the results shown, ready for a run. */
   startRun(): void;
@@ -68,9 +69,12 @@ export function createTestCases(): TestCases {
       }));
     },
     comparison: () => Number(byId<HTMLSelectElement>("comparison").value),
-    tolerance() {
-      const text = byId<HTMLInputElement>("tolerance").value.trim();
-      return text === "" ? 0 : Number(text);
+    tolerances() {
+      const read = (id: string) => {
+        const text = byId<HTMLInputElement>(id).value.trim();
+        return text === "" ? 0 : Number(text);
+      };
+      return { absolute: read("absolute-tolerance"), relative: read("relative-tolerance") };
     },
     stopOnFirstFailure: () => byId<HTMLInputElement>("stop-on-first-failure").checked,
     startRun() {

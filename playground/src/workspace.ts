@@ -23,6 +23,8 @@ export interface Workspace {
   code(): string;
   /** The other files, as RunRequest's `files` and `binary_files`. */
   files(): { files: Record<string, string>; binaryFiles: Record<string, Uint8Array> };
+  /** Replaces the other files with these text files (a shared link's), showing the main file. */
+  replaceFiles(files: Readonly<Record<string, string>>): void;
   focus(): void;
   readonly view: EditorView;
 }
@@ -159,6 +161,14 @@ export function createWorkspace(setup: EditorSetup, onMessage: (text: string) =>
         else if (file.state) files[file.name] = file.state.doc.toString();
       }
       return { files, binaryFiles };
+    },
+    replaceFiles(files) {
+      saveActive();
+      extras.length = 0;
+      for (const [name, text] of Object.entries(files)) {
+        if (name !== mainName) extras.push({ name, state: createEditorState(name, text, setup) });
+      }
+      display(undefined);
     },
     focus: () => view.focus(),
   };

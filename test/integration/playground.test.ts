@@ -301,6 +301,8 @@ describe("running programs", () => {
         `open('evil.svg', 'w').write('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="20" onload="top.document.title=1"><script>top.document.title=2</script><rect width="120" height="20"/></svg>')`,
         "open('page.html', 'w').write('<script>document.title=3</script><b>bold</b>')",
         "import os",
+        // A link is listed as skipped, never followed.
+        "os.symlink('/etc/passwd', 'passwd-link')",
         "print(sys.stdin.read().strip(), sys.argv[1:], len(frame), os.environ['GREETING'], open('raw.bin', 'rb').read().hex())",
       ].join("\n"),
     );
@@ -322,6 +324,7 @@ describe("running programs", () => {
     const download = page.locator("#artifacts [data-name='blob.bin'] a[download]");
     expect(await download.getAttribute("download")).toBe("blob.bin");
     expect(await page.locator("#artifacts [data-name='blob.bin'] img").count()).toBe(0);
+    expect(await text(page, "#artifacts [data-name='passwd-link']")).toBe("passwd-link not returned: a symbolic link");
     await page.screenshot({ path: join(screenshots, "plot.png"), fullPage: true });
     await page.context().close();
   });
@@ -346,6 +349,24 @@ describe("test cases", () => {
     expect(await text(page, "#test-results [data-case='n=2'] .difference")).toBe('line 1: expected "4", received "5"');
     expect(await text(page, "#tests-summary")).toBe("2 of 3 passed; first failed: n=2");
     await page.screenshot({ path: join(screenshots, "test-cases.png"), fullPage: true });
+    await page.context().close();
+  });
+
+  it("compares numbers within the absolute and the relative tolerance, each sent as its own field", async () => {
+    const { page } = await openPlayground(aurea);
+    // 1000.5 against 1000: off by 0.5 absolute, 0.05% relative.
+    await setCode(page, "print(1000.5)");
+    await page.click("#tests-panel summary");
+    await page.click("#add-test");
+    await page.locator("#test-cases .test-case .case-expected").fill("1000\n");
+    await page.selectOption("#comparison", "4");
+    await page.fill("#relative-tolerance", "0.001");
+    expect(await run(page)).toBe("OK");
+    await page.fill("#relative-tolerance", "");
+    await page.fill("#absolute-tolerance", "0.1");
+    expect(await run(page)).toBe("WRONG_ANSWER");
+    await page.fill("#absolute-tolerance", "1");
+    expect(await run(page)).toBe("OK");
     await page.context().close();
   });
 });
@@ -431,22 +452,34 @@ describe("sharing, keyboard and phone width", () => {
     await page.context().close();
   });
 
-  it("makes a link that opens the same code and language in another tab", async () => {
+  it("makes a link that opens the same code, language, stdin, args and text files in another tab", async () => {
     const { page, context } = await openPlayground(aurea);
     await page.selectOption("#language", "ruby");
-    const code = "puts 'shared ✓ ' + (2 + 3).to_s";
+    const code = "puts 'shared ✓ ' + (2 + 3).to_s + ' ' + ARGV.join('|') + ' ' + File.read('data.txt')";
     await setCode(page, code);
     await page.fill("#stdin", "input line\n");
+    await page.fill("#args", "one arg\ntwo");
+    await page.fill("#new-file-name", "data.txt");
+    await page.press("#new-file-name", "Enter");
+    await setCode(page, "from a file");
+    await page.setInputFiles("#upload-files", {
+      name: "raw.bin",
+      mimeType: "application/octet-stream",
+      buffer: Buffer.from([0xff]),
+    });
     await page.click("#share");
     const link = (await page.inputValue("#share-link")) ?? "";
     expect(link.startsWith(`${aurea.baseUrl}/#`)).toBe(true);
+    expect(await text(page, "#share-note")).toContain("Binary files are not in the link: raw.bin.");
     await context.close();
     const other = await openPlayground(aurea, { path: link.slice(aurea.baseUrl.length) });
     expect(await other.page.inputValue("#language")).toBe("ruby");
     expect(await editorText(other.page)).toBe(code);
     expect(await other.page.inputValue("#stdin")).toBe("input line\n");
+    expect(await other.page.inputValue("#args")).toBe("one arg\ntwo");
+    expect(await other.page.locator("#file-tabs .tab").allTextContents()).toEqual(["main.rb", "data.txt"]);
     expect(await run(other.page)).toBe("OK");
-    expect(await text(other.page, "#output")).toBe("shared ✓ 5\n");
+    expect(await text(other.page, "#output")).toBe("shared ✓ 5 one arg|two from a file\n");
     await other.context.close();
   });
 

@@ -51,16 +51,43 @@ describe("the playground's wording", () => {
 });
 
 describe("share links", () => {
+  const none = { args: [], files: {} };
+
   it("carry the language, code and stdin through the fragment, whatever the characters", () => {
-    const program = { language: "python", code: "print('héllo ✓ 🎉')\n# a+b/c=d?&x", stdin: "line 1\nline 2\n" };
+    const program = { language: "python", code: "print('héllo ✓ 🎉')\n# a+b/c=d?&x", stdin: "line 1\nline 2\n", ...none };
     const fragment = encodeShareFragment(program);
     expect(fragment).toMatch(/^language=python&code=[A-Za-z0-9_-]+&stdin=[A-Za-z0-9_-]+$/);
     expect(decodeShareFragment(`#${fragment}`)).toEqual(program);
     expect(encodeShareFragment({ ...program, stdin: "" })).not.toContain("stdin=");
-    expect(decodeShareFragment(encodeShareFragment({ language: "c", code: "", stdin: "" }))).toEqual({
+    expect(decodeShareFragment(encodeShareFragment({ language: "c", code: "", stdin: "", ...none }))).toEqual({
       language: "c",
       code: "",
       stdin: "",
+      ...none,
+    });
+  });
+
+  it("carry the arguments and the other text files too", () => {
+    const program = {
+      language: "python",
+      code: "import sys; print(open('data/in.txt').read(), sys.argv[1:])",
+      stdin: "",
+      args: ["first arg", "", "ünïcode ✓"],
+      files: { "data/in.txt": "a.b.c\n", "notes.md": "", "名前.txt": "x" },
+    };
+    const fragment = encodeShareFragment(program);
+    expect(fragment.match(/&file=/g)).toHaveLength(3);
+    expect(decodeShareFragment(fragment)).toEqual(program);
+    expect(encodeShareFragment({ ...program, args: [], files: {} })).not.toMatch(/args=|file=/);
+  });
+
+  it("made before arguments and files existed still open", () => {
+    // A link as the first playground wrote them: language, code, stdin.
+    expect(decodeShareFragment("#language=python&code=cHJpbnQoMSk&stdin=eA")).toEqual({
+      language: "python",
+      code: "print(1)",
+      stdin: "x",
+      ...none,
     });
   });
 
@@ -72,6 +99,12 @@ describe("share links", () => {
     // Not base64, and bytes that are not UTF-8.
     expect(decodeShareFragment("#language=python&code=%%%")).toBeUndefined();
     expect(decodeShareFragment("#language=python&code=_w")).toBeUndefined();
+    // A file without its content, with a part too many, without a name, or named twice.
+    expect(decodeShareFragment("#language=python&code=&file=YQ")).toBeUndefined();
+    expect(decodeShareFragment("#language=python&code=&file=YQ.YQ.YQ")).toBeUndefined();
+    expect(decodeShareFragment("#language=python&code=&file=.YQ")).toBeUndefined();
+    expect(decodeShareFragment("#language=python&code=&file=YQ.YQ&file=YQ.Yg")).toBeUndefined();
+    expect(decodeShareFragment("#language=python&code=&args=_w")).toBeUndefined();
   });
 });
 

@@ -73,9 +73,19 @@ export async function spawnServer(env: Record<string, string> = {}, port?: numbe
       }
     }
   });
-  const exited = new Promise<number | string>((resolve) =>
-    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
-  );
+  // "exit" can come before the last of stdout is read, and callers read the logs once the process
+  // has exited: wait for "close" (stdout drained), but not for ever, in case a process the server
+  // started still holds the pipe.
+  const exited = new Promise<number | string>((resolve) => {
+    child.once("exit", (code, signal) => {
+      const status = code ?? signal ?? "unknown";
+      const drained = setTimeout(() => resolve(status), 2000);
+      child.once("close", () => {
+        clearTimeout(drained);
+        resolve(status);
+      });
+    });
+  });
   const deadline = Date.now() + 20_000;
   while (!lines.some((line) => line.msg === "aurea ready")) {
     if (Date.now() > deadline || child.exitCode !== null) {

@@ -23,10 +23,15 @@ export function tabKeyStore(): KeyStore {
   };
 }
 
+/** The Authorization header a call carries: the key as a bearer token, or none without a key. */
+export function authorizationHeaders(keys: KeyStore): Record<string, string> {
+  const key = keys.get();
+  return key === "" ? {} : { Authorization: `Bearer ${key}` };
+}
+
 export function createAureaClient(keys: KeyStore): AureaClient {
   const withKey: Interceptor = (next) => (request) => {
-    const key = keys.get();
-    if (key !== "") request.header.set("Authorization", `Bearer ${key}`);
+    for (const [name, value] of Object.entries(authorizationHeaders(keys))) request.header.set(name, value);
     return next(request);
   };
   const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true, interceptors: [withKey] });

@@ -8,16 +8,18 @@
 import type { EditorView } from "@codemirror/view";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type LanguageInfo, SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { type AureaClient, describeCallError, isCancel, type KeyStore } from "./aurea-client.js";
+import { type AureaClient, authorizationHeaders, describeCallError, isCancel, type KeyStore } from "./aurea-client.js";
 import { createEditorState, createEditorView, showState } from "./code-editor.js";
 import { byId, h } from "./dom.js";
+import type { RunOptions } from "./run-options.js";
 import { createRunView, type RunView } from "./run-view.js";
+import type { Workspace } from "./workspace.js";
 
 export interface NotebookSettings {
   readonly language: LanguageInfo;
   readonly runtime: string;
-  readonly files: { files: Record<string, string>; binaryFiles: Record<string, Uint8Array> };
-  readonly limits: { cpu: number; memoryBytes: bigint; pids: bigint };
+  readonly files: ReturnType<Workspace["files"]>;
+  readonly limits: ReturnType<RunOptions["limits"]>;
   readonly env: Record<string, string>;
 }
 
@@ -148,12 +150,10 @@ export function createNotebook(options: {
   // use up the key's sessions. A keepalive fetch outlives the page; it is CloseSession in Connect's JSON form.
   window.addEventListener("pagehide", () => {
     if (!session) return;
-    const headers: Record<string, string> = { "Content-Type": "application/json" };
-    if (keys.get() !== "") headers.Authorization = `Bearer ${keys.get()}`;
     void fetch(`/${SandboxService.typeName}/${SandboxService.method.closeSession.name}`, {
       method: "POST",
       keepalive: true,
-      headers,
+      headers: { "Content-Type": "application/json", ...authorizationHeaders(keys) },
       body: JSON.stringify({ session_id: session.id }),
     }).catch(() => undefined);
     session = undefined;

@@ -15,8 +15,8 @@ export interface RuntimeTraits {
   /** The engine can change CPU, memory and process limits of a running container. */
   readonly liveLimitUpdates: boolean;
   /**
-   * A memory kill takes the whole sandbox, supervisor included, so no report comes: an exit of
-   * 137 without one is read as the memory kill it is.
+   * A memory kill takes the whole sandbox, supervisor included, so no report comes: the engine's
+   * exit 137 or OOM flag without one is read as the memory kill it is (verdict.ts).
    */
   readonly memoryKillEndsSandbox: boolean;
   /** The engine's pids limit for a program allowed `pids` processes and threads. */

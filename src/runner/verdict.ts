@@ -80,7 +80,17 @@ export interface RunEnding {
 }
 
 /** 128 + SIGKILL: how a program the kernel killed for memory ends. */
-const memoryKillExitCode = 137;
+export const memoryKillExitCode = 137;
+
+/**
+ * Whether the engine's word on a container's end says the memory kill took the whole sandbox, as
+ * it does under gVisor (runtimes.ts). The engine mostly answers exit 137 without its OOM flag;
+ * now and then (1 run in 16 of a Java heap here) it flags the OOM kill and gives runsc's own
+ * status (2), which is the sandbox's, not the program's. Runs and sessions both decide by this.
+ */
+export function sandboxDiedOfMemory(runtime: Runtime, engineExitCode: number | undefined, engineOomKilled: boolean): boolean {
+  return runtimeTraits[runtime].memoryKillEndsSandbox && (engineExitCode === memoryKillExitCode || engineOomKilled);
+}
 
 /** The end-of-run decision. Pure. */
 export function reconcile(evidence: RunEvidence): RunEnding {
@@ -90,14 +100,11 @@ export function reconcile(evidence: RunEvidence): RunEnding {
     error = "the workspace files could not be extracted in the container";
   }
   const killedByAurea = stoppedBy.size > 0;
-  // Under gVisor a memory kill takes the whole sandbox before the supervisor can report. The
-  // engine mostly answers exit 137 without its OOM flag; now and then (1 run in 16 of a Java heap
-  // here) it flags the OOM kill and gives runsc's own status (2), which is the sandbox's, not the
-  // program's. Either ending is read as the memory kill it is.
+  // Under gVisor a memory kill takes the whole sandbox before the supervisor can report: that
+  // ending is read as the memory kill it is.
   const sandboxKilledForMemory =
-    runtimeTraits[evidence.runtime].memoryKillEndsSandbox &&
     report === undefined &&
-    (evidence.engineExitCode === 137 || evidence.engineOomKilled) &&
+    sandboxDiedOfMemory(evidence.runtime, evidence.engineExitCode, evidence.engineOomKilled) &&
     !killedByAurea &&
     error === undefined;
   // Otherwise the supervisor writes its report after every program ending it sees; without one,

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { ContainerExit } from "../docker/container-client.js";
-import { runtimeTraits } from "../docker/runtimes.js";
 import { type ArtifactCollection, collectArtifacts } from "../runner/artifact-collection.js";
 import type { Language } from "../runner/languages.js";
 import { CappedBuffer } from "../runner/output-capture.js";
 import { programNeverRan, type RunOutcome } from "../runner/run-spec.js";
+import { memoryKillExitCode, sandboxDiedOfMemory } from "../runner/verdict.js";
 import { kernelCommand, workspaceFilesCommand } from "../runner/sandbox-scripts.js";
 import { type ArtifactCaps, maxTrailerBytes } from "../runner/supervisor-protocol.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "../runner/workspace-archive.js";
@@ -437,14 +437,14 @@ export class Session {
 
 /** The container was killed for memory: the engine says so, or gVisor's sandbox died as it does then. */
 function killedForMemory(end: ContainerExit, runtime: SessionSettings["runtime"]): boolean {
-  return end.oomKilled || (runtimeTraits[runtime].memoryKillEndsSandbox && end.exitCode === 137);
+  return end.oomKilled || sandboxDiedOfMemory(runtime, end.exitCode, end.oomKilled);
 }
 
 /** An exec ended by the memory kill that took its whole sandbox. */
 function memoryKilled(execId: string, stdout: CappedBuffer, stderr: CappedBuffer): RunOutcome {
   return {
     ...programNeverRan(execId, "memory_limit"),
-    exitCode: 137,
+    exitCode: memoryKillExitCode,
     signal: "SIGKILL",
     stdout: stdout.toBuffer(),
     stderr: stderr.toBuffer(),

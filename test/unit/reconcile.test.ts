@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Runtime } from "../../src/docker/runtimes.js";
 import type { SupervisorReport } from "../../src/runner/supervisor-protocol.js";
-import { reconcile, type RunEvidence, type StopReason } from "../../src/runner/verdict.js";
+import { reconcile, type RunEvidence, sandboxDiedOfMemory, type StopReason } from "../../src/runner/verdict.js";
 
 const finished = (status: number, oomKills = 0): SupervisorReport => ({
   kind: "finished",
@@ -212,5 +212,17 @@ describe("reconcile", () => {
     expect(reconcile(evidence({ engineExitCode: 2 })).supervisorExitDiffered).toBe(true);
     expect(reconcile(evidence({ engineExitCode: 0 })).supervisorExitDiffered).toBe(false);
     expect(reconcile(evidence()).supervisorExitDiffered).toBe(false);
+  });
+});
+
+describe("sandboxDiedOfMemory, the engine's word runs and sessions both read", () => {
+  it("reads exit 137 or the OOM flag as the sandbox's memory kill under runsc only", () => {
+    expect(sandboxDiedOfMemory("runsc", 137, false)).toBe(true);
+    expect(sandboxDiedOfMemory("runsc", 2, true)).toBe(true);
+    expect(sandboxDiedOfMemory("runsc", 1, false)).toBe(false);
+    expect(sandboxDiedOfMemory("runsc", undefined, false)).toBe(false);
+    // Under runc the supervisor (or the session's agent) outlives a memory kill and says so itself.
+    expect(sandboxDiedOfMemory("runc", 137, false)).toBe(false);
+    expect(sandboxDiedOfMemory("runc", 2, true)).toBe(false);
   });
 });

@@ -4,6 +4,8 @@
 set -euo pipefail
 
 log() { echo "[ensure-engine] $*" >&2; }
+# shellcheck source=scripts/debian-trixie.sh
+source "$(dirname "$0")/debian-trixie.sh"
 
 # The engine's default seccomp profile, which Aurea's is derived from (src/docker/seccomp-profile.ts).
 # The engine keeps it compiled in; Debian ships the same file, for the same version, in the
@@ -39,16 +41,8 @@ install_runsc() {
     log "$runsc_path (gVisor $runsc_version) is missing and this is not root: see README (gVisor)"
     return 1
   fi
-  local mirror work
-  mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
-  mirror=${mirror:-http://deb.debian.org/debian}
-  if [ ! -f /etc/apt/sources.list.d/aurea-trixie.sources ]; then
-    log "adding Debian 13 (trixie) as a low-priority suite for gVisor's runsc"
-    printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-      "$mirror" >/etc/apt/sources.list.d/aurea-trixie.sources
-    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' >/etc/apt/preferences.d/aurea-trixie
-    apt-get update -qq
-  fi
+  local work
+  ensure_trixie_suite
   log "installing gVisor runsc $runsc_version from trixie to $runsc_path"
   work=$(mktemp -d)
   (cd "$work" && apt-get download -qq "runsc=$runsc_version*" >/dev/null 2>&1) || {

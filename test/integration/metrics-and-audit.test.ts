@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { useAurea } from "../support/aurea-server.js";
 import { createGrpcSandboxClient } from "../support/grpc-js-client.js";
+import { requireTool } from "../support/required-tools.js";
 
 /** Prometheus metrics scraped from a real server after real runs, checked by Debian's promtool too. */
 
@@ -31,6 +32,7 @@ describe("metrics and audit", () => {
   const server = useAurea({ API_KEYS: "ops:ops-secret-0123456789", WARM_POOL_SIZE: "0" });
 
   it("counts runs, times them, shows live state and process metrics, and passes promtool", async () => {
+    requireTool("promtool");
     const client = createGrpcSandboxClient(server.current.port, { authorization: "Bearer ops-secret-0123456789" });
     try {
       expect(await client.run({ language: "python", code: "print(1)" })).toMatchObject({ status: "RUN_STATUS_OK" });

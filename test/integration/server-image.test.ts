@@ -6,6 +6,7 @@ import { freeLoopbackPort } from "../../bench/support/spawn-server.js";
 import { noContainersWithin } from "../support/containers.js";
 import { createGrpcHealthClient } from "../support/grpc-health-client.js";
 import { createGrpcSandboxClient } from "../support/grpc-js-client.js";
+import { requireTool } from "../support/required-tools.js";
 
 /**
  * The server's own image, built here with no registry (scripts/build-server-image.sh), run the
@@ -29,6 +30,7 @@ let port: number;
 let composeEnv: Record<string, string>;
 
 beforeAll(async () => {
+  requireTool("docker-compose");
   await run("bash", ["scripts/build-server-image.sh", image]);
   port = await freeLoopbackPort();
   composeEnv = {

@@ -1,7 +1,7 @@
-import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
+import { requireTool } from "./required-tools.js";
 
-/** Debian's Chromium, installed by .ci/run; no browser is ever downloaded. */
+/** Debian's Chromium, installed by scripts/prepare-tests.sh; no browser is ever downloaded. */
 export const chromiumPath = "/usr/bin/chromium";
 
 /**
@@ -9,7 +9,7 @@ export const chromiumPath = "/usr/bin/chromium";
  * background traffic (updates, sync, QUIC probes) that would reach off this machine.
  */
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: apt-get install chromium (.ci/run does)`);
+  requireTool("chromium");
   return chromium.launch({
     executablePath: chromiumPath,
     args: [

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import Docker from "dockerode";
 import { containerLabels } from "../../src/docker/container-options.js";
 import { leaseLabel } from "../../src/service/instance-lease.js";
+import { requireTool } from "./required-tools.js";
 
 /**
  * Ids of every container on the engine that carries Aurea's label, running or not, but for the
@@ -27,6 +28,7 @@ export async function bridgeGatewayAddress(): Promise<string> {
   if (configured) return configured;
   const interfaceName = bridge.Options?.["com.docker.network.bridge.name"] ?? "docker0";
   // os.networkInterfaces() omits a bridge with no container attached (no carrier); ip(8) does not.
+  requireTool("ip");
   const shown = execFileSync("ip", ["-4", "-o", "addr", "show", "dev", interfaceName], { encoding: "utf8" });
   const address = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(shown)?.[1];
   if (!address) throw new Error(`the engine's bridge ${interfaceName} has no IPv4 address on this machine`);

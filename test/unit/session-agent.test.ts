@@ -12,6 +12,7 @@ import {
   type AgentRequest,
   encodeAgentRequest,
 } from "../../src/session/agent-protocol.js";
+import { requireTool } from "../support/required-tools.js";
 
 /**
  * The session agent (sandbox/session-agent.py) and its stateful Python interpreter run here with
@@ -25,6 +26,7 @@ let workspace: string;
 let agent: AgentUnderTest | undefined;
 beforeEach(() => {
   if (process.getuid?.() !== 0) throw new Error("the agent's tests switch users: run them as root, as CI does");
+  requireTool("unshare");
   workspace = mkdtempSync(join(tmpdir(), "aurea-agent-"));
   chownSync(workspace, 10001, 10001);
   chmodSync(workspace, 0o711);

@@ -24,6 +24,7 @@ import {
   type SupervisorMode,
 } from "../../src/runner/supervisor-protocol.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "../../src/runner/workspace-archive.js";
+import { requireTool } from "../support/required-tools.js";
 
 /**
  * The supervisor and the warm loaders run here with the machine's own sh, bash, python3 and node,
@@ -41,6 +42,7 @@ const programUser = "10001:10001";
 let workspace: string;
 beforeEach(() => {
   if (process.getuid?.() !== 0) throw new Error("the supervisor's tests switch users: run them as root, as CI does");
+  requireTool("unshare");
   workspace = mkdtempSync(join(tmpdir(), "aurea-supervisor-"));
   // As the sandbox's workspace tmpfs: the program's own, and the supervisor may only pass through.
   chownSync(workspace, 10001, 10001);
@@ -292,6 +294,7 @@ describe("the supervisor, warm, with each loader", () => {
   it.each(cases)(
     "%s (%s output): says it is ready, then runs the code it was sent with args, env and stdin",
     async (name, output, codeFile, argv) => {
+      requireTool(argv()[0]!);
       const message = warmRunMessage(["a b"], ["SUFFIX=!"], programs[name]);
       const after = Buffer.concat([message, Buffer.from("line\n")]);
       const run = await supervise({ mode: "warm", output, program: argv(), after });
@@ -310,6 +313,7 @@ describe("the supervisor, warm, with each loader", () => {
   it.each(loaders.map(([name, , argv]) => [name, argv] as const))(
     "%s: the program opens its stdin by name, though the container's stdin is root's pipe",
     async (name, argv) => {
+      requireTool(argv()[0]!);
       const after = Buffer.concat([warmRunMessage([], [], byName[name]), Buffer.from("by name\n")]);
       const run = await supervise({ mode: "warm", program: argv(), after });
       expect(run.stdout).toBe(`\0${readyTag}\nby name\n`);

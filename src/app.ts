@@ -25,7 +25,7 @@ import { createRunner } from "./runner/runner.js";
 import { createWarmPool } from "./runner/warm-pool.js";
 import { withCors } from "./server/cors.js";
 import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
-import { withRestCompat } from "./server/rest-compat.js";
+import { restJsonOptions, withRestCompat } from "./server/rest-compat.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
 import { Admission } from "./service/admission.js";
 import { ApiKeyAuthenticator, clientAddressKey, createAuthInterceptor, loadApiKeys } from "./service/api-keys.js";
@@ -271,7 +271,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
         : []),
     ],
     // snake_case names and default values in JSON, as the original REST API answered.
-    jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true },
+    jsonOptions: restJsonOptions,
   });
   const apiHandler = withMetricsRoute(
     withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator, config.maxRequestBytes),

@@ -6,6 +6,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { LanguageInfo } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { createAureaClient, describeCallError, isCancel, tabKeyStore } from "./aurea-client.js";
+import { clearViolations, markViolations } from "./field-marks.js";
 import { byId, h, show } from "./dom.js";
 import { createNotebook } from "./notebook.js";
 import { createRunOptions } from "./run-options.js";
@@ -88,6 +89,7 @@ async function runProgram(signal: AbortSignal): Promise<void> {
   const tolerances = tests.tolerances();
   const { files, binaryFiles } = workspace.files();
   runView.start();
+  clearViolations();
   tests.startRun();
   // One column (a phone): bring the result into view; the focus stays where it is.
   if (window.matchMedia("(max-width: 62rem)").matches) byId("verdict").scrollIntoView({ block: "start", behavior: "smooth" });
@@ -128,6 +130,7 @@ async function runProgram(signal: AbortSignal): Promise<void> {
   } catch (error) {
     // Stop aborts the call: the server sees the stream cancelled and ends the run CANCELLED.
     runView.fail(describeCallError(error, keys), signal.aborted && isCancel(error));
+    markViolations(error, "error");
   }
 }
 

@@ -1,11 +1,15 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, errorToJson } from "@connectrpc/connect/protocol-connect";
 import { authenticate, type ApiKeyAuthenticator } from "../service/api-keys.js";
 import type { SandboxImageBuilder } from "../service/sandbox-image-builder.js";
+import { invalidArgument } from "../service/rpc-errors.js";
 import { toBuildError } from "../service/sandbox-service.js";
 import type { RequestHandler } from "./single-port-server.js";
 
 const sandboxService = "/aurea.sandbox.v1.SandboxService";
+
+/** The JSON the Connect handler writes (app.ts's jsonOptions): snake_case names, defaults included. */
+export const restJsonOptions = { useProtoFieldName: true, alwaysEmitImplicit: true } as const;
 
 /**
  * The original REST API on the same port: `POST /run` and `GET /health` are rewritten onto the
@@ -42,8 +46,9 @@ export function withRestCompat(
           handler(request, response);
         },
         (error: Error) => {
-          const failure = new ConnectError(error.message, Code.InvalidArgument);
-          sendJson(response, codeToHttpStatus(failure.code), { code: codeToString(failure.code), message: failure.rawMessage });
+          // The body as a whole is what is wrong: a violation with no field path.
+          const failure = invalidArgument([{ field: "", description: error.message }]);
+          sendJson(response, codeToHttpStatus(failure.code), errorToJson(failure, restJsonOptions));
         },
       );
       return;
@@ -68,11 +73,11 @@ export function withRestCompat(
       const log: string[] = [];
       // Not routed through Connect (one JSON object, not a stream), so it takes the RPC's own key
       // check and error mapping, answering errors with Connect's HTTP status for each code.
+      // Connect's error JSON (code, message, details) plus the original route's fields.
       const fail = (error: ConnectError) =>
         sendJson(response, codeToHttpStatus(error.code), {
           success: false,
-          code: codeToString(error.code),
-          message: error.rawMessage,
+          ...errorToJson(error, restJsonOptions),
           error: error.rawMessage,
           log,
         });
@@ -91,7 +96,7 @@ export function withRestCompat(
             (error: unknown) => fail(toBuildError(error)),
           );
         },
-        (error: Error) => fail(new ConnectError(error.message, Code.InvalidArgument)),
+        (error: Error) => fail(invalidArgument([{ field: "", description: error.message }])),
       );
       return;
     }

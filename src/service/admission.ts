@@ -9,9 +9,15 @@ export interface AdmissionOptions {
   readonly maxQueueWaitMs: number;
 }
 
-/** A bound was hit: RESOURCE_EXHAUSTED. */
+/** A bound was hit: RESOURCE_EXHAUSTED; `bound` says whose (the server's queue or the caller's quota). */
 export class AdmissionRejected extends Error {
   override readonly name = "AdmissionRejected";
+  constructor(
+    message: string,
+    readonly bound: "queue" | "key_quota",
+  ) {
+    super(message);
+  }
 }
 
 /** The server is draining for shutdown: UNAVAILABLE. */
@@ -78,7 +84,9 @@ export class Admission {
     if (this.isClosed) return Promise.reject(new AdmissionClosed("the server is shutting down"));
     const { callerId, callerLimit } = request;
     if (callerId !== undefined && callerLimit !== undefined && (this.perCaller.get(callerId) ?? 0) >= callerLimit) {
-      return Promise.reject(new AdmissionRejected(`caller ${callerId} already has ${callerLimit} runs, its concurrency quota`));
+      return Promise.reject(
+        new AdmissionRejected(`caller ${callerId} already has ${callerLimit} runs, its concurrency quota`, "key_quota"),
+      );
     }
     if (this.running < this.options.maxConcurrent && this.queue.length === 0) {
       return Promise.resolve(this.grant(callerId, started));
@@ -87,6 +95,7 @@ export class Admission {
       return Promise.reject(
         new AdmissionRejected(
           `${this.options.maxConcurrent} runs are running and the queue is full (${this.options.maxQueued} waiting)`,
+          "queue",
         ),
       );
     }
@@ -114,7 +123,10 @@ export class Admission {
       const timer = setTimeout(
         () =>
           waiter.refuse(
-            new AdmissionRejected(`waited ${this.options.maxQueueWaitMs} ms in the queue, its maximum wait, without a free slot`),
+            new AdmissionRejected(
+              `waited ${this.options.maxQueueWaitMs} ms in the queue, its maximum wait, without a free slot`,
+              "queue",
+            ),
           ),
         this.options.maxQueueWaitMs,
       );

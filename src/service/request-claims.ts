@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import { toMarkerCreateOptions } from "../docker/container-options.js";
 import { NameInUseError } from "../docker/engine-errors.js";
+import { refusal } from "./rpc-errors.js";
 
 /**
  * Safe retries (RunRequest.request_id): one run per caller and request id, however many times
@@ -75,7 +76,7 @@ export function createRequestClaims(options: RequestClaimsOptions): RequestClaim
       const key = createHash("sha256").update(`${callerId}\0${requestId}`).digest("hex").slice(0, 48);
       const earlier = attempts.get(key);
       if (closed && !earlier) {
-        return Promise.reject(new ConnectError(`run ${runId} not admitted: the server is shutting down`, Code.Unavailable));
+        return Promise.reject(refusal(`run ${runId} not admitted: the server is shutting down`, Code.Unavailable, "DRAINING"));
       }
       if (earlier) {
         logger.info({ run_id: runId, request_id: requestId }, "retry joined the first attempt");
@@ -95,9 +96,10 @@ export function createRequestClaims(options: RequestClaimsOptions): RequestClaim
           );
         } catch (error) {
           if (error instanceof NameInUseError) {
-            throw new ConnectError(
+            throw refusal(
               `run ${runId}: request_id ${JSON.stringify(requestId)} is held by another server sharing this engine (its first attempt runs or ran there, or that server stopped before answering); it is not run twice: its result is the first attempt's, or after REQUEST_ID_WINDOW a new request`,
               Code.AlreadyExists,
+              "REQUEST_ID_HELD",
             );
           }
           throw error;

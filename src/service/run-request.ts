@@ -6,6 +6,7 @@ import { type CompileStep, findLanguage, languageNames } from "../runner/languag
 import { type TestPolicyFields, validateTests } from "./test-cases-request.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
+import type { FieldViolation } from "./rpc-errors.js";
 
 /** The server's bounds on what a request may ask for: the part of the configuration that says so. */
 export type RunPolicy = Pick<
@@ -29,12 +30,6 @@ export type RunPolicy = Pick<
   | "defaultRuntime"
   | "allowedRuntimes"
 >;
-
-/** One thing wrong with a request, naming the field as a caller wrote it. */
-export interface FieldViolation {
-  readonly field: string;
-  readonly description: string;
-}
 
 export type RunRequestResult =
   | { readonly ok: true; readonly spec: RunSpec }

@@ -30,6 +30,7 @@ import type { RequestClaims } from "./request-claims.js";
 import { type SandboxImageBuilder, UnknownFamilyError } from "./sandbox-image-builder.js";
 import { toRunResponse, toTestResult } from "./run-response.js";
 import { defaultCompileSeconds, validateRunRequest, type RunPolicy } from "./run-request.js";
+import { invalidArgument, refusal } from "./rpc-errors.js";
 
 export interface SandboxServiceOptions {
   readonly runner: Runner;
@@ -63,9 +64,8 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
     const runId = randomUUID();
     const result = validateRunRequest(request, policy, runId);
     if (!result.ok) {
-      const message = result.violations.map((v) => `${v.field}: ${v.description}`).join("; ");
       logger.info({ run_id: runId, violations: result.violations }, "run rejected");
-      throw new ConnectError(message, Code.InvalidArgument);
+      throw invalidArgument(result.violations);
     }
     return result.spec;
   }
@@ -207,6 +207,7 @@ export function toConnectError(error: unknown, runId: string, logger: Logger): C
   // anything else that fails before the program starts is Aurea's own failure.
   const code = error instanceof EngineUnavailableError || error instanceof ImageMissingError ? Code.Unavailable : Code.Internal;
   logger.error({ run_id: runId, code: Code[code], err: message }, "run failed before the program started");
+  if (error instanceof EngineUnavailableError) return refusal(`run ${runId}: ${message}`, code, "ENGINE_UNAVAILABLE");
   return new ConnectError(`run ${runId}: ${message}`, code);
 }
 
@@ -221,7 +222,7 @@ export function checkReady(
 ): void {
   const report = options.monitor.current();
   if (!report.dockerReachable) {
-    throw new ConnectError(`run ${runId}: container engine unreachable (${report.detail})`, Code.Unavailable);
+    throw refusal(`run ${runId}: container engine unreachable (${report.detail})`, Code.Unavailable, "ENGINE_UNAVAILABLE");
   }
   const family = report.families.find((candidate) => candidate.name === language.family);
   if (family && !family.present) {
@@ -257,28 +258,36 @@ export function familyMissing(
   const how = building
     ? "it is being built now; try again when Health lists it present"
     : `build it with BuildImage {"family": "${family}"} (or POST /build-image {"family": "${family}"}, or scripts/build-sandbox-images.sh ${family})`;
-  return new ConnectError(
+  return refusal(
     `run ${spec.runId}: ${spec.language.name} runs in the "${family}" image family, whose image is missing (${detail}); ${how}`,
     Code.Unavailable,
+    "FAMILY_NOT_BUILT",
+    { family, build_hint: how },
   );
 }
 
 /** Admission's refusals as RPC status codes. */
 export function admissionError(error: unknown, runId: string, logger: Logger): ConnectError {
   const message = error instanceof Error ? error.message : String(error);
-  let code = Code.Internal;
-  if (error instanceof AdmissionRejected) code = Code.ResourceExhausted;
-  else if (error instanceof AdmissionClosed) code = Code.Unavailable;
-  else if (error instanceof AdmissionAbandoned) code = Code.Canceled;
+  const refused = `run ${runId} not admitted: ${message}`;
+  if (error instanceof AdmissionRejected) {
+    logger.info({ run_id: runId, code: Code[Code.ResourceExhausted], reason: message }, "run not admitted");
+    return refusal(refused, Code.ResourceExhausted, error.bound === "key_quota" ? "KEY_QUOTA" : "QUEUE_FULL");
+  }
+  if (error instanceof AdmissionClosed) {
+    logger.info({ run_id: runId, code: Code[Code.Unavailable], reason: message }, "run not admitted");
+    return refusal(refused, Code.Unavailable, "DRAINING");
+  }
+  const code = error instanceof AdmissionAbandoned ? Code.Canceled : Code.Internal;
   logger.info({ run_id: runId, code: Code[code], reason: message }, "run not admitted");
-  return new ConnectError(`run ${runId} not admitted: ${message}`, code);
+  return new ConnectError(refused, code);
 }
 
 /** A failed build names its failing step; an unreachable engine is UNAVAILABLE. Shared with `POST /build-image`. */
 export function toBuildError(error: unknown): ConnectError {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof EngineUnavailableError) return new ConnectError(message, Code.Unavailable);
-  if (error instanceof UnknownFamilyError) return new ConnectError(`family: ${message}`, Code.InvalidArgument);
+  if (error instanceof EngineUnavailableError) return refusal(message, Code.Unavailable, "ENGINE_UNAVAILABLE");
+  if (error instanceof UnknownFamilyError) return invalidArgument([{ field: "family", description: message }]);
   return new ConnectError(message, Code.FailedPrecondition);
 }
 

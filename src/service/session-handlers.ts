@@ -31,7 +31,7 @@ import { AsyncQueue } from "./async-queue.js";
 import type { HealthMonitor } from "./health-monitor.js";
 import type { AureaMetrics } from "./metrics.js";
 import { artifactFields, limitsMessage, toRunResponse } from "./run-response.js";
-import type { FieldViolation } from "./run-request.js";
+import { invalidArgument, refusal } from "./rpc-errors.js";
 import { admitCaller, checkReady } from "./sandbox-service.js";
 import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
 import {
@@ -72,7 +72,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
   const { sessions, policy, logger } = options;
   const ownerOf = (context: HandlerContext) => context.values.get(callerKey)?.id ?? "";
   const session = (id: string, context: HandlerContext) => {
-    if (id === "") throw invalid([{ field: "session_id", description: "is required" }]);
+    if (id === "") throw invalidArgument([{ field: "session_id", description: "is required" }]);
     return mapErrors(() => sessions.get(id, ownerOf(context)));
   };
 
@@ -170,7 +170,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     },
 
     async closeSession(request, context) {
-      if (request.sessionId === "") throw invalid([{ field: "session_id", description: "is required" }]);
+      if (request.sessionId === "") throw invalidArgument([{ field: "session_id", description: "is required" }]);
       const closed = await mapErrorsAsync(() => sessions.close(request.sessionId, ownerOf(context), "closed by its owner"));
       return create(CloseSessionResponseSchema, { session: sessionInfo(closed) });
     },
@@ -180,11 +180,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
 function valid<T>(checked: Checked<T>, logger: Logger, id: string): T {
   if (checked.ok) return checked.value;
   logger.info({ run_id: id, violations: checked.violations }, "session request rejected");
-  throw invalid(checked.violations);
-}
-
-function invalid(violations: readonly FieldViolation[]): ConnectError {
-  return new ConnectError(violations.map((v) => `${v.field}: ${v.description}`).join("; "), Code.InvalidArgument);
+  throw invalidArgument(checked.violations);
 }
 
 /** Session errors as RPC status codes. */
@@ -192,10 +188,9 @@ function toSessionConnectError(error: unknown): unknown {
   if (error instanceof SessionNotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof SessionFailedError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (error instanceof SessionFileError) return new ConnectError(error.message, Code.FailedPrecondition);
-  if (error instanceof SessionLimitError) return new ConnectError(error.message, Code.ResourceExhausted);
-  if (error instanceof EngineUnavailableError || error instanceof ImageMissingError) {
-    return new ConnectError(error.message, Code.Unavailable);
-  }
+  if (error instanceof SessionLimitError) return refusal(error.message, Code.ResourceExhausted, "SESSION_LIMIT");
+  if (error instanceof EngineUnavailableError) return refusal(error.message, Code.Unavailable, "ENGINE_UNAVAILABLE");
+  if (error instanceof ImageMissingError) return new ConnectError(error.message, Code.Unavailable);
   return error;
 }
 

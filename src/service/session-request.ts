@@ -10,8 +10,8 @@ import { findLanguage, languageNames } from "../runner/languages.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import type { ExecPlan } from "../session/session.js";
 import type { SessionPlan } from "../session/session-manager.js";
+import type { FieldViolation } from "./rpc-errors.js";
 import {
-  type FieldViolation,
   fileNameProblem,
   maximumLimits,
   resolveLimit,

@@ -8,6 +8,7 @@ import { languageFamilies } from "../../src/runner/languages.js";
 import { familyImage } from "../../src/service/image-families.js";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
 import { aureaContainers } from "../support/containers.js";
+import { grpcErrorDetails } from "../support/error-details.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 import { bufCurl } from "../support/buf-curl.js";
 import { helloRequest, helloResponse, postJson } from "../support/http-json.js";
@@ -91,6 +92,9 @@ describe("BuildImage", () => {
     expect(refused.details).toMatch(
       /csharp runs in the "dotnet" image family, whose image is missing .*BuildImage \{"family": "dotnet"\}/,
     );
+    const { info } = grpcErrorDetails(refused);
+    expect(info).toMatchObject({ reason: "FAMILY_NOT_BUILT", domain: "aurea.dev", metadata: { family: "dotnet" } });
+    expect(info?.metadata.build_hint).toMatch(/^build it with BuildImage \{"family": "dotnet"\}/);
     const languages = (await client.listLanguages()).languages as { name: string; available: boolean }[];
     expect(languages.find((language) => language.name === "csharp")?.available).toBe(false);
     expect(languages.find((language) => language.name === "python")?.available).toBe(true);

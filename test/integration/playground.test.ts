@@ -244,6 +244,14 @@ describe("running programs", () => {
     await page.fill("#limit-timeout", "100000");
     expect(await run(page)).toBe("FAILED");
     expect(await text(page, "#error")).toMatch(/^InvalidArgument: .*timeout/);
+    // The field the violation names is marked, and the mark goes with the next run.
+    expect(await page.getAttribute("#limit-timeout", "aria-invalid")).toBe("true");
+    expect(await page.getAttribute("#limit-timeout", "aria-errormessage")).toBe("error");
+    expect(await page.evaluate("document.activeElement.id")).toBe("limit-timeout");
+    expect(await page.getAttribute("#limit-memory", "aria-invalid")).toBeNull();
+    await page.fill("#limit-timeout", "");
+    expect(await run(page)).toBe("OK");
+    expect(await page.getAttribute("#limit-timeout", "aria-invalid")).toBeNull();
     await page.context().close();
   });
 

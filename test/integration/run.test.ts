@@ -9,6 +9,7 @@ import { RunRequestSchema, RunStatus, SandboxService } from "../../gen/aurea/san
 import { allLanguages } from "../../src/runner/languages.js";
 import { startAurea, useAurea, type RunningAurea } from "../support/aurea-server.js";
 import { bridgeGatewayAddress } from "../support/containers.js";
+import { grpcErrorDetails } from "../support/error-details.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 import { healthPath, helloRequest, helloResponse, postJson, runPath } from "../support/http-json.js";
 
@@ -253,6 +254,7 @@ describe("with the engine unreachable", () => {
     const error = (await offlineClient.run({ language: "bash", code: "true" }).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.UNAVAILABLE);
     expect(error.details).toMatch(/container engine unreachable/);
+    expect(grpcErrorDetails(error).info).toEqual({ reason: "ENGINE_UNAVAILABLE", domain: "aurea.dev", metadata: {} });
     expect(performance.now() - started).toBeLessThan(1000);
   });
 

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -9,6 +9,7 @@ import { Limit, ResourceLimitsSchema, RunStatus } from "../../gen/aurea/sandbox/
 import { create } from "@bufbuild/protobuf";
 import { looksLikeSvg, sniffImageType } from "../../playground/src/image-types.js";
 import { editorModeFor, editorModes } from "../../playground/src/editor-modes.js";
+import { controlForField, violatedFields } from "../../playground/src/field-violations.js";
 import {
   describeExit,
   describeLimits,
@@ -20,6 +21,7 @@ import {
 import { decodeShareFragment, encodeShareFragment } from "../../playground/src/share-link.js";
 import { allLanguages } from "../../src/runner/languages.js";
 import { playgroundContentSecurityPolicy, withPlayground } from "../../src/server/playground-route.js";
+import { invalidArgument } from "../../src/service/rpc-errors.js";
 
 describe("the playground's wording", () => {
   it("has a label and a tone for every verdict", () => {
@@ -221,5 +223,35 @@ describe("the playground route", () => {
     expect(answer.status).toBe(503);
     expect(await answer.text()).toContain("npm run build");
     expect((await fetch(`${notBuilt}/run`, { method: "POST" })).status).toBe(299);
+  });
+});
+
+describe("the playground's marks on refused fields", () => {
+  it("finds the control of each field path the server names", () => {
+    expect(controlForField("timeout")).toBe("limit-timeout");
+    expect(controlForField("limits.memory_bytes")).toBe("limit-memory");
+    expect(controlForField("tests[1].timeout")).toBe("test-cases");
+    expect(controlForField('files["a.txt"]')).toBe("file-tabs");
+    expect(controlForField("args[2]")).toBe("args");
+    expect(controlForField("env.PATH")).toBe("env");
+    expect(controlForField("compile_memory_bytes")).toBeUndefined();
+  });
+
+  it("names only controls the page has", () => {
+    const page = readFileSync(new URL("../../playground/index.html", import.meta.url), "utf8");
+    const fields = ["language", "runtime", "code", "files", "stdin", "args", "env", "timeout", "limits.cpu"];
+    const more = ["limits.memory_bytes", "limits.pids", "tests", "comparison", "absolute_tolerance", "relative_tolerance"];
+    for (const field of [...fields, ...more, "stop_on_first_failure"]) {
+      expect(page, field).toContain(`id="${controlForField(field)}"`);
+    }
+  });
+
+  it("reads the fields from the error's BadRequest, and none from other errors", () => {
+    const refused = invalidArgument([
+      { field: "timeout", description: "too long" },
+      { field: "limits.pids", description: "too many" },
+    ]);
+    expect(violatedFields(refused)).toEqual(["timeout", "limits.pids"]);
+    expect(violatedFields(new Error("network"))).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { claimLabel, createRequestClaims } from "../../src/service/request-claims.js";
+import { connectErrorDetails } from "../support/error-details.js";
 import { FakeEngine } from "../support/fake-engine.js";
 
 /** request_id claims against the in-memory engine, whose container names are unique as the real one's. */
@@ -50,6 +51,11 @@ describe("request_id claims", () => {
       .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ConnectError);
     expect((refused as ConnectError).code).toBe(Code.AlreadyExists);
+    expect(connectErrorDetails(refused as ConnectError).info).toEqual({
+      reason: "REQUEST_ID_HELD",
+      domain: "aurea.dev",
+      metadata: {},
+    });
     expect(ran).toBe(false);
     await here.releaseAll();
     await there.releaseAll();
@@ -69,6 +75,8 @@ describe("request_id claims", () => {
     expect(await claimCount(engine)).toBe(0);
     // A server shutting down takes no new claim.
     await claims.releaseAll();
-    await expect(claims.once("alice", "new", "run-3", async () => "x")).rejects.toMatchObject({ code: Code.Unavailable });
+    const draining = await claims.once("alice", "new", "run-3", async () => "x").catch((error: unknown) => error);
+    expect(draining).toMatchObject({ code: Code.Unavailable });
+    expect(connectErrorDetails(draining as ConnectError).info?.reason).toBe("DRAINING");
   });
 });

@@ -1,7 +1,7 @@
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "./runner.js";
 import { judgeCases, notRunCase } from "./judge.js";
 import { type CompileOutcome, type ProcessEnding, programNeverRan } from "./run-spec.js";
-import type { RunVerdict } from "./verdict.js";
+import { compileGate } from "./verdict.js";
 import type { WorkspaceFile } from "./workspace-archive.js";
 
 /**
@@ -26,45 +26,80 @@ export async function runCompiledOrNot(
   const { timeoutMs, limits } = spec.compile;
   const { observer } = options;
 
-  const compiled = await runner.run(
-    {
-      ...spec,
-      phase: "compile",
-      // The compiler's command line in place of the program's, from the same workspace.
-      language: { ...spec.language, command: step.command, warmLoader: undefined },
-      stdin: new Uint8Array(),
-      args: [],
-      timeoutMs,
-      limits,
-      // Everything the compiler made comes back, bounded by what the workspace can hold anyway.
-      artifacts: { maxFiles: limits.workspaceFiles, maxFileBytes: limits.workspaceBytes, maxTotalBytes: limits.workspaceBytes },
+  const compile = () =>
+    runner.run(
+      {
+        ...spec,
+        phase: "compile",
+        // The compiler's command line in place of the program's, from the same workspace.
+        language: { ...spec.language, command: step.command, warmLoader: undefined },
+        stdin: new Uint8Array(),
+        args: [],
+        timeoutMs,
+        limits,
+        // Everything the compiler made comes back, bounded by what the workspace can hold anyway.
+        artifacts: { maxFiles: limits.workspaceFiles, maxFileBytes: limits.workspaceBytes, maxTotalBytes: limits.workspaceBytes },
+      },
+      { signal: options.signal, observer: { onStarted: observer?.onStarted, onState: observer?.onState } },
+    );
+  return compileThenRun({
+    runId: spec.runId,
+    timeoutMs,
+    limits,
+    compile,
+    productsProblem: (compiled) => {
+      if (!compiled.artifacts) return "the compiler's files could not be collected";
+      if (compiled.artifacts.truncated) return "the compiler made more files, or larger ones, than the workspace holds";
+      return undefined;
     },
-    { signal: options.signal, observer: { onStarted: observer?.onStarted, onState: observer?.onState } },
-  );
-  const compile = compileOutcomeOf(compiled, timeoutMs, limits);
-  const skipped = spec.tests?.cases.map((testCase) => notRunCase(testCase));
-  const neverRan = (verdict: RunVerdict) => ({ ...programNeverRan(spec.runId, verdict), compile, tests: skipped });
-  if (compiled.verdict === "cancelled" || compiled.verdict === "internal") {
-    return { ...neverRan(compiled.verdict), error: compiled.error };
-  }
-  if (compiled.verdict !== "ok" || compiled.exitCode !== 0 || !compiled.artifacts) return neverRan("compile_error");
-  if (compiled.artifacts.truncated) {
-    return { ...neverRan("compile_error"), error: "the compiler made more files, or larger ones, than the workspace holds" };
-  }
+    neverRan: { tests: spec.tests?.cases.map((testCase) => notRunCase(testCase)) },
+    run: (compiled) => {
+      const products: WorkspaceFile[] = [...(compiled.artifacts?.files ?? [])].map(([name, content]) => ({
+        name,
+        content,
+        executable: compiled.artifacts?.executables.has(name) ?? false,
+      }));
+      const made = new Set(products.map((file) => file.name));
+      return runProgram(
+        runner,
+        { ...spec, phase: "run", files: [...spec.files.filter((file) => !made.has(file.name)), ...products] },
+        // The run started with the compile; `started` is not sent twice.
+        { signal: options.signal, observer: { ...observer, onStarted: undefined } },
+      );
+    },
+  });
+}
 
-  const products: WorkspaceFile[] = [...compiled.artifacts.files].map(([name, content]) => ({
-    name,
-    content,
-    executable: compiled.artifacts?.executables.has(name) ?? false,
-  }));
-  const made = new Set(products.map((file) => file.name));
-  const run = await runProgram(
-    runner,
-    { ...spec, phase: "run", files: [...spec.files.filter((file) => !made.has(file.name)), ...products] },
-    // The run started with the compile; `started` is not sent twice.
-    { signal: options.signal, observer: { ...observer, onStarted: undefined } },
-  );
-  return { ...run, compile };
+/**
+ * The two steps of a compiled language's run, wherever they happen: two sandboxes for a Run
+ * (above), one session's container for an Exec (session.ts).
+ */
+export interface CompileThenRunSteps {
+  readonly runId: string;
+  /** The compile's wall-time limit and limits, reported with its outcome. */
+  readonly timeoutMs: number;
+  readonly limits: CompileOutcome["limits"];
+  compile(): Promise<RunOutcome>;
+  /** Why the compiler's products cannot be run though it succeeded, if they cannot. */
+  productsProblem?(compiled: RunOutcome): string | undefined;
+  /** Runs the program, once compileGate (verdict.ts) let it. */
+  run(compiled: RunOutcome): Promise<RunOutcome>;
+  /** More of the outcome of a run whose program never ran (its test cases, skipped). */
+  readonly neverRan?: Partial<RunOutcome>;
+}
+
+/** Compile, let compileGate decide, then run: the one compile-then-run of Run and Exec. */
+export async function compileThenRun(steps: CompileThenRunSteps): Promise<RunOutcome> {
+  const compiled = await steps.compile();
+  const compile = compileOutcomeOf(compiled, steps.timeoutMs, steps.limits);
+  const problem = compiled.verdict === "ok" && compiled.exitCode === 0 ? steps.productsProblem?.(compiled) : undefined;
+  const stopped = compileGate(compiled, problem === undefined);
+  if (stopped !== undefined) {
+    // A cancellation or Aurea's own failure says what failed; a compile error is in compile.stderr.
+    const error = stopped === "cancelled" || stopped === "internal" ? compiled.error : problem;
+    return { ...programNeverRan(steps.runId, stopped), ...steps.neverRan, compile, error };
+  }
+  return { ...(await steps.run(compiled)), compile };
 }
 
 /** The program's own run: once, or once per test case. */
@@ -77,8 +112,8 @@ function runProgram(
   return tests ? judgeCases(runner, { ...spec, tests }, options) : runner.run(spec, options);
 }
 
-/** A compiler's ending as the compile result of a run (or of a session's exec). Pure. */
-export function compileOutcomeOf(compiled: ProcessEnding, timeoutMs: number, limits: CompileOutcome["limits"]): CompileOutcome {
+/** A compiler's ending as the compile result of a run or an exec. Pure. */
+function compileOutcomeOf(compiled: ProcessEnding, timeoutMs: number, limits: CompileOutcome["limits"]): CompileOutcome {
   return {
     verdict: compiled.verdict,
     exitCode: compiled.exitCode,

@@ -3,7 +3,7 @@ import { compareOutput } from "./output-comparison.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "./runner.js";
 import { neverStarted, type JudgeCase, type JudgePlan, type TestOutcome } from "./run-spec.js";
 import { CaseFrameParser, encodeCaseInput, type CaseFrame } from "./supervisor-protocol.js";
-import { decideCaseVerdict, type RunVerdict } from "./verdict.js";
+import { decideCaseVerdict, interruptedCaseVerdict, judgedVerdict, type RunVerdict } from "./verdict.js";
 import { buildWorkspaceArchive } from "./workspace-archive.js";
 
 /**
@@ -155,15 +155,10 @@ function summarize(runId: string, plan: JudgePlan, results: TestOutcome[], run: 
     const cutShort = !(plan.stopOnFirstFailure && results.some((result) => result.verdict !== "ok"));
     for (const testCase of plan.cases.slice(tests.length)) {
       const interrupted = cutShort && tests.length === results.length;
-      const verdict: RunVerdict = !interrupted
-        ? "skipped"
-        : malformed || run.verdict === "ok" || run.verdict === "runtime_error"
-          ? "internal"
-          : run.verdict;
-      tests.push(notRunCase(testCase, verdict));
+      tests.push(notRunCase(testCase, interrupted ? interruptedCaseVerdict(run.verdict, malformed) : "skipped"));
     }
   }
-  const failed = tests.find((test) => test.verdict !== "ok");
+  const { verdict, failed } = judgedVerdict(tests);
   const error =
     failed?.verdict === "internal"
       ? (run.error ??
@@ -172,7 +167,7 @@ function summarize(runId: string, plan: JudgePlan, results: TestOutcome[], run: 
   return {
     ...run,
     runId,
-    verdict: failed ? failed.verdict : "ok",
+    verdict,
     exitCode: failed ? failed.exitCode : 0,
     signal: failed ? failed.signal : "",
     stdout: Buffer.alloc(0),

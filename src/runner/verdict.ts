@@ -3,10 +3,13 @@ import { runtimeTraits, type Runtime } from "../docker/runtimes.js";
 import type { SupervisorReport } from "./supervisor-protocol.js";
 
 /**
- * How a run ended, decided in one place. `reconcile` is the only function that turns what was
- * observed about a run (the supervisor's report, the engine's record, Aurea's own kills) into its
- * verdict, exit code, signal, usage and time; the lifecycle (run-lifecycle.ts) only gathers the
- * evidence.
+ * How anything sandboxed ended, decided in one place, from evidence: `reconcile` for a run (the
+ * supervisor's report, the engine's record, Aurea's own kills), `settleExec` for an exec or a
+ * cell in a session (the agent's report), `decideCaseVerdict` and `interruptedCaseVerdict` for a
+ * test case, `compileGate` for whether a compile lets the program run, `judgedVerdict` for a run
+ * judged on cases. All of them share `decideVerdict`'s order of precedence and `limitsHitBy`'s
+ * mapping of counters to limits. The callers (run-lifecycle.ts, session.ts, judge.ts,
+ * compile-phase.ts) only gather the evidence.
  */
 
 /** The single verdict of a run; mirrors aurea.sandbox.v1.RunStatus. */
@@ -37,6 +40,22 @@ export interface RunUsage {
   readonly cpuTimeNs: number | undefined;
   /** Peak memory of the container's cgroup, bytes. */
   readonly peakMemoryBytes: number | undefined;
+}
+
+/**
+ * What the sandbox's counters said when a program ended, as the supervisor (per run) and the
+ * session agent (per exec) both read them from the container's cgroup and workspace.
+ */
+export interface SandboxCounters {
+  /** Processes the kernel's OOM killer ended. */
+  readonly oomKills?: number | undefined;
+  /** Forks refused at the pids limit. */
+  readonly pidsRefused?: number | undefined;
+  /** Times memory use reached its limit. */
+  readonly memoryAtLimit?: number | undefined;
+  /** The workspace's free blocks and file slots at the end; undefined when unreadable. */
+  readonly workspaceFreeBlocks?: number | undefined;
+  readonly workspaceFreeFiles?: number | undefined;
 }
 
 /** Everything observed about how a run ended. */
@@ -146,21 +165,117 @@ export function reconcile(evidence: RunEvidence): RunEnding {
     executionTimeMs: evidence.engineMs !== undefined && evidence.engineMs >= 0 ? evidence.engineMs : evidence.serverMs,
     supervisorExitDiffered:
       finished !== undefined && evidence.engineExitCode !== undefined && evidence.engineExitCode !== finished.status,
-    limitsHit: limitsHit({
-      pids: (finished?.pidsRefused ?? 0) > 0,
-      memory: oomKilled || (finished?.memoryAtLimit ?? 0) > 0,
-      file_size: signalFromExitCode(knownExitCode) === "SIGXFSZ",
-      workspace_bytes: finished?.workspaceFreeBlocks === 0,
-      workspace_files: finished?.workspaceFreeFiles === 0,
+    limitsHit: limitsHitBy(finished ?? {}, {
+      oomKilled,
+      signal: signalFromExitCode(knownExitCode),
       output: stoppedBy.has("output_limit") || evidence.outputTruncated,
       time: stoppedBy.has("timeout"),
     }),
   };
 }
 
-/** The limits that were hit, in a fixed order (the order of aurea.sandbox.v1.Limit). */
-export function limitsHit(hit: Readonly<Record<LimitHit, boolean>>): LimitHit[] {
+/** Why Aurea ended an exec itself; "closed" is the session closing under it. */
+export type ExecStopReason = StopReason | "closed";
+
+/** Everything observed about how one exec or cell in a session ended: the agent's report. */
+export interface ExecEvidence extends SandboxCounters {
+  /** Exit status, 128 + N for signal N; undefined when the exec never started. */
+  readonly status: number | undefined;
+  readonly stoppedBy: ExecStopReason | undefined;
+  /** Why the exec never started, when it did not. */
+  readonly notStarted: string | undefined;
+  /** More output arrived than the cap kept, on either stream. */
+  readonly outputTruncated: boolean;
+}
+
+/** The truth about how an exec ended. */
+export interface ExecEnding {
+  readonly verdict: RunVerdict;
+  readonly exitCode: number | undefined;
+  readonly signal: string;
+  /** For verdict "internal": what failed. */
+  readonly error: string | undefined;
+  readonly limitsHit: readonly LimitHit[];
+}
+
+/** An exec's ending, by the same precedence and limit mapping as a run's. Pure. */
+export function settleExec(evidence: ExecEvidence): ExecEnding {
+  const { status, stoppedBy } = evidence;
+  // A helper the OOM killer took while the exec still succeeded did not fail it.
+  const oomKilled = (evidence.oomKills ?? 0) > 0 && status !== 0;
+  const error = status === undefined ? (evidence.notStarted ?? "the exec did not start") : undefined;
+  const verdict = decideVerdict({
+    exitCode: status,
+    oomKilled,
+    timedOut: stoppedBy === "timeout",
+    cancelled: stoppedBy === "cancelled" || stoppedBy === "closed",
+    outputLimited: stoppedBy === "output_limit",
+    internalError: error,
+  });
+  const signal = signalFromExitCode(status);
+  return {
+    verdict,
+    exitCode: status,
+    signal,
+    error,
+    limitsHit: limitsHitBy(evidence, {
+      oomKilled,
+      signal,
+      output: stoppedBy === "output_limit" || evidence.outputTruncated,
+      time: stoppedBy === "timeout",
+    }),
+  };
+}
+
+/**
+ * The limits an ending ran into, from the sandbox's counters and how it ended: the one mapping,
+ * for runs and execs alike, in the order of aurea.sandbox.v1.Limit.
+ */
+export function limitsHitBy(
+  counters: SandboxCounters,
+  ending: { readonly oomKilled: boolean; readonly signal: string; readonly output: boolean; readonly time: boolean },
+): LimitHit[] {
+  const hit: Readonly<Record<LimitHit, boolean>> = {
+    pids: (counters.pidsRefused ?? 0) > 0,
+    memory: ending.oomKilled || (counters.oomKills ?? 0) > 0 || (counters.memoryAtLimit ?? 0) > 0,
+    file_size: ending.signal === "SIGXFSZ",
+    workspace_bytes: counters.workspaceFreeBlocks === 0,
+    workspace_files: counters.workspaceFreeFiles === 0,
+    output: ending.output,
+    time: ending.time,
+  };
   return (Object.keys(hit) as LimitHit[]).filter((limit) => hit[limit]);
+}
+
+/**
+ * Whether a compile lets the program run: undefined when it does, otherwise the run's verdict.
+ * A cancellation or Aurea's own failure stays what it was; any other failure of the compiler (an
+ * error, a limit, products that do not fit the workspace) is the run's compile error.
+ */
+export function compileGate(
+  compiled: { readonly verdict: RunVerdict; readonly exitCode: number | undefined },
+  productsFit = true,
+): RunVerdict | undefined {
+  if (compiled.verdict === "cancelled" || compiled.verdict === "internal") return compiled.verdict;
+  if (compiled.verdict !== "ok" || compiled.exitCode !== 0 || !productsFit) return "compile_error";
+  return undefined;
+}
+
+/** A judged run's verdict: OK when every case passed, otherwise the first failing case's (returned too). */
+export function judgedVerdict<Case extends { readonly verdict: RunVerdict }>(
+  cases: readonly Case[],
+): { verdict: RunVerdict; failed: Case | undefined } {
+  const failed = cases.find((testCase) => testCase.verdict !== "ok");
+  return { verdict: failed?.verdict ?? "ok", failed };
+}
+
+/**
+ * The verdict of a case that was running when its whole sandbox ended: that ending (its time, a
+ * memory kill under gVisor, a cancellation), unless the ending explains nothing (the sandbox ended
+ * OK or with a plain error, or the case runner's report could not be read): then Aurea lost it.
+ */
+export function interruptedCaseVerdict(sandbox: RunVerdict, reportUnreadable: boolean): RunVerdict {
+  return reportUnreadable || sandbox === "ok" || sandbox === "runtime_error" ? "internal" : sandbox;
 }
 
 /** The facts the verdict's order of precedence is decided on. */

@@ -5,13 +5,13 @@ import { type ArtifactCollection, collectArtifacts } from "../runner/artifact-co
 import type { Language } from "../runner/languages.js";
 import { CappedBuffer } from "../runner/output-capture.js";
 import { programNeverRan, type RunOutcome } from "../runner/run-spec.js";
-import { memoryKillExitCode, sandboxDiedOfMemory } from "../runner/verdict.js";
+import { memoryKillExitCode, sandboxDiedOfMemory, settleExec } from "../runner/verdict.js";
 import { kernelCommand, workspaceFilesCommand } from "../runner/sandbox-scripts.js";
 import { type ArtifactCaps, maxTrailerBytes } from "../runner/supervisor-protocol.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "../runner/workspace-archive.js";
 import { type AgentConnection, AgentLostError } from "./agent-connection.js";
 import type { AgentExit, AgentRequest } from "./agent-protocol.js";
-import { compileOutcomeOf } from "../runner/compile-phase.js";
+import { compileThenRun } from "../runner/compile-phase.js";
 import { execOutcome } from "./exec-outcome.js";
 import type { SessionSettings } from "./session-container.js";
 import { SessionFailedError, SessionFileError, SessionLimitError } from "./session-errors.js";
@@ -172,31 +172,33 @@ export class Session {
     const code = Buffer.from(plan.code, "utf8");
     const env = [...language.env, ...plan.env];
     if (language.compile) {
-      const compiled = await this.runInAgent(
-        {
-          ...this.execRequest({ ...plan, timeoutMs: this.context.compileTimeoutMs }, language.compile.command, env),
-          code_file: language.fileName,
-          code_size: code.length,
-        },
-        code,
-        this.context.compileTimeoutMs,
-        {},
-        signal,
-      );
-      const compile = compileOutcomeOf(compiled, this.context.compileTimeoutMs, this.settings.limits);
-      if (compiled.verdict !== "ok") {
-        // The compiler failed or hit its limits (compile.status says which); the program never ran.
-        const verdict = compiled.verdict === "cancelled" || compiled.verdict === "internal" ? compiled.verdict : "compile_error";
-        return { ...programNeverRan(plan.execId, verdict), compile };
-      }
-      const ran = await this.runInAgent(
-        this.execRequest(plan, [...language.command, ...plan.args], env),
-        plan.stdin,
-        plan.timeoutMs,
-        observer,
-        signal,
-      );
-      return { ...ran, compile };
+      const compileStep = language.compile;
+      // The compiler and then the program, in the session's own container and workspace.
+      return compileThenRun({
+        runId: plan.execId,
+        timeoutMs: this.context.compileTimeoutMs,
+        limits: this.settings.limits,
+        compile: () =>
+          this.runInAgent(
+            {
+              ...this.execRequest({ ...plan, timeoutMs: this.context.compileTimeoutMs }, compileStep.command, env),
+              code_file: language.fileName,
+              code_size: code.length,
+            },
+            code,
+            this.context.compileTimeoutMs,
+            {},
+            signal,
+          ),
+        run: () =>
+          this.runInAgent(
+            this.execRequest(plan, [...language.command, ...plan.args], env),
+            plan.stdin,
+            plan.timeoutMs,
+            observer,
+            signal,
+          ),
+      });
     }
     return this.runInAgent(
       {
@@ -440,16 +442,23 @@ function killedForMemory(end: ContainerExit, runtime: SessionSettings["runtime"]
   return end.oomKilled || sandboxDiedOfMemory(runtime, end.exitCode, end.oomKilled);
 }
 
-/** An exec ended by the memory kill that took its whole sandbox. */
+/** An exec ended by the memory kill that took its whole sandbox: a SIGKILL for memory, as the API documents. */
 function memoryKilled(execId: string, stdout: CappedBuffer, stderr: CappedBuffer): RunOutcome {
+  const ending = settleExec({
+    status: memoryKillExitCode,
+    oomKills: 1,
+    stoppedBy: undefined,
+    notStarted: undefined,
+    outputTruncated: stdout.overflowed || stderr.overflowed,
+  });
   return {
-    ...programNeverRan(execId, "memory_limit"),
+    ...programNeverRan(execId, ending.verdict),
     exitCode: memoryKillExitCode,
-    signal: "SIGKILL",
+    signal: ending.signal,
     stdout: stdout.toBuffer(),
     stderr: stderr.toBuffer(),
     stdoutTruncated: stdout.overflowed,
     stderrTruncated: stderr.overflowed,
-    limitsHit: ["memory"],
+    limitsHit: ending.limitsHit,
   };
 }

@@ -2,7 +2,7 @@
  * What delivering files and collecting artifacts costs a run.
  *
  * Files reach the workspace as a tar on the container's stdin, extracted by its supervisor;
- * artifacts come back as a manifest and tar after the program ends (src/runner/sandbox/supervisor.sh).
+ * artifacts come back as a manifest and tar after the program ends (src/sandbox/programs/supervisor.sh).
  * Each scenario runs the same Python one-liner; the baseline (no files, no artifacts) is measured
  * in the same run, and the table gives each scenario's p50 against it.
  *

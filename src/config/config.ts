@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { runtimes, type Runtime } from "../docker/runtimes.js";
+import { runtimes, type Runtime } from "../sandbox/runtimes.js";
 
 /**
  * Server configuration, read once from the environment at start and validated as a whole so an

@@ -1,15 +1,14 @@
 import type Docker from "dockerode";
-import { workspaceDir } from "../runner/supervisor-protocol.js";
-import { runtimeTraits, supervisorProcesses, type Runtime } from "./runtimes.js";
+import { type SandboxLimits, type SandboxShape, sandboxUser } from "../sandbox/limits.js";
+import { type Runtime, runtimeTraits, supervisorProcesses } from "../sandbox/runtimes.js";
+import { workspaceDir } from "../sandbox/supervisor-protocol.js";
+
+const [sandboxUid, sandboxGid] = sandboxUser.split(":");
 
 /**
  * Pure mapping from what a run needs to the Engine API's container-create body. Everything that
  * makes a sandbox a sandbox is decided here, in one place, and unit-tested field by field.
  */
-
-/** uid:gid of the unprivileged `sandbox` user baked into Dockerfile.sandbox: the program's user. */
-export const sandboxUser = "10001:10001";
-const [sandboxUid, sandboxGid] = sandboxUser.split(":");
 
 /**
  * The supervisor's user (PID 1): root in the container, holding only the capabilities it needs to
@@ -26,16 +25,6 @@ export const containerLabels = {
   runId: "dev.aurea.run-id",
   instance: "dev.aurea.instance",
 } as const;
-
-/** Everything fixed at creation time that distinguishes one kind of sandbox from another. */
-export interface SandboxShape {
-  readonly image: string;
-  readonly readonlyRootfs: boolean;
-  /** OCI runtime registered with the engine. */
-  readonly runtime: Runtime;
-  /** seccomp profile as JSON text; undefined leaves the engine's built-in default. */
-  readonly seccompProfile: string | undefined;
-}
 
 /**
  * Paths masked inside the container: the engine's default set (MaskedPaths replaces it, so it is
@@ -55,22 +44,6 @@ export const maskedPaths: readonly string[] = [
   "/proc/1/mem",
   "/proc/1/task/1/mem",
 ];
-
-/** Resource limits of one run, already resolved against the server's maxima. */
-export interface SandboxLimits {
-  /** CPU cores (fractional). */
-  readonly cpu: number;
-  /** Memory in bytes; swap is set equal, so the container gets none. */
-  readonly memoryBytes: number;
-  /** Processes and threads alive at once. */
-  readonly pids: number;
-  /** Size of the workspace tmpfs in bytes. */
-  readonly workspaceBytes: number;
-  /** Most files and directories (inodes) the workspace tmpfs holds. */
-  readonly workspaceFiles: number;
-  /** Size of the /tmp tmpfs (and of /dev/shm) in bytes. */
-  readonly tmpBytes: number;
-}
 
 export interface SandboxContainerRequest {
   readonly runId: string;
@@ -168,7 +141,7 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker
     ...workspaceMount(shape, limits),
     IpcMode: "private",
     ShmSize: limits.tmpBytes,
-    // No engine init: Aurea's own supervisor (runner/sandbox/supervisor.sh) is PID 1, running as
+    // No engine init: Aurea's own supervisor (sandbox/programs/supervisor.sh) is PID 1, running as
     // another user than the program, so the program cannot signal, trace or read it, nor forge
     // the report it writes after the program ends. It reaps orphans while it waits, which is
     // what docker-init would have done.

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
-import type { AureaConfig } from "../config/config.js";
-import { maskedPaths, sandboxUser } from "./container-options.js";
+import type { Runtime } from "../sandbox/runtimes.js";
+import { maskedPaths } from "./container-options.js";
+import { sandboxUser } from "../sandbox/limits.js";
 import type { EngineClient, EngineVersion } from "./engine-client.js";
 import { deniedSyscalls } from "./seccomp-profile.js";
 
@@ -47,10 +48,14 @@ export function assessRuntime(engine: EngineVersion): RuntimeAssessment {
 
 export interface RuntimeSafetyCheck {
   readonly engine: EngineClient;
-  readonly config: Pick<
-    AureaConfig,
-    "defaultRuntime" | "allowedRuntimes" | "seccompBaseProfile" | "readonlyDefault" | "allowVulnerableRuntime"
-  >;
+  /** The settings logged at start (config.ts names them; the engine layer reads only these). */
+  readonly config: {
+    readonly defaultRuntime: Runtime;
+    readonly allowedRuntimes: readonly Runtime[];
+    readonly seccompBaseProfile: string;
+    readonly readonlyDefault: boolean;
+    readonly allowVulnerableRuntime: boolean;
+  };
   /** The seccomp profile in force; undefined for the engine's built-in one. */
   readonly seccompProfile: string | undefined;
   readonly logger: Logger;

@@ -1,5 +1,5 @@
 import { extract } from "tar-stream";
-import type { ArtifactCaps } from "./supervisor-protocol.js";
+import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
 import type { WorkspaceFile } from "./workspace-archive.js";
 
 export type ArtifactSkipReason =

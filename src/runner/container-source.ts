@@ -1,9 +1,10 @@
 import type { Duplex } from "node:stream";
 import type { ContainerClient } from "../docker/container-client.js";
-import { toContainerCreateOptions, type SandboxLimits, type SandboxShape } from "../docker/container-options.js";
+import { toContainerCreateOptions } from "../docker/container-options.js";
+import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import type { Language } from "./languages.js";
-import { casesCommand, supervisorCommand } from "./sandbox-scripts.js";
-import { supervisorHeader, type ArtifactCaps } from "./supervisor-protocol.js";
+import { casesCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
+import { supervisorHeader, type ArtifactCaps } from "../sandbox/supervisor-protocol.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "./workspace-archive.js";
 
 /** The program a run executes, as the container source needs it to prepare a container. */

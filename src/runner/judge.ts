@@ -2,7 +2,7 @@ import { workspaceFiles } from "./container-source.js";
 import { compareOutput } from "./output-comparison.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "./runner.js";
 import { neverStarted, type JudgeCase, type JudgePlan, type TestOutcome } from "./run-spec.js";
-import { CaseFrameParser, encodeCaseInput, type CaseFrame } from "./supervisor-protocol.js";
+import { CaseFrameParser, encodeCaseInput, type CaseFrame } from "../sandbox/supervisor-protocol.js";
 import { decideCaseVerdict, interruptedCaseVerdict, judgedVerdict, type RunVerdict } from "./verdict.js";
 import { buildWorkspaceArchive } from "./workspace-archive.js";
 

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repositoryRoot } from "../config/repository.js";
-import type { KernelName, WarmLoader } from "./sandbox-scripts.js";
+import type { KernelName, WarmLoader } from "../sandbox/sandbox-scripts.js";
 
 /**
  * The languages Aurea runs, one data file each under `languages/` (at the repository's top):

@@ -3,11 +3,12 @@ import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
-import type { SandboxShape } from "../docker/container-options.js";
+import type { SandboxShape } from "../sandbox/limits.js";
 import { collectArtifacts } from "./artifact-collection.js";
 import { workspaceFiles, type ContainerLease, type ContainerSource } from "./container-source.js";
 import { RunOutput, type SupervisorTrailer } from "./run-output.js";
-import { cancelledBeforeStart, type RunObserver, type RunOutcome, type RunSpec } from "./run-spec.js";
+import type { OutputStreamName } from "./output-capture.js";
+import { cancelledBeforeStart, type RunOutcome, type RunSpec, type TestOutcome } from "./run-spec.js";
 import { reconcile, type RunUsage, type StopReason } from "./verdict.js";
 
 /**
@@ -22,6 +23,18 @@ import { reconcile, type RunUsage, type StopReason } from "./verdict.js";
  *   reported   the outcome is decided (verdict.ts reconcile), nothing more is read
  *   removed    the container is handed back for removal (in the background); from any state
  */
+/** Optional live view of a run, for streaming callers (and tests). */
+export interface RunObserver {
+  /** The container started; output may follow. */
+  onStarted?(): void;
+  /** Output as it arrives, in order within each stream; only bytes within the cap. */
+  onOutput?(stream: OutputStreamName, chunk: Buffer): void;
+  /** The run entered a state of its lifecycle (run-lifecycle.ts). */
+  onState?(state: RunState): void;
+  /** A test case was judged (judge.ts), in order, as soon as it was. */
+  onTestResult?(outcome: TestOutcome): void;
+}
+
 export type RunState = "acquiring" | "prepared" | "started" | "ended" | "reported" | "removed";
 
 const nextStates: Readonly<Record<RunState, readonly RunState[]>> = {

@@ -8,7 +8,7 @@ import {
   trailerMarker,
   type ArtifactCaps,
   type SupervisorReport,
-} from "./supervisor-protocol.js";
+} from "../sandbox/supervisor-protocol.js";
 
 export interface RunOutputOptions {
   /** The run's nonce: only markers carrying it are the supervisor's. */

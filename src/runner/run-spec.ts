@@ -1,10 +1,8 @@
-import type { SandboxLimits } from "../docker/container-options.js";
-import type { Runtime } from "../docker/runtimes.js";
+import type { SandboxLimits } from "../sandbox/limits.js";
+import type { Runtime } from "../sandbox/runtimes.js";
 import type { ArtifactCollection } from "./artifact-collection.js";
 import type { Language } from "./languages.js";
-import type { OutputStreamName } from "./output-capture.js";
-import type { RunState } from "./run-lifecycle.js";
-import type { ArtifactCaps } from "./supervisor-protocol.js";
+import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
 import type { LimitHit, RunUsage, RunVerdict } from "./verdict.js";
 import type { WorkspaceFile } from "./workspace-archive.js";
 
@@ -101,18 +99,6 @@ export interface CompileOutcome {
   readonly usage: RunUsage | undefined;
   readonly timeoutMs: number;
   readonly limits: SandboxLimits;
-}
-
-/** Optional live view of a run, for streaming callers (and tests). */
-export interface RunObserver {
-  /** The container started; output may follow. */
-  onStarted?(): void;
-  /** Output as it arrives, in order within each stream; only bytes within the cap. */
-  onOutput?(stream: OutputStreamName, chunk: Buffer): void;
-  /** The run entered a state of its lifecycle (run-lifecycle.ts). */
-  onState?(state: RunState): void;
-  /** A test case was judged (judge.ts), in order, as soon as it was. */
-  onTestResult?(outcome: TestOutcome): void;
 }
 
 /** How one process ended and what it wrote: a run's program, or one of its test cases. */

@@ -2,9 +2,11 @@ import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import { createColdContainerSource, type ContainerSource } from "./container-source.js";
 import { RunLifecycle } from "./run-lifecycle.js";
-import type { RunObserver, RunOutcome, RunSpec } from "./run-spec.js";
+import type { RunObserver } from "./run-lifecycle.js";
+import type { RunOutcome, RunSpec } from "./run-spec.js";
 
-export type { RunObserver, RunOutcome, RunSpec } from "./run-spec.js";
+export type { RunObserver } from "./run-lifecycle.js";
+export type { RunOutcome, RunSpec } from "./run-spec.js";
 
 export interface Runner {
   /** Ids of the containers of runs in progress (or being removed), which nothing else may remove. */

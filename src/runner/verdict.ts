@@ -1,6 +1,6 @@
 import { constants } from "node:os";
-import { runtimeTraits, type Runtime } from "../docker/runtimes.js";
-import type { SupervisorReport } from "./supervisor-protocol.js";
+import { runtimeTraits, type Runtime } from "../sandbox/runtimes.js";
+import type { SupervisorReport } from "../sandbox/supervisor-protocol.js";
 
 /**
  * How anything sandboxed ended, decided in one place, from evidence: `reconcile` for a run (the

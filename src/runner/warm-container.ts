@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import { type ContainerLease, type RunProgram, workspaceFiles } from "./container-source.js";
 import { AttachStreamDemuxer } from "./output-capture.js";
-import { readyMarker, supervisorHeader, warmRunMessage } from "./supervisor-protocol.js";
+import { readyMarker, supervisorHeader, warmRunMessage } from "../sandbox/supervisor-protocol.js";
 import { buildWorkspaceArchive } from "./workspace-archive.js";
 
 /**

@@ -1,16 +1,12 @@
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
-import {
-  toContainerCreateOptions,
-  toEngineResources,
-  type SandboxLimits,
-  type SandboxShape,
-} from "../docker/container-options.js";
-import { runtimeTraits } from "../docker/runtimes.js";
+import { toContainerCreateOptions, toEngineResources } from "../docker/container-options.js";
+import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
+import { runtimeTraits } from "../sandbox/runtimes.js";
 import type { ContainerLease, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { Language } from "./languages.js";
-import { loaderCommand, supervisorCommand } from "./sandbox-scripts.js";
+import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
 import { readReadyMarker, readyTimeoutMs, type WarmContainer, warmLease } from "./warm-container.js";
 
 export interface WarmPoolOptions {

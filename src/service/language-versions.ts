@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { SandboxLimits } from "../docker/container-options.js";
-import type { Runtime } from "../docker/runtimes.js";
+import type { SandboxLimits } from "../sandbox/limits.js";
+import type { Runtime } from "../sandbox/runtimes.js";
 import type { Language } from "../runner/languages.js";
 import type { Runner } from "../runner/runner.js";
 

@@ -1,11 +1,12 @@
 import type { ResourceLimits, RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
-import type { SandboxLimits } from "../docker/container-options.js";
-import { type Runtime, runtimeTraits } from "../docker/runtimes.js";
+import type { SandboxLimits } from "../sandbox/limits.js";
+import { type Runtime, runtimeTraits } from "../sandbox/runtimes.js";
 import { type CompileStep, findLanguage, languageNames } from "../runner/languages.js";
 import { type TestPolicyFields, validateTests } from "./test-cases-request.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
+import { validateArgs, validateEnv } from "./args-and-env.js";
 import type { FieldViolation } from "./rpc-errors.js";
 
 /** The server's bounds on what a request may ask for: the part of the configuration that says so. */
@@ -309,48 +310,6 @@ export function validateFiles(
     violate("files", `hold ${totalBytes} bytes; the workspace holds ${policy.workspaceSizeBytes}`);
   }
   return accepted.map(({ name, content }) => ({ name, content }));
-}
-
-const maxArgs = 256;
-const maxEnvEntries = 128;
-const maxValueBytes = 32 * 1024;
-
-export function validateArgs(
-  args: readonly string[],
-  violate: (field: string, description: string) => void,
-  field = "args",
-): string[] {
-  if (args.length > maxArgs) {
-    violate(field, `has ${args.length} entries; at most ${maxArgs} are allowed`);
-    return [];
-  }
-  args.forEach((arg, index) => {
-    if (arg.includes("\u0000")) violate(`${field}[${index}]`, "contains a NUL character");
-    else if (Buffer.byteLength(arg, "utf8") > maxValueBytes)
-      violate(`${field}[${index}]`, `is longer than ${maxValueBytes} bytes`);
-  });
-  return [...args];
-}
-
-export function validateEnv(
-  env: Readonly<Record<string, string>>,
-  violate: (field: string, description: string) => void,
-): string[] {
-  const names = Object.keys(env);
-  if (names.length > maxEnvEntries) {
-    violate("env", `has ${names.length} entries; at most ${maxEnvEntries} are allowed`);
-    return [];
-  }
-  const entries: string[] = [];
-  for (const name of names) {
-    const value = env[name] ?? "";
-    const field = `env[${JSON.stringify(name)}]`;
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) violate(field, "name must match [A-Za-z_][A-Za-z0-9_]*");
-    else if (value.includes("\u0000")) violate(field, "value contains a NUL character");
-    else if (Buffer.byteLength(value, "utf8") > maxValueBytes) violate(field, `value is longer than ${maxValueBytes} bytes`);
-    else entries.push(`${name}=${value}`);
-  }
-  return entries;
 }
 
 /** Why a workspace file name is unacceptable, or undefined when it is fine. */

@@ -14,7 +14,7 @@ import {
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { ArtifactCollection, ArtifactSkipReason as SkipReason } from "../runner/artifact-collection.js";
 import type { RunOutcome, RunSpec } from "../runner/runner.js";
-import type { SandboxLimits } from "../docker/container-options.js";
+import type { SandboxLimits } from "../sandbox/limits.js";
 import type { CompileOutcome, TestOutcome } from "../runner/run-spec.js";
 import type { LimitHit, RunUsage, RunVerdict } from "../runner/verdict.js";
 

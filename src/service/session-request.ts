@@ -10,6 +10,7 @@ import { findLanguage, languageNames } from "../runner/languages.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import type { ExecPlan } from "../session/session.js";
 import type { SessionPlan } from "../session/session-manager.js";
+import { validateArgs, validateEnv } from "./args-and-env.js";
 import type { FieldViolation } from "./rpc-errors.js";
 import {
   fileNameProblem,
@@ -18,8 +19,6 @@ import {
   resolveRuntimeAndLimits,
   resolveTimeout,
   type RunPolicy,
-  validateArgs,
-  validateEnv,
   validateFiles,
 } from "./run-request.js";
 

@@ -1,7 +1,7 @@
 import { Comparison as WireComparison, type RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
 import type { Comparison, JudgeCase, JudgePlan } from "../runner/run-spec.js";
-import { validateArgs } from "./run-request.js";
+import { validateArgs } from "./args-and-env.js";
 
 /** The server's bounds on test cases: the part of the configuration that says so. */
 export type TestPolicyFields =

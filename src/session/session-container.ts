@@ -1,7 +1,8 @@
 import type Docker from "dockerode";
-import { containerLabels, type SandboxLimits, type SandboxShape, toContainerCreateOptions } from "../docker/container-options.js";
-import { isRuntime, type Runtime } from "../docker/runtimes.js";
-import { sessionAgentCommand } from "../runner/sandbox-scripts.js";
+import { containerLabels, toContainerCreateOptions } from "../docker/container-options.js";
+import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
+import { isRuntime, type Runtime } from "../sandbox/runtimes.js";
+import { sessionAgentCommand } from "../sandbox/sandbox-scripts.js";
 
 /**
  * A session's container: a run's sandbox (container-options.ts decides everything that makes it

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
-import { containerLabels, type SandboxShape } from "../docker/container-options.js";
+import { containerLabels } from "../docker/container-options.js";
+import type { SandboxShape } from "../sandbox/limits.js";
 import { findLanguage, type Language } from "../runner/languages.js";
-import type { ArtifactCaps } from "../runner/supervisor-protocol.js";
+import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import { AgentConnection } from "./agent-connection.js";
 import { readSessionLabels, type SessionSettings, sessionLabels, toSessionCreateOptions } from "./session-container.js";

@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { runtimeTraits, supervisorProcesses } from "../../src/docker/runtimes.js";
+import { runtimeTraits, supervisorProcesses } from "../../src/sandbox/runtimes.js";
 import { useAurea } from "../support/aurea-server.js";
 import { hostileSuite, runtimes } from "../support/hostile-suite.js";
 

@@ -10,7 +10,7 @@ import {
   NameInUseError,
 } from "../../src/docker/engine-errors.js";
 import type { ImageBuildRequest, ImageClient } from "../../src/docker/image-client.js";
-import { readyMarker, reportTag, stderrEndTag } from "../../src/runner/supervisor-protocol.js";
+import { readyMarker, reportTag, stderrEndTag } from "../../src/sandbox/supervisor-protocol.js";
 
 /**
  * An in-memory container engine for unit tests of the stateful core (runner, warm pool, reaper,

@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import type { SandboxLimits, SandboxShape } from "../../src/docker/container-options.js";
+import type { SandboxLimits, SandboxShape } from "../../src/sandbox/limits.js";
 
 /** Fixtures shared by the unit tests of the stateful core (run lifecycle, warm pool). */
 

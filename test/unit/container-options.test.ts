@@ -1,4 +1,4 @@
-import { supervisorCommand } from "../../src/runner/sandbox-scripts.js";
+import { supervisorCommand } from "../../src/sandbox/sandbox-scripts.js";
 import { describe, expect, it } from "vitest";
 import { baseEnvironment, containerLabels, toContainerCreateOptions, toHostConfig } from "../../src/docker/container-options.js";
 

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { Comparison, RunRequestSchema, TestCaseSchema } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { compareOutput } from "../../src/runner/output-comparison.js";
-import { CaseFrameParser, encodeCaseInput, type CaseFrame } from "../../src/runner/supervisor-protocol.js";
+import { CaseFrameParser, encodeCaseInput, type CaseFrame } from "../../src/sandbox/supervisor-protocol.js";
 import { decideCaseVerdict, type CaseFacts } from "../../src/runner/verdict.js";
 import { validateTests } from "../../src/service/test-cases-request.js";
 

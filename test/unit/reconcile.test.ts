@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Runtime } from "../../src/docker/runtimes.js";
-import type { SupervisorReport } from "../../src/runner/supervisor-protocol.js";
+import type { Runtime } from "../../src/sandbox/runtimes.js";
+import type { SupervisorReport } from "../../src/sandbox/supervisor-protocol.js";
 import { reconcile, type RunEvidence, sandboxDiedOfMemory, type StopReason } from "../../src/runner/verdict.js";
 
 const finished = (status: number, oomKills = 0): SupervisorReport => ({

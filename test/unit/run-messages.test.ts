@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { maxArtifactTarBytes, supervisorHeader, trailerMarker, stderrEndMarker } from "../../src/runner/supervisor-protocol.js";
-import { warmRunMessage } from "../../src/runner/supervisor-protocol.js";
+import { maxArtifactTarBytes, supervisorHeader, trailerMarker, stderrEndMarker } from "../../src/sandbox/supervisor-protocol.js";
+import { warmRunMessage } from "../../src/sandbox/supervisor-protocol.js";
 
 describe("supervisorHeader", () => {
   it("names the archive size, the nonce, and what to collect", () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { baseEnvironment } from "../../src/docker/container-options.js";
-import { kernelCommand, sessionAgentCommand } from "../../src/runner/sandbox-scripts.js";
+import { kernelCommand, sessionAgentCommand } from "../../src/sandbox/sandbox-scripts.js";
 import {
   type AgentExit,
   type AgentFrame,

@@ -7,7 +7,7 @@ import {
   ReadFilesRequestSchema,
   WriteFilesRequestSchema,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { kernelCommand } from "../../src/runner/sandbox-scripts.js";
+import { kernelCommand } from "../../src/sandbox/sandbox-scripts.js";
 import { sessionRoute } from "../../src/server/rest-compat.js";
 import type { SessionPolicy } from "../../src/service/session-request.js";
 import { validateCreateSession, validateExec, validateReadFiles, validateWriteFiles } from "../../src/service/session-request.js";

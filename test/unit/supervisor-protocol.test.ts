@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TrailerSplitter } from "../../src/runner/output-capture.js";
-import { parseSupervisorReport, splitTrailer, trailerMarker } from "../../src/runner/supervisor-protocol.js";
+import { parseSupervisorReport, splitTrailer, trailerMarker } from "../../src/sandbox/supervisor-protocol.js";
 
 const marker = trailerMarker("0123abcd");
 

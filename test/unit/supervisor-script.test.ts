@@ -22,7 +22,7 @@ import {
   type ArtifactCaps,
   type OutputPath,
   type SupervisorMode,
-} from "../../src/runner/supervisor-protocol.js";
+} from "../../src/sandbox/supervisor-protocol.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "../../src/runner/workspace-archive.js";
 import { requireTool } from "../support/required-tools.js";
 
@@ -34,7 +34,7 @@ import { requireTool } from "../support/required-tools.js";
  * the supervisor runs as root and the program as uid 10001 (so these tests run as root, as CI does).
  */
 
-const sandbox = fileURLToPath(new URL("../../src/runner/sandbox/", import.meta.url));
+const sandbox = fileURLToPath(new URL("../../src/sandbox/programs/", import.meta.url));
 const script = (name: string) => readFileSync(join(sandbox, name), "utf8");
 const nonce = "0123456789abcdef0123456789abcdef";
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { toEngineResources, type SandboxShape } from "../../src/docker/container-options.js";
+import { toEngineResources } from "../../src/docker/container-options.js";
+import type { SandboxShape } from "../../src/sandbox/limits.js";
 import { createColdContainerSource, type LeaseRequest } from "../../src/runner/container-source.js";
 import { findLanguage } from "../../src/runner/languages.js";
 import { createWarmPool, type WarmPool, type WarmPoolOptions } from "../../src/runner/warm-pool.js";

@@ -1,7 +1,7 @@
 """Aurea's session agent: PID 1 of a session's container, for as long as the session lives.
 
 Started as: python3 -I -S -c "<this file>" WORKSPACE PROGRAM_USER PROCESSES
-(values from src/session/session-protocol.ts; nothing is interpolated into this text).
+(values from src/session/agent-protocol.ts; nothing is interpolated into this text).
   WORKSPACE     the session's files; every exec starts there.
   PROGRAM_USER  uid:gid every exec (and stateful interpreter) runs as.
   PROCESSES     RLIMIT_NPROC for them, or "-" to leave it to the container's pids limit.
@@ -340,7 +340,7 @@ kernels = {}
 
 
 class Kernel:
-    """A stateful interpreter (sandbox/kernels/): long-lived, one cell at a time, fed cells on its
+    """A stateful interpreter (programs/kernels/): long-lived, one cell at a time, fed cells on its
     fd 3 and answering each with one JSON line on its fd 4."""
 
     def __init__(self, name, argv, env):

@@ -5,7 +5,7 @@
 # compiled languages (`./main`, `java Main`), whose files the compile phase made.
 #
 # Started as: bash -c "<this file>" aurea-loader GO_FIFO CODE_FILE READY_TAG COMMAND [ARG...]
-# (values from src/runner/supervisor-protocol.ts and the language's data file; nothing is
+# (values from src/sandbox/supervisor-protocol.ts and the language's data file; nothing is
 # interpolated into this text).
 #
 # It writes NUL READY_TAG newline on stdout, blocks opening GO_FIFO until the supervisor has put

@@ -5,7 +5,7 @@ session's programs could:
     python3 -I -S -c "<this file>" WORKSPACE list PATH RECURSIVE MAX_ENTRIES
         one JSON object on stdout: {"entries": [{name, type, size, mtime_ns, mode}], "truncated"}
     python3 -I -S -c "<this file>" WORKSPACE read MAX_FILES MAX_FILE_BYTES MAX_TOTAL_BYTES PATH...
-        the artifact format runs use (see sandbox/supervisor.sh): a manifest of records
+        the artifact format runs use (see programs/supervisor.sh): a manifest of records
         "TYPE SIZE NAME" each ended by NUL, an empty record, then a tar of the regular files that
         fit the caps. A missing PATH is listed with type "-".
 Symbolic links are never followed: entries are lstat()ed and files opened with O_NOFOLLOW.

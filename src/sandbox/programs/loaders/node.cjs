@@ -1,7 +1,7 @@
 // Aurea's warm loader for Node.js: the runtime is started ahead of time and waits here.
 //
 // Started as: node -e "<this file>" GO_FIFO WORKSPACE CODE_FILE READY_TAG
-// (values from src/runner/supervisor-protocol.ts; nothing is interpolated into this text).
+// (values from src/sandbox/supervisor-protocol.ts; nothing is interpolated into this text).
 //
 // It writes NUL READY_TAG newline on stdout, blocks opening GO_FIFO until the supervisor has put
 // the workspace in place, then reads one run message from stdin (see loaders/python.py for its

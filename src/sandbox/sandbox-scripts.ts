@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { sandboxUser } from "../docker/container-options.js";
-import { runtimeTraits, type Runtime } from "../docker/runtimes.js";
+import { sandboxUser } from "./limits.js";
+import { runtimeTraits, type Runtime } from "./runtimes.js";
 import {
   caseTag,
   casesDir,
@@ -29,7 +29,7 @@ import {
  */
 export type WarmLoader = "python" | "node" | "ruby" | "exec";
 
-const sandboxDir = new URL("./sandbox/", import.meta.url);
+const sandboxDir = new URL("./programs/", import.meta.url);
 const texts = new Map<string, string>();
 
 /** A script's text, read on first use and kept. */

@@ -3,7 +3,7 @@
 #
 # Started as: sh -c "<this file>" aurea-supervisor MODE WORKSPACE GO_FIFO PRIVATE_DIR REPORT_TAG \
 #               END_TAG MANIFEST_EXTRA PROCESSES PROGRAM_USER OUTPUT PROGRAM [ARG...]
-# Every value comes from argv (src/runner/supervisor-protocol.ts decides them); nothing is
+# Every value comes from argv (src/sandbox/supervisor-protocol.ts decides them); nothing is
 # interpolated into this text.
 #   MODE            cold: run PROGRAM once the workspace files are in place;
 #                   cases: PROGRAM is the test-case runner (cases.sh), run as root, which runs

@@ -5,7 +5,7 @@
 # Started by the supervisor in its "cases" mode, as root (with the supervisor's few capabilities),
 # after the workspace is in place:
 #   bash -c "<this file>" aurea-cases WORKSPACE PRIVATE_DIR PROGRAM_USER PROCESSES CASE_TAG PROGRAM...
-# (values from src/runner/supervisor-protocol.ts and the language's data file; nothing is
+# (values from src/sandbox/supervisor-protocol.ts and the language's data file; nothing is
 # interpolated into this text).
 #
 # Its stdin carries the cases, one at a time, each sent only once the previous one is reported

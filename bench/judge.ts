@@ -15,10 +15,12 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RunRequestSchema, RunStatus, SandboxService, TestCaseSchema } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { findLanguage } from "../src/runner/languages.js";
+import { loadLanguageRegistry } from "../src/runner/languages.js";
 import { familyImage } from "../src/service/image-families.js";
 import { measure, percentile } from "./support/latency.js";
 import { spawnServer } from "./support/spawn-server.js";
+
+const languages = loadLanguageRegistry();
 
 const coreImage = process.env.SANDBOX_IMAGE ?? "aurea-sandbox:latest";
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -78,7 +80,7 @@ const client = createClient(SandboxService, createGrpcTransport({ baseUrl: `http
 const rows: string[] = [];
 try {
   for (const solution of solutions) {
-    const language = findLanguage(solution.language);
+    const language = languages.find(solution.language);
     if (!language) throw new Error(`no language ${solution.language}`);
     const image = familyImage(coreImage, language.family);
     const judged = async (count: number, stopOnFirstFailure: boolean) => {

@@ -14,7 +14,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import Docker from "dockerode";
 import { RunRequestSchema, RunStatus, SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { allLanguages, type Language } from "../src/runner/languages.js";
+import { type Language, loadLanguageRegistry } from "../src/runner/languages.js";
 import { familyImage } from "../src/service/image-families.js";
 import { measure, percentile } from "./support/latency.js";
 import { spawnServer } from "./support/spawn-server.js";
@@ -22,7 +22,9 @@ import { spawnServer } from "./support/spawn-server.js";
 const coreImage = process.env.SANDBOX_IMAGE ?? "aurea-sandbox:latest";
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const wanted = process.env.BENCH_LANGUAGES?.split(",");
-const languages = allLanguages().filter((language) => !wanted || wanted.includes(language.name));
+const languages = loadLanguageRegistry()
+  .all()
+  .filter((language) => !wanted || wanted.includes(language.name));
 const warmPoolSize = 1;
 
 const p50 = (samples: number[]) =>

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const { createClient } = await import("@connectrpc/connect");
   const { createGrpcTransport } = await import("@connectrpc/connect-node");
   const { ListLanguagesRequestSchema, SandboxService } = await import("../gen/aurea/sandbox/v1/sandbox_pb.js");
-  const { allLanguages } = await import("../src/runner/languages.js");
+  const { loadLanguageRegistry } = await import("../src/runner/languages.js");
   const { spawnServer } = await import("../bench/support/spawn-server.js");
   const server = await spawnServer({ SANDBOX_BUILD_ON_START: "false", WARM_POOL_SIZE: "0" });
   try {
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     const { languages } = await client.listLanguages(create(ListLanguagesRequestSchema, {}), { timeoutMs: 600_000 });
     const versions = new Map(languages.map((language) => [language.name, language.version]));
     const path = join(repositoryRoot(), "README.md");
-    const table = renderLanguageTable(allLanguages(), (name) => versions.get(name) ?? "");
+    const table = renderLanguageTable(loadLanguageRegistry().all(), (name) => versions.get(name) ?? "");
     writeFileSync(path, withLanguageTable(readFileSync(path, "utf8"), table));
     console.log(`README.md: ${languages.length} languages`);
   } finally {

@@ -20,7 +20,7 @@ import { DockerodeImageClient } from "./docker/image-client.js";
 import { checkRuntimeSafety } from "./docker/runtime-check.js";
 import { loadSeccompProfile } from "./docker/seccomp-profile.js";
 import { createColdContainerSource } from "./runner/container-source.js";
-import { allLanguages, coreFamily } from "./runner/languages.js";
+import { coreFamily, type LanguageRegistry, loadLanguageRegistry } from "./runner/languages.js";
 import { createRunner } from "./runner/runner.js";
 import { createWarmPool } from "./runner/warm-pool.js";
 import { withCors } from "./server/cors.js";
@@ -54,6 +54,8 @@ export interface AureaAppOptions {
   readonly docker?: Docker;
   /** Path of the Dockerfile the sandbox image is built from (default `Dockerfile.sandbox`). */
   readonly dockerfilePath?: string;
+  /** The languages to serve; the repository's `languages/` when omitted. */
+  readonly languages?: LanguageRegistry;
 }
 
 export interface AureaApp {
@@ -77,6 +79,9 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
 /** Wires configuration, engine clients, runner, services and the one-port server together. */
 export function createAureaApp(options: AureaAppOptions): AureaApp {
   const { config, logger } = options;
+  const languages = options.languages ?? loadLanguageRegistry();
+  // What requests are checked against: the settings and the languages.
+  const policy = { ...config, languages };
   const version = readAureaVersion();
   const docker = options.docker ?? connectDocker();
   const engine = new DockerodeEngineClient(docker, logger);
@@ -84,7 +89,11 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const containers = new DockerodeContainerClient(docker, logger);
   const instanceId = randomUUID();
   const seccompProfile = loadSeccompProfile(config.seccompBaseProfile, (path) => readFileSync(path, "utf8"));
-  const families = imageFamilies(config.sandboxImage, options.dockerfilePath ?? join(repositoryRoot(), "Dockerfile.sandbox"));
+  const families = imageFamilies(
+    languages,
+    config.sandboxImage,
+    options.dockerfilePath ?? join(repositoryRoot(), "Dockerfile.sandbox"),
+  );
   const imageFor = (family: string) => familyImage(config.sandboxImage, family);
   const defaultShape = {
     readonlyRootfs: config.readonlyDefault,
@@ -98,9 +107,10 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     size: config.warmPoolSize,
     // Warm containers are made with the server's maxima, which a run gets unless it asks for
     // less; less is applied when it takes one (CPU, memory, processes change on a running one).
-    limits: maximumLimits(config),
+    limits: maximumLimits(policy),
     // The core family's languages from the start; any other language's pool starts with its first run.
-    initial: allLanguages()
+    initial: languages
+      .all()
       .filter((language) => language.family === coreFamily && language.warmLoader)
       .map((language) => ({ language, shape: { ...defaultShape, image: imageFor(language.family) } })),
     idleTimeoutMs: config.warmPoolIdleTimeoutSeconds * 1000,
@@ -128,8 +138,8 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   });
   const versions = createLanguageVersions({
     runner,
-    languages: allLanguages(),
-    limits: maximumLimits(config),
+    languages: languages.all(),
+    limits: maximumLimits(policy),
     runtime: config.defaultRuntime,
     logger,
   });
@@ -162,6 +172,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   const shutdown = new AbortController();
   const sessions = createSessionManager({
     containers,
+    languages,
     instanceId,
     instanceName: config.instanceName,
     // A session's root file system is read-only whatever SANDBOX_READONLY_DEFAULT says.
@@ -217,7 +228,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     admission,
     shutdownSignal: shutdown.signal,
     imageBuilder,
-    policy: config,
+    policy,
     versions,
     version,
     sessionCounts: () => sessions.counts(),
@@ -231,7 +242,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     monitor,
     admission,
     imageBuilder,
-    policy: config,
+    policy,
     shutdownSignal: shutdown.signal,
     metrics,
     logger,

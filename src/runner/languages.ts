@@ -1,12 +1,15 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Ajv } from "ajv";
 import { repositoryRoot } from "../config/repository.js";
 import type { KernelName, WarmLoader } from "../sandbox/sandbox-scripts.js";
 
 /**
  * The languages Aurea runs, one data file each under `languages/` (at the repository's top):
  * adding a language is one file there plus its packages in its family's image, no TypeScript.
- * Every file is checked at start; a bad one stops the server with every problem of every file.
+ * Every file is checked at start, by the parser below and against `languages/schema.json`; a bad
+ * one stops the server with every problem of every file. The registry is made once (app.ts) and
+ * passed to what needs it, like the engine clients.
  */
 
 /** A small program of a language's own, run for real by the tests. */
@@ -70,21 +73,22 @@ const namePattern = /^[a-z][a-z0-9+#.-]{0,31}$/;
 const fileNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const envNamePattern = /^[A-Z_][A-Z0-9_]*$/;
 const knownFields = [
+  "$schema",
   "name",
   "title",
   "aliases",
   "family",
   "fileName",
   "compile",
-  "run",
+  "command",
   "env",
-  "version",
+  "versionCommand",
   "note",
   "warmLoader",
   "kernel",
   "examples",
 ];
-const compileFields = ["command", "timeout", "memoryBytes", "processes"];
+const compileFields = ["command", "timeoutSeconds", "memoryBytes", "processes"];
 
 /** Checks one language file; returns the language, or every problem found in it. */
 export function parseLanguage(
@@ -142,13 +146,13 @@ export function parseLanguage(
   let compile: CompileStep | undefined;
   if (record.compile !== undefined) {
     if (!isRecord(record.compile)) {
-      fail("compile", "must be an object with command, timeout, memoryBytes and processes");
+      fail("compile", "must be an object with command, timeoutSeconds, memoryBytes and processes");
     } else {
       const step = record.compile;
       for (const key of Object.keys(step)) if (!compileFields.includes(key)) fail(`compile.${key}`, "is not a known field");
       compile = {
         command: argv("compile.command", step.command),
-        timeoutSeconds: positive("compile.timeout", step.timeout, 3600),
+        timeoutSeconds: positive("compile.timeoutSeconds", step.timeoutSeconds, 3600),
         memoryBytes: positive("compile.memoryBytes", step.memoryBytes, 64 * 2 ** 30),
         processes: positive("compile.processes", step.processes, 4096),
       };
@@ -193,9 +197,9 @@ export function parseLanguage(
     family,
     fileName,
     ...(compile ? { compile } : {}),
-    command: argv("run"),
+    command: argv("command"),
     env,
-    versionCommand: argv("version"),
+    versionCommand: argv("versionCommand"),
     ...(note === undefined ? {} : { note }),
     ...(warmLoader === undefined ? {} : { warmLoader: warmLoader as WarmLoader }),
     ...(kernel === undefined ? {} : { kernel: kernel as KernelName }),
@@ -212,22 +216,46 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** The family built before the server serves (python, javascript, bash): Dockerfile.sandbox. */
 export const coreFamily = "core";
 
-/** A set of languages by name and alias. */
+/** The languages a server runs, by name and alias: made once at start and passed to what needs it. */
 export interface LanguageRegistry {
   /** The language with this name or alias. */
   find(nameOrAlias: string): Language | undefined;
   /** Every language, by name. */
   all(): readonly Language[];
+  /** Every language's name, sorted. */
+  names(): string[];
+  /** The image families the languages need, core first, then by name. */
+  families(): string[];
 }
 
-/** Checks a set of language files together; throws listing every problem of every file. */
-export function createLanguageRegistry(files: readonly { source: string; text: string }[]): LanguageRegistry {
+/** The JSON Schema every language file follows (languages/schema.json): for editors, and checked at start. */
+export type LanguageSchema = Record<string, unknown>;
+
+/**
+ * Checks a set of language files together, each against the schema and the rules no schema can
+ * say (a name that matches its file, names and aliases unique across files); throws listing
+ * every problem of every file.
+ */
+export function createLanguageRegistry(
+  files: readonly { source: string; text: string }[],
+  schema: LanguageSchema = readLanguageSchema(languagesDir()),
+): LanguageRegistry {
+  const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false }).compile(schema);
   const errors: string[] = [];
   const languages: Language[] = [];
   for (const { source, text } of files) {
     const parsed = parseLanguage(source, text);
-    if ("errors" in parsed) errors.push(...parsed.errors);
-    else languages.push(parsed.language);
+    if ("errors" in parsed) {
+      errors.push(...parsed.errors);
+      continue;
+    }
+    // The parser's words come first (they name the field as a person would); the schema is the
+    // published contract, so a file it refuses is refused even where the parser let it be.
+    if (!validate(JSON.parse(text))) {
+      for (const error of validate.errors ?? []) errors.push(`${source}: ${error.instancePath || "/"} ${error.message}`);
+      continue;
+    }
+    languages.push(parsed.language);
   }
   const byName = new Map<string, Language>();
   for (const language of languages) {
@@ -240,44 +268,30 @@ export function createLanguageRegistry(files: readonly { source: string; text: s
   if (languages.length === 0 && errors.length === 0) errors.push("no language files");
   if (errors.length > 0) throw new Error(`invalid language files: ${errors.join("; ")}`);
   languages.sort((a, b) => a.name.localeCompare(b.name));
-  return { find: (key) => byName.get(key), all: () => languages };
+  const families = new Set(languages.map((language) => language.family));
+  return {
+    find: (key) => byName.get(key),
+    all: () => languages,
+    names: () => languages.map((language) => language.name),
+    families: () => [coreFamily, ...[...families].filter((family) => family !== coreFamily).sort()],
+  };
 }
 
-function languagesDir(): string {
+/** The repository's `languages/` folder, where the data files and their schema live. */
+export function languagesDir(): string {
   return join(repositoryRoot(), "languages");
 }
 
-let registry: LanguageRegistry | undefined;
-
-/** The languages of `languages/`, read and checked once. */
-function languages(): LanguageRegistry {
-  if (!registry) {
-    const dir = languagesDir();
-    const files = readdirSync(dir)
-      .filter((file) => file.endsWith(".json"))
-      .map((source) => ({ source, text: readFileSync(join(dir, source), "utf8") }));
-    registry = createLanguageRegistry(files);
-  }
-  return registry;
+function readLanguageSchema(dir: string): LanguageSchema {
+  return JSON.parse(readFileSync(join(dir, schemaFile), "utf8")) as LanguageSchema;
 }
 
-export function findLanguage(nameOrAlias: string): Language | undefined {
-  return languages().find(nameOrAlias);
-}
+const schemaFile = "schema.json";
 
-/** The image families the languages need, core first, then by name. */
-export function languageFamilies(): string[] {
-  const families = new Set(allLanguages().map((language) => language.family));
-  return [coreFamily, ...[...families].filter((family) => family !== coreFamily).sort()];
-}
-
-export function languageNames(): string[] {
-  return languages()
-    .all()
-    .map((language) => language.name);
-}
-
-/** Every language, by name. */
-export function allLanguages(): readonly Language[] {
-  return languages().all();
+/** Reads and checks every language file of `dir` (the repository's `languages/` by default). */
+export function loadLanguageRegistry(dir = languagesDir()): LanguageRegistry {
+  const files = readdirSync(dir)
+    .filter((file) => file.endsWith(".json") && file !== schemaFile)
+    .map((source) => ({ source, text: readFileSync(join(dir, source), "utf8") }));
+  return createLanguageRegistry(files, readLanguageSchema(dir));
 }

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { repositoryRoot } from "../config/repository.js";
-import { allLanguages, coreFamily, languageFamilies } from "../runner/languages.js";
+import { coreFamily, type LanguageRegistry } from "../runner/languages.js";
 
 /**
  * Image families: each language runs in its family's image (languages/<name>.json says which).
@@ -33,12 +33,18 @@ export function familyImage(coreImage: string, family: string): string {
  * Every family the languages need, core first. Throws when a family has no Dockerfile, so a
  * language file naming a family nobody can build stops the server at start.
  */
-export function imageFamilies(coreImage: string, coreDockerfile: string, root = repositoryRoot()): ImageFamily[] {
-  const families = languageFamilies().map((name) => ({
+export function imageFamilies(
+  languages: LanguageRegistry,
+  coreImage: string,
+  coreDockerfile: string,
+  root = repositoryRoot(),
+): ImageFamily[] {
+  const families = languages.families().map((name) => ({
     name,
     image: familyImage(coreImage, name),
     dockerfilePath: name === coreFamily ? coreDockerfile : join(root, "images", `${name}.Dockerfile`),
-    languages: allLanguages()
+    languages: languages
+      .all()
       .filter((language) => language.family === name)
       .map((language) => language.name),
   }));

@@ -2,7 +2,7 @@ import type { ResourceLimits, RunRequest } from "../../gen/aurea/sandbox/v1/sand
 import type { AureaConfig } from "../config/config.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
 import { type Runtime, runtimeTraits } from "../sandbox/runtimes.js";
-import { type CompileStep, findLanguage, languageNames } from "../runner/languages.js";
+import type { CompileStep, LanguageRegistry } from "../runner/languages.js";
 import { type TestPolicyFields, validateTests } from "./test-cases-request.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
@@ -30,7 +30,10 @@ export type RunPolicy = Pick<
   | "artifactMaxTotalBytes"
   | "defaultRuntime"
   | "allowedRuntimes"
->;
+> & {
+  /** The languages this server runs (languages.ts), made once at start. */
+  readonly languages: LanguageRegistry;
+};
 
 export type RunRequestResult =
   | { readonly ok: true; readonly spec: RunSpec }
@@ -47,11 +50,11 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   const violations: FieldViolation[] = [];
   const violate = (field: string, description: string) => violations.push({ field, description });
 
-  const language = findLanguage(request.language);
+  const language = policy.languages.find(request.language);
   if (request.language === "") {
-    violate("language", `is required; one of ${languageNames().join(", ")}`);
+    violate("language", `is required; one of ${policy.languages.names().join(", ")}`);
   } else if (!language) {
-    violate("language", `unknown language ${JSON.stringify(request.language)}; one of ${languageNames().join(", ")}`);
+    violate("language", `unknown language ${JSON.stringify(request.language)}; one of ${policy.languages.names().join(", ")}`);
   }
 
   const codeBytes = Buffer.byteLength(request.code, "utf8");

@@ -17,7 +17,7 @@ import {
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
 import { runCompiledOrNot } from "../runner/compile-phase.js";
-import { allLanguages, type Language, languageNames } from "../runner/languages.js";
+import type { Language } from "../runner/languages.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
 import { AsyncQueue } from "./async-queue.js";
 import { type Admission, AdmissionAbandoned, AdmissionClosed, AdmissionRejected, type AdmissionTicket } from "./admission.js";
@@ -152,7 +152,7 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
         pids: BigInt(policy.pidsLimit),
       });
       return create(ListLanguagesResponseSchema, {
-        languages: allLanguages().map((language) =>
+        languages: policy.languages.all().map((language) =>
           create(LanguageInfoSchema, {
             name: language.name,
             aliases: [...language.aliases],
@@ -191,7 +191,7 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
           building: building.has(family.name),
         })),
         aureaVersion: options.version,
-        languages: languageNames(),
+        languages: policy.languages.names(),
         sessions: options.sessionCounts().open,
         sessionsAdopted: options.sessionCounts().adopted,
       });

@@ -6,7 +6,6 @@ import type {
   WriteFilesRequest,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
-import { findLanguage, languageNames } from "../runner/languages.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import type { ExecPlan } from "../session/session.js";
 import type { SessionPlan } from "../session/session-manager.js";
@@ -57,10 +56,10 @@ export function validateCreateSession(
   ownerId: string,
 ): Checked<SessionPlan> {
   return checking((violate) => {
-    const language = findLanguage(request.language);
-    if (request.language === "") violate("language", `is required; one of ${languageNames().join(", ")}`);
+    const language = policy.languages.find(request.language);
+    if (request.language === "") violate("language", `is required; one of ${policy.languages.names().join(", ")}`);
     else if (!language)
-      violate("language", `unknown language ${JSON.stringify(request.language)}; one of ${languageNames().join(", ")}`);
+      violate("language", `unknown language ${JSON.stringify(request.language)}; one of ${policy.languages.names().join(", ")}`);
     if (request.stateful && language && !language.kernel) {
       violate(
         "stateful",

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
 import { containerLabels } from "../docker/container-options.js";
 import type { SandboxShape } from "../sandbox/limits.js";
-import { findLanguage, type Language } from "../runner/languages.js";
+import type { Language, LanguageRegistry } from "../runner/languages.js";
 import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import { AgentConnection } from "./agent-connection.js";
@@ -23,6 +23,8 @@ export interface SessionPlan {
 
 export interface SessionManagerOptions {
   readonly containers: ContainerClient;
+  /** The languages sessions may run (languages.ts). */
+  readonly languages: LanguageRegistry;
   /** This process, as its containers are labelled. */
   readonly instanceId: string;
   /** This server across restarts (INSTANCE_NAME): whose sessions it adopts. */
@@ -92,7 +94,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     adopted: boolean,
     log: Logger,
   ): Session {
-    const language = findLanguage(settings.language);
+    const language = options.languages.find(settings.language);
     if (!language) throw new Error(`unknown language ${settings.language}`);
     const session = new Session(id, ownerId, containerId, settings, adopted, {
       agent,
@@ -257,7 +259,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
         if (
           container.state !== "running" ||
           Date.now() >= labels.settings.expiresAtMs ||
-          !findLanguage(labels.settings.language)
+          !options.languages.find(labels.settings.language)
         ) {
           log.info({ container: container.id, state: container.state }, "session left by an earlier process is over: removed");
           await remove(container.id, log);

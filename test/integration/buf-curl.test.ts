@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { useAurea } from "../support/aurea-server.js";
-import { allLanguages } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { bufCurl } from "../support/buf-curl.js";
 
 const server = useAurea();
@@ -52,7 +52,7 @@ describe("buf curl with the local schema", () => {
       `${server.current.baseUrl}/${service}/ListLanguages`,
     ]);
     const languages = (response as { languages: { name: string; version: string }[] }).languages;
-    expect(languages.map((language) => language.name)).toEqual(allLanguages().map((language) => language.name));
+    expect(languages.map((language) => language.name)).toEqual(repositoryLanguages.all().map((language) => language.name));
     expect(languages.every((language) => language.version !== "")).toBe(true);
   });
 });

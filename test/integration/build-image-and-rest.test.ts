@@ -4,7 +4,7 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { languageFamilies } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { familyImage } from "../../src/service/image-families.js";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
 import { aureaContainers } from "../support/containers.js";
@@ -32,7 +32,7 @@ async function localBaseImage(): Promise<string> {
 
 /** The core image and every family image built under the test tag. */
 async function removeTestImage(): Promise<void> {
-  for (const image of [testTag, ...languageFamilies().map((family) => familyImage(testTag, family))]) {
+  for (const image of [testTag, ...repositoryLanguages.families().map((family) => familyImage(testTag, family))]) {
     await docker
       .getImage(image)
       .remove({ force: true })

@@ -7,7 +7,7 @@ import { containerLabels } from "../../src/docker/container-options.js";
 import type { SandboxLimits } from "../../src/sandbox/limits.js";
 import type { Runtime } from "../../src/sandbox/runtimes.js";
 import { createColdContainerSource, type ContainerSource } from "../../src/runner/container-source.js";
-import { findLanguage } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import type { RunState } from "../../src/runner/run-lifecycle.js";
 import { createRunner, type RunSpec } from "../../src/runner/runner.js";
 import { createWarmPool, type WarmPool } from "../../src/runner/warm-pool.js";
@@ -50,7 +50,7 @@ async function sourceFor(mode: "cold" | "warm", runtime: Runtime): Promise<Conta
     instanceId,
     size: 1,
     limits,
-    initial: [{ language: findLanguage("python")!, shape }],
+    initial: [{ language: repositoryLanguages.find("python")!, shape }],
     idleTimeoutMs: 600_000,
     refillConcurrency: 1,
     logger,
@@ -110,7 +110,7 @@ describe.each([
     });
     const spec: RunSpec = {
       runId: randomUUID(),
-      language: findLanguage("python")!,
+      language: repositoryLanguages.find("python")!,
       code: moment === "ended" ? "print('done')" : "import time\nprint('going', flush=True)\ntime.sleep(30)",
       files: [],
       stdin: new Uint8Array(),

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { languageFamilies } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { startAurea, type RunningAurea } from "../support/aurea-server.js";
 import { aureaContainers } from "../support/containers.js";
 import { startEngineProxy, type EngineProxy } from "../support/engine-proxy.js";
@@ -37,7 +37,8 @@ describe("grpc.health.v1.Health, as the kubelet probes it", () => {
   });
 
   it("answers Check for each image family whose image is there", async () => {
-    for (const family of languageFamilies()) expect(await health.check(`aurea.family.${family}`), family).toBe("SERVING");
+    for (const family of repositoryLanguages.families())
+      expect(await health.check(`aurea.family.${family}`), family).toBe("SERVING");
   });
 
   it("answers NOT_FOUND for a service it does not serve", async () => {

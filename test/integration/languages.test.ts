@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { allLanguages, languageFamilies, type Language, type LanguageExample } from "../../src/runner/languages.js";
+import type { Language, LanguageExample } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { useAurea } from "../support/aurea-server.js";
 
 /**
@@ -23,55 +24,58 @@ function casesOf(language: Language): Case[] {
     ["a runtime error", "runc", runtimeError, "RUN_STATUS_RUNTIME_ERROR"],
   ];
   if (compileError) cases.push(["a compile error", "runc", compileError, "RUN_STATUS_COMPILE_ERROR"]);
-  const sampleOfFamily = allLanguages().find((candidate) => candidate.family === language.family) === language;
+  const sampleOfFamily = repositoryLanguages.all().find((candidate) => candidate.family === language.family) === language;
   if (sampleOfFamily) cases.push(["hello world", "runsc", hello, "RUN_STATUS_OK"]);
   return cases;
 }
 
-describe.concurrent.each(allLanguages().map((language) => [language.name, language] as const))("%s", (_name, language) => {
-  it.each(casesOf(language))(
-    "%s under %s",
-    async (_title, runtime, example, status) => {
-      const response = await server.client.run({
-        language: language.name,
-        code: example.code,
-        runtime,
-        ...(example.stdin !== undefined ? { stdin: Buffer.from(example.stdin) } : {}),
-      });
-      const compile = response.compile as { stdout: string; stderr: string; execution_time: number } | null;
-      const detail = `${response.stderr}${compile ? ` / compile: ${compile.stderr}${compile.stdout}` : ""}`;
-      expect(response.status, detail).toBe(status);
-      if (example.stdout !== undefined) expect(response.stdout).toBe(example.stdout);
-      // A runtime error of the program's own, not a command that could not be started.
-      if (status === "RUN_STATUS_RUNTIME_ERROR") expect([126, 127], detail).not.toContain(response.exit_code);
-      if (language.compile) {
-        // The compile phase is reported apart from the run, with its own verdict and output.
-        const compileStatus = status === "RUN_STATUS_COMPILE_ERROR" ? "RUN_STATUS_RUNTIME_ERROR" : "RUN_STATUS_OK";
-        expect(compile, detail).toMatchObject({ status: compileStatus });
-        expect(compile?.execution_time).toBeGreaterThan(0);
-        if (status === "RUN_STATUS_COMPILE_ERROR") {
-          expect(`${compile?.stderr}${compile?.stdout}`).not.toBe("");
-          expect(response).toMatchObject({ success: false, exit_code: -1, stdout: "", stderr: "" });
+describe.concurrent.each(repositoryLanguages.all().map((language) => [language.name, language] as const))(
+  "%s",
+  (_name, language) => {
+    it.each(casesOf(language))(
+      "%s under %s",
+      async (_title, runtime, example, status) => {
+        const response = await server.client.run({
+          language: language.name,
+          code: example.code,
+          runtime,
+          ...(example.stdin !== undefined ? { stdin: Buffer.from(example.stdin) } : {}),
+        });
+        const compile = response.compile as { stdout: string; stderr: string; execution_time: number } | null;
+        const detail = `${response.stderr}${compile ? ` / compile: ${compile.stderr}${compile.stdout}` : ""}`;
+        expect(response.status, detail).toBe(status);
+        if (example.stdout !== undefined) expect(response.stdout).toBe(example.stdout);
+        // A runtime error of the program's own, not a command that could not be started.
+        if (status === "RUN_STATUS_RUNTIME_ERROR") expect([126, 127], detail).not.toContain(response.exit_code);
+        if (language.compile) {
+          // The compile phase is reported apart from the run, with its own verdict and output.
+          const compileStatus = status === "RUN_STATUS_COMPILE_ERROR" ? "RUN_STATUS_RUNTIME_ERROR" : "RUN_STATUS_OK";
+          expect(compile, detail).toMatchObject({ status: compileStatus });
+          expect(compile?.execution_time).toBeGreaterThan(0);
+          if (status === "RUN_STATUS_COMPILE_ERROR") {
+            expect(`${compile?.stderr}${compile?.stdout}`).not.toBe("");
+            expect(response).toMatchObject({ success: false, exit_code: -1, stdout: "", stderr: "" });
+          }
+        } else {
+          expect(compile).toBeNull();
         }
-      } else {
-        expect(compile).toBeNull();
-      }
-    },
-    slowTimeoutMs,
-  );
+      },
+      slowTimeoutMs,
+    );
 
-  it(
-    "answers to its aliases",
-    async () => {
-      for (const alias of language.aliases) {
-        const response = await server.client.run({ language: alias, code: "x" });
-        // Any verdict: the alias was accepted and reached this language's sandbox.
-        expect(response.run_id, alias).toBeTruthy();
-      }
-    },
-    slowTimeoutMs,
-  );
-});
+    it(
+      "answers to its aliases",
+      async () => {
+        for (const alias of language.aliases) {
+          const response = await server.client.run({ language: alias, code: "x" });
+          // Any verdict: the alias was accepted and reached this language's sandbox.
+          expect(response.run_id, alias).toBeTruthy();
+        }
+      },
+      slowTimeoutMs,
+    );
+  },
+);
 
 describe("ListLanguages", () => {
   const versionPatterns: Record<string, RegExp> = {
@@ -88,9 +92,11 @@ describe("ListLanguages", () => {
     "lists every language with its aliases, family, limits and its runtime's own version",
     async () => {
       const languages = (await server.client.listLanguages()).languages as Record<string, unknown>[];
-      expect((languages as { name: string }[]).map((language) => language.name)).toEqual(allLanguages().map((l) => l.name));
+      expect((languages as { name: string }[]).map((language) => language.name)).toEqual(
+        repositoryLanguages.all().map((l) => l.name),
+      );
       for (const info of languages) {
-        const language = allLanguages().find((l) => l.name === info.name)!;
+        const language = repositoryLanguages.all().find((l) => l.name === info.name)!;
         expect(info, language.name).toMatchObject({
           aliases: [...language.aliases],
           family: language.family,
@@ -115,7 +121,7 @@ describe("ListLanguages", () => {
       const response = await fetch(`${server.current.baseUrl}/languages`);
       expect(response.status).toBe(200);
       const body = (await response.json()) as { languages: { name: string; version: string }[] };
-      expect(body.languages.map((language) => language.name)).toEqual(allLanguages().map((l) => l.name));
+      expect(body.languages.map((language) => language.name)).toEqual(repositoryLanguages.all().map((l) => l.name));
       expect(body.languages.find((language) => language.name === "python")?.version).toMatch(/^Python 3\./);
     },
     slowTimeoutMs,
@@ -123,11 +129,12 @@ describe("ListLanguages", () => {
 
   it("Health lists every family's image as present, with its languages", async () => {
     const health = await server.client.health();
-    expect((health.families as { name: string }[]).map((family) => family.name)).toEqual(languageFamilies());
+    expect((health.families as { name: string }[]).map((family) => family.name)).toEqual(repositoryLanguages.families());
     for (const family of health.families as { name: string; present: boolean; languages: string[] }[]) {
       expect(family.present, family.name).toBe(true);
       expect(family.languages).toEqual(
-        allLanguages()
+        repositoryLanguages
+          .all()
           .filter((l) => l.family === family.name)
           .map((l) => l.name),
       );

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import { renderLanguageTable, tableEnd, tableStart } from "../../scripts/readme-languages.js";
 import { repositoryRoot } from "../../src/config/repository.js";
-import { allLanguages } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { useAurea } from "../support/aurea-server.js";
 
 const server = useAurea();
@@ -21,7 +21,7 @@ it("README's language table is the data files' own, with the versions the images
     .slice(readme.indexOf(tableStart) + tableStart.length, readme.indexOf(tableEnd))
     .trim()
     .split("\n");
-  const expected = renderLanguageTable(allLanguages(), (name) => versions.get(name) ?? "").split("\n");
+  const expected = renderLanguageTable(repositoryLanguages.all(), (name) => versions.get(name) ?? "").split("\n");
   const stale = "README.md's language table is stale: run npm run readme:languages";
   expect(inReadme.length, stale).toBe(expected.length);
   for (const [index, row] of expected.entries()) {

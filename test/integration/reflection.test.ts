@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { describe, expect, it } from "vitest";
-import { languageFamilies } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { startAurea, useAurea } from "../support/aurea-server.js";
 import { bufCurl } from "../support/buf-curl.js";
 import { fileDescriptorSet, reflect } from "../support/reflection-client.js";
@@ -146,7 +146,9 @@ describe("buf curl with no local proto files (reflection)", () => {
       "--http2-prior-knowledge",
       `${server.current.baseUrl}/grpc.health.v1.Health/List`,
     ]);
-    const families = Object.fromEntries(languageFamilies().map((family) => [`aurea.family.${family}`, { status: "SERVING" }]));
+    const families = Object.fromEntries(
+      repositoryLanguages.families().map((family) => [`aurea.family.${family}`, { status: "SERVING" }]),
+    );
     expect(list).toEqual({
       statuses: {
         "": { status: "SERVING" },

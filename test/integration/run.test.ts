@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunRequestSchema, RunStatus, SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { allLanguages } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { startAurea, useAurea, type RunningAurea } from "../support/aurea-server.js";
 import { bridgeGatewayAddress } from "../support/containers.js";
 import { grpcErrorDetails } from "../support/error-details.js";
@@ -146,7 +146,7 @@ describe("Run over gRPC (independent @grpc/grpc-js client, h2c)", () => {
       docker_reachable: true,
       sandbox_image: "aurea-sandbox:latest",
       sandbox_image_present: true,
-      languages: allLanguages().map((language) => language.name),
+      languages: repositoryLanguages.all().map((language) => language.name),
       detail: "",
     });
     expect(health.docker_version).not.toBe("");

@@ -1,4 +1,5 @@
 import type { RunPolicy } from "../../src/service/run-request.js";
+import { repositoryLanguages } from "./languages.js";
 
 /** A small policy for request validation tests: bounds low enough to reach in a test. */
 export const testPolicy: RunPolicy = {
@@ -24,4 +25,5 @@ export const testPolicy: RunPolicy = {
   artifactMaxTotalBytes: 4096,
   defaultRuntime: "runc",
   allowedRuntimes: ["runc", "runsc"],
+  languages: repositoryLanguages,
 };

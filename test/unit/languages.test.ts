@@ -1,5 +1,9 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
-import { allLanguages, createLanguageRegistry, findLanguage, parseLanguage } from "../../src/runner/languages.js";
+import { createLanguageRegistry, languagesDir, parseLanguage } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { familyImage, imageFamilies } from "../../src/service/image-families.js";
 
 const valid = {
@@ -7,8 +11,8 @@ const valid = {
   aliases: ["lua5.4"],
   family: "core",
   fileName: "main.lua",
-  run: ["lua", "main.lua"],
-  version: ["lua", "-v"],
+  command: ["lua", "main.lua"],
+  versionCommand: ["lua", "-v"],
   examples: {
     hello: { code: "print('Hello, world!')", stdout: "Hello, world!\n" },
     stdin: { code: "io.write(io.read('a'):upper())", stdin: "x\n", stdout: "X\n" },
@@ -28,7 +32,7 @@ describe("language data files", () => {
     const bad = {
       ...valid,
       name: "Lua!",
-      run: [],
+      command: [],
       warmLoader: "cobol",
       extra: 1,
       env: { "bad name": "x" },
@@ -44,7 +48,7 @@ describe("language data files", () => {
       "lua.json: examples.stdin must be an object with a non-empty code",
       "lua.json: examples.runtimeError must be an object with a non-empty code",
       "lua.json: examples.compileError is only for languages with a compile step",
-      "lua.json: run must be a non-empty list of non-empty strings",
+      "lua.json: command must be a non-empty list of non-empty strings",
     ]);
     expect(parseLanguage("x.json", "{")).toMatchObject({ errors: [expect.stringMatching(/^x\.json: not JSON/)] });
   });
@@ -65,20 +69,20 @@ describe("language data files", () => {
   it("reads a compiled language: its compile step, and a compile error example it must have", () => {
     const compiled = {
       ...valid,
-      compile: { command: ["luac", "main.lua"], timeout: 10, memoryBytes: 1 << 28, processes: 8 },
+      compile: { command: ["luac", "main.lua"], timeoutSeconds: 10, memoryBytes: 1 << 28, processes: 8 },
       examples: { ...valid.examples, compileError: { code: "x = = 1" } },
     };
     expect(parseLanguage("lua.json", JSON.stringify(compiled))).toMatchObject({
       language: { compile: { command: ["luac", "main.lua"], timeoutSeconds: 10, memoryBytes: 1 << 28, processes: 8 } },
     });
-    const without = { ...compiled, examples: valid.examples, compile: { command: [], timeout: 0, memory: 1 } };
+    const without = { ...compiled, examples: valid.examples, compile: { command: [], timeoutSeconds: 0, memory: 1 } };
     expect(
       "errors" in parseLanguage("lua.json", JSON.stringify(without)) && parseLanguage("lua.json", JSON.stringify(without)),
     ).toEqual({
       errors: [
         "lua.json: compile.memory is not a known field",
         "lua.json: compile.command must be a non-empty list of non-empty strings",
-        "lua.json: compile.timeout must be a number above 0 and at most 3600",
+        "lua.json: compile.timeoutSeconds must be a number above 0 and at most 3600",
         "lua.json: compile.memoryBytes must be a number above 0 and at most 68719476736",
         "lua.json: compile.processes must be a number above 0 and at most 4096",
         "lua.json: examples.compileError must be an object with a non-empty code",
@@ -87,21 +91,21 @@ describe("language data files", () => {
   });
 
   it("finds the repository's languages by name and alias: at least thirty, the seventeen promised among them", () => {
-    const names = allLanguages().map((language) => language.name);
+    const names = repositoryLanguages.all().map((language) => language.name);
     expect(names.length).toBeGreaterThanOrEqual(30);
     const promised = ["python", "javascript", "typescript", "bash", "c", "cpp", "go", "rust", "java", "csharp", "ruby"];
     expect(names).toEqual(expect.arrayContaining([...promised, "php", "perl", "lua", "r", "haskell", "sql"]));
     expect(names).toEqual([...names].sort());
-    expect(findLanguage("py")?.name).toBe("python");
-    expect(findLanguage("js")?.name).toBe("javascript");
-    expect(findLanguage("ts")?.name).toBe("typescript");
-    expect(findLanguage("c++")?.name).toBe("cpp");
-    expect(findLanguage("golang")?.name).toBe("go");
-    expect(findLanguage("brainfuck")).toBeUndefined();
+    expect(repositoryLanguages.find("py")?.name).toBe("python");
+    expect(repositoryLanguages.find("js")?.name).toBe("javascript");
+    expect(repositoryLanguages.find("ts")?.name).toBe("typescript");
+    expect(repositoryLanguages.find("c++")?.name).toBe("cpp");
+    expect(repositoryLanguages.find("golang")?.name).toBe("go");
+    expect(repositoryLanguages.find("brainfuck")).toBeUndefined();
   });
 
   it("has a Dockerfile for every family a language names, core first", () => {
-    const families = imageFamilies("aurea-sandbox:latest", "Dockerfile.sandbox");
+    const families = imageFamilies(repositoryLanguages, "aurea-sandbox:latest", "Dockerfile.sandbox");
     expect(families[0]).toMatchObject({
       name: "core",
       image: "aurea-sandbox:latest",
@@ -110,5 +114,33 @@ describe("language data files", () => {
     expect(families.find((family) => family.name === "native")?.image).toBe("aurea-sandbox-native:latest");
     expect(familyImage("registry.local:5000/aurea/sandbox:v2", "jvm")).toBe("registry.local:5000/aurea/sandbox-jvm:v2");
     expect(familyImage("aurea-sandbox", "jvm")).toBe("aurea-sandbox-jvm");
+  });
+});
+
+describe("languages/schema.json", () => {
+  const schema = JSON.parse(readFileSync(join(languagesDir(), "schema.json"), "utf8")) as Record<string, unknown>;
+  const validate = new Ajv({ allErrors: true, strict: true, strictRequired: false }).compile(schema);
+
+  it("accepts every language file of the repository, which names it for editors", () => {
+    for (const language of repositoryLanguages.all()) {
+      const data = JSON.parse(readFileSync(join(languagesDir(), `${language.name}.json`), "utf8")) as Record<string, unknown>;
+      expect(validate(data), `${language.name}.json: ${JSON.stringify(validate.errors)}`).toBe(true);
+      expect(data.$schema).toBe("./schema.json");
+    }
+  });
+
+  it("refuses what the parser refuses: unknown fields, bad names, a compile step without its compile error example", () => {
+    expect(validate({ ...valid, extra: 1 })).toBe(false);
+    expect(validate({ ...valid, name: "Lua!" })).toBe(false);
+    expect(validate({ ...valid, compile: { command: ["luac"], timeoutSeconds: 1, memoryBytes: 1, processes: 1 } })).toBe(false);
+    expect(validate({ ...valid, examples: { ...valid.examples, compileError: { code: "x" } } })).toBe(false);
+    expect(validate(valid)).toBe(true);
+  });
+
+  it("is checked at start: a file the schema refuses stops the registry, named with the schema's words", () => {
+    const stricter = { ...schema, required: [...(schema.required as string[]), "title"] };
+    expect(() => createLanguageRegistry([{ source: "lua.json", text: JSON.stringify(valid) }], stricter)).toThrow(
+      "invalid language files: lua.json: / must have required property 'title'",
+    );
   });
 });

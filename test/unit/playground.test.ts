@@ -19,7 +19,7 @@ import {
   formatSeconds,
 } from "../../playground/src/format.js";
 import { decodeShareFragment, encodeShareFragment } from "../../playground/src/share-link.js";
-import { allLanguages } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { playgroundContentSecurityPolicy, withPlayground } from "../../src/server/playground-route.js";
 import { invalidArgument } from "../../src/service/rpc-errors.js";
 
@@ -113,7 +113,7 @@ describe("share links", () => {
 describe("editor highlighting", () => {
   it("has a mode for every language's file, and every mode is used", () => {
     const used = new Set<string>();
-    for (const language of allLanguages()) {
+    for (const language of repositoryLanguages.all()) {
       const mode = editorModeFor(language.fileName);
       expect(mode, `${language.name} (${language.fileName})`).toBeDefined();
       used.add(mode as string);

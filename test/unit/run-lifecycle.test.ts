@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { createColdContainerSource } from "../../src/runner/container-source.js";
-import { findLanguage } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import type { RunState } from "../../src/runner/run-lifecycle.js";
 import { createRunner, type RunSpec } from "../../src/runner/runner.js";
 import { createWarmPool } from "../../src/runner/warm-pool.js";
@@ -14,7 +14,7 @@ const shape = runcShape;
 function spec(overrides: Partial<RunSpec> = {}): RunSpec {
   return {
     runId: `run-${Math.random().toString(16).slice(2)}`,
-    language: findLanguage("python")!,
+    language: repositoryLanguages.find("python")!,
     code: "print('ok')",
     files: [],
     stdin: new Uint8Array(),
@@ -41,7 +41,7 @@ async function setUp(mode: "cold" | "warm") {
           instanceId: "test",
           size: 1,
           limits,
-          initial: [{ language: findLanguage("python")!, shape }],
+          initial: [{ language: repositoryLanguages.find("python")!, shape }],
           idleTimeoutMs: 60_000,
           refillConcurrency: 1,
           logger,

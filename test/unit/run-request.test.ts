@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ResourceLimitsSchema, RunRequestSchema, type RunRequest } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { allLanguages, findLanguage } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { fileNameProblem, validateRunRequest, type RunPolicy } from "../../src/service/run-request.js";
 import { testPolicy } from "../support/policy.js";
 
@@ -54,7 +54,8 @@ describe("validateRunRequest", () => {
 
   it("names the field of each problem", () => {
     expect(violations({ language: "brainfuck" })).toEqual([
-      `language: unknown language "brainfuck"; one of ${allLanguages()
+      `language: unknown language "brainfuck"; one of ${repositoryLanguages
+        .all()
         .map((language) => language.name)
         .join(", ")}`,
     ]);
@@ -108,7 +109,7 @@ describe("validateRunRequest", () => {
 
   it("puts the language's own environment before the request's, so the request wins", () => {
     const go = validateRunRequest(request({ language: "go", code: "package main", env: { GOCACHE: "/tmp/mine" } }), policy, "r");
-    expect(go.ok && go.spec.env).toEqual([...(findLanguage("go")?.env ?? []), "GOCACHE=/tmp/mine"]);
+    expect(go.ok && go.spec.env).toEqual([...(repositoryLanguages.find("go")?.env ?? []), "GOCACHE=/tmp/mine"]);
   });
 
   it("accepts files in sub-directories and refuses collisions with the code file", () => {

@@ -4,6 +4,7 @@ import { imageFamilies } from "../../src/service/image-families.js";
 import { createSandboxImageBuilder, UnknownFamilyError } from "../../src/service/sandbox-image-builder.js";
 import { FakeEngine } from "../support/fake-engine.js";
 import { silentLogger } from "../support/fixtures.js";
+import { repositoryLanguages } from "../support/languages.js";
 
 /** The fake engine, recording each build's tag and build arguments in order. */
 function recordingEngine(present: string[]) {
@@ -19,7 +20,7 @@ function recordingEngine(present: string[]) {
   return { engine, builds };
 }
 
-const families = imageFamilies("aurea-sandbox:latest", "Dockerfile.sandbox");
+const families = imageFamilies(repositoryLanguages, "aurea-sandbox:latest", "Dockerfile.sandbox");
 const builderFor = (engine: FakeEngine) =>
   createSandboxImageBuilder({ images: engine, families, baseImage: "aurea-base:trixie", logger: silentLogger });
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { toEngineResources } from "../../src/docker/container-options.js";
 import type { SandboxShape } from "../../src/sandbox/limits.js";
 import { createColdContainerSource, type LeaseRequest } from "../../src/runner/container-source.js";
-import { findLanguage } from "../../src/runner/languages.js";
+import { repositoryLanguages } from "../support/languages.js";
 import { createWarmPool, type WarmPool, type WarmPoolOptions } from "../../src/runner/warm-pool.js";
 import { runcShape, silentLogger, testLimits } from "../support/fixtures.js";
 import { FakeEngine } from "../support/fake-engine.js";
@@ -11,8 +11,8 @@ const logger = silentLogger;
 const limits = testLimits;
 const runc = runcShape;
 const runsc: SandboxShape = { ...runc, runtime: "runsc" };
-const python = findLanguage("python")!;
-const bash = findLanguage("bash")!;
+const python = repositoryLanguages.find("python")!;
+const bash = repositoryLanguages.find("bash")!;
 
 let pool: WarmPool | undefined;
 afterEach(async () => {

@@ -47,7 +47,21 @@ interface FakeContainer {
   inputEnded: boolean;
   resources: EngineResources | undefined;
   waiters: { resolve: (code: number) => void; reject: (error: Error) => void }[];
+  /** An interactive program's input handler, once started (FakeEngine.interactive). */
+  onInput: ((chunk: Buffer) => void) | undefined;
 }
+
+/**
+ * A program that talks while it runs (a session's agent): it gets each chunk of the container's
+ * stdin as it is written, and answers through `io`.
+ */
+export interface FakeInteractiveIo {
+  /** Writes to the container's stdout, framed as the engine's attach stream frames it. */
+  stdout(data: Buffer | string): void;
+  /** The program exits with `code`: the container stops and its attach stream ends. */
+  exit(code: number): void;
+}
+export type FakeInteractive = (io: FakeInteractiveIo) => (chunk: Buffer) => void;
 
 export interface Gate {
   /** Resolves when the first held call arrives. */
@@ -71,6 +85,7 @@ function newContainer(id: string, options: Docker.ContainerCreateOptions, create
     inputEnded: false,
     resources: undefined,
     waiters: [],
+    onInput: undefined,
   };
 }
 
@@ -93,6 +108,8 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
   slow = false;
   /** What each started container's program does; the same for all unless replaced. */
   program: (input: Buffer) => FakeProgram = () => ({ stdout: "ok\n", status: 0 });
+  /** When set, started containers run this interactive program instead of `program`. */
+  interactive: FakeInteractive | undefined;
   private readonly containers = new Map<string, FakeContainer>();
   private readonly gates = new Map<FakeAction, () => Promise<void>>();
   private readonly failures = new Map<FakeAction, Error>();
@@ -177,7 +194,8 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     const stream = new Duplex({
       read: () => undefined,
       write: (chunk: Buffer, _encoding, done) => {
-        container.input.push(Buffer.from(chunk));
+        if (container.onInput) container.onInput(Buffer.from(chunk));
+        else container.input.push(Buffer.from(chunk));
         done();
       },
       final: (done) => {
@@ -206,6 +224,17 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     const container = this.get(id);
     container.state = "running";
     container.startedAtMs = Date.now();
+    if (this.interactive) {
+      const onInput = this.interactive({
+        stdout: (data) => {
+          if (container.state === "running") container.stream?.push(frame(1, data));
+        },
+        exit: (code) => this.exit(container, code),
+      });
+      container.onInput = onInput;
+      for (const chunk of container.input.splice(0)) onInput(chunk);
+      return;
+    }
     if (container.options.Cmd?.[4] === "warm") container.stream?.push(frame(1, readyMarker));
     this.runIfReady(container);
   }

@@ -1,62 +1,11 @@
-import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { AddressInfo } from "node:net";
-import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type Docker from "dockerode";
-import type { Logger } from "pino";
-import { SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
-import { ServerReflection as ServerReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
-import { ServerReflection as ServerReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { redactConfig, type AureaConfig } from "./config/config.js";
-import { repositoryRoot } from "./config/repository.js";
-import { readAureaVersion } from "./config/version.js";
-import { DockerodeContainerClient } from "./docker/container-client.js";
-import { connectDocker } from "./docker/docker-connection.js";
-import { DockerodeEngineClient } from "./docker/engine-client.js";
-import { DockerodeImageClient } from "./docker/image-client.js";
+import { redactConfig } from "./config/config.js";
 import { checkRuntimeSafety } from "./docker/runtime-check.js";
-import { loadSeccompProfile } from "./docker/seccomp-profile.js";
-import { createColdContainerSource } from "./runner/container-source.js";
-import { coreFamily, type LanguageRegistry, loadLanguageRegistry } from "./runner/languages.js";
-import { createRunner } from "./runner/runner.js";
-import { createWarmPool } from "./runner/warm-pool.js";
-import { withCors } from "./server/cors.js";
-import { withSpecGrpcMessages } from "./server/grpc-message-encoding.js";
-import { restJsonOptions, withRestCompat } from "./server/rest-compat.js";
-import { createSinglePortServer } from "./server/single-port-server.js";
-import { Admission } from "./service/admission.js";
-import { ApiKeyAuthenticator, clientAddressKey, createAuthInterceptor, loadApiKeys } from "./service/api-keys.js";
-import { createGrpcHealthService } from "./service/grpc-health-service.js";
-import { familyImage, type ImageFamily, imageFamilies } from "./service/image-families.js";
-import { createInstanceLease } from "./service/instance-lease.js";
-import { createMetrics, metricsInterceptor } from "./service/metrics.js";
-import { withMetricsRoute } from "./server/metrics-route.js";
-import { withPlayground } from "./server/playground-route.js";
-import { createRequestClaims } from "./service/request-claims.js";
-import { createOrphanReaper } from "./service/orphan-reaper.js";
-import { createHealthChecker } from "./service/health-check.js";
-import { createHealthMonitor } from "./service/health-monitor.js";
-import { createReflectionServiceV1, createReflectionServiceV1alpha, DescriptorIndex } from "./service/reflection-service.js";
-import { createSandboxImageBuilder } from "./service/sandbox-image-builder.js";
-import { defaultCompileSeconds, maximumLimits } from "./service/run-request.js";
-import { createLanguageVersions } from "./service/language-versions.js";
-import { createSandboxService } from "./service/sandbox-service.js";
-import { createSessionHandlers } from "./service/session-handlers.js";
-import { createSessionManager } from "./session/session-manager.js";
+import { coreFamily } from "./runner/languages.js";
+import type { ImageFamily } from "./service/image-families.js";
+import { type AureaAppOptions, wireAurea } from "./app-wiring.js";
 
-export interface AureaAppOptions {
-  readonly config: AureaConfig;
-  readonly logger: Logger;
-  /** The engine connection; DOCKER_HOST or the local socket when omitted. */
-  readonly docker?: Docker;
-  /** Path of the Dockerfile the sandbox image is built from (default `Dockerfile.sandbox`). */
-  readonly dockerfilePath?: string;
-  /** The languages to serve; the repository's `languages/` when omitted. */
-  readonly languages?: LanguageRegistry;
-}
+export type { AureaAppOptions } from "./app-wiring.js";
 
 export interface AureaApp {
   /** Builds the sandbox image if it is missing and allowed to, then listens. */
@@ -76,235 +25,31 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
   return true;
 }
 
-/** Wires configuration, engine clients, runner, services and the one-port server together. */
+/** A server: wired (app-wiring.ts), then started and stopped here. */
 export function createAureaApp(options: AureaAppOptions): AureaApp {
-  const { config, logger } = options;
-  const languages = options.languages ?? loadLanguageRegistry();
-  // What requests are checked against: the settings and the languages.
-  const policy = { ...config, languages };
-  const version = readAureaVersion();
-  const docker = options.docker ?? connectDocker();
-  const engine = new DockerodeEngineClient(docker, logger);
-  const images = new DockerodeImageClient(docker, logger);
-  const containers = new DockerodeContainerClient(docker, logger);
-  const instanceId = randomUUID();
-  const seccompProfile = loadSeccompProfile(config.seccompBaseProfile, (path) => readFileSync(path, "utf8"));
-  const families = imageFamilies(
-    languages,
-    config.sandboxImage,
-    options.dockerfilePath ?? join(repositoryRoot(), "Dockerfile.sandbox"),
-  );
-  const imageFor = (family: string) => familyImage(config.sandboxImage, family);
-  const defaultShape = {
-    readonlyRootfs: config.readonlyDefault,
-    runtime: config.defaultRuntime,
-    seccompProfile,
-  };
-  const warmPool = createWarmPool({
-    containers,
-    cold: createColdContainerSource(containers),
-    instanceId,
-    size: config.warmPoolSize,
-    // Warm containers are made with the server's maxima, which a run gets unless it asks for
-    // less; less is applied when it takes one (CPU, memory, processes change on a running one).
-    limits: maximumLimits(policy),
-    // The core family's languages from the start; any other language's pool starts with its first run.
-    initial: languages
-      .all()
-      .filter((language) => language.family === coreFamily && language.warmLoader)
-      .map((language) => ({ language, shape: { ...defaultShape, image: imageFor(language.family) } })),
-    idleTimeoutMs: config.warmPoolIdleTimeoutSeconds * 1000,
-    refillConcurrency: config.warmPoolRefillConcurrency,
+  const {
+    config,
     logger,
-  });
-  const metrics = createMetrics(
-    {
-      running: () => admission.active,
-      queued: () => admission.queued,
-      warmContainers: () => warmPool.containerIds().size,
-      sessions: () => sessions.counts(),
-    },
-    { version },
-  );
-  const runner = createRunner({
-    containers,
-    source: warmPool,
-    onContainer: (language, runtime, origin) => metrics.recordContainer(language, runtime, origin),
-    imageFor,
-    instanceId,
-    outputLimitBytes: config.outputLimitBytes,
-    seccompProfile,
-    logger,
-  });
-  const versions = createLanguageVersions({
-    runner,
-    languages: languages.all(),
-    limits: maximumLimits(policy),
-    runtime: config.defaultRuntime,
-    logger,
-  });
-  const health = createHealthChecker({ engine, images, sandboxImage: config.sandboxImage, families });
-  const monitor = createHealthMonitor({
-    checker: health,
-    sandboxImage: config.sandboxImage,
-    logger,
-    intervalMs: config.healthCheckIntervalSeconds * 1000,
-  });
-  const imageBuilder = createSandboxImageBuilder({
-    images,
-    families,
-    baseImage: config.sandboxBaseImage,
-    logger,
-    onFailed: (family) => metrics.recordImageBuild(family, "failed"),
-    onBuilt: async (family) => {
-      metrics.recordImageBuild(family, "ok");
-      versions.invalidate();
-      // Warm containers may run an old image: replace them.
-      void warmPool.clear();
-      await monitor.refreshAfterChange().catch(() => undefined);
-    },
-  });
-  const admission = new Admission({
-    maxConcurrent: config.maxConcurrentRuns,
-    maxQueued: config.maxQueuedRuns,
-    maxQueueWaitMs: config.maxQueueWaitSeconds * 1000,
-  });
-  const shutdown = new AbortController();
-  const sessions = createSessionManager({
-    containers,
-    languages,
-    instanceId,
-    instanceName: config.instanceName,
-    // A session's root file system is read-only whatever SANDBOX_READONLY_DEFAULT says.
-    shapeFor: (language, runtime) => ({ ...defaultShape, readonlyRootfs: true, runtime, image: imageFor(language.family) }),
-    maxSessions: config.maxSessions,
-    maxSessionsPerKey: config.maxSessionsPerKey,
-    maxExecs: config.sessionMaxExecs,
-    maxListed: config.sessionMaxListed,
-    outputLimitBytes: config.outputLimitBytes,
-    artifactCaps: {
-      maxFiles: config.artifactMaxFiles,
-      maxFileBytes: config.artifactMaxFileBytes,
-      maxTotalBytes: config.artifactMaxTotalBytes,
-    },
-    compileTimeoutMs: (language) => Math.round((language.compile ? defaultCompileSeconds(language.compile, config) : 0) * 1000),
-    logger,
-  });
-  const authenticator = new ApiKeyAuthenticator(loadApiKeys(config));
-  const lease = createInstanceLease({
-    containers,
-    instanceId,
-    image: () => config.sandboxImage,
-    renewEveryMs: config.instanceLeaseIntervalSeconds * 1000,
-    logger,
-  });
-  const claims = createRequestClaims({
-    containers,
-    instanceId,
-    image: () => config.sandboxImage,
-    windowMs: config.requestIdWindowSeconds * 1000,
-    logger,
-  });
-  const reaper = createOrphanReaper({
-    containers,
-    instanceId,
-    liveInstances: (found) => lease.liveInstances(found),
-    liveContainers: () =>
-      new Set([
-        ...runner.liveContainers(),
-        ...warmPool.containerIds(),
-        ...sessions.containerIds(),
-        ...claims.containerIds(),
-        ...(lease.containerId() ? [lease.containerId() as string] : []),
-      ]),
-    instanceName: config.instanceName,
-    foreignAfterMs: config.reaperForeignAfterSeconds * 1000,
-    logger,
-  });
-  const sandbox = createSandboxService({
-    runner,
-    health,
-    monitor,
-    admission,
-    shutdownSignal: shutdown.signal,
-    imageBuilder,
-    policy,
-    versions,
     version,
-    sessionCounts: () => sessions.counts(),
-    claims,
-    metrics,
-    logCode: config.logCode,
-    logger,
-  });
-  const sessionHandlers = createSessionHandlers({
-    sessions,
+    engine,
+    images,
+    instanceId,
+    seccompProfile,
+    families,
+    warmPool,
+    runner,
     monitor,
-    admission,
     imageBuilder,
-    policy,
-    shutdownSignal: shutdown.signal,
-    metrics,
-    logger,
-  });
-  const served = [SandboxService, Health, ...(config.reflectionEnabled ? [ServerReflectionV1, ServerReflectionV1alpha] : [])];
-  const descriptors = new DescriptorIndex(served);
-  const connectHandler = connectNodeAdapter({
-    routes: (router) => {
-      router.service(SandboxService, { ...sandbox, ...sessionHandlers });
-      router.service(
-        Health,
-        createGrpcHealthService(
-          monitor,
-          [SandboxService.typeName],
-          families.map((family) => family.name),
-        ),
-      );
-      if (config.reflectionEnabled) {
-        router.service(ServerReflectionV1, createReflectionServiceV1(descriptors));
-        router.service(ServerReflectionV1alpha, createReflectionServiceV1alpha(descriptors));
-      }
-    },
-    readMaxBytes: config.maxRequestBytes,
-    // The client's address, for the audit line.
-    contextValues: (request) => createContextValues().set(clientAddressKey, request.socket?.remoteAddress ?? ""),
-    interceptors: [
-      metricsInterceptor(metrics),
-      ...(authenticator.enabled
-        ? [
-            createAuthInterceptor(authenticator, {
-              services: config.authProtectProbes
-                ? []
-                : [Health.typeName, ServerReflectionV1.typeName, ServerReflectionV1alpha.typeName],
-              methods: config.authProtectProbes ? [] : [`${SandboxService.typeName}/Health`],
-            }),
-          ]
-        : []),
-    ],
-    // snake_case names and default values in JSON, as the original REST API answered.
-    jsonOptions: restJsonOptions,
-  });
-  const apiHandler = withMetricsRoute(
-    withRestCompat(withSpecGrpcMessages(connectHandler), imageBuilder, authenticator, config.maxRequestBytes),
-    metrics.registry,
-    config.authProtectProbes && authenticator.enabled ? authenticator : undefined,
-  );
-  const handler = withCors(
-    config.playgroundEnabled
-      ? withPlayground(apiHandler, { directory: join(repositoryRoot(), "dist", "playground"), logger })
-      : apiHandler,
-    config.corsAllowedOrigins,
-  );
-  const server = createSinglePortServer({
-    handler,
-    host: config.host,
-    port: config.port,
-    logger,
-    keepaliveIntervalMs: config.keepaliveIntervalSeconds * 1000,
-    keepaliveTimeoutMs: config.keepaliveTimeoutSeconds * 1000,
-    maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
-    maxConnectionAgeGraceMs: config.maxConnectionAgeGraceSeconds * 1000,
-  });
+    admission,
+    shutdown,
+    sessions,
+    authenticator,
+    lease,
+    claims,
+    reaper,
+    server,
+    services,
+  } = wireAurea(options);
 
   /**
    * Builds what is missing when allowed to: the core family before serving (python, javascript
@@ -380,7 +125,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
           sessions_adopted: adopted,
           docker_version: report.dockerVersion || undefined,
           detail: report.detail || undefined,
-          services: served.map((service) => service.typeName),
+          services,
           config: redactConfig(config),
         },
         "aurea ready",

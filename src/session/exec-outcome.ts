@@ -1,6 +1,10 @@
 import type { ArtifactCollection } from "../runner/artifact-collection.js";
 import type { RunOutcome } from "../runner/run-spec.js";
-import { type ExecEvidence, settleExec } from "../runner/verdict.js";
+import type { ContainerExit } from "../docker/container-client.js";
+import type { CappedBuffer } from "../runner/output-capture.js";
+import { programNeverRan } from "../runner/run-spec.js";
+import { type ExecEvidence, memoryKillExitCode, sandboxDiedOfMemory, settleExec } from "../runner/verdict.js";
+import type { Runtime } from "../sandbox/runtimes.js";
 import type { AgentExit } from "./agent-protocol.js";
 
 /** What an exec wrote and made, gathered by the session while it ran. */
@@ -54,5 +58,31 @@ export function execOutcome(execId: string, exit: AgentExit, capture: ExecCaptur
     limitsHit: ending.limitsHit,
     ...(typeof exit.value === "string" ? { value: exit.value } : {}),
     ...(exit.state_lost ? { stateLost: true } : {}),
+  };
+}
+
+/** The container was killed for memory: the engine says so, or gVisor's sandbox died as it does then. */
+export function killedForMemory(end: ContainerExit, runtime: Runtime): boolean {
+  return end.oomKilled || sandboxDiedOfMemory(runtime, end.exitCode, end.oomKilled);
+}
+
+/** An exec ended by the memory kill that took its whole sandbox: a SIGKILL for memory, as the API documents. */
+export function memoryKilled(execId: string, stdout: CappedBuffer, stderr: CappedBuffer): RunOutcome {
+  const ending = settleExec({
+    status: memoryKillExitCode,
+    oomKills: 1,
+    stoppedBy: undefined,
+    notStarted: undefined,
+    outputTruncated: stdout.overflowed || stderr.overflowed,
+  });
+  return {
+    ...programNeverRan(execId, ending.verdict),
+    exitCode: memoryKillExitCode,
+    signal: ending.signal,
+    stdout: stdout.toBuffer(),
+    stderr: stderr.toBuffer(),
+    stdoutTruncated: stdout.overflowed,
+    stderrTruncated: stderr.overflowed,
+    limitsHit: ending.limitsHit,
   };
 }

@@ -1,20 +1,29 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { ContainerExit } from "../docker/container-client.js";
-import { type ArtifactCollection, collectArtifacts } from "../runner/artifact-collection.js";
+import type { ArtifactCollection } from "../runner/artifact-collection.js";
 import type { Language } from "../runner/languages.js";
 import { CappedBuffer } from "../runner/output-capture.js";
-import { programNeverRan, type RunOutcome } from "../runner/run-spec.js";
-import { memoryKillExitCode, sandboxDiedOfMemory, settleExec } from "../runner/verdict.js";
-import { kernelCommand, workspaceFilesCommand } from "../sandbox/sandbox-scripts.js";
-import { type ArtifactCaps, maxTrailerBytes } from "../sandbox/supervisor-protocol.js";
-import { buildWorkspaceArchive, type WorkspaceFile } from "../runner/workspace-archive.js";
+import type { RunOutcome } from "../runner/run-spec.js";
+import { kernelCommand } from "../sandbox/sandbox-scripts.js";
+import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
+import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import { type AgentConnection, AgentLostError } from "./agent-connection.js";
 import type { AgentExit, AgentRequest } from "./agent-protocol.js";
 import { compileThenRun } from "../runner/compile-phase.js";
-import { execOutcome } from "./exec-outcome.js";
+import { execOutcome, killedForMemory, memoryKilled } from "./exec-outcome.js";
+import {
+  type FileCall,
+  fileCallTimeoutMs,
+  type ListedFile,
+  listWorkspace,
+  readWorkspaceFiles,
+  writeWorkspaceFiles,
+} from "./session-files.js";
+
+export type { ListedFile } from "./session-files.js";
 import type { SessionSettings } from "./session-container.js";
-import { SessionFailedError, SessionFileError, SessionLimitError } from "./session-errors.js";
+import { SessionFailedError, SessionLimitError } from "./session-errors.js";
 
 /**
  * The states of one session, in order; each method below acts only in the states it belongs to.
@@ -70,19 +79,8 @@ export interface SessionContext {
 
 /** Longest an agent may take beyond an exec's own timeout to answer it before the session counts as broken. */
 const agentAnswerAllowanceMs = 15_000;
-/** Wall-clock limit of the session's own file calls (extracting, listing, reading). */
-const fileCallTimeoutMs = 60_000;
 /** Longest close() waits for running execs to be answered after the agent was told to close. */
 const closeWaitMs = 3_000;
-
-/** An entry of ListFiles. */
-export interface ListedFile {
-  readonly name: string;
-  readonly type: "f" | "d" | "l" | "p";
-  readonly size: number;
-  readonly mtimeNs: number;
-  readonly mode: number;
-}
 
 /** One session: its container's agent, its settings, and the execs running in it. */
 export class Session {
@@ -214,61 +212,21 @@ export class Session {
   }
 
   /** Places files in the workspace (replacing files of the same names); resolves with their names. */
-  async writeFiles(files: readonly WorkspaceFile[]): Promise<string[]> {
+  writeFiles(files: readonly WorkspaceFile[]): Promise<string[]> {
     this.touch();
-    if (files.length === 0) return [];
-    const archive = await buildWorkspaceArchive(files);
-    const outcome = await this.internal(
-      ["tar", "-x", "-m", "--no-same-owner", "--no-same-permissions", "-f", "-"],
-      archive,
-      64 * 1024,
-    );
-    if (outcome.verdict !== "ok") {
-      throw new SessionFileError(`the files could not be written: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
-    }
-    return files.map((file) => file.name);
+    return writeWorkspaceFiles(this.fileCalls, files);
   }
 
   /** Reads files under the artifact rules: caps, no symbolic link followed. */
-  async readFiles(paths: readonly string[]): Promise<ArtifactCollection> {
+  readFiles(paths: readonly string[]): Promise<ArtifactCollection> {
     this.touch();
-    const caps = this.context.artifactCaps;
-    const outcome = await this.internal(
-      workspaceFilesCommand(["read", String(caps.maxFiles), String(caps.maxFileBytes), String(caps.maxTotalBytes), ...paths]),
-      new Uint8Array(0),
-      maxTrailerBytes(caps),
-    );
-    if (outcome.verdict !== "ok" && outcome.verdict !== "output_limit") {
-      throw new SessionFileError(`the files could not be read: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
-    }
-    return collectArtifacts(outcome.stdout, caps, []);
+    return readWorkspaceFiles(this.fileCalls, paths, this.context.artifactCaps);
   }
 
   /** Lists a directory of the workspace, without following symbolic links. */
-  async listFiles(path: string, recursive: boolean): Promise<{ entries: ListedFile[]; truncated: boolean }> {
+  listFiles(path: string, recursive: boolean): Promise<{ entries: ListedFile[]; truncated: boolean }> {
     this.touch();
-    const outcome = await this.internal(
-      workspaceFilesCommand(["list", path, recursive ? "1" : "0", String(this.context.maxListed)]),
-      new Uint8Array(0),
-      // A listed entry is a few hundred bytes of JSON at most (names up to 1 KiB).
-      this.context.maxListed * 1400 + 1024,
-    );
-    if (outcome.verdict !== "ok") {
-      throw new SessionFileError(
-        `the workspace could not be listed: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`,
-      );
-    }
-    const parsed = JSON.parse(outcome.stdout.toString("utf8")) as { entries: Record<string, unknown>[]; truncated: boolean };
-    return {
-      truncated: parsed.truncated === true,
-      entries: parsed.entries.map((entry) => ({
-        name: String(entry.name),
-        type: (["f", "d", "l"].includes(String(entry.type)) ? entry.type : "p") as ListedFile["type"],
-        size: Number(entry.size) || 0,
-        mtimeNs: Number(entry.mtime_ns) || 0,
-        mode: Number(entry.mode) || 0,
-      })),
-    };
+    return listWorkspace(this.fileCalls, path, recursive, this.context.maxListed);
   }
 
   /**
@@ -339,13 +297,13 @@ export class Session {
   }
 
   /** One of the session's own helpers (file calls), as an exec of its own. */
-  private internal(argv: readonly string[], stdin: Uint8Array, outputLimit: number): Promise<RunOutcome> {
+  private readonly fileCalls: FileCall = (argv, stdin, outputLimit) => {
     const request = {
       ...this.execRequest({ execId: randomUUID(), timeoutMs: fileCallTimeoutMs }, argv, []),
       output_limit: outputLimit,
     };
     return this.runInAgent(request, stdin, fileCallTimeoutMs, {}, undefined, outputLimit);
-  }
+  };
 
   /**
    * Sends one exec or cell to the agent and gathers its output: the exec is killed when `signal`
@@ -435,30 +393,4 @@ export class Session {
     this.current = next;
     this.context.log.debug({ state: next }, "session state");
   }
-}
-
-/** The container was killed for memory: the engine says so, or gVisor's sandbox died as it does then. */
-function killedForMemory(end: ContainerExit, runtime: SessionSettings["runtime"]): boolean {
-  return end.oomKilled || sandboxDiedOfMemory(runtime, end.exitCode, end.oomKilled);
-}
-
-/** An exec ended by the memory kill that took its whole sandbox: a SIGKILL for memory, as the API documents. */
-function memoryKilled(execId: string, stdout: CappedBuffer, stderr: CappedBuffer): RunOutcome {
-  const ending = settleExec({
-    status: memoryKillExitCode,
-    oomKills: 1,
-    stoppedBy: undefined,
-    notStarted: undefined,
-    outputTruncated: stdout.overflowed || stderr.overflowed,
-  });
-  return {
-    ...programNeverRan(execId, ending.verdict),
-    exitCode: memoryKillExitCode,
-    signal: ending.signal,
-    stdout: stdout.toBuffer(),
-    stderr: stderr.toBuffer(),
-    stdoutTruncated: stdout.overflowed,
-    stderrTruncated: stderr.overflowed,
-    limitsHit: ending.limitsHit,
-  };
 }

@@ -1,0 +1,84 @@
+import { type ArtifactCollection, collectArtifacts } from "../runner/artifact-collection.js";
+import type { RunOutcome } from "../runner/run-spec.js";
+import { buildWorkspaceArchive, type WorkspaceFile } from "../runner/workspace-archive.js";
+import { workspaceFilesCommand } from "../sandbox/sandbox-scripts.js";
+import { type ArtifactCaps, maxTrailerBytes } from "../sandbox/supervisor-protocol.js";
+import { SessionFileError } from "./session-errors.js";
+
+/**
+ * A session's file calls (WriteFiles, ReadFiles, ListFiles): each is one helper run as an exec of
+ * the session's own (`tar`, or sandbox/programs/workspace-files.py), as the program's user, so
+ * it can reach nothing the session's programs cannot.
+ */
+
+/** Runs one helper in the session: argv, its stdin, the output it may write. */
+export type FileCall = (argv: readonly string[], stdin: Uint8Array, outputLimit: number) => Promise<RunOutcome>;
+
+/** Wall-clock limit of the session's own file calls (extracting, listing, reading). */
+export const fileCallTimeoutMs = 60_000;
+
+/** An entry of ListFiles. */
+export interface ListedFile {
+  readonly name: string;
+  readonly type: "f" | "d" | "l" | "p";
+  readonly size: number;
+  readonly mtimeNs: number;
+  readonly mode: number;
+}
+
+/** Places files in the workspace (replacing files of the same names); resolves with their names. */
+export async function writeWorkspaceFiles(call: FileCall, files: readonly WorkspaceFile[]): Promise<string[]> {
+  if (files.length === 0) return [];
+  const archive = await buildWorkspaceArchive(files);
+  const outcome = await call(["tar", "-x", "-m", "--no-same-owner", "--no-same-permissions", "-f", "-"], archive, 64 * 1024);
+  if (outcome.verdict !== "ok") {
+    throw new SessionFileError(`the files could not be written: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
+  }
+  return files.map((file) => file.name);
+}
+
+/** Reads files under the artifact rules: caps, no symbolic link followed. */
+export async function readWorkspaceFiles(
+  call: FileCall,
+  paths: readonly string[],
+  caps: ArtifactCaps,
+): Promise<ArtifactCollection> {
+  const outcome = await call(
+    workspaceFilesCommand(["read", String(caps.maxFiles), String(caps.maxFileBytes), String(caps.maxTotalBytes), ...paths]),
+    new Uint8Array(0),
+    maxTrailerBytes(caps),
+  );
+  if (outcome.verdict !== "ok" && outcome.verdict !== "output_limit") {
+    throw new SessionFileError(`the files could not be read: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
+  }
+  return collectArtifacts(outcome.stdout, caps, []);
+}
+
+/** Lists a directory of the workspace, without following symbolic links. */
+export async function listWorkspace(
+  call: FileCall,
+  path: string,
+  recursive: boolean,
+  maxListed: number,
+): Promise<{ entries: ListedFile[]; truncated: boolean }> {
+  const outcome = await call(
+    workspaceFilesCommand(["list", path, recursive ? "1" : "0", String(maxListed)]),
+    new Uint8Array(0),
+    // A listed entry is a few hundred bytes of JSON at most (names up to 1 KiB).
+    maxListed * 1400 + 1024,
+  );
+  if (outcome.verdict !== "ok") {
+    throw new SessionFileError(`the workspace could not be listed: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
+  }
+  const parsed = JSON.parse(outcome.stdout.toString("utf8")) as { entries: Record<string, unknown>[]; truncated: boolean };
+  return {
+    truncated: parsed.truncated === true,
+    entries: parsed.entries.map((entry) => ({
+      name: String(entry.name),
+      type: (["f", "d", "l"].includes(String(entry.type)) ? entry.type : "p") as ListedFile["type"],
+      size: Number(entry.size) || 0,
+      mtimeNs: Number(entry.mtime_ns) || 0,
+      mode: Number(entry.mode) || 0,
+    })),
+  };
+}

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { claimLabel, createRequestClaims } from "../../src/service/request-claims.js";
 import { connectErrorDetails } from "../support/error-details.js";
 import { FakeEngine } from "../support/fake-engine.js";
@@ -11,6 +11,8 @@ const logger = pino({ level: "silent" });
 const claimsOn = (engine: FakeEngine, instanceId: string, windowMs = 60_000) =>
   createRequestClaims({ containers: engine, instanceId, image: () => "aurea-sandbox:latest", windowMs, logger });
 const claimCount = async (engine: FakeEngine) => (await engine.listByLabels({ [claimLabel]: "true" })).length;
+
+afterEach(() => vi.useRealTimers());
 
 describe("request_id claims", () => {
   it("run the work once: a repeat joins it while it runs, and gets its result afterwards", async () => {
@@ -62,17 +64,20 @@ describe("request_id claims", () => {
   });
 
   it("let a request whose program never started be retried, and release claims after the window", async () => {
+    // The window is the server's own clock: faked, so the test waits on nothing real.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     const engine = new FakeEngine();
-    const claims = claimsOn(engine, "a", 50);
+    const claims = claimsOn(engine, "a", 60_000);
     await expect(claims.once("alice", "job", "run-1", () => Promise.reject(new Error("queue full")))).rejects.toThrow(
       "queue full",
     );
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(await claimCount(engine)).toBe(0);
+    await vi.waitFor(async () => expect(await claimCount(engine)).toBe(0));
     expect(await claims.once("alice", "job", "run-2", async () => "second try")).toBe("second try");
     expect(await claimCount(engine)).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    expect(await claimCount(engine)).toBe(0);
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(await claimCount(engine)).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await vi.waitFor(async () => expect(await claimCount(engine)).toBe(0));
     // A server shutting down takes no new claim.
     await claims.releaseAll();
     const draining = await claims.once("alice", "new", "run-3", async () => "x").catch((error: unknown) => error);

@@ -13,7 +13,7 @@ for file in src/sandbox/programs/loaders/exec.sh src/sandbox/programs/cases.sh; 
 sh -n images/harden.sh
 # Compiled with warnings as errors (invalid escapes and the like), writing no bytecode anywhere.
 python3 -W error -c 'import pathlib, sys; [compile(pathlib.Path(path).read_text(), path, "exec") for path in sys.argv[1:]]' \
-  src/sandbox/programs/loaders/*.py src/sandbox/programs/kernels/*.py src/sandbox/programs/session-agent.py src/sandbox/programs/workspace-files.py
+  src/sandbox/programs/loaders/*.py src/sandbox/programs/kernels/*.py src/sandbox/programs/session-agent/*.py src/sandbox/programs/workspace-files.py
 for file in src/sandbox/programs/loaders/*.cjs src/sandbox/programs/kernels/*.cjs; do node --check "$file"; done
 ruby -wc src/sandbox/programs/loaders/ruby.rb >/dev/null
 echo "lint: clean"

@@ -106,14 +106,36 @@ export function loaderCommand(loader: WarmLoader, codeFile: string, command: rea
   }
 }
 
+/** The session agent's modules (programs/session-agent/), in the order they import each other. */
+export const sessionAgentModules = [
+  "agent_wire",
+  "agent_counters",
+  "agent_processes",
+  "agent_execs",
+  "agent_cells",
+  "agent_loop",
+];
+
 /**
- * argv of a session's container: its agent (sandbox/session-agent.py) as PID 1, which runs every
+ * argv of a session's container: its agent (programs/session-agent/) as PID 1, which runs every
  * exec as the sandbox user, held to `pids` processes inside the sandbox where the runtime counts
- * them there.
+ * them there. The bootstrap gets each module's text as an argument and runs them; the image
+ * holds none of it.
  */
 export function sessionAgentCommand(runtime: Runtime, pids: number): string[] {
   const inside = runtimeTraits[runtime].processLimitInside;
-  return ["python3", "-I", "-S", "-c", scriptText("session-agent.py"), workspaceDir, sandboxUser, inside ? String(pids) : "-"];
+  const modules = sessionAgentModules.flatMap((name) => [name, scriptText(`session-agent/${name}.py`)]);
+  return [
+    "python3",
+    "-I",
+    "-S",
+    "-c",
+    scriptText("session-agent/bootstrap.py"),
+    workspaceDir,
+    sandboxUser,
+    inside ? String(pids) : "-",
+    ...modules,
+  ];
 }
 
 /** The stateful interpreters there are (sandbox/kernels/), by the name a session's language maps to. */

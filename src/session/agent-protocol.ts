@@ -1,5 +1,5 @@
 /**
- * The wire between the server and a session's agent (sandbox/programs/session-agent.py), both ways
+ * The wire between the server and a session's agent (sandbox/programs/session-agent/), both ways
  * the same framing: one line of JSON carrying `size`, then exactly `size` raw bytes. Pure: no I/O
  * here, so every rule is unit-tested without a container.
  */

@@ -2,7 +2,7 @@ import type { AgentExit, AgentRequest } from "../../src/session/agent-protocol.j
 import type { FakeInteractive } from "./fake-engine.js";
 
 /**
- * A session's agent (sandbox/programs/session-agent.py) in miniature, for the in-memory engine:
+ * A session's agent (sandbox/programs/session-agent/) in miniature, for the in-memory engine:
  * it speaks the agent's wire (agent-protocol.ts) and answers each exec as the test says, so that
  * Session and SessionManager run without an engine. The real agent has its own tests
  * (session-agent.test.ts, in a PID namespace, and the integration tests in real containers).

@@ -1,10 +1,10 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { baseEnvironment } from "../../src/docker/container-options.js";
-import { kernelCommand, sessionAgentCommand } from "../../src/sandbox/sandbox-scripts.js";
+import { kernelCommand, sessionAgentCommand, sessionAgentModules } from "../../src/sandbox/sandbox-scripts.js";
 import {
   type AgentExit,
   type AgentFrame,
@@ -15,7 +15,7 @@ import {
 import { requireTool } from "../support/required-tools.js";
 
 /**
- * The session agent (sandbox/session-agent.py) and its stateful Python interpreter run here with
+ * The session agent (sandbox/programs/session-agent/) and its stateful Python interpreter run here with
  * the machine's own python3, outside any container, on a temporary workspace, inside a fresh PID
  * and mount namespace (unshare, with its own /proc) so that the agent sees only its own processes.
  * As in a session, the agent runs as root and every exec as uid 10001 (so these tests run as root,
@@ -223,5 +223,18 @@ describe("the session agent", () => {
     await agent.frame((frame) => frame.kind === "ready");
     agent.send({ op: "close", id: "bye" });
     expect(await agent.exited).toBe(0);
+  });
+});
+
+describe("the agent's modules", () => {
+  it("import only the modules loaded before them, as the bootstrap loads them in sessionAgentModules' order", () => {
+    const folder = new URL("../../src/sandbox/programs/session-agent/", import.meta.url);
+    const files = readdirSync(folder).filter((name) => name.startsWith("agent_"));
+    expect(files.map((name) => name.replace(/\.py$/, "")).sort()).toEqual([...sessionAgentModules].sort());
+    for (const [index, name] of sessionAgentModules.entries()) {
+      const source = readFileSync(new URL(`${name}.py`, folder), "utf8");
+      const imported = [...source.matchAll(/^(?:from|import) (agent_\w+)/gm)].map((match) => match[1]!);
+      for (const module of imported) expect(sessionAgentModules.indexOf(module), `${name} imports ${module}`).toBeLessThan(index);
+    }
   });
 });

@@ -1,6 +1,6 @@
 // Aurea's stateful JavaScript interpreter for sessions (CreateSession with stateful: true).
 //
-// Started by the session agent (sandbox/session-agent.py) as the program's user:
+// Started by the session agent (sandbox/programs/session-agent/) as the program's user:
 //     node -e "<this file>" WORKSPACE
 // It reads one cell per line on fd 3 (JSON: code, args, env, stdin in base64) and runs each as a
 // script in this process's global scope, as Node's REPL does: top-level declarations, globals

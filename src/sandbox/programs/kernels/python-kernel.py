@@ -1,6 +1,6 @@
 """Aurea's stateful Python interpreter for sessions (CreateSession with stateful: true).
 
-Started by the session agent (sandbox/session-agent.py) as the program's user:
+Started by the session agent (sandbox/programs/session-agent/) as the program's user:
     python3 -u -c "<this file>" WORKSPACE
 It reads one cell per line on fd 3 (JSON: code, args, env, stdin in base64) and runs it in one
 namespace that lives as long as this process, like a notebook's: variables, imports and functions

@@ -1,12 +1,43 @@
 /**
- * The protocol between Aurea and the programs it puts in a sandbox (sandbox/supervisor.sh and the
- * warm loaders in sandbox/loaders/): the fixed paths, the marker tags, the header line the
- * supervisor reads, the report it writes, and the run message a warm loader reads. Each is
- * decided here once and reaches the scripts through their argv.
+ * The protocol between Aurea and the programs it puts in a sandbox (programs/supervisor.sh, the
+ * warm loaders in programs/loaders/, the case runner and the session agent): the fixed paths,
+ * the marker tags, the header line the supervisor reads, the report it writes, the run message a
+ * warm loader reads, the counters they all read and how they all start a program. Each is
+ * decided here once and reaches the scripts through their argv, or is checked against them.
  */
 
 /** The program's working directory: a size-capped tmpfs, writable even with a read-only root. */
 export const workspaceDir = "/workspace";
+
+/**
+ * The sandbox's counters of limits hit, as every program inside reads them: the supervisor per
+ * run (programs/supervisor.sh), the case runner per case (cases.sh, OOM kills only) and the
+ * session agent per exec (session-agent/agent_counters.py). Each counter is the first of its
+ * files that can be read (cgroup v1, then v2), as one number or as a "key value" line's value.
+ * Described here once; test/unit/supervisor-protocol.test.ts checks each program reads exactly these.
+ */
+export const sandboxCounterFiles = {
+  oomKills: [
+    { path: "/sys/fs/cgroup/memory/memory.oom_control", key: "oom_kill" },
+    { path: "/sys/fs/cgroup/memory.events", key: "oom_kill" },
+  ],
+  pidsRefused: [
+    { path: "/sys/fs/cgroup/pids/pids.events", key: "max" },
+    { path: "/sys/fs/cgroup/pids.events", key: "max" },
+  ],
+  memoryAtLimit: [
+    { path: "/sys/fs/cgroup/memory/memory.failcnt", key: undefined },
+    { path: "/sys/fs/cgroup/memory.events", key: "max" },
+  ],
+} as const;
+
+/**
+ * How a program is started as the sandbox user, by every program inside that starts one: no
+ * supplementary group, the user's gid and uid, no inheritable capability and an empty bounding
+ * set (the switch from root empties the other sets). supervisor.sh and cases.sh run setpriv with
+ * these flags; the session agent does the same in-process (agent_processes.drop_to_program_user).
+ */
+export const programUserSetprivFlags = ["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"] as const;
 
 /** The FIFO a warm container's supervisor and loader meet at (on the /tmp tmpfs). */
 export const goFifo = "/tmp/.aurea-go";

@@ -1,6 +1,13 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { TrailerSplitter } from "../../src/runner/output-capture.js";
-import { parseSupervisorReport, splitTrailer, trailerMarker } from "../../src/sandbox/supervisor-protocol.js";
+import {
+  parseSupervisorReport,
+  programUserSetprivFlags,
+  sandboxCounterFiles,
+  splitTrailer,
+  trailerMarker,
+} from "../../src/sandbox/supervisor-protocol.js";
 
 const marker = trailerMarker("0123abcd");
 
@@ -98,5 +105,50 @@ describe("parseSupervisorReport", () => {
 
   it.each(["", "ok", "ok x 1 2 3", "ok 0 1 2", "setup-failed extra", "bogus 0 1 2 3"])("refuses %j", (text) => {
     expect(parseSupervisorReport(text)).toBeUndefined();
+  });
+});
+
+describe("what every program inside reads and does alike (described once in supervisor-protocol.ts)", () => {
+  const program = (name: string) => readFileSync(new URL(`../../src/sandbox/programs/${name}`, import.meta.url), "utf8");
+  const supervisor = program("supervisor.sh");
+  const cases = program("cases.sh");
+  const agentCounters = program("session-agent/agent_counters.py");
+  const agentProcesses = program("session-agent/agent_processes.py");
+  /** A shell script's paths may be written as $cg/... with cg=/sys/fs/cgroup. */
+  const inShell = (text: string, path: string) => text.includes(path) || text.includes(path.replace("/sys/fs/cgroup", "$cg"));
+
+  it("reads the sandbox's counters from the same files, in the same order, with the same keys", () => {
+    for (const files of Object.values(sandboxCounterFiles)) {
+      for (const { path, key } of files) {
+        expect(inShell(supervisor, path), `supervisor.sh reads ${path}`).toBe(true);
+        expect(agentCounters, `agent_counters.py reads ${path}`).toContain(`"${path}"`);
+        if (key !== undefined) expect(supervisor).toContain(key);
+      }
+    }
+    // The agent's table names each counter's files and keys in the same order.
+    const snake = { oomKills: "oom_kills", pidsRefused: "pids_refused", memoryAtLimit: "memory_at_limit" } as const;
+    for (const [counter, files] of Object.entries(sandboxCounterFiles)) {
+      const line = agentCounters
+        .split("\n")
+        .find((text) => text.trimStart().startsWith(`"${snake[counter as keyof typeof snake]}":`));
+      const pairs = files.map(({ path, key }) => `("${path}", ${key === undefined ? "None" : `"${key}"`})`).join(", ");
+      expect(line, counter).toContain(pairs);
+    }
+    for (const { path } of sandboxCounterFiles.oomKills) expect(cases).toContain(path);
+    // The agent reads no counter file but these (the supervisor reads usage files besides).
+    const known = Object.values(sandboxCounterFiles).flatMap((files) => files.map((file) => file.path));
+    const named = (text: string) => [...text.matchAll(/\/sys\/fs\/cgroup\/[a-z./_]+[a-z_]/g)].map((match) => match[0]);
+    for (const path of named(agentCounters)) expect(known).toContain(path);
+  });
+
+  it("starts the program as the sandbox user the same way", () => {
+    for (const flag of programUserSetprivFlags) {
+      expect(supervisor).toContain(flag);
+      expect(cases.split(flag).length - 1, `cases.sh, ${flag}`).toBe(2);
+    }
+    // In-process, the agent's three steps: no groups, the gid and uid, the bounding set emptied.
+    expect(agentProcesses).toMatch(
+      /def drop_to_program_user\(program\):[\s\S]*os\.setgroups\(\[\]\)[\s\S]*os\.setresgid[\s\S]*PR_CAPBSET_DROP[\s\S]*os\.setresuid/,
+    );
   });
 });

@@ -5,16 +5,21 @@ limitsHitBy)."""
 
 import os
 
-COUNTER_FILES = {
-    "oom_kills": (("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"), "oom_kill"),
-    "pids_refused": (("/sys/fs/cgroup/pids/pids.events", "/sys/fs/cgroup/pids.events"), "max"),
+# Each counter: the first of its files (cgroup v1, then v2) that has it, with the key of its
+# "key value" line, or None where the file is one number. supervisor-protocol.ts describes them.
+# fmt: off
+COUNTERS = {
+    "oom_kills": (("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"), ("/sys/fs/cgroup/memory.events", "oom_kill")),
+    "pids_refused": (("/sys/fs/cgroup/pids/pids.events", "max"), ("/sys/fs/cgroup/pids.events", "max")),
+    "memory_at_limit": (("/sys/fs/cgroup/memory/memory.failcnt", None), ("/sys/fs/cgroup/memory.events", "max")),
 }
+# fmt: on
 
 
-def cgroup_count(files, key=None):
-    """A counter of the container's cgroup: the first of `files` that can be read, as one number
-    or as the value of `key` in a "key value" file; 0 where the runtime shows none."""
-    for path in files:
+def cgroup_count(files):
+    """A counter of the container's cgroup: the first of `files` that has it, as one number or as
+    the value of its key in a "key value" file; 0 where the runtime shows none."""
+    for path, key in files:
         try:
             with open(path) as counters:
                 for line in counters:
@@ -30,11 +35,7 @@ def cgroup_count(files, key=None):
 
 def counters():
     """The cgroup's counts of limits hit so far: OOM kills, forks refused, memory at its limit."""
-    found = {name: cgroup_count(files, key) for name, (files, key) in COUNTER_FILES.items()}
-    found["memory_at_limit"] = cgroup_count(("/sys/fs/cgroup/memory/memory.failcnt",)) or cgroup_count(
-        ("/sys/fs/cgroup/memory.events",), "max"
-    )
-    return found
+    return {name: cgroup_count(files) for name, files in COUNTERS.items()}
 
 
 def workspace_free(workspace):

@@ -49,23 +49,46 @@ function scriptText(relativePath: string): string {
  */
 export function supervisorCommand(mode: SupervisorMode, runtime: Runtime, pids: number, program: readonly string[]): string[] {
   const traits = runtimeTraits[runtime];
-  const output: OutputPath = traits.relaysOutput ? "relay" : "direct";
+  return supervisorArgv({
+    mode,
+    processes: traits.processLimitInside ? String(pids) : "-",
+    output: traits.relaysOutput ? "relay" : "direct",
+    program,
+  });
+}
+
+/** What the supervisor is told besides its fixed paths and tags (supervisor.sh reads them in this order). */
+export interface SupervisorArguments {
+  readonly mode: SupervisorMode;
+  /** RLIMIT_NPROC for the program, or "-" to leave it to the container's pids limit. */
+  readonly processes: string;
+  readonly output: OutputPath;
+  readonly program: readonly string[];
+  /** uid:gid the program runs as; the sandbox user but in the supervisor's own tests. */
+  readonly user?: string;
+  /** The workspace and the supervisor's FIFO and folder; the container's fixed paths but in tests. */
+  readonly paths?: { readonly workspace: string; readonly goFifo: string; readonly supervisorDir: string };
+}
+
+/** The supervisor's argv, in the one order supervisor.sh reads it. */
+export function supervisorArgv(args: SupervisorArguments): string[] {
+  const paths = args.paths ?? { workspace: workspaceDir, goFifo, supervisorDir };
   return [
     "/bin/sh",
     "-c",
     scriptText("supervisor.sh"),
     "aurea-supervisor",
-    mode,
-    workspaceDir,
-    goFifo,
-    supervisorDir,
+    args.mode,
+    paths.workspace,
+    paths.goFifo,
+    paths.supervisorDir,
     reportTag,
     stderrEndTag,
     String(manifestExtraEntries),
-    traits.processLimitInside ? String(pids) : "-",
-    sandboxUser,
-    output,
-    ...program,
+    args.processes,
+    args.user ?? sandboxUser,
+    args.output,
+    ...args.program,
   ];
 }
 

@@ -2,15 +2,14 @@ import { spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { extract } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { baseEnvironment } from "../../src/docker/container-options.js";
 import { TrailerSplitter } from "../../src/runner/output-capture.js";
 import {
-  manifestExtraEntries,
   maxTrailerBytes,
   parseSupervisorReport,
+  goFifo,
   readyTag,
   reportTag,
   splitTrailer,
@@ -19,12 +18,14 @@ import {
   supervisorHeader,
   trailerMarker,
   warmRunMessage,
+  workspaceDir,
   type ArtifactCaps,
   type OutputPath,
   type SupervisorMode,
 } from "../../src/sandbox/supervisor-protocol.js";
 import { buildWorkspaceArchive, type WorkspaceFile } from "../../src/runner/workspace-archive.js";
 import { requireTool } from "../support/required-tools.js";
+import { loaderCommand, supervisorArgv, type WarmLoader } from "../../src/sandbox/sandbox-scripts.js";
 
 /**
  * The supervisor and the warm loaders run here with the machine's own sh, bash, python3 and node,
@@ -34,8 +35,6 @@ import { requireTool } from "../support/required-tools.js";
  * the supervisor runs as root and the program as uid 10001 (so these tests run as root, as CI does).
  */
 
-const sandbox = fileURLToPath(new URL("../../src/sandbox/programs/", import.meta.url));
-const script = (name: string) => readFileSync(join(sandbox, name), "utf8");
 const nonce = "0123456789abcdef0123456789abcdef";
 
 const programUser = "10001:10001";
@@ -89,25 +88,16 @@ async function supervise(options: {
   const init = `sh -c "$0" aurea-supervisor "$@"; status=$?
     count() { if [ -f ticks ]; then wc -l < ticks; else echo 0; fi; }
     count > .ticks-at-exit; sleep 0.3; count > .ticks-later; exit $status`;
-  const argv = [
-    "--pid",
-    "--fork",
-    "sh",
-    "-c",
-    init,
-    script("supervisor.sh"),
-    options.mode ?? "cold",
-    workspace,
-    fifo,
-    join(workspace, ".supervisor"),
-    reportTag,
-    stderrEndTag,
-    String(manifestExtraEntries),
-    options.processes ?? "-",
-    options.user ?? programUser,
-    options.output ?? "direct",
-    ...options.program,
-  ];
+  // The server's own argv (sandbox-scripts.ts), with this test's paths: a drift in its order fails here.
+  const [, , supervisorText, , ...supervisorArguments] = supervisorArgv({
+    mode: options.mode ?? "cold",
+    processes: options.processes ?? "-",
+    output: options.output ?? "direct",
+    program: options.program,
+    user: options.user ?? programUser,
+    paths: { workspace, goFifo: fifo, supervisorDir: join(workspace, ".supervisor") },
+  });
+  const argv = ["--pid", "--fork", "sh", "-c", init, supervisorText!, ...supervisorArguments];
   // The sandbox's PATH, as the program would have it: tools the program's user may run.
   const env = { PATH: baseEnvironment.find((entry) => entry.startsWith("PATH="))!.slice(5), LANG: "C.UTF-8" };
   const child = spawn("unshare", argv, { cwd: workspace, env, stdio: ["pipe", "pipe", "pipe"] });
@@ -271,15 +261,16 @@ describe("the supervisor, relaying output through pipes in the sandbox", () => {
 
 describe("the supervisor, warm, with each loader", () => {
   const fifo = () => join(workspace, ".go");
+  // The server's own loader argv (sandbox-scripts.ts), its fixed paths replaced by this test's.
+  const loader =
+    (kind: WarmLoader, codeFile: string, command: string[] = []) =>
+    () =>
+      loaderCommand(kind, codeFile, command).map((arg) => (arg === goFifo ? fifo() : arg === workspaceDir ? workspace : arg));
   const loaders: [string, string, () => string[]][] = [
-    [
-      "bash",
-      "main.sh",
-      () => ["bash", "-c", script("loaders/exec.sh"), "aurea-loader", fifo(), "main.sh", readyTag, "bash", "main.sh"],
-    ],
-    ["python", "main.py", () => ["python3", "-u", "-c", script("loaders/python.py"), fifo(), workspace, "main.py", readyTag]],
-    ["node", "main.js", () => ["node", "-e", script("loaders/node.cjs"), fifo(), workspace, "main.js", readyTag]],
-    ["ruby", "main.rb", () => ["ruby", "-e", script("loaders/ruby.rb"), fifo(), workspace, "main.rb", readyTag]],
+    ["bash", "main.sh", loader("exec", "main.sh", ["bash", "main.sh"])],
+    ["python", "main.py", loader("python", "main.py")],
+    ["node", "main.js", loader("node", "main.js")],
+    ["ruby", "main.rb", loader("ruby", "main.rb")],
   ];
   const programs: Record<string, string> = {
     bash: 'read -r line; echo "$1|$SUFFIX|$line"; exit 4',

@@ -27,29 +27,8 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
 
 /** A server: wired (app-wiring.ts), then started and stopped here. */
 export function createAureaApp(options: AureaAppOptions): AureaApp {
-  const {
-    config,
-    logger,
-    version,
-    engine,
-    images,
-    instanceId,
-    seccompProfile,
-    families,
-    warmPool,
-    runner,
-    monitor,
-    imageBuilder,
-    admission,
-    shutdown,
-    sessions,
-    authenticator,
-    lease,
-    claims,
-    reaper,
-    server,
-    services,
-  } = wireAurea(options);
+  const parts = wireAurea(options);
+  const { config, logger, monitor, admission } = parts;
 
   /**
    * Builds what is missing when allowed to: the core family before serving (python, javascript
@@ -60,8 +39,8 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
   async function ensureSandboxImages(): Promise<void> {
     let missing: ImageFamily[];
     try {
-      const present = await Promise.all(families.map((family) => images.exists(family.image)));
-      missing = families.filter((_, index) => !present[index]);
+      const present = await Promise.all(parts.families.map((family) => parts.images.exists(family.image)));
+      missing = parts.families.filter((_, index) => !present[index]);
     } catch (error) {
       logger.warn({ err: (error as Error).message }, "container engine unreachable at start; serving anyway");
       return;
@@ -72,7 +51,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       return;
     }
     const build = (family: ImageFamily) =>
-      imageBuilder.build({
+      parts.imageBuilder.build({
         family: family.name,
         onLog: (line) => logger.debug({ family: family.name, build: line }, "image build"),
       });
@@ -81,7 +60,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     const rest = missing.filter((family) => family !== core);
     void (async () => {
       for (const family of rest) {
-        if (shutdown.signal.aborted || monitor.shuttingDown()) return;
+        if (parts.shutdown.signal.aborted || monitor.shuttingDown()) return;
         await build(family).catch(() => undefined);
       }
     })();
@@ -91,12 +70,12 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     load: () => ({
       running: admission.active,
       queued: admission.queued,
-      started: runner.programsRunning(),
-      warm: warmPool.containerIds().size,
+      started: parts.runner.programsRunning(),
+      warm: parts.warmPool.containerIds().size,
     }),
     async start() {
-      await checkRuntimeSafety({ engine, config, seccompProfile, logger });
-      if (!authenticator.enabled) {
+      await checkRuntimeSafety({ engine: parts.engine, config, seccompProfile: parts.seccompProfile, logger });
+      if (!parts.authenticator.enabled) {
         logger.warn("no API keys configured (API_KEYS, API_KEYS_FILE): anyone who reaches the port can run code");
       }
       await ensureSandboxImages();
@@ -104,28 +83,28 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       monitor.start();
       // Before the first sweep: this server's lease, so it can tell live servers from dead ones,
       // and the sessions an earlier process of this instance left, which would look orphaned.
-      await lease.start();
-      const adopted = await sessions.adopt();
-      sessions.start();
-      await reaper.sweep();
-      reaper.start(config.reaperIntervalSeconds * 1000);
+      await parts.lease.start();
+      const adopted = await parts.sessions.adopt();
+      parts.sessions.start();
+      await parts.reaper.sweep();
+      parts.reaper.start(config.reaperIntervalSeconds * 1000);
       // Warm containers may have died with an engine that went away; the reaper removes them.
       monitor.subscribe((serving) => {
-        if (!serving && !monitor.shuttingDown()) warmPool.invalidate();
+        if (!serving && !monitor.shuttingDown()) parts.warmPool.invalidate();
       });
-      if (report.serving) warmPool.start();
-      else monitor.subscribe((serving) => serving && warmPool.start());
-      const address = await server.listen();
+      if (report.serving) parts.warmPool.start();
+      else monitor.subscribe((serving) => serving && parts.warmPool.start());
+      const address = await parts.server.listen();
       logger.info(
         {
           address: `${address.address}:${address.port}`,
-          version,
-          instance_id: instanceId,
+          version: parts.version,
+          instance_id: parts.instanceId,
           serving: report.serving,
           sessions_adopted: adopted,
           docker_version: report.dockerVersion || undefined,
           detail: report.detail || undefined,
-          services,
+          services: parts.services,
           config: redactConfig(config),
         },
         "aurea ready",
@@ -140,21 +119,21 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       const drained = await waitUntil(() => admission.active === 0, graceMs);
       if (!drained) {
         logger.warn({ in_flight: admission.active }, "grace period over: killing the runs still going");
-        shutdown.abort();
+        parts.shutdown.abort();
         await waitUntil(() => admission.active === 0, 10_000);
       }
-      sessions.stop();
-      await sessions.closeAll("the server is shutting down");
-      await server.close(Math.min(graceMs, 2000));
-      await warmPool.stop();
-      await runner.settled();
-      await sessions.settled();
+      parts.sessions.stop();
+      await parts.sessions.closeAll("the server is shutting down");
+      await parts.server.close(Math.min(graceMs, 2000));
+      await parts.warmPool.stop();
+      await parts.runner.settled();
+      await parts.sessions.settled();
       monitor.stop();
-      reaper.stop();
-      await claims.releaseAll();
-      await lease.stop();
+      parts.reaper.stop();
+      await parts.claims.releaseAll();
+      await parts.lease.stop();
       // Nothing of this process runs any more: every container of its own goes, however young.
-      const left = await reaper.sweep({ finalSweep: true });
+      const left = await parts.reaper.sweep({ finalSweep: true });
       logger.info({ containers_removed_at_exit: left.length }, "aurea stopped");
     },
   };

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   ArtifactSkipReason,
   CompileResultSchema,
+  ExceptionInfoSchema,
   TestResultSchema,
   type TestResult,
   Limit,
@@ -107,6 +108,7 @@ export function toRunResponse(spec: Pick<RunSpec, "timeoutMs" | "limits">, outco
     ...testFields(outcome.tests),
     value: outcome.value ?? "",
     stateLost: outcome.stateLost ?? false,
+    ...(outcome.exception ? { exception: create(ExceptionInfoSchema, outcome.exception) } : {}),
   });
 }
 

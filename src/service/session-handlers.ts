@@ -280,6 +280,7 @@ function logExec(logger: Logger, session: Session, isCode: boolean, outcome: Run
       cpu_ms: outcome.usage?.cpuTimeNs !== undefined ? Math.round(outcome.usage.cpuTimeNs / 1e6) : undefined,
       peak_memory_bytes: outcome.usage?.peakMemoryBytes,
       state_lost: outcome.stateLost || undefined,
+      exception: outcome.exception?.name,
     },
     "exec finished",
   );

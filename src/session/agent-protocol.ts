@@ -32,6 +32,13 @@ export type AgentRequest =
 /** Why the agent ended an exec before it ended on its own. */
 export type AgentStopReason = "timeout" | "output_limit" | "cancelled" | "closed";
 
+/** An exception a stateful cell raised, as its interpreter described it. */
+export interface CellException {
+  readonly name: string;
+  readonly value: string;
+  readonly traceback: string;
+}
+
 /** How an exec (or cell) ended, as the agent reports it. */
 export interface AgentExit {
   readonly kind: "exit";
@@ -55,6 +62,8 @@ export interface AgentExit {
   readonly state_lost?: boolean;
   /** A cell's trailing expression. */
   readonly value?: string | null;
+  /** The exception a cell raised and did not catch. */
+  readonly exception?: CellException | null;
   readonly error?: string;
 }
 

@@ -5,7 +5,7 @@ import type { CappedBuffer } from "../runner/output-capture.js";
 import { programNeverRan } from "../runner/run-spec.js";
 import { type ExecEvidence, memoryKillExitCode, sandboxDiedOfMemory, settleExec } from "../runner/verdict.js";
 import type { Runtime } from "../sandbox/runtimes.js";
-import type { AgentExit } from "./agent-protocol.js";
+import type { AgentExit, CellException } from "./agent-protocol.js";
 
 /** What an exec wrote and made, gathered by the session while it ran. */
 export interface ExecCapture {
@@ -58,6 +58,7 @@ export function execOutcome(execId: string, exit: AgentExit, capture: ExecCaptur
     limitsHit: ending.limitsHit,
     ...(typeof exit.value === "string" ? { value: exit.value } : {}),
     ...(exit.state_lost ? { stateLost: true } : {}),
+    ...(isCellException(exit.exception) ? { exception: exit.exception } : {}),
   };
 }
 
@@ -85,4 +86,11 @@ export function memoryKilled(execId: string, stdout: CappedBuffer, stderr: Cappe
     stderrTruncated: stderr.overflowed,
     limitsHit: ending.limitsHit,
   };
+}
+
+/** Whether the agent's exception is three strings, as the wire promises (anything else is dropped). */
+function isCellException(raised: unknown): raised is CellException {
+  if (typeof raised !== "object" || raised === null) return false;
+  const { name, value, traceback } = raised as Record<string, unknown>;
+  return typeof name === "string" && typeof value === "string" && typeof traceback === "string";
 }

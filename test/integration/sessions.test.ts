@@ -86,6 +86,8 @@ describe("a session", () => {
       const failed = await exec(client, id, { code: "1 / 0" });
       expect(failed).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 1 });
       expect(failed.stderr).toMatch(/<cell 3>.*\n.*1 \/ 0[\s\S]*ZeroDivisionError/);
+      expect(failed.exception).toMatchObject({ name: "ZeroDivisionError", value: "division by zero" });
+      expect((failed.exception as { traceback: string }).traceback).toMatch(/File "<cell 3>", line 1\n.*1 \/ 0/);
       expect(await exec(client, id, { code: "input() + str(x)", stdin: Buffer.from("x=\n") })).toMatchObject({
         value: "'x=42'",
       });
@@ -124,6 +126,7 @@ describe("a session", () => {
     const thrown = await exec(client, id, { code: "undefinedThing.x" });
     expect(thrown).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR" });
     expect(thrown.stderr).toContain("ReferenceError: undefinedThing is not defined");
+    expect(thrown.exception).toMatchObject({ name: "ReferenceError", value: "undefinedThing is not defined" });
     await client.call("CloseSession", { session_id: id });
   });
 

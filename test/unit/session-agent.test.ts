@@ -210,6 +210,10 @@ describe("the session agent", () => {
     expect(failed.exit.status).toBe(1);
     expect(failed.stderr).toMatch(/File "<cell 3>", line 1[\s\S]*ValueError: no/);
     expect(failed.stderr).not.toContain("python-kernel");
+    // The same exception, structured: its class, str(), and the traceback of the cell's frames.
+    expect(failed.exit.exception).toMatchObject({ name: "ValueError", value: "no" });
+    expect(failed.exit.exception?.traceback).toMatch(/^Traceback[\s\S]*File "<cell 3>", line 1[\s\S]*ValueError: no\n$/);
+    expect((await agent.cell("x")).exit.exception).toBeNull();
     expect((await agent.cell("import sys\nsys.exit(4)")).exit.status).toBe(4);
     expect((await agent.cell("import time\ntime.sleep(30)", 0.5)).exit).toMatchObject({
       stopped_by: "timeout",

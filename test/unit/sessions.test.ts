@@ -284,13 +284,21 @@ describe("the stateful JavaScript interpreter", () => {
       const before = lines.length;
       control.write(`${JSON.stringify({ code, args: [], env, stdin: Buffer.from(stdin).toString("base64") })}\n`);
       while (lines.length === before) await new Promise((resolve) => setTimeout(resolve, 10));
-      return JSON.parse(lines[before] ?? "{}") as { status: number; value: string | null };
+      return JSON.parse(lines[before] ?? "{}") as {
+        status: number;
+        value: string | null;
+        exception: { name: string; value: string; traceback: string } | null;
+      };
     };
     try {
       expect(await cell("let n = 1; const fs = require('fs');")).toMatchObject({ status: 0, value: null });
       expect(await cell("n += 1; console.log(process.env.CELL); n")).toMatchObject({ status: 0, value: "2" });
       expect(await cell("fs.readFileSync('/dev/stdin', 'utf8')", "piped")).toMatchObject({ value: "'piped'" });
-      expect(await cell("throw new Error('boom')")).toMatchObject({ status: 1, value: null });
+      const thrown = await cell("\nthrow new RangeError('boom')");
+      expect(thrown).toMatchObject({ status: 1, value: null, exception: { name: "RangeError", value: "boom" } });
+      expect(thrown.exception?.traceback).toMatch(/RangeError: boom\n\s+at cell-4:2:7/);
+      expect((await cell("throw 42")).exception).toMatchObject({ name: "number", value: "42", traceback: "Uncaught 42" });
+      expect((await cell("n")).exception).toBeNull();
       // A cell's env applies to that cell only.
       expect(await cell("process.env.CELL === undefined ? 'restored' : 'kept'", "", [])).toMatchObject({ value: "'restored'" });
       expect(stdout).toBe("yes\n");

@@ -7,7 +7,8 @@
 // and required modules stay for the next cell. The script's completion value (the value of its
 // last expression statement), awaited when it is a promise, is the cell's value, shown with
 // util.inspect. Output is flushed (writes to pipes are synchronous on Linux) before the answer, one
-// JSON line on fd 4: status (0, or 1 for an exception), value, the cell's CPU time and peak RSS.
+// JSON line on fd 4: status (0, or 1 for an exception), value, the exception the cell threw (name,
+// message, stack), the cell's CPU time and peak RSS.
 "use strict";
 
 // Everything of the kernel's own is inside this function: `node -e` runs its text in the global
@@ -34,6 +35,8 @@
     return encoding ? cellStdin.toString(encoding) : Buffer.from(cellStdin);
   };
 
+  const clip = (text) => (text.length <= maxValueChars ? text : `${text.slice(0, maxValueChars)}...`);
+
   function cpuNs() {
     const usage = process.cpuUsage();
     return (usage.user + usage.system) * 1000;
@@ -51,22 +54,27 @@
     cellStdin = Buffer.from(cell.stdin ?? "", "base64");
     let status = 0;
     let value = null;
+    let exception = null;
     try {
       let result = vm.runInThisContext(cell.code, { filename: `cell-${number}` });
       if (result && typeof result.then === "function") result = await result;
-      if (result !== undefined) {
-        const text = util.inspect(result);
-        value = text.length <= maxValueChars ? text : `${text.slice(0, maxValueChars)}...`;
-      }
+      if (result !== undefined) value = clip(util.inspect(result));
     } catch (error) {
       status = 1;
-      process.stderr.write(`${error && error.stack ? error.stack : String(error)}\n`);
+      const isError = error instanceof Error;
+      const stack = isError && error.stack ? error.stack : `Uncaught ${util.inspect(error)}`;
+      process.stderr.write(`${stack}\n`);
+      exception = {
+        name: isError ? error.name : typeof error,
+        value: clip(isError ? error.message : util.inspect(error)),
+        traceback: clip(stack),
+      };
     }
     for (const [name, previous] of saved) {
       if (previous === undefined) delete process.env[name];
       else process.env[name] = previous;
     }
-    return { status, value };
+    return { status, value, exception };
   }
 
   async function main() {
@@ -81,10 +89,11 @@
         buffered = buffered.slice(newline + 1);
         number += 1;
         const before = cpuNs();
-        const { status, value } = await runCell(number, JSON.parse(line));
+        const { status, value, exception } = await runCell(number, JSON.parse(line));
         const answer = {
           status,
           value,
+          exception,
           figures: [],
           cpu_ns: Math.round(cpuNs() - before),
           peak_rss: process.resourceUsage().maxRSS * 1024,

@@ -7,7 +7,8 @@ namespace that lives as long as this process, like a notebook's: variables, impo
 stay for the next cell. When the cell's last statement is an expression, its value's repr() is
 the cell's value. Open matplotlib figures are saved as PNG and closed after each cell. stdout and
 stderr are flushed before the answer, one JSON line on fd 4: status (0, 1 for an exception, or
-SystemExit's code), value, figures (base64 PNG), and the cell's CPU time and the peak RSS so far.
+SystemExit's code), value, the exception the cell raised (name, value, traceback), figures (base64
+PNG), and the cell's CPU time and the peak RSS so far.
 """
 
 import ast
@@ -22,6 +23,10 @@ import traceback
 
 MAX_VALUE_CHARS = 65536
 MAX_FIGURES = 16
+
+
+def clipped(text):
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "..."
 
 workspace = sys.argv[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -47,8 +52,7 @@ def run_cell(number, code):
     if result is None:
         return 0, None
     namespace["_"] = result
-    text = repr(result)
-    return 0, text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "..."
+    return 0, clipped(repr(result))
 
 
 def exit_status(code):
@@ -89,6 +93,7 @@ for count, cell in enumerate(cells(), start=1):
     sys.argv = ["main.py", *cell.get("args", [])]
     sys.stdin = io.TextIOWrapper(io.BytesIO(base64.b64decode(cell.get("stdin", ""))))
     value = None
+    raised = None
     try:
         status, value = run_cell(count, cell["code"])
     except SystemExit as stop:
@@ -99,7 +104,13 @@ for count, cell in enumerate(cells(), start=1):
         # Without this interpreter's own frames (run_cell and the module around it).
         while trace is not None and not trace.tb_frame.f_code.co_filename.startswith("<cell"):
             trace = trace.tb_next
-        traceback.print_exception(type(error), error, trace)
+        formatted = "".join(traceback.format_exception(type(error), error, trace))
+        sys.stderr.write(formatted)
+        try:
+            text = str(error)
+        except Exception:  # noqa: BLE001 - an exception whose str() fails still has a name
+            text = ""
+        raised = {"name": type(error).__name__, "value": clipped(text), "traceback": clipped(formatted)}
     for name, previous in saved_env.items():
         if previous is None:
             os.environ.pop(name, None)
@@ -117,6 +128,7 @@ for count, cell in enumerate(cells(), start=1):
     answer = {
         "status": status,
         "value": value,
+        "exception": raised,
         "figures": pngs,
         "cpu_ns": int(cpu * 1e9),
         "peak_rss": after.ru_maxrss * 1024,

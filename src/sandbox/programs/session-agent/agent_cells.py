@@ -15,6 +15,8 @@ from agent_wire import READ_CHUNK, send
 
 # A stateful interpreter's answer line (value and figures, base64) may not be longer than this.
 MAX_CELL_ANSWER = 48 * 1024 * 1024
+# Each text of an exception (name, value, traceback) is cut to this many characters.
+MAX_EXCEPTION_CHARS = 65536 + 3
 
 
 class Kernel:
@@ -106,7 +108,11 @@ class Kernel:
                 continue
         value = answer.get("value")
         status = answer.get("status")
-        cell.answer = {"status": status if isinstance(status, int) else 1, "value": value if isinstance(value, str) else None}
+        cell.answer = {
+            "status": status if isinstance(status, int) else 1,
+            "value": value if isinstance(value, str) else None,
+            "exception": exception_of(answer.get("exception")),
+        }
         # The interpreter's own accounting of the cell (getrusage around it): its word, not the kernel's.
         cell.report = {"status": cell.answer["status"]}
         for key in ("cpu_ns", "peak_rss"):
@@ -145,6 +151,16 @@ class Kernel:
             cell.ended = time.monotonic()
             self.agent.execs.pop(cell.id, None)
             cell.answer_now(state_lost=True)
+
+
+def exception_of(raised):
+    """The interpreter's word on an exception, kept only as three bounded strings."""
+    if not isinstance(raised, dict):
+        return None
+    fields = {key: raised.get(key) for key in ("name", "value", "traceback")}
+    if not all(isinstance(text, str) for text in fields.values()):
+        return None
+    return {key: text[:MAX_EXCEPTION_CHARS] for key, text in fields.items()}
 
 
 def start_cell(agent, request, payload):

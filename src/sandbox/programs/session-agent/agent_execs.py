@@ -105,6 +105,7 @@ class Exec:
         if self.answer is not None:
             frame["status"] = self.answer.get("status", 1)
             frame["value"] = self.answer.get("value")
+            frame["exception"] = self.answer.get("exception")
         send(frame)
 
 

@@ -108,7 +108,8 @@ export function withRestCompat(
  * The session routes: `POST /sessions` (CreateSession), `GET /sessions` (ListSessions),
  * `GET` and `DELETE /sessions/{id}` (GetSession, CloseSession), `POST /sessions/{id}/exec` (Exec),
  * `PUT /sessions/{id}/files` (WriteFiles), `GET /sessions/{id}/files?path=&recursive=true`
- * (ListFiles) and `POST /sessions/{id}/files/read` (ReadFiles): each the RPC's JSON, with the id
+ * (ListFiles), `POST /sessions/{id}/files/read` (ReadFiles) and `DELETE /sessions/{id}/files`
+ * (DeleteFiles, the paths in the body): each the RPC's JSON, with the id
  * from the path.
  */
 export function sessionRoute(
@@ -132,6 +133,7 @@ export function sessionRoute(
     "PUT /files": "WriteFiles",
     "GET /files": "ListFiles",
     "POST /files/read": "ReadFiles",
+    "DELETE /files": "DeleteFiles",
   };
   const rpc = routes[`${method} ${rest ?? ""}`];
   if (!rpc) return undefined;

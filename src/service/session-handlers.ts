@@ -12,6 +12,9 @@ import {
   ListFilesResponseSchema,
   ListSessionsResponseSchema,
   ReadFilesResponseSchema,
+  DeleteFilesResponseSchema,
+  SkippedArtifactSchema,
+  ArtifactSkipReason,
   RunStartedSchema,
   RunStreamResponseSchema,
   type RunStreamResponse,
@@ -41,6 +44,7 @@ import {
   validateExec,
   validateListFiles,
   validateReadFiles,
+  validateDeleteFiles,
   validateWriteFiles,
 } from "./session-request.js";
 
@@ -62,6 +66,7 @@ type SessionRpcs =
   | "execStream"
   | "writeFiles"
   | "readFiles"
+  | "deleteFiles"
   | "listFiles"
   | "getSession"
   | "listSessions"
@@ -152,6 +157,17 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
         skipped: fields.skippedArtifacts,
         truncated: fields.artifactsTruncated,
       });
+    },
+
+    async deleteFiles(request, context) {
+      const target = session(request.sessionId, context);
+      const paths = valid(validateDeleteFiles(request), logger, target.id);
+      const done = await mapErrorsAsync(() => target.deleteFiles(paths));
+      const skipped = [
+        ...done.missing.map((name) => create(SkippedArtifactSchema, { name, reason: ArtifactSkipReason.NOT_FOUND })),
+        ...done.throughLink.map((name) => create(SkippedArtifactSchema, { name, reason: ArtifactSkipReason.SYMLINK })),
+      ];
+      return create(DeleteFilesResponseSchema, { deleted: done.deleted, skipped });
     },
 
     async listFiles(request, context) {

@@ -3,6 +3,7 @@ import type {
   ExecRequest,
   ListFilesRequest,
   ReadFilesRequest,
+  DeleteFilesRequest,
   WriteFilesRequest,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
@@ -157,15 +158,26 @@ export function validateWriteFiles(
 
 const maxReadPaths = 1000;
 
+/** Workspace paths of a file call: at most maxReadPaths, each a valid name. */
+function checkPaths(paths: readonly string[], violate: (field: string, description: string) => void): string[] {
+  if (paths.length > maxReadPaths) violate("paths", `has ${paths.length} entries; at most ${maxReadPaths}`);
+  paths.forEach((path, index) => {
+    const problem = fileNameProblem(path);
+    if (problem) violate(`paths[${index}]`, problem);
+  });
+  return [...paths];
+}
+
 /** Checks the paths of a ReadFilesRequest. Pure. */
 export function validateReadFiles(request: ReadFilesRequest): Checked<string[]> {
+  return checking((violate) => checkPaths(request.paths, violate));
+}
+
+/** Checks the paths of a DeleteFilesRequest: at least one, each a workspace name. Pure. */
+export function validateDeleteFiles(request: DeleteFilesRequest): Checked<string[]> {
   return checking((violate) => {
-    if (request.paths.length > maxReadPaths) violate("paths", `has ${request.paths.length} entries; at most ${maxReadPaths}`);
-    request.paths.forEach((path, index) => {
-      const problem = fileNameProblem(path);
-      if (problem) violate(`paths[${index}]`, problem);
-    });
-    return [...request.paths];
+    if (request.paths.length === 0) violate("paths", "name at least one file or directory to delete");
+    return checkPaths(request.paths, violate);
   });
 }
 

@@ -82,3 +82,20 @@ export async function listWorkspace(
     })),
   };
 }
+
+/** What DeleteFiles did: the paths removed, and those left alone and why. */
+export interface DeletedFiles {
+  readonly deleted: string[];
+  readonly missing: string[];
+  readonly throughLink: string[];
+}
+
+/** Removes files and directories (with what is below them) from the workspace, following no link. */
+export async function deleteWorkspaceFiles(call: FileCall, paths: readonly string[]): Promise<DeletedFiles> {
+  const outcome = await call(workspaceFilesCommand(["delete", ...paths]), new Uint8Array(0), paths.length * 2100 + 1024);
+  if (outcome.verdict !== "ok") {
+    throw new SessionFileError(`the files could not be deleted: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
+  }
+  const done = JSON.parse(outcome.stdout.toString("utf8")) as { deleted: string[]; missing: string[]; through_link: string[] };
+  return { deleted: done.deleted, missing: done.missing, throughLink: done.through_link };
+}

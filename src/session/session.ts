@@ -13,6 +13,8 @@ import type { AgentExit, AgentRequest } from "./agent-protocol.js";
 import { compileThenRun } from "../runner/compile-phase.js";
 import { execOutcome, killedForMemory, memoryKilled } from "./exec-outcome.js";
 import {
+  type DeletedFiles,
+  deleteWorkspaceFiles,
   type FileCall,
   fileCallTimeoutMs,
   type ListedFile,
@@ -221,6 +223,12 @@ export class Session {
   readFiles(paths: readonly string[]): Promise<ArtifactCollection> {
     this.touch();
     return readWorkspaceFiles(this.fileCalls, paths, this.context.artifactCaps);
+  }
+
+  /** Removes files and directories from the workspace, without following symbolic links. */
+  deleteFiles(paths: readonly string[]): Promise<DeletedFiles> {
+    this.touch();
+    return deleteWorkspaceFiles(this.fileCalls, paths);
   }
 
   /** Lists a directory of the workspace, without following symbolic links. */

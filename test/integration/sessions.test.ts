@@ -178,6 +178,39 @@ describe("a session", () => {
     await client.call("CloseSession", { session_id: id });
   });
 
+  it("deletes files and directories, follows no symbolic link, and names what it left alone", async () => {
+    const client = server.client;
+    const id = await createSession(client, {
+      language: "bash",
+      files: { "a.txt": "a", "dir/b.txt": "b", "dir/deep/c.txt": "c", "keep.txt": "k" },
+    });
+    // A link to a directory outside the workspace, and a file there the program's user owns.
+    await exec(client, id, { command: ["sh", "-c", "mkdir /tmp/outside && echo x > /tmp/outside/f && ln -s /tmp/outside out"] });
+    const deleted = await client.call("DeleteFiles", {
+      session_id: id,
+      paths: ["a.txt", "dir", "missing.txt", "out/f", "out"],
+    });
+    expect(deleted.deleted).toEqual(["a.txt", "dir", "out"]);
+    expect(deleted.skipped).toEqual([
+      { name: "missing.txt", reason: "ARTIFACT_SKIP_REASON_NOT_FOUND" },
+      { name: "out/f", reason: "ARTIFACT_SKIP_REASON_SYMLINK" },
+    ]);
+    const left = await exec(client, id, { command: ["sh", "-c", "ls -A; cat /tmp/outside/f"] });
+    expect(left.stdout).toBe("keep.txt\nx\n");
+    await expect(client.call("DeleteFiles", { session_id: id, paths: ["../etc"] })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/^paths\[0\]: /),
+    });
+    // The REST route: DELETE with the paths in the body.
+    const rest = await fetch(`${server.current.baseUrl}/sessions/${id}/files`, {
+      method: "DELETE",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ paths: ["keep.txt"] }),
+    });
+    expect(await rest.json()).toMatchObject({ deleted: ["keep.txt"], skipped: [] });
+    await client.call("CloseSession", { session_id: id });
+  });
+
   it("ends a timed-out or flooding exec without ending the session or its other execs", async () => {
     const client = server.client;
     const id = await createSession(client, { language: "bash" });

@@ -5,12 +5,19 @@ import {
   CreateSessionRequestSchema,
   ExecRequestSchema,
   ReadFilesRequestSchema,
+  DeleteFilesRequestSchema,
   WriteFilesRequestSchema,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { kernelCommand } from "../../src/sandbox/sandbox-scripts.js";
 import { sessionRoute } from "../../src/server/rest-compat.js";
 import type { SessionPolicy } from "../../src/service/session-request.js";
-import { validateCreateSession, validateExec, validateReadFiles, validateWriteFiles } from "../../src/service/session-request.js";
+import {
+  validateCreateSession,
+  validateDeleteFiles,
+  validateExec,
+  validateReadFiles,
+  validateWriteFiles,
+} from "../../src/service/session-request.js";
 import { type AgentFrame, AgentFrameParser, AgentProtocolError, encodeAgentRequest } from "../../src/session/agent-protocol.js";
 import { execOutcome } from "../../src/session/exec-outcome.js";
 import { readSessionLabels, type SessionSettings, toSessionCreateOptions } from "../../src/session/session-container.js";
@@ -117,6 +124,10 @@ describe("file requests", () => {
     expect(fieldsOf(write({ big: "x".repeat(2000) }))).toEqual(["files"]);
     expect(write({ "dir/a.txt": "a" })).toMatchObject({ ok: true });
     expect(fieldsOf(validateReadFiles(create(ReadFilesRequestSchema, { paths: ["ok", "../no"] })))).toEqual(["paths[1]"]);
+    const remove = (paths: string[]) => validateDeleteFiles(create(DeleteFilesRequestSchema, { sessionId: "s", paths }));
+    expect(fieldsOf(remove([]))).toEqual(["paths"]);
+    expect(fieldsOf(remove(["ok", "/abs", "a/./b"]))).toEqual(["paths[1]", "paths[2]"]);
+    expect(remove(["dir", "a.txt"])).toEqual({ ok: true, value: ["dir", "a.txt"] });
   });
 });
 
@@ -260,6 +271,7 @@ describe("the session REST routes", () => {
       fields: { session_id: "ses_1", path: "a/b", recursive: true },
     });
     expect(route("POST", "/sessions/ses_1/files/read")).toEqual({ rpc: "ReadFiles", fields: { session_id: "ses_1" } });
+    expect(route("DELETE", "/sessions/ses_1/files")).toEqual({ rpc: "DeleteFiles", fields: { session_id: "ses_1" } });
     expect(route("PATCH", "/sessions/ses_1")).toBeUndefined();
     expect(route("POST", "/run")).toBeUndefined();
   });

@@ -1,4 +1,4 @@
-"""Aurea's workspace file helper for sessions: lists and reads the session's files.
+"""Aurea's workspace file helper for sessions: lists, reads and deletes the session's files.
 
 Run by the session agent as the program's user (never root), so it reaches exactly what the
 session's programs could:
@@ -8,11 +8,16 @@ session's programs could:
         the artifact format runs use (see programs/supervisor.sh): a manifest of records
         "TYPE SIZE NAME" each ended by NUL, an empty record, then a tar of the regular files that
         fit the caps. A missing PATH is listed with type "-".
-Symbolic links are never followed: entries are lstat()ed and files opened with O_NOFOLLOW.
+    python3 -I -S -c "<this file>" WORKSPACE delete PATH...
+        removes each PATH (a directory with everything below it); one JSON object on stdout:
+        {"deleted": [...], "missing": [...], "through_link": [...]}
+Symbolic links are never followed: entries are lstat()ed and files opened with O_NOFOLLOW; a
+path whose directories include a symbolic link is not deleted.
 """
 
 import json
 import os
+import shutil
 import stat
 import sys
 import tarfile
@@ -117,9 +122,45 @@ def read_files(max_files, max_file_bytes, max_total_bytes, paths):
     out.flush()
 
 
+def through_link(relative):
+    """Whether a directory on the way to `relative` is a symbolic link (or not a directory)."""
+    parts = relative.split("/")[:-1]
+    current = workspace
+    for part in parts:
+        current = os.path.join(current, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                return True
+        except OSError:
+            return False
+    return False
+
+
+def delete_paths(paths):
+    done = {"deleted": [], "missing": [], "through_link": []}
+    for relative in paths:
+        if through_link(relative):
+            done["through_link"].append(relative)
+            continue
+        target = os.path.join(workspace, relative)
+        try:
+            info = os.lstat(target)
+        except OSError:
+            done["missing"].append(relative)
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            shutil.rmtree(target)
+        else:
+            os.unlink(target)
+        done["deleted"].append(relative)
+    json.dump(done, sys.stdout)
+
+
 if command == "list":
     list_entries(sys.argv[3], sys.argv[4] == "1", int(sys.argv[5]))
 elif command == "read":
     read_files(int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:])
+elif command == "delete":
+    delete_paths(sys.argv[3:])
 else:
     raise SystemExit(f"unknown command {command!r}")

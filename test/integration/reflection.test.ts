@@ -93,6 +93,7 @@ describe("buf curl with no local proto files (reflection)", () => {
         "BuildImage",
         "CloseSession",
         "CreateSession",
+        "DeleteFiles",
         "Exec",
         "ExecStream",
         "GetSession",

@@ -91,15 +91,30 @@ describe("a session", () => {
       expect(await exec(client, id, { code: "input() + str(x)", stdin: Buffer.from("x=\n") })).toMatchObject({
         value: "'x=42'",
       });
-      // A timeout kills the interpreter: the session says its state is gone, and starts afresh.
+      // A timeout or an output flood interrupts the cell (KeyboardInterrupt): the state stays.
       const slow = await exec(client, id, { code: "import time\ntime.sleep(30)", timeout: 1 });
-      expect(slow).toMatchObject({ status: "RUN_STATUS_TIMEOUT", state_lost: true, timed_out: true });
+      expect(slow).toMatchObject({
+        status: "RUN_STATUS_TIMEOUT",
+        state_lost: false,
+        timed_out: true,
+        exception: { name: "KeyboardInterrupt" },
+      });
+      const flood = await exec(client, id, { code: "while True:\n    print('x' * 1000)" });
+      expect(flood).toMatchObject({ status: "RUN_STATUS_OUTPUT_LIMIT", state_lost: false });
+      expect(await exec(client, id, { code: "x" })).toMatchObject({ status: "RUN_STATUS_OK", value: "42" });
+      // A cell deaf to the interrupt (as a stuck native call is) is killed with its interpreter:
+      // the session says its state is gone, and starts afresh.
+      const deaf = "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])\ntime.sleep(30)";
+      expect(await exec(client, id, { code: deaf, timeout: 1 })).toMatchObject({
+        status: "RUN_STATUS_TIMEOUT",
+        state_lost: true,
+      });
       const fresh = await exec(client, id, { code: "'x' in globals()" });
       expect(fresh).toMatchObject({ status: "RUN_STATUS_OK", value: "False" });
       expect((await client.call("GetSession", { session_id: id })).session).toMatchObject({
         states_lost: 1,
         interpreter_running: true,
-        execs_total: "6",
+        execs_total: "9",
       });
       await client.call("CloseSession", { session_id: id });
     });
@@ -127,6 +142,12 @@ describe("a session", () => {
     expect(thrown).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR" });
     expect(thrown.stderr).toContain("ReferenceError: undefinedThing is not defined");
     expect(thrown.exception).toMatchObject({ name: "ReferenceError", value: "undefinedThing is not defined" });
+    // A timeout stops a cell's synchronous loop, and the global scope stays.
+    expect(await exec(client, id, { code: "items.push(4); for (;;) {}", timeout: 1 })).toMatchObject({
+      status: "RUN_STATUS_TIMEOUT",
+      state_lost: false,
+    });
+    expect(await exec(client, id, { code: "sum(items)" })).toMatchObject({ status: "RUN_STATUS_OK", value: "10" });
     await client.call("CloseSession", { session_id: id });
   });
 

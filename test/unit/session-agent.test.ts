@@ -202,7 +202,7 @@ describe("the session agent", () => {
     expect((await agent.exec(["true"])).exit.status).toBe(0);
   });
 
-  it("keeps a stateful interpreter's namespace, and says when a timeout took it", async () => {
+  it("keeps a stateful interpreter's namespace, through an interrupted cell too, and says when a timeout took it", async () => {
     agent = AgentUnderTest.start();
     expect((await agent.cell("x = 20")).exit).toMatchObject({ status: 0, value: null });
     expect(await agent.cell("print('half', x)\nx * 2")).toMatchObject({ stdout: "half 20\n", exit: { status: 0, value: "40" } });
@@ -215,10 +215,20 @@ describe("the session agent", () => {
     expect(failed.exit.exception?.traceback).toMatch(/^Traceback[\s\S]*File "<cell 3>", line 1[\s\S]*ValueError: no\n$/);
     expect((await agent.cell("x")).exit.exception).toBeNull();
     expect((await agent.cell("import sys\nsys.exit(4)")).exit.status).toBe(4);
-    expect((await agent.cell("import time\ntime.sleep(30)", 0.5)).exit).toMatchObject({
+    // A timeout interrupts the cell (KeyboardInterrupt at its next bytecode): the namespace stays.
+    const started = performance.now();
+    const interrupted = await agent.cell("import time\ny = 1\ntime.sleep(30)", 0.5);
+    expect(interrupted.exit).toMatchObject({
       stopped_by: "timeout",
-      state_lost: true,
+      state_lost: false,
+      exception: { name: "KeyboardInterrupt" },
     });
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect((await agent.cell("x + y")).exit).toMatchObject({ value: "21", state_lost: false });
+    // A cell that will not be interrupted (SIGINT blocked, as a stuck native call is deaf to it)
+    // is killed after the grace, and the interpreter's state with it.
+    const deaf = "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])\ntime.sleep(30)";
+    expect((await agent.cell(deaf, 0.5)).exit).toMatchObject({ stopped_by: "timeout", state_lost: true });
     expect((await agent.cell("'x' in globals()")).exit).toMatchObject({ value: "False", state_lost: false });
   });
 

@@ -311,6 +311,22 @@ describe("the stateful JavaScript interpreter", () => {
       expect(thrown.exception?.traceback).toMatch(/RangeError: boom\n\s+at cell-4:2:7/);
       expect((await cell("throw 42")).exception).toMatchObject({ name: "number", value: "42", traceback: "Uncaught 42" });
       expect((await cell("n")).exception).toBeNull();
+      // SIGINT (what the agent sends at a cell's timeout) stops the cell, and the scope stays.
+      const interrupt = async (code: string) => {
+        const answered = cell(code);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        child.kill("SIGINT");
+        return answered;
+      };
+      expect(await interrupt("n = 10; for (;;) {}")).toMatchObject({
+        status: 1,
+        exception: { value: "Script execution was interrupted by `SIGINT`" },
+      });
+      expect(await interrupt("new Promise(() => {})")).toMatchObject({
+        status: 1,
+        exception: { value: "Cell interrupted while awaiting a promise." },
+      });
+      expect(await cell("n")).toMatchObject({ status: 0, value: "10" });
       // A cell's env applies to that cell only.
       expect(await cell("process.env.CELL === undefined ? 'restored' : 'kept'", "", [])).toMatchObject({ value: "'restored'" });
       expect(stdout).toBe("yes\n");

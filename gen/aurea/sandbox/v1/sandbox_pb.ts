@@ -560,9 +560,10 @@ export type RunResponse = Message<"aurea.sandbox.v1.RunResponse"> & {
   value: string;
 
   /**
-   * For an Exec in a stateful session: the interpreter ended during this exec (its timeout, a
-   * memory kill, an exit), so the variables of earlier cells are gone; the next Exec starts a
-   * fresh interpreter.
+   * For an Exec in a stateful session: the interpreter ended during this exec (a cell that did not
+   * stop within 1.5 s of being interrupted at its timeout, output cap or cancellation, a memory
+   * kill, an exit), so the variables of earlier cells are gone; the next Exec starts a fresh
+   * interpreter. A cell that stopped when interrupted keeps them: state_lost is false.
    *
    * @generated from field: bool state_lost = 28;
    */

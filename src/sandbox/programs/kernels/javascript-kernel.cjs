@@ -9,6 +9,10 @@
 // util.inspect. Output is flushed (writes to pipes are synchronous on Linux) before the answer, one
 // JSON line on fd 4: status (0, or 1 for an exception), value, the exception the cell threw (name,
 // message, stack), the cell's CPU time and peak RSS.
+//
+// SIGINT interrupts the running cell, which the agent sends at the cell's timeout, output cap or
+// cancellation: synchronous code stops where it is (vm's breakOnSigint), a promise the cell
+// awaits is abandoned; the global scope stays. Between cells SIGINT does nothing.
 "use strict";
 
 // Everything of the kernel's own is inside this function: `node -e` runs its text in the global
@@ -35,6 +39,10 @@
     return encoding ? cellStdin.toString(encoding) : Buffer.from(cellStdin);
   };
 
+  // What SIGINT does now: abandon the promise the running cell awaits, or nothing.
+  let interruptAwait = () => undefined;
+  process.on("SIGINT", () => interruptAwait());
+
   const clip = (text) => (text.length <= maxValueChars ? text : `${text.slice(0, maxValueChars)}...`);
 
   function cpuNs() {
@@ -56,8 +64,17 @@
     let value = null;
     let exception = null;
     try {
-      let result = vm.runInThisContext(cell.code, { filename: `cell-${number}` });
-      if (result && typeof result.then === "function") result = await result;
+      let result = vm.runInThisContext(cell.code, { filename: `cell-${number}`, breakOnSigint: true });
+      if (result && typeof result.then === "function") {
+        const interrupted = new Promise((_, reject) => {
+          interruptAwait = () => reject(new Error("Cell interrupted while awaiting a promise."));
+        });
+        try {
+          result = await Promise.race([result, interrupted]);
+        } finally {
+          interruptAwait = () => undefined;
+        }
+      }
       if (result !== undefined) value = clip(util.inspect(result));
     } catch (error) {
       status = 1;

@@ -9,6 +9,10 @@ the cell's value. Open matplotlib figures are saved as PNG and closed after each
 stderr are flushed before the answer, one JSON line on fd 4: status (0, 1 for an exception, or
 SystemExit's code), value, the exception the cell raised (name, value, traceback), figures (base64
 PNG), and the cell's CPU time and the peak RSS so far.
+
+SIGINT interrupts the running cell (KeyboardInterrupt at its next bytecode), which the agent sends
+at the cell's timeout, output cap or cancellation: the cell ends, the namespace stays. Between
+cells SIGINT is ignored, so a late one cannot end the interpreter.
 """
 
 import ast
@@ -18,6 +22,7 @@ import json
 import linecache
 import os
 import resource
+import signal
 import sys
 import traceback
 
@@ -83,6 +88,9 @@ def cells():
         yield json.loads(line)
 
 
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 for count, cell in enumerate(cells(), start=1):
     before = resource.getrusage(resource.RUSAGE_SELF)
     saved_env = {}
@@ -95,7 +103,11 @@ for count, cell in enumerate(cells(), start=1):
     value = None
     raised = None
     try:
-        status, value = run_cell(count, cell["code"])
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            status, value = run_cell(count, cell["code"])
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except SystemExit as stop:
         status = exit_status(stop.code)
     except BaseException as error:  # noqa: BLE001 - the cell's own failure, shown as Python shows it

@@ -1,12 +1,15 @@
 """Stateful cells: a session's long-lived interpreter of a language (programs/kernels/), started
 on the first cell as the program's user and kept; one cell at a time, fed on its fd 3 and
-answered with one JSON line on its fd 4 (status, value, figures, its own CPU time and peak
-memory). An interpreter that ends takes its state with it: its cell says state_lost."""
+answered with one JSON line on its fd 4 (status, value, exception, figures, its own CPU time and
+peak memory). A cell's timeout, output cap or cancellation interrupts it (SIGINT) and keeps the
+interpreter; only one that does not stop within a grace is killed with it. An interpreter that
+ends takes its state with it: its cell says state_lost."""
 
 import base64
 import json
 import os
 import selectors
+import signal
 import time
 
 from agent_execs import Exec
@@ -42,8 +45,17 @@ class Kernel:
 
     def run(self, cell, payload):
         self.cell = cell
+        cell.interrupt = self.interrupt
         self.pending += payload + b"\n"
         self.flush_control()
+
+    def interrupt(self):
+        """Asks the interpreter to stop its cell (SIGINT, through its wrapper); False when it cannot be asked."""
+        try:
+            os.kill(self.wrapper, signal.SIGUSR2)
+            return True
+        except OSError:
+            return False
 
     def flush_control(self):
         """Writes what the pipe takes now; the rest when the loop finds the pipe writable again."""

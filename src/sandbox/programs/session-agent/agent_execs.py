@@ -16,6 +16,9 @@ from agent_wire import send
 DRAIN_AFTER_EXIT = 2.0
 # A stopped exec's wrapper is asked again this often until its processes are gone.
 KILL_REPEAT = 0.5
+# An interrupted cell (its interpreter got SIGINT) has this long to answer before the interpreter
+# is killed, its state with it: a cell stuck in native code that never checks for signals.
+INTERRUPT_GRACE = 1.5
 
 
 class Agent:
@@ -48,13 +51,20 @@ class Exec:
         self.answer = None
         self.fds = []
         self.signalled_at = None
+        self.interrupted_at = None
+        # A cell's interrupt (Kernel.interrupt): stops the cell and keeps the interpreter.
+        self.interrupt = None
         self.drain_deadline = None
         self.report_bytes = b""
 
     def stop(self, reason):
+        """Ends the exec for `reason`: a cell is interrupted first, so its interpreter lives on."""
         if self.stopped_by is None and self.ended is None:
             self.stopped_by = reason
-            self.signal_wrapper()
+            if self.interrupt is not None and self.interrupt():
+                self.interrupted_at = time.monotonic()
+            else:
+                self.signal_wrapper()
 
     def signal_wrapper(self):
         """Asks the wrapper to kill the exec's processes (again, in case it had not yet set up)."""
@@ -140,6 +150,8 @@ def next_wake(running):
         return running.drain_deadline
     if running.signalled_at is not None:
         return running.signalled_at + KILL_REPEAT
+    if running.interrupted_at is not None:
+        return running.interrupted_at + INTERRUPT_GRACE
     return running.deadline
 
 
@@ -148,7 +160,11 @@ def enforce_deadlines(agent):
     for running in list(agent.execs.values()):
         if running.ended is None and now >= running.deadline:
             running.stop("timeout")
-        if running.ended is None and running.signalled_at is not None and now >= running.signalled_at + KILL_REPEAT:
+        interrupted_too_long = running.interrupted_at is not None and now >= running.interrupted_at + INTERRUPT_GRACE
+        if running.ended is None and running.signalled_at is None and interrupted_too_long:
+            # The cell did not stop when interrupted: its interpreter goes, and its state with it.
+            running.signal_wrapper()
+        elif running.ended is None and running.signalled_at is not None and now >= running.signalled_at + KILL_REPEAT:
             running.signal_wrapper()
         elif running.drain_deadline is not None and now >= running.drain_deadline:
             # Its processes are gone but someone still holds its pipes: answer with what came.

@@ -1,7 +1,8 @@
 """Starting and ending an exec's processes: each under a wrapper of its own (a child subreaper),
 the program itself dropped to the program's user with no capability in any set, as a run's
 supervisor drops it (programs/supervisor.sh, with setpriv); every process below the wrapper killed
-when the exec ends."""
+when the exec ends (SIGUSR1 to the wrapper), or the program alone interrupted (SIGUSR2 to the
+wrapper, SIGINT to the program: how a stateful interpreter's cell is stopped with its state kept)."""
 
 import collections
 import ctypes
@@ -142,6 +143,15 @@ def run_wrapper(program, argv, env, stdin, fds, report_fd, code=None):
             os._exit(127)
     for fd in fds:
         os.close(fd)
+    # SIGUSR2 asks the program (a stateful interpreter) to interrupt what it runs: SIGINT to it
+    # alone. Until this line SIGUSR2 is ignored, as the agent ignores it, so an early one is lost.
+    def interrupt_program(*_):
+        try:
+            os.kill(child, signal.SIGINT)
+        except OSError:
+            pass
+
+    signal.signal(signal.SIGUSR2, interrupt_program)
     status = None
     while True:
         try:

@@ -106,7 +106,7 @@ export function withRestCompat(
 
 /**
  * The session routes: `POST /sessions` (CreateSession), `GET /sessions` (ListSessions),
- * `GET` and `DELETE /sessions/{id}` (GetSession, CloseSession), `POST /sessions/{id}/exec` (Exec),
+ * `GET`, `PATCH` and `DELETE /sessions/{id}` (GetSession, UpdateSession, CloseSession), `POST /sessions/{id}/exec` (Exec),
  * `PUT /sessions/{id}/files` (WriteFiles), `GET /sessions/{id}/files?path=&recursive=true`
  * (ListFiles), `POST /sessions/{id}/files/read` (ReadFiles) and `DELETE /sessions/{id}/files`
  * (DeleteFiles, the paths in the body): each the RPC's JSON, with the id
@@ -129,6 +129,7 @@ export function sessionRoute(
   const routes: Record<string, string> = {
     "GET ": "GetSession",
     "DELETE ": "CloseSession",
+    "PATCH ": "UpdateSession",
     "POST /exec": "Exec",
     "PUT /files": "WriteFiles",
     "GET /files": "ListFiles",

@@ -13,6 +13,7 @@ import {
   ListSessionsResponseSchema,
   ReadFilesResponseSchema,
   DeleteFilesResponseSchema,
+  UpdateSessionResponseSchema,
   SkippedArtifactSchema,
   ArtifactSkipReason,
   RunStartedSchema,
@@ -45,6 +46,7 @@ import {
   validateListFiles,
   validateReadFiles,
   validateDeleteFiles,
+  validateUpdateSession,
   validateWriteFiles,
 } from "./session-request.js";
 
@@ -67,6 +69,7 @@ type SessionRpcs =
   | "writeFiles"
   | "readFiles"
   | "deleteFiles"
+  | "updateSession"
   | "listFiles"
   | "getSession"
   | "listSessions"
@@ -175,6 +178,20 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
       const path = valid(validateListFiles(request), logger, target.id);
       const listing = await mapErrorsAsync(() => target.listFiles(path, request.recursive));
       return create(ListFilesResponseSchema, { entries: listing.entries.map(fileEntry), truncated: listing.truncated });
+    },
+
+    async updateSession(request, context) {
+      const target = session(request.sessionId, context);
+      const times = valid(validateUpdateSession(request, policy, target.settings, Date.now()), logger, target.id);
+      mapErrors(() => target.updateTimes(times));
+      logger.info(
+        { session_id: target.id, ttl_s: target.settings.ttlMs / 1000, idle_timeout_s: times.idleTimeoutMs / 1000 },
+        "session updated",
+      );
+      return create(UpdateSessionResponseSchema, {
+        session: sessionInfo(target),
+        expiresAt: timestampFromMs(times.expiresAtMs),
+      });
     },
 
     async getSession(request, context) {

@@ -3,6 +3,7 @@ import type {
   ExecRequest,
   ListFilesRequest,
   ReadFilesRequest,
+  UpdateSessionRequest,
   DeleteFilesRequest,
   WriteFilesRequest,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
@@ -21,6 +22,8 @@ import {
   type RunPolicy,
   validateFiles,
 } from "./run-request.js";
+import type { SessionTimes } from "../session/agent-protocol.js";
+import type { SessionSettings } from "../session/session-container.js";
 
 /** The bounds a session request is checked against: a run's, and the session settings. */
 export type SessionPolicy = RunPolicy &
@@ -178,6 +181,42 @@ export function validateDeleteFiles(request: DeleteFilesRequest): Checked<string
   return checking((violate) => {
     if (request.paths.length === 0) violate("paths", "name at least one file or directory to delete");
     return checkPaths(request.paths, violate);
+  });
+}
+
+/**
+ * Checks an UpdateSessionRequest against the session's creation and SESSION_MAX_TTL, and resolves
+ * the new times (a field left 0 keeps its value). Pure.
+ */
+export function validateUpdateSession(
+  request: UpdateSessionRequest,
+  policy: Pick<SessionPolicy, "sessionMaxTtlSeconds">,
+  settings: Pick<SessionSettings, "createdAtMs" | "expiresAtMs" | "idleTimeoutMs">,
+  nowMs: number,
+): Checked<SessionTimes> {
+  return checking((violate) => {
+    const latestMs = settings.createdAtMs + policy.sessionMaxTtlSeconds * 1000;
+    const leftSeconds = Math.max(0, Math.floor((latestMs - nowMs) / 1000));
+    let expiresAtMs = settings.expiresAtMs;
+    if (!Number.isFinite(request.ttl) || request.ttl < 0)
+      violate("ttl", `must be a positive number of seconds, got ${request.ttl}`);
+    else if (nowMs + request.ttl * 1000 > latestMs) {
+      violate(
+        "ttl",
+        `${request.ttl} s from now is past the session's longest life (SESSION_MAX_TTL, ${policy.sessionMaxTtlSeconds} s from its creation): at most ${leftSeconds} s are left`,
+      );
+    } else if (request.ttl > 0) expiresAtMs = nowMs + Math.round(request.ttl * 1000);
+    let idleTimeoutMs = settings.idleTimeoutMs;
+    const remainingSeconds = Math.max(0, (expiresAtMs - nowMs) / 1000);
+    if (!Number.isFinite(request.idleTimeout) || request.idleTimeout < 0) {
+      violate("idle_timeout", `must be a positive number of seconds, got ${request.idleTimeout}`);
+    } else if (request.idleTimeout > remainingSeconds) {
+      violate(
+        "idle_timeout",
+        `${request.idleTimeout} s is above the session's remaining life of ${Math.floor(remainingSeconds)} s`,
+      );
+    } else if (request.idleTimeout > 0) idleTimeoutMs = Math.round(request.idleTimeout * 1000);
+    return { expiresAtMs, idleTimeoutMs };
   });
 }
 

@@ -8,6 +8,7 @@ import {
   type AgentRequest,
   type AgentStopReason,
   encodeAgentRequest,
+  type SessionTimes,
 } from "./agent-protocol.js";
 
 /** The agent is gone (its container ended, the engine went away) or broke the protocol. */
@@ -69,7 +70,7 @@ export class AgentConnection {
   }
 
   /** Sends an empty line (ending any line a predecessor left unfinished) and waits for the agent's answer. */
-  async hello(timeoutMs: number): Promise<{ execs: number; kernels: readonly string[] }> {
+  async hello(timeoutMs: number): Promise<{ execs: number; kernels: readonly string[]; times: SessionTimes | undefined }> {
     const id = this.nextId("hello");
     const answer = new Promise<AgentFrame>((resolve) => this.hellos.set(id, resolve));
     this.attachment.write("\n");
@@ -81,7 +82,9 @@ export class AgentConnection {
     const lost = this.lost.then((reason) => Promise.reject(new AgentLostError(reason)));
     try {
       const frame = await Promise.race([answer, timeout, lost]);
-      return frame.kind === "ready" ? { execs: frame.execs, kernels: frame.kernels } : { execs: 0, kernels: [] };
+      return frame.kind === "ready"
+        ? { execs: frame.execs, kernels: frame.kernels, times: frame.times }
+        : { execs: 0, kernels: [], times: undefined };
     } finally {
       clearTimeout(timer);
       this.hellos.delete(id);
@@ -110,6 +113,12 @@ export class AgentConnection {
   /** Asks the agent to end an exec; its exit frame answers. */
   kill(target: string, reason: AgentStopReason): void {
     if (this.lostReason === undefined) this.send({ op: "kill", id: this.nextId("kill"), target, reason });
+  }
+
+  /** Tells the agent the session's new times, which it gives back to a server that adopts it. */
+  rememberTimes(times: SessionTimes): void {
+    if (this.lostReason !== undefined) return;
+    this.send({ op: "times", id: this.nextId("times"), expires_at_ms: times.expiresAtMs, idle_timeout_ms: times.idleTimeoutMs });
   }
 
   /** Asks the agent to kill everything and exit. */

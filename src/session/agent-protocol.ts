@@ -27,10 +27,18 @@ export type AgentRequest =
       readonly output_limit: number;
     }
   | { readonly op: "kill"; readonly id: string; readonly target: string; readonly reason: AgentStopReason }
+  /** The session's times as UpdateSession left them: the agent keeps them for a server that adopts it. */
+  | { readonly op: "times"; readonly id: string; readonly expires_at_ms: number; readonly idle_timeout_ms: number }
   | { readonly op: "close"; readonly id: string };
 
 /** Why the agent ended an exec before it ended on its own. */
 export type AgentStopReason = "timeout" | "output_limit" | "cancelled" | "closed";
+
+/** A session's expiry and idle timeout, as UpdateSession set them. */
+export interface SessionTimes {
+  readonly expiresAtMs: number;
+  readonly idleTimeoutMs: number;
+}
 
 /** An exception a stateful cell raised, as its interpreter described it. */
 export interface CellException {
@@ -68,7 +76,14 @@ export interface AgentExit {
 }
 
 export type AgentFrame =
-  | { readonly kind: "ready"; readonly id: string | null; readonly execs: number; readonly kernels: readonly string[] }
+  | {
+      readonly kind: "ready";
+      readonly id: string | null;
+      readonly execs: number;
+      readonly kernels: readonly string[];
+      /** The times the server last told the agent (UpdateSession), if any. */
+      readonly times: SessionTimes | undefined;
+    }
   | { readonly kind: "stdout" | "stderr"; readonly id: string; readonly data: Buffer }
   | { readonly kind: "file"; readonly id: string; readonly name: string; readonly data: Buffer }
   | AgentExit
@@ -168,6 +183,7 @@ function toFrame(header: Record<string, unknown>, data: Buffer): AgentFrame {
         id,
         execs: typeof header.execs === "number" ? header.execs : 0,
         kernels: Array.isArray(header.kernels) ? header.kernels.filter((name): name is string => typeof name === "string") : [],
+        times: timesOf(header.times),
       };
     case "error":
       return { kind: "error", id, error: String(header.error ?? "") };
@@ -175,4 +191,12 @@ function toFrame(header: Record<string, unknown>, data: Buffer): AgentFrame {
       if (id === null) throw new AgentProtocolError("an exit without an exec id");
       return { ...(header as object), kind: "exit", id } as AgentExit;
   }
+}
+
+/** The times in a ready frame, when they are two whole numbers of milliseconds. */
+function timesOf(value: unknown): SessionTimes | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { expires_at_ms: expiresAtMs, idle_timeout_ms: idleTimeoutMs } = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(expiresAtMs) || !Number.isSafeInteger(idleTimeoutMs)) return undefined;
+  return { expiresAtMs: expiresAtMs as number, idleTimeoutMs: idleTimeoutMs as number };
 }

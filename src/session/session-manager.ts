@@ -256,19 +256,28 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
         const labels = readSessionLabels(container.labels);
         if (!labels || sessions.has(labels.sessionId)) continue;
         const log = logger.child({ session_id: labels.sessionId });
-        if (
-          container.state !== "running" ||
-          Date.now() >= labels.settings.expiresAtMs ||
-          !options.languages.find(labels.settings.language)
-        ) {
+        const over = () => {
           log.info({ container: container.id, state: container.state }, "session left by an earlier process is over: removed");
-          await remove(container.id, log);
+          return remove(container.id, log);
+        };
+        if (container.state !== "running" || !options.languages.find(labels.settings.language)) {
+          await over();
           continue;
         }
         try {
           const agent = new AgentConnection(await containers.attach(container.id), log);
           const answer = await agent.hello(5_000);
-          register(labels.sessionId, labels.ownerId, container.id, labels.settings, agent, true, log);
+          // The labels hold the times it was created with; the agent, those UpdateSession set since.
+          const { createdAtMs } = labels.settings;
+          const settings = answer.times
+            ? { ...labels.settings, ...answer.times, ttlMs: answer.times.expiresAtMs - createdAtMs }
+            : labels.settings;
+          if (Date.now() >= settings.expiresAtMs) {
+            agent.detach();
+            await over();
+            continue;
+          }
+          register(labels.sessionId, labels.ownerId, container.id, settings, agent, true, log);
           adopted += 1;
           log.info({ container: container.id, execs_running: answer.execs }, "session adopted");
         } catch (error) {

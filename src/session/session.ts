@@ -9,7 +9,7 @@ import { kernelCommand } from "../sandbox/sandbox-scripts.js";
 import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import { type AgentConnection, AgentLostError } from "./agent-connection.js";
-import type { AgentExit, AgentRequest } from "./agent-protocol.js";
+import type { AgentExit, AgentRequest, SessionTimes } from "./agent-protocol.js";
 import { compileThenRun } from "../runner/compile-phase.js";
 import { execOutcome, killedForMemory, memoryKilled } from "./exec-outcome.js";
 import {
@@ -100,16 +100,40 @@ export class Session {
   /** Once failed: how the container ended, as the engine said. */
   private ending: Promise<ContainerExit | undefined> | undefined;
 
+  private currentSettings: SessionSettings;
+
   constructor(
     readonly id: string,
     readonly ownerId: string,
     readonly containerId: string,
-    readonly settings: SessionSettings,
+    settings: SessionSettings,
     readonly adopted: boolean,
     private readonly context: SessionContext,
   ) {
+    this.currentSettings = settings;
     this.lastUsed = Date.now();
     context.agent.lost.then((reason) => this.fail(reason));
+  }
+
+  /** Its settings; the expiry and idle timeout change with UpdateSession. */
+  get settings(): SessionSettings {
+    return this.currentSettings;
+  }
+
+  /**
+   * New times (UpdateSession, already checked against the bounds): kept here and told to the
+   * agent, which gives them back to a server that adopts the session after a restart.
+   */
+  updateTimes(times: SessionTimes): void {
+    this.touch();
+    const { createdAtMs } = this.currentSettings;
+    this.currentSettings = {
+      ...this.currentSettings,
+      expiresAtMs: times.expiresAtMs,
+      idleTimeoutMs: times.idleTimeoutMs,
+      ttlMs: times.expiresAtMs - createdAtMs,
+    };
+    this.context.agent.rememberTimes(times);
   }
 
   get state(): SessionState {

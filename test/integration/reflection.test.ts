@@ -104,6 +104,7 @@ describe("buf curl with no local proto files (reflection)", () => {
         "ReadFiles",
         "Run",
         "RunStream",
+        "UpdateSession",
         "WriteFiles",
       ].map((m) => `aurea.sandbox.v1.SandboxService/${m}`),
     );

@@ -5,6 +5,7 @@ import { spawnServer } from "../../bench/support/spawn-server.js";
 import { useAurea } from "../support/aurea-server.js";
 import { aureaContainers, noContainersWithin, removalBoundMs } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { grpcErrorDetails } from "../support/error-details.js";
 
 /**
  * Sessions for real: every test creates sessions on a real engine through an independent grpc-js
@@ -196,6 +197,29 @@ describe("a session", () => {
     const broken = await exec(client, id, { code: "int main( {" });
     expect(broken).toMatchObject({ status: "RUN_STATUS_COMPILE_ERROR", compile: { status: "RUN_STATUS_RUNTIME_ERROR" } });
     expect((broken.compile as GrpcResponse).stderr).toContain("error");
+    await client.call("CloseSession", { session_id: id });
+  });
+
+  it("lives longer when UpdateSession says so, within SESSION_MAX_TTL, over gRPC and PATCH", async () => {
+    const client = server.client;
+    const id = await createSession(client, { language: "bash", ttl: 2 });
+    const updated = await client.call("UpdateSession", { session_id: id, ttl: 30, idle_timeout: 20 });
+    const expiresAt = Number((updated.expires_at as { seconds: string }).seconds) * 1000;
+    expect(expiresAt).toBeGreaterThan(Date.now() + 25_000);
+    expect(updated.session).toMatchObject({ session_id: id, idle_timeout: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect((await client.call("GetSession", { session_id: id })).session).toMatchObject({ state: "SESSION_STATE_ACTIVE" });
+    const refused = (await client
+      .call("UpdateSession", { session_id: id, ttl: 10 * 86_400 })
+      .catch((error: unknown) => error)) as grpc.ServiceError;
+    expect(refused.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(grpcErrorDetails(refused).violations.map((violation) => violation.field)).toEqual(["ttl"]);
+    const patched = await fetch(`${server.current.baseUrl}/sessions/${id}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ idle_timeout: 5 }),
+    });
+    expect(await patched.json()).toMatchObject({ session: { idle_timeout: 5 } });
     await client.call("CloseSession", { session_id: id });
   });
 
@@ -460,6 +484,8 @@ describe("a restarted server", () => {
     let client = createGrpcSandboxClient(first.port);
     const id = await createSession(client, { language: "python", stateful: true, files: { "kept.txt": "kept" } });
     await exec(client, id, { code: "counter = 1" });
+    // New times, which the labels do not hold: the successor learns them from the agent.
+    await client.call("UpdateSession", { session_id: id, ttl: 1234, idle_timeout: 321 });
     first.signal("SIGKILL");
     await first.exited;
     client.close();
@@ -472,6 +498,7 @@ describe("a restarted server", () => {
       expect((await client.call("GetSession", { session_id: id })).session).toMatchObject({
         adopted: true,
         state: "SESSION_STATE_ACTIVE",
+        idle_timeout: 321,
       });
       // Files and the interpreter's variables are still there.
       expect(await exec(client, id, { code: "counter += 1\ncounter" })).toMatchObject({ value: "2" });

@@ -33,11 +33,15 @@ export function createFakeAgent(answer: (exec: ReceivedExec) => ExecAnswer = () 
       io.stdout(Buffer.concat([Buffer.from(`${JSON.stringify({ ...header, size: body.length })}\n`), body]));
     };
     const hanging = new Set<string>();
+    let times: { expires_at_ms: number; idle_timeout_ms: number } | null = null;
     const handle = (request: AgentRequest & { readonly payload: Buffer }) => {
       requests.push(request);
       switch (request.op) {
         case "hello":
-          send({ kind: "ready", id: request.id, execs: hanging.size, kernels: [] });
+          send({ kind: "ready", id: request.id, execs: hanging.size, kernels: [], times });
+          return;
+        case "times":
+          times = { expires_at_ms: request.expires_at_ms, idle_timeout_ms: request.idle_timeout_ms };
           return;
         case "exec":
         case "cell": {

@@ -2,7 +2,12 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { containerLabels } from "../../src/docker/container-options.js";
 import type { ExecPlan } from "../../src/session/session.js";
 import { SessionFailedError, SessionLimitError, SessionNotFoundError } from "../../src/session/session-errors.js";
-import { createSessionManager, type SessionManager, type SessionPlan } from "../../src/session/session-manager.js";
+import {
+  createSessionManager,
+  type SessionManager,
+  type SessionManagerOptions,
+  type SessionPlan,
+} from "../../src/session/session-manager.js";
 import { createFakeAgent, type ExecAnswer, type ReceivedCommand, type ReceivedExec } from "../support/fake-agent.js";
 import { FakeEngine } from "../support/fake-engine.js";
 import { runcShape, silentLogger, testLimits } from "../support/fixtures.js";
@@ -20,22 +25,30 @@ function setUp(answer?: (exec: ReceivedExec) => ExecAnswer, bounds: { maxSession
   const agent = createFakeAgent(answer);
   engine.interactive = agent.program;
   const manager = createSessionManager({
+    ...managerOptions(engine),
+    maxSessions: bounds.maxSessions ?? 4,
+    maxSessionsPerKey: bounds.maxPerKey ?? 2,
+  });
+  managers.push(manager);
+  return { engine, agent, manager };
+}
+
+function managerOptions(engine: FakeEngine): SessionManagerOptions {
+  return {
     containers: engine,
     languages: repositoryLanguages,
     instanceId: "instance-1",
     instanceName: "test",
     shapeFor: (_language, runtime) => ({ ...runcShape, runtime }),
-    maxSessions: bounds.maxSessions ?? 4,
-    maxSessionsPerKey: bounds.maxPerKey ?? 2,
+    maxSessions: 4,
+    maxSessionsPerKey: 2,
     maxExecs: 2,
     maxListed: 100,
     outputLimitBytes: 1024,
     artifactCaps: { maxFiles: 10, maxFileBytes: 1024, maxTotalBytes: 4096 },
     compileTimeoutMs: () => 10_000,
     logger: silentLogger,
-  });
-  managers.push(manager);
-  return { engine, agent, manager };
+  };
 }
 
 const managers: SessionManager[] = [];
@@ -174,6 +187,25 @@ describe("the session manager", () => {
     expect(agent.requests.some((request) => request.op === "close")).toBe(true);
     expect(engine.containerIds()).toEqual([]);
     expect(() => manager.get(session.id, "alice")).toThrow(SessionNotFoundError);
+  });
+
+  it("takes new times (UpdateSession), and a server that adopts the session keeps them", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "Date"] });
+    const { engine, agent, manager } = setUp();
+    const session = await manager.create(plan("bash", "alice", 5_000));
+    manager.start();
+    const expiresAtMs = Date.now() + 60_000;
+    session.updateTimes({ expiresAtMs, idleTimeoutMs: 30_000 });
+    expect(session.settings).toMatchObject({ expiresAtMs, idleTimeoutMs: 30_000, ttlMs: 60_000 });
+    await vi.waitFor(() => expect(agent.requests.some((request) => request.op === "times")).toBe(true));
+    // Past the ttl it was created with, it lives on.
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(session.state).toBe("active");
+    // A restarted server (same instance name, same engine) finds the times in the agent, not the labels.
+    const successor = createSessionManager({ ...managerOptions(engine), instanceName: "test" });
+    managers.push(successor);
+    expect(await successor.adopt()).toBe(1);
+    expect(successor.get(session.id, "alice").settings).toMatchObject({ expiresAtMs, idleTimeoutMs: 30_000 });
   });
 
   it("closes a session whose time is up, on its own clock", async () => {

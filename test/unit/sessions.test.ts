@@ -6,6 +6,7 @@ import {
   ExecRequestSchema,
   ReadFilesRequestSchema,
   DeleteFilesRequestSchema,
+  UpdateSessionRequestSchema,
   WriteFilesRequestSchema,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { kernelCommand } from "../../src/sandbox/sandbox-scripts.js";
@@ -16,6 +17,7 @@ import {
   validateDeleteFiles,
   validateExec,
   validateReadFiles,
+  validateUpdateSession,
   validateWriteFiles,
 } from "../../src/service/session-request.js";
 import { type AgentFrame, AgentFrameParser, AgentProtocolError, encodeAgentRequest } from "../../src/session/agent-protocol.js";
@@ -112,6 +114,30 @@ describe("Exec requests", () => {
     expect(exec({ code: "x" })).toMatchObject({ ok: true, value: { timeoutMs: 30_000 } });
     expect(fieldsOf(exec({ code: "x", timeout: 301 }))).toEqual(["timeout"]);
     expect(fieldsOf(exec({ code: "x".repeat(1001) }))).toEqual(["code"]);
+  });
+});
+
+describe("UpdateSession requests", () => {
+  const created = { createdAtMs: 1_000_000, expiresAtMs: 1_000_000 + 60_000, idleTimeoutMs: 30_000 };
+  const update = (ttl: number, idleTimeout = 0, nowMs = 1_010_000) =>
+    validateUpdateSession(
+      create(UpdateSessionRequestSchema, { sessionId: "s", ttl, idleTimeout }),
+      { sessionMaxTtlSeconds: 3600 },
+      created,
+      nowMs,
+    );
+
+  it("count a new ttl from now, keep what is 0, and hold both within the session's longest life", () => {
+    expect(update(0)).toEqual({ ok: true, value: { expiresAtMs: created.expiresAtMs, idleTimeoutMs: 30_000 } });
+    expect(update(600, 120)).toEqual({ ok: true, value: { expiresAtMs: 1_010_000 + 600_000, idleTimeoutMs: 120_000 } });
+    // 3600 s from creation at most: 3590 s are left ten seconds in.
+    expect(update(3590)).toMatchObject({ ok: true });
+    expect(update(3591)).toMatchObject({
+      ok: false,
+      violations: [{ field: "ttl", description: expect.stringMatching(/SESSION_MAX_TTL.*at most 3590 s are left/) }],
+    });
+    expect(fieldsOf(update(-1, -1))).toEqual(["ttl", "idle_timeout"]);
+    expect(fieldsOf(update(100, 101))).toEqual(["idle_timeout"]);
   });
 });
 
@@ -272,7 +298,8 @@ describe("the session REST routes", () => {
     });
     expect(route("POST", "/sessions/ses_1/files/read")).toEqual({ rpc: "ReadFiles", fields: { session_id: "ses_1" } });
     expect(route("DELETE", "/sessions/ses_1/files")).toEqual({ rpc: "DeleteFiles", fields: { session_id: "ses_1" } });
-    expect(route("PATCH", "/sessions/ses_1")).toBeUndefined();
+    expect(route("PATCH", "/sessions/ses_1")).toEqual({ rpc: "UpdateSession", fields: { session_id: "ses_1" } });
+    expect(route("PUT", "/sessions/ses_1")).toBeUndefined();
     expect(route("POST", "/run")).toBeUndefined();
   });
 });

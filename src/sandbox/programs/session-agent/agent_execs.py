@@ -30,6 +30,8 @@ class Agent:
         self.selector = selectors.DefaultSelector()
         self.execs = {}
         self.kernels = {}
+        # The session's times as the server last set them (UpdateSession), for a server that adopts it.
+        self.times = None
 
 
 class Exec:

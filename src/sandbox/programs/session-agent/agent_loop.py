@@ -14,10 +14,14 @@ from agent_wire import READ_CHUNK, Requests, send
 
 
 def handle(agent, request, payload):
-    """One request: hello, exec, cell, kill (ends exec `target`, answered by its "exit"), close."""
+    """One request: hello, exec, cell, kill (ends exec `target`, answered by its "exit"), times
+    (kept, and given back in every "ready"), close."""
     op = request.get("op")
     if op == "hello":
-        send({"kind": "ready", "id": request.get("id"), "execs": len(agent.execs), "kernels": sorted(agent.kernels)})
+        ready = {"kind": "ready", "id": request.get("id"), "execs": len(agent.execs), "kernels": sorted(agent.kernels)}
+        send({**ready, "times": agent.times})
+    elif op == "times":
+        agent.times = {"expires_at_ms": int(request["expires_at_ms"]), "idle_timeout_ms": int(request["idle_timeout_ms"])}
     elif op == "exec":
         start_exec(agent, request, payload)
     elif op == "cell":

@@ -31,6 +31,8 @@ Requests arrive on stdin, answers leave on stdout, in the same framing: one line
       as JSON (code, args, env, stdin in base64): run in the session's long-lived interpreter of
       that name, started with argv when it is not running
   {"op": "kill", "id", "target"}        ends exec `target` (answered by that exec's "exit")
+  {"op": "times", "id", "expires_at_ms", "idle_timeout_ms"}  kept, and given back in every "ready"
+                                        as "times" (a session's UpdateSession, for an adopting server)
   {"op": "close", "id"}                 kills everything and exits 0
 An exec (or cell) is answered by "stdout" and "stderr" frames carrying its output as it comes,
 "file" frames (a cell's figures), then exactly one "exit" frame: exit status (128 + N for signal

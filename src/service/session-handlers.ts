@@ -151,14 +151,28 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
 
     async readFiles(request, context) {
       const target = session(request.sessionId, context);
-      const paths = valid(validateReadFiles(request), logger, target.id);
-      const collection = await mapErrorsAsync(() => target.readFiles(paths));
-      const fields = artifactFields(collection);
+      const { paths, ranges } = valid(validateReadFiles(request), logger, target.id);
+      // Ranges alone read no whole file; paths alone (or neither: the whole workspace) read no range.
+      const collection =
+        ranges.length === 0 || paths.length > 0 ? await mapErrorsAsync(() => target.readFiles(paths)) : undefined;
+      const parts = ranges.length > 0 ? await mapErrorsAsync(() => target.readRanges(ranges)) : undefined;
+      const fields = collection ? artifactFields(collection) : undefined;
+      const rangeSkips = {
+        not_found: ArtifactSkipReason.NOT_FOUND,
+        symlink: ArtifactSkipReason.SYMLINK,
+        special: ArtifactSkipReason.SPECIAL_FILE,
+      };
       return create(ReadFilesResponseSchema, {
-        files: fields.artifacts,
-        binaryFiles: fields.binaryArtifacts,
-        skipped: fields.skippedArtifacts,
-        truncated: fields.artifactsTruncated,
+        files: fields?.artifacts ?? {},
+        binaryFiles: fields?.binaryArtifacts ?? {},
+        skipped: [
+          ...(fields?.skippedArtifacts ?? []),
+          ...(parts?.skipped ?? []).map(({ path, why }) =>
+            create(SkippedArtifactSchema, { name: path, reason: rangeSkips[why] }),
+          ),
+        ],
+        truncated: fields?.artifactsTruncated ?? false,
+        ranges: (parts?.chunks ?? []).map((chunk) => ({ ...chunk, offset: BigInt(chunk.offset) })),
       });
     },
 

@@ -23,6 +23,7 @@ import {
   validateFiles,
 } from "./run-request.js";
 import type { SessionTimes } from "../session/agent-protocol.js";
+import type { FileRangeRequest } from "../session/session-files.js";
 import type { SessionSettings } from "../session/session-container.js";
 
 /** The bounds a session request is checked against: a run's, and the session settings. */
@@ -171,9 +172,20 @@ function checkPaths(paths: readonly string[], violate: (field: string, descripti
   return [...paths];
 }
 
-/** Checks the paths of a ReadFilesRequest. Pure. */
-export function validateReadFiles(request: ReadFilesRequest): Checked<string[]> {
-  return checking((violate) => checkPaths(request.paths, violate));
+/** Checks the paths and ranges of a ReadFilesRequest. Pure. */
+export function validateReadFiles(request: ReadFilesRequest): Checked<{ paths: string[]; ranges: FileRangeRequest[] }> {
+  return checking((violate) => {
+    const paths = checkPaths(request.paths, violate);
+    if (request.ranges.length > maxReadPaths) violate("ranges", `has ${request.ranges.length} entries; at most ${maxReadPaths}`);
+    const ranges = request.ranges.map((range, index) => {
+      const problem = fileNameProblem(range.path);
+      if (problem) violate(`ranges[${index}].path`, problem);
+      if (range.offset < 0n) violate(`ranges[${index}].offset`, `must be 0 or more, got ${range.offset}`);
+      if (range.length < 0n) violate(`ranges[${index}].length`, `must be 0 or more, got ${range.length}`);
+      return { path: range.path, offset: Number(range.offset), length: Number(range.length) };
+    });
+    return { paths, ranges };
+  });
 }
 
 /** Checks the paths of a DeleteFilesRequest: at least one, each a workspace name. Pure. */

@@ -99,3 +99,49 @@ export async function deleteWorkspaceFiles(call: FileCall, paths: readonly strin
   const done = JSON.parse(outcome.stdout.toString("utf8")) as { deleted: string[]; missing: string[]; through_link: string[] };
   return { deleted: done.deleted, missing: done.missing, throughLink: done.through_link };
 }
+
+/** A part of a file to read (ReadFiles' ranges); `length` 0 reads to the end. */
+export interface FileRangeRequest {
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** What reading the ranges gave: a chunk per readable range, and why the others were not read. */
+export interface ReadRanges {
+  readonly chunks: { path: string; offset: number; data: Buffer; eof: boolean }[];
+  readonly skipped: { path: string; why: "not_found" | "symlink" | "special" }[];
+}
+
+/** Reads parts of regular files, `maxTotalBytes` in all at most, following no link. */
+export async function readWorkspaceRanges(
+  call: FileCall,
+  ranges: readonly FileRangeRequest[],
+  maxTotalBytes: number,
+): Promise<ReadRanges> {
+  const argv = ranges.flatMap((range) => [range.path, String(range.offset), String(range.length)]);
+  // The bytes, and a header line per range (a path of up to 1 KiB, quoted).
+  const outputLimit = maxTotalBytes + ranges.length * 2200 + 1024;
+  const outcome = await call(workspaceFilesCommand(["ranges", String(maxTotalBytes), ...argv]), new Uint8Array(0), outputLimit);
+  if (outcome.verdict !== "ok") {
+    throw new SessionFileError(`the files could not be read: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`);
+  }
+  const read: ReadRanges = { chunks: [], skipped: [] };
+  let rest = outcome.stdout;
+  while (rest.length > 0) {
+    const newline = rest.indexOf(0x0a);
+    const header = JSON.parse(rest.subarray(0, newline).toString("utf8")) as {
+      path: string;
+      offset: number;
+      size?: number;
+      eof?: boolean;
+      skipped?: ReadRanges["skipped"][number]["why"];
+    };
+    const size = header.size ?? 0;
+    const data = Buffer.from(rest.subarray(newline + 1, newline + 1 + size));
+    rest = rest.subarray(newline + 1 + size);
+    if (header.skipped) read.skipped.push({ path: header.path, why: header.skipped });
+    else read.chunks.push({ path: header.path, offset: header.offset, data, eof: header.eof === true });
+  }
+  return read;
+}

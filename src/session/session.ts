@@ -16,10 +16,13 @@ import {
   type DeletedFiles,
   deleteWorkspaceFiles,
   type FileCall,
+  type FileRangeRequest,
   fileCallTimeoutMs,
   type ListedFile,
   listWorkspace,
+  type ReadRanges,
   readWorkspaceFiles,
+  readWorkspaceRanges,
   writeWorkspaceFiles,
 } from "./session-files.js";
 
@@ -247,6 +250,12 @@ export class Session {
   readFiles(paths: readonly string[]): Promise<ArtifactCollection> {
     this.touch();
     return readWorkspaceFiles(this.fileCalls, paths, this.context.artifactCaps);
+  }
+
+  /** Reads parts of files (ReadFiles' ranges), at most the workspace's size in all. */
+  readRanges(ranges: readonly FileRangeRequest[]): Promise<ReadRanges> {
+    this.touch();
+    return readWorkspaceRanges(this.fileCalls, ranges, this.currentSettings.limits.workspaceBytes);
   }
 
   /** Removes files and directories from the workspace, without following symbolic links. */

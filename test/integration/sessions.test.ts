@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import Docker from "dockerode";
 import { describe, expect, it } from "vitest";
@@ -88,7 +89,7 @@ describe("a session", () => {
       expect(failed).toMatchObject({ status: "RUN_STATUS_RUNTIME_ERROR", exit_code: 1 });
       expect(failed.stderr).toMatch(/<cell 3>.*\n.*1 \/ 0[\s\S]*ZeroDivisionError/);
       expect(failed.exception).toMatchObject({ name: "ZeroDivisionError", value: "division by zero" });
-      expect((failed.exception as { traceback: string }).traceback).toMatch(/File "<cell 3>", line 1\n.*1 \/ 0/);
+      expect((failed.exception as { traceback: string }).traceback).toMatch(/File "<cell 3>", line 1, in <module>\n\s+1 \/ 0/);
       expect(await exec(client, id, { code: "input() + str(x)", stdin: Buffer.from("x=\n") })).toMatchObject({
         value: "'x=42'",
       });
@@ -220,6 +221,50 @@ describe("a session", () => {
       body: JSON.stringify({ idle_timeout: 5 }),
     });
     expect(await patched.json()).toMatchObject({ session: { idle_timeout: 5 } });
+    await client.call("CloseSession", { session_id: id });
+  });
+
+  it("reads parts of a file larger than the artifact caps, and names what it could not read", async () => {
+    const client = server.client;
+    const id = await createSession(client, { language: "bash" });
+    // 9 MiB, past SANDBOX_ARTIFACT_MAX_FILE_SIZE (8 MiB): whole, it is skipped as too large.
+    const size = 9 * 1024 * 1024;
+    await exec(client, id, {
+      command: ["sh", "-c", `head -c ${size} /dev/urandom > big.bin && ln -s big.bin link && mkdir dir`],
+    });
+    const sums = await exec(client, id, {
+      command: [
+        "python3",
+        "-c",
+        "import hashlib\nb = open('big.bin', 'rb').read()\nprint(hashlib.sha256(b[1000:1000 + 1048576]).hexdigest(), hashlib.sha256(b[-100:]).hexdigest())",
+      ],
+    });
+    const [headSum, tailSum] = (sums.stdout as string).trim().split(" ");
+    const read = await client.call("ReadFiles", {
+      session_id: id,
+      ranges: [
+        { path: "big.bin", offset: 1000, length: 1048576 },
+        { path: "big.bin", offset: size - 100, length: 0 },
+        { path: "missing.bin", offset: 0, length: 1 },
+        { path: "link", offset: 0, length: 1 },
+        { path: "dir", offset: 0, length: 1 },
+      ],
+    });
+    const chunks = read.ranges as { path: string; offset: string; data: Buffer; eof: boolean }[];
+    const sha = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+    expect(chunks.map((chunk) => [chunk.path, Number(chunk.offset), chunk.data.length, chunk.eof])).toEqual([
+      ["big.bin", 1000, 1048576, false],
+      ["big.bin", size - 100, 100, true],
+    ]);
+    expect([sha(chunks[0]!.data), sha(chunks[1]!.data)]).toEqual([headSum, tailSum]);
+    expect(read.skipped).toEqual([
+      { name: "missing.bin", reason: "ARTIFACT_SKIP_REASON_NOT_FOUND" },
+      { name: "link", reason: "ARTIFACT_SKIP_REASON_SYMLINK" },
+      { name: "dir", reason: "ARTIFACT_SKIP_REASON_SPECIAL_FILE" },
+    ]);
+    expect(read.files).toEqual({});
+    const whole = await client.call("ReadFiles", { session_id: id, paths: ["big.bin"] });
+    expect(whole.skipped).toEqual([{ name: "big.bin", reason: "ARTIFACT_SKIP_REASON_TOO_LARGE" }]);
     await client.call("CloseSession", { session_id: id });
   });
 

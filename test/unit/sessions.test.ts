@@ -150,6 +150,17 @@ describe("file requests", () => {
     expect(fieldsOf(write({ big: "x".repeat(2000) }))).toEqual(["files"]);
     expect(write({ "dir/a.txt": "a" })).toMatchObject({ ok: true });
     expect(fieldsOf(validateReadFiles(create(ReadFilesRequestSchema, { paths: ["ok", "../no"] })))).toEqual(["paths[1]"]);
+    const ranges = (...list: { path: string; offset?: bigint; length?: bigint }[]) =>
+      validateReadFiles(create(ReadFilesRequestSchema, { sessionId: "s", ranges: list }));
+    expect(ranges({ path: "big.bin", offset: 10n, length: 0n })).toEqual({
+      ok: true,
+      value: { paths: [], ranges: [{ path: "big.bin", offset: 10, length: 0 }] },
+    });
+    expect(fieldsOf(ranges({ path: "/abs" }, { path: "ok", offset: -1n, length: -2n }))).toEqual([
+      "ranges[0].path",
+      "ranges[1].offset",
+      "ranges[1].length",
+    ]);
     const remove = (paths: string[]) => validateDeleteFiles(create(DeleteFilesRequestSchema, { sessionId: "s", paths }));
     expect(fieldsOf(remove([]))).toEqual(["paths"]);
     expect(fieldsOf(remove(["ok", "/abs", "a/./b"]))).toEqual(["paths[1]", "paths[2]"]);

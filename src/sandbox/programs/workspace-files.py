@@ -8,6 +8,10 @@ session's programs could:
         the artifact format runs use (see programs/supervisor.sh): a manifest of records
         "TYPE SIZE NAME" each ended by NUL, an empty record, then a tar of the regular files that
         fit the caps. A missing PATH is listed with type "-".
+    python3 -I -S -c "<this file>" WORKSPACE ranges MAX_TOTAL_BYTES [PATH OFFSET LENGTH]...
+        per range, one JSON line, {"path", "offset", "size", "eof"} followed by `size` bytes of
+        the file from OFFSET (LENGTH 0: to its end), all of them at most MAX_TOTAL_BYTES; or
+        {"path", "skipped"} ("not_found", "symlink", "special") and no bytes
     python3 -I -S -c "<this file>" WORKSPACE delete PATH...
         removes each PATH (a directory with everything below it); one JSON object on stdout:
         {"deleted": [...], "missing": [...], "through_link": [...]}
@@ -15,6 +19,7 @@ Symbolic links are never followed: entries are lstat()ed and files opened with O
 path whose directories include a symbolic link is not deleted.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -156,10 +161,44 @@ def delete_paths(paths):
     json.dump(done, sys.stdout)
 
 
+def read_ranges(max_total, triples):
+    out = sys.stdout.buffer
+    left = max_total
+    for index in range(0, len(triples) - 2, 3):
+        relative, offset, length = triples[index], int(triples[index + 1]), int(triples[index + 2])
+        header = {"path": relative, "offset": offset}
+        if through_link(relative):
+            header["skipped"] = "symlink"
+            out.write(json.dumps(header).encode() + b"\n")
+            continue
+        try:
+            fd = os.open(os.path.join(workspace, relative), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as error:
+            header["skipped"] = "symlink" if error.errno == errno.ELOOP else "not_found"
+            out.write(json.dumps(header).encode() + b"\n")
+            continue
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            header["skipped"] = "special"
+            out.write(json.dumps(header).encode() + b"\n")
+            continue
+        with os.fdopen(fd, "rb") as source:
+            wanted = max(0, info.st_size - offset) if length == 0 else length
+            source.seek(offset)
+            data = source.read(min(wanted, left))
+            left -= len(data)
+            header.update(size=len(data), eof=offset + len(data) >= info.st_size)
+            out.write(json.dumps(header).encode() + b"\n" + data)
+    out.flush()
+
+
 if command == "list":
     list_entries(sys.argv[3], sys.argv[4] == "1", int(sys.argv[5]))
 elif command == "read":
     read_files(int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:])
+elif command == "ranges":
+    read_ranges(int(sys.argv[3]), sys.argv[4:])
 elif command == "delete":
     delete_paths(sys.argv[3:])
 else:

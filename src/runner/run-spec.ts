@@ -151,6 +151,8 @@ export interface RunOutcome extends ProcessEnding {
   readonly value?: string | undefined;
   /** A stateful session's cell: the interpreter ended during it, and its state with it. */
   readonly stateLost?: boolean;
+  /** A stateful session's cell: what it displayed, by MIME type, in order. */
+  readonly results?: readonly { readonly data: Readonly<Record<string, string>>; readonly isMainResult: boolean }[];
   /** A stateful session's cell: the exception it raised and did not catch. */
   readonly exception?: { readonly name: string; readonly value: string; readonly traceback: string } | undefined;
 }

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import {
   ArtifactSkipReason,
+  CellResultSchema,
   CompileResultSchema,
   ExceptionInfoSchema,
   TestResultSchema,
@@ -109,6 +110,7 @@ export function toRunResponse(spec: Pick<RunSpec, "timeoutMs" | "limits">, outco
     value: outcome.value ?? "",
     stateLost: outcome.stateLost ?? false,
     ...(outcome.exception ? { exception: create(ExceptionInfoSchema, outcome.exception) } : {}),
+    results: (outcome.results ?? []).map((result) => create(CellResultSchema, result)),
   });
 }
 

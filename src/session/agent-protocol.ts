@@ -72,6 +72,8 @@ export interface AgentExit {
   readonly value?: string | null;
   /** The exception a cell raised and did not catch. */
   readonly exception?: CellException | null;
+  /** What a cell displayed, in order (Jupyter's display-data: MIME type to text or base64). */
+  readonly results?: readonly { readonly data: Readonly<Record<string, string>>; readonly is_main_result: boolean }[];
   readonly error?: string;
 }
 

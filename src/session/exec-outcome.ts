@@ -59,6 +59,7 @@ export function execOutcome(execId: string, exit: AgentExit, capture: ExecCaptur
     ...(typeof exit.value === "string" ? { value: exit.value } : {}),
     ...(exit.state_lost ? { stateLost: true } : {}),
     ...(isCellException(exit.exception) ? { exception: exit.exception } : {}),
+    ...(exit.results && exit.results.length > 0 ? { results: cellResults(exit.results) } : {}),
   };
 }
 
@@ -93,4 +94,11 @@ function isCellException(raised: unknown): raised is CellException {
   if (typeof raised !== "object" || raised === null) return false;
   const { name, value, traceback } = raised as Record<string, unknown>;
   return typeof name === "string" && typeof value === "string" && typeof traceback === "string";
+}
+
+/** A cell's displayed results, each kept only when its data is text by MIME type. */
+function cellResults(results: NonNullable<AgentExit["results"]>): NonNullable<RunOutcome["results"]> {
+  return results
+    .filter((result) => Object.values(result.data ?? {}).every((text) => typeof text === "string"))
+    .map((result) => ({ data: { ...result.data }, isMainResult: result.is_main_result === true }));
 }

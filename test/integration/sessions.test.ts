@@ -173,6 +173,17 @@ describe("a session", () => {
     expect(plotted).toMatchObject({ status: "RUN_STATUS_OK", value: expect.stringMatching(/^(np\.int64\()?8\)?$/) });
     const png = (plotted.binary_artifacts as Record<string, Buffer>)["figure-1.png"];
     expect(png?.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    // The same figure among the results, after the main one, as a notebook shows it.
+    const shown = plotted.results as { data: Record<string, string>; is_main_result: boolean }[];
+    expect(shown.map((result) => result.is_main_result)).toEqual([true, false]);
+    expect(Buffer.from(shown[1]?.data["image/png"] ?? "", "base64")).toEqual(png);
+    // A DataFrame as the main result: its HTML table, and display() of a dict before it.
+    const table = await exec(client, id, { code: "display({'rows': len(df)})\ndf.head(2)" });
+    const [first, main] = table.results as { data: Record<string, string>; is_main_result: boolean }[];
+    expect(first).toEqual({ data: { "text/plain": "{'rows': 3}", "application/json": '{"rows": 3}' }, is_main_result: false });
+    expect(main?.is_main_result).toBe(true);
+    expect(main?.data["text/html"]).toMatch(/<table[\s\S]*<td>jan<\/td>/);
+    expect(main?.data["text/plain"]).toBe(table.value);
     // The same figure saved to a file in a plain command, read back with ReadFiles.
     await exec(client, id, { code: "plt.figure(); df.plot(x='month', y='units'); plt.savefig('plot.png'); plt.close('all')" });
     const files = await client.call("ReadFiles", { session_id: id, paths: ["plot.png", "missing.txt"] });

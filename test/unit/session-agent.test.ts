@@ -214,6 +214,17 @@ describe("the session agent", () => {
     expect(failed.exit.exception).toMatchObject({ name: "ValueError", value: "no" });
     expect(failed.exit.exception?.traceback).toMatch(/^Traceback[\s\S]*File "<cell 3>", line 1[\s\S]*ValueError: no\n$/);
     expect((await agent.cell("x")).exit.exception).toBeNull();
+    // Results, Jupyter's display-data: display() calls in order, then the main result.
+    const rich = "class Page:\n    def _repr_html_(self):\n        return '<b>hi</b>'\ndisplay(Page(), [1, 2])\n{'a': x}";
+    expect((await agent.cell(rich)).exit.results).toEqual([
+      {
+        data: { "text/plain": expect.stringMatching(/^<__main__\.Page object/), "text/html": "<b>hi</b>" },
+        is_main_result: false,
+      },
+      { data: { "text/plain": "[1, 2]", "application/json": "[1, 2]" }, is_main_result: false },
+      { data: { "text/plain": "{'a': 20}", "application/json": '{"a": 20}' }, is_main_result: true },
+    ]);
+    expect((await agent.cell("y = 1")).exit.results).toEqual([]);
     expect((await agent.cell("import sys\nsys.exit(4)")).exit.status).toBe(4);
     // A timeout interrupts the cell (KeyboardInterrupt at its next bytecode): the namespace stays.
     const started = performance.now();

@@ -338,6 +338,7 @@ describe("the stateful JavaScript interpreter", () => {
         status: number;
         value: string | null;
         exception: { name: string; value: string; traceback: string } | null;
+        results: { data: Record<string, string>; is_main_result: boolean }[];
       };
     };
     try {
@@ -349,6 +350,10 @@ describe("the stateful JavaScript interpreter", () => {
       expect(thrown.exception?.traceback).toMatch(/RangeError: boom\n\s+at cell-4:2:7/);
       expect((await cell("throw 42")).exception).toMatchObject({ name: "number", value: "42", traceback: "Uncaught 42" });
       expect((await cell("n")).exception).toBeNull();
+      expect((await cell("display('shown'); ({ n, list: [1] })")).results).toEqual([
+        { data: { "text/plain": "'shown'" }, is_main_result: false },
+        { data: { "text/plain": "{ n: 2, list: [ 1 ] }", "application/json": '{"n":2,"list":[1]}' }, is_main_result: true },
+      ]);
       // SIGINT (what the agent sends at a cell's timeout) stops the cell, and the scope stays.
       const interrupt = async (code: string) => {
         const answered = cell(code);

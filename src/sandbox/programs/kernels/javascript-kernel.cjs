@@ -8,7 +8,9 @@
 // last expression statement), awaited when it is a promise, is the cell's value, shown with
 // util.inspect. Output is flushed (writes to pipes are synchronous on Linux) before the answer, one
 // JSON line on fd 4: status (0, or 1 for an exception), value, the exception the cell threw (name,
-// message, stack), the cell's CPU time and peak RSS.
+// message, stack), the results it displayed (each display(value), then the completion value: a map
+// of MIME type to text, text/plain and application/json for what JSON can carry), the cell's CPU
+// time and peak RSS.
 //
 // SIGINT interrupts the running cell, which the agent sends at the cell's timeout, output cap or
 // cancellation: synchronous code stops where it is (vm's breakOnSigint), a promise the cell
@@ -43,6 +45,29 @@
   let interruptAwait = () => undefined;
   process.on("SIGINT", () => interruptAwait());
 
+  const maxResults = 32;
+  const maxRichChars = 8 * 1024 * 1024;
+  let results = [];
+  const representations = (shown) => {
+    const data = { "text/plain": clip(util.inspect(shown)) };
+    if (shown !== null && typeof shown === "object") {
+      try {
+        const json = JSON.stringify(shown);
+        if (json !== undefined && json.length <= maxRichChars) data["application/json"] = json;
+      } catch {
+        // A cycle or a BigInt: shown as text only.
+      }
+    }
+    return data;
+  };
+  const addResult = (shown, main) => {
+    if (results.length < maxResults) results.push({ data: representations(shown), is_main_result: main });
+  };
+  // display(value, ...): shows values in the cell's results, in order, as Jupyter's display() does.
+  globalThis.display = (...values) => {
+    for (const shown of values) addResult(shown, false);
+  };
+
   const clip = (text) => (text.length <= maxValueChars ? text : `${text.slice(0, maxValueChars)}...`);
 
   function cpuNs() {
@@ -60,6 +85,7 @@
     }
     process.argv = [process.argv[0], path.join(workspace, "main.js"), ...(cell.args ?? [])];
     cellStdin = Buffer.from(cell.stdin ?? "", "base64");
+    results = [];
     let status = 0;
     let value = null;
     let exception = null;
@@ -75,7 +101,10 @@
           interruptAwait = () => undefined;
         }
       }
-      if (result !== undefined) value = clip(util.inspect(result));
+      if (result !== undefined) {
+        value = clip(util.inspect(result));
+        addResult(result, true);
+      }
     } catch (error) {
       status = 1;
       const isError = error instanceof Error;
@@ -91,7 +120,7 @@
       if (previous === undefined) delete process.env[name];
       else process.env[name] = previous;
     }
-    return { status, value, exception };
+    return { status, value, exception, results };
   }
 
   async function main() {
@@ -106,11 +135,12 @@
         buffered = buffered.slice(newline + 1);
         number += 1;
         const before = cpuNs();
-        const { status, value, exception } = await runCell(number, JSON.parse(line));
+        const { status, value, exception, results: shown } = await runCell(number, JSON.parse(line));
         const answer = {
           status,
           value,
           exception,
+          results: shown,
           figures: [],
           cpu_ns: Math.round(cpuNs() - before),
           peak_rss: process.resourceUsage().maxRSS * 1024,

@@ -7,8 +7,10 @@ namespace that lives as long as this process, like a notebook's: variables, impo
 stay for the next cell. When the cell's last statement is an expression, its value's repr() is
 the cell's value. Open matplotlib figures are saved as PNG and closed after each cell. stdout and
 stderr are flushed before the answer, one JSON line on fd 4: status (0, 1 for an exception, or
-SystemExit's code), value, the exception the cell raised (name, value, traceback), figures (base64
-PNG), and the cell's CPU time and the peak RSS so far.
+SystemExit's code), value, the exception the cell raised (name, value, traceback), the results it
+displayed (Jupyter's display-data: each display(obj), the trailing expression's value, the open
+figures; each a map of MIME type to text or base64), figures (base64 PNG), and the cell's CPU time
+and the peak RSS so far.
 
 SIGINT interrupts the running cell (KeyboardInterrupt at its next bytecode), which the agent sends
 at the cell's timeout, output cap or cancellation: the cell ends, the namespace stays. Between
@@ -28,10 +30,74 @@ import traceback
 
 MAX_VALUE_CHARS = 65536
 MAX_FIGURES = 16
+MAX_RESULTS = 32
+# Rich representations (HTML, SVG, JSON, base64 images) may be longer than a value's text.
+MAX_RICH_CHARS = 8 * 1024 * 1024
+# The representations Jupyter asks objects for, by method.
+RICH_METHODS = (
+    ("_repr_html_", "text/html"),
+    ("_repr_svg_", "image/svg+xml"),
+    ("_repr_png_", "image/png"),
+    ("_repr_json_", "application/json"),
+)
 
 
 def clipped(text):
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "..."
+
+
+def png_of_figure(figure):
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def representations(obj):
+    """An object's representations by MIME type, as Jupyter's display machinery would ask for them."""
+    data = {"text/plain": clipped(repr(obj))}
+    for method, mime in RICH_METHODS:
+        try:
+            produce = getattr(obj, method, None)
+            shown = produce() if callable(produce) else None
+        except Exception:  # noqa: BLE001 - a representation that fails is left out, as Jupyter does
+            continue
+        if shown is None:
+            continue
+        if mime == "image/png":
+            if not isinstance(shown, (bytes, bytearray)):
+                continue
+            shown = base64.b64encode(shown).decode()
+        elif mime == "application/json":
+            try:
+                shown = json.dumps(shown)
+            except (TypeError, ValueError):
+                continue
+        if isinstance(shown, str) and len(shown) <= MAX_RICH_CHARS:
+            data[mime] = shown
+    figure_type = getattr(sys.modules.get("matplotlib.figure"), "Figure", None)
+    if figure_type is not None and isinstance(obj, figure_type) and "image/png" not in data:
+        try:
+            data["image/png"] = png_of_figure(obj)
+        except Exception:  # noqa: BLE001 - a figure that cannot be drawn is shown as text
+            pass
+    if isinstance(obj, (dict, list)) and "application/json" not in data:
+        try:
+            text = json.dumps(obj)
+            if len(text) <= MAX_RICH_CHARS:
+                data["application/json"] = text
+        except (TypeError, ValueError):
+            pass
+    return data
+
+
+results = []
+
+
+def display(*objects):
+    """Shows objects in the cell's results, in order, as Jupyter's display() does."""
+    for obj in objects:
+        if len(results) < MAX_RESULTS:
+            results.append({"data": representations(obj), "is_main_result": False})
 
 workspace = sys.argv[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -57,6 +123,8 @@ def run_cell(number, code):
     if result is None:
         return 0, None
     namespace["_"] = result
+    if len(results) < MAX_RESULTS:
+        results.append({"data": representations(result), "is_main_result": True})
     return 0, clipped(repr(result))
 
 
@@ -76,9 +144,11 @@ def figures():
         return []
     pngs = []
     for number in pyplot.get_fignums()[:MAX_FIGURES]:
-        buffer = io.BytesIO()
-        pyplot.figure(number).savefig(buffer, format="png")
-        pngs.append(base64.b64encode(buffer.getvalue()).decode())
+        figure = pyplot.figure(number)
+        pngs.append(png_of_figure(figure))
+        # Shown in the results too, as a notebook shows the figures a cell leaves open.
+        if len(results) < MAX_RESULTS:
+            results.append({"data": {"text/plain": clipped(repr(figure)), "image/png": pngs[-1]}, "is_main_result": False})
     pyplot.close("all")
     return pngs
 
@@ -89,6 +159,7 @@ def cells():
 
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+namespace["display"] = display
 
 
 for count, cell in enumerate(cells(), start=1):
@@ -102,6 +173,7 @@ for count, cell in enumerate(cells(), start=1):
     sys.stdin = io.TextIOWrapper(io.BytesIO(base64.b64decode(cell.get("stdin", ""))))
     value = None
     raised = None
+    results.clear()
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
@@ -141,6 +213,7 @@ for count, cell in enumerate(cells(), start=1):
         "status": status,
         "value": value,
         "exception": raised,
+        "results": results,
         "figures": pngs,
         "cpu_ns": int(cpu * 1e9),
         "peak_rss": after.ru_maxrss * 1024,

@@ -18,6 +18,8 @@ from agent_wire import READ_CHUNK, send
 
 # A stateful interpreter's answer line (value and figures, base64) may not be longer than this.
 MAX_CELL_ANSWER = 48 * 1024 * 1024
+# At most this many displayed results a cell.
+MAX_RESULTS = 32
 # Each text of an exception (name, value, traceback) is cut to this many characters.
 MAX_EXCEPTION_CHARS = 65536 + 3
 
@@ -124,6 +126,7 @@ class Kernel:
             "status": status if isinstance(status, int) else 1,
             "value": value if isinstance(value, str) else None,
             "exception": exception_of(answer.get("exception")),
+            "results": results_of(answer.get("results")),
         }
         # The interpreter's own accounting of the cell (getrusage around it): its word, not the kernel's.
         cell.report = {"status": cell.answer["status"]}
@@ -173,6 +176,19 @@ def exception_of(raised):
     if not all(isinstance(text, str) for text in fields.values()):
         return None
     return {key: text[:MAX_EXCEPTION_CHARS] for key, text in fields.items()}
+
+
+def results_of(shown):
+    """The cell's displayed results, kept only as a bounded list of {data: {mime: text}, is_main_result}."""
+    if not isinstance(shown, list):
+        return []
+    kept = []
+    for result in shown[:MAX_RESULTS]:
+        data = result.get("data") if isinstance(result, dict) else None
+        if not isinstance(data, dict) or not all(isinstance(key, str) and isinstance(text, str) for key, text in data.items()):
+            continue
+        kept.append({"data": data, "is_main_result": result.get("is_main_result") is True})
+    return kept
 
 
 def start_cell(agent, request, payload):

@@ -118,6 +118,7 @@ class Exec:
             frame["status"] = self.answer.get("status", 1)
             frame["value"] = self.answer.get("value")
             frame["exception"] = self.answer.get("exception")
+            frame["results"] = self.answer.get("results", [])
         send(frame)
 
 

@@ -70,10 +70,11 @@ export function createNotebook(options: {
       artifactsBox: part("div", "artifacts-box"),
       artifacts: part("ul", "artifacts"),
       error: h("p", { className: "error", attributes: { role: "alert" } }),
+      results: h("ul", { className: "cell-results", attributes: { "aria-label": `Cell ${number} results` } }),
     };
     elements.compileBox.append(elements.compileOutput);
     elements.artifactsBox.append(elements.artifacts);
-    for (const hidden of [elements.compileBox, elements.artifactsBox, elements.error]) hidden.hidden = true;
+    for (const hidden of [elements.compileBox, elements.artifactsBox, elements.error, elements.results]) hidden.hidden = true;
     const editorHost = h("div", { className: "editor cell-editor" });
     const item = h(
       "li",
@@ -87,6 +88,7 @@ export function createNotebook(options: {
       ),
       editorHost,
       elements.output,
+      elements.results,
       elements.compileBox,
       elements.facts,
       elements.artifactsBox,

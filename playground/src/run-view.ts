@@ -5,6 +5,7 @@
  */
 import type { RunResponse } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { artifactItems, ObjectUrls } from "./artifacts.js";
+import { cellResultElement } from "./cell-results.js";
 import { h, show } from "./dom.js";
 import { describeExit, describeLimits, describeLimitsHit, describeVerdict, formatBytes, formatSeconds } from "./format.js";
 
@@ -18,6 +19,8 @@ export interface RunViewElements {
   readonly artifactsBox: HTMLElement;
   readonly artifacts: HTMLElement;
   readonly error: HTMLElement;
+  /** A notebook cell's displayed results (RunResponse.results); runs have none. */
+  readonly results?: HTMLElement;
 }
 
 export interface RunView {
@@ -67,6 +70,7 @@ export function createRunView(elements: RunViewElements): RunView {
       elements.facts.replaceChildren();
       elements.artifacts.replaceChildren();
       elements.error.textContent = "";
+      elements.results?.replaceChildren();
       for (const box of [elements.compileBox, elements.artifactsBox, elements.error]) show(box, false);
     },
     started(runId) {
@@ -95,6 +99,11 @@ export function createRunView(elements: RunViewElements): RunView {
         show(elements.compileBox, true);
       }
       if (response.value !== "") fact("Value", response.value);
+      if (response.exception) fact("Exception", `${response.exception.name}: ${response.exception.value}`);
+      if (elements.results) {
+        elements.results.replaceChildren(...response.results.map(cellResultElement));
+        show(elements.results, response.results.length > 0);
+      }
       fact("Ended with", describeExit(response.exitCode, response.signal));
       fact("Wall time", formatSeconds(response.executionTime));
       if (response.usage) {

@@ -393,6 +393,22 @@ describe("notebook mode", () => {
     expect(await second.locator(".facts").textContent()).toContain("Value42");
     const plot = second.locator(".artifact-image");
     await expect.poll(() => plot.evaluate((element: { naturalWidth: number }) => element.naturalWidth)).toBeGreaterThan(100);
+    // Rich results: a DataFrame's table, and hostile HTML shown as its text only, never run.
+    const hostile = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script><b>kept</b>`;
+    await page.keyboard.insertText(
+      `import pandas as pd\nclass Hostile:\n    def _repr_html_(self):\n        return """${hostile}"""\n\ndisplay(Hostile())\npd.DataFrame({'a': [1, 2]})`,
+    );
+    await runCell(page, 3);
+    const third = page.locator("#cells .cell").nth(2);
+    expect(await third.locator(".cell-result").count()).toBe(2);
+    expect(await third.locator(".result-html b").textContent()).toBe("kept");
+    expect(await third.locator(".result-html img, .result-html script").count()).toBe(0);
+    expect(await third.locator(".main-result table td").allTextContents()).toEqual(["1", "2"]);
+    expect(await page.title()).not.toBe("pwned");
+    // An exception is named with its class.
+    await page.keyboard.insertText("{}['missing']");
+    await runCell(page, 4);
+    expect(await page.locator("#cells .cell").nth(3).locator(".facts").textContent()).toContain("ExceptionKeyError: 'missing'");
     await page.screenshot({ path: join(screenshots, "notebook.png"), fullPage: true });
     await page.click("#close-session");
     await expect.poll(() => text(page, "#session-status")).toContain("Session closed");

@@ -27,6 +27,8 @@ import { defaultCompileSeconds, maximumLimits } from "./service/run-request.js";
 import { createLanguageVersions } from "./service/language-versions.js";
 import { createSandboxService } from "./service/sandbox-service.js";
 import { createSessionHandlers } from "./service/session-handlers.js";
+import { withSessionForwarding } from "./service/session-forwarding.js";
+import { createSessionIds } from "./service/session-ids.js";
 import { createSessionManager } from "./session/session-manager.js";
 
 import { createApiHandler } from "./server/api-handler.js";
@@ -143,9 +145,11 @@ export function wireAurea(options: AureaAppOptions) {
     maxQueueWaitMs: config.maxQueueWaitSeconds * 1000,
   });
   const shutdown = new AbortController();
+  const sessionIds = createSessionIds({ advertiseAddress: config.advertiseAddress, peerSecret: config.peerSecret });
   const sessions = createSessionManager({
     containers,
     languages,
+    newSessionId: sessionIds.newId,
     instanceId,
     instanceName: config.instanceName,
     // A session's root file system is read-only whatever SANDBOX_READONLY_DEFAULT says.
@@ -210,16 +214,20 @@ export function wireAurea(options: AureaAppOptions) {
     logCode: config.logCode,
     logger,
   });
-  const sessionHandlers = createSessionHandlers({
+  const localSessionHandlers = createSessionHandlers({
     sessions,
     monitor,
     admission,
     imageBuilder,
     policy,
     shutdownSignal: shutdown.signal,
+    ownerAddress: sessionIds.address,
     metrics,
     logger,
   });
+  // With an address of its own, a replica forwards calls for sessions its peers hold.
+  const sessionHandlers =
+    sessionIds.address === "" ? localSessionHandlers : withSessionForwarding(localSessionHandlers, { ids: sessionIds, logger });
   const { handler, services } = createApiHandler({
     sandbox: { ...sandbox, ...sessionHandlers },
     monitor,

@@ -159,6 +159,14 @@ export interface AureaConfig {
    * restarted under the same name takes over the sessions its predecessor left running.
    */
   readonly instanceName: string;
+  /**
+   * host:port the other replicas reach this one on (`ADVERTISE_ADDRESS`; Kubernetes: the pod's IP
+   * from the downward API). Set, a session id names its owner, signed with PEER_SECRET, and any
+   * replica forwards a call for a session it does not hold to its owner. Empty: off.
+   */
+  readonly advertiseAddress: string;
+  /** The secret every replica shares to sign session ids (`PEER_SECRET`, at least 16 characters). */
+  readonly peerSecret: string;
 }
 
 export type ConfigResult =
@@ -236,6 +244,8 @@ export function parseConfig(env: Env): ConfigResult {
     sessionMaxExecs: read.integer("SESSION_MAX_EXECS", 4, 1, 1000),
     sessionMaxListed: read.integer("SESSION_MAX_LISTED", 10_000, 1, 1_000_000),
     instanceName: read.string("INSTANCE_NAME", hostname()),
+    advertiseAddress: read.string("ADVERTISE_ADDRESS", ""),
+    peerSecret: read.string("PEER_SECRET", ""),
   };
   if (config.defaultTimeoutSeconds > config.maxTimeoutSeconds) {
     errors.push(
@@ -255,6 +265,12 @@ export function parseConfig(env: Env): ConfigResult {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(config.instanceName)) {
     errors.push(`INSTANCE_NAME (${JSON.stringify(config.instanceName)}) must be 1-128 letters, digits, "_", "." or "-"`);
   }
+  if (config.advertiseAddress !== "" && !/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(config.advertiseAddress)) {
+    errors.push(`ADVERTISE_ADDRESS (${JSON.stringify(config.advertiseAddress)}) must be host:port`);
+  }
+  if (config.advertiseAddress !== "" && config.peerSecret.length < 16) {
+    errors.push("PEER_SECRET must be set, at least 16 characters, once ADVERTISE_ADDRESS is: it signs session ids");
+  }
   if (config.maxCodeBytes > config.maxRequestBytes) {
     errors.push(`SANDBOX_MAX_CODE_BYTES (${config.maxCodeBytes}) must not exceed MAX_REQUEST_BYTES (${config.maxRequestBytes})`);
   }
@@ -268,5 +284,9 @@ export function parseConfig(env: Env): ConfigResult {
 
 /** The configuration as it may be logged: secrets replaced by what they amount to. */
 export function redactConfig(config: AureaConfig): Record<string, unknown> {
-  return { ...config, apiKeys: config.apiKeys === "" ? "none" : "[redacted]" };
+  return {
+    ...config,
+    apiKeys: config.apiKeys === "" ? "none" : "[redacted]",
+    peerSecret: config.peerSecret === "" ? "none" : "[redacted]",
+  };
 }

@@ -58,6 +58,8 @@ export interface SessionHandlersOptions {
   readonly policy: SessionPolicy;
   /** Aborted when shutdown's grace period is over: execs still going are killed. */
   readonly shutdownSignal: AbortSignal;
+  /** This replica's address (ADVERTISE_ADDRESS), told to clients that can call the owner directly; "" for none. */
+  readonly ownerAddress: string;
   readonly metrics: Pick<AureaMetrics, "recordExec">;
   readonly logger: Logger;
 }
@@ -118,7 +120,12 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
       checkReady(options, "session", plan.language);
       const created = await admitted("session", context, (signal) => sessions.create(plan, signal));
       const info = sessionInfo(created);
-      return create(CreateSessionResponseSchema, { sessionId: created.id, expiresAt: info.expiresAt, session: info });
+      return create(CreateSessionResponseSchema, {
+        sessionId: created.id,
+        expiresAt: info.expiresAt,
+        session: info,
+        ownerAddress: options.ownerAddress,
+      });
     },
 
     async exec(request, context) {

@@ -37,6 +37,8 @@ export interface SessionManagerOptions {
   readonly maxListed: number;
   readonly outputLimitBytes: number;
   readonly artifactCaps: ArtifactCaps;
+  /** A new session's id (service/session-ids.ts names the owner in it); random when omitted. */
+  readonly newSessionId?: () => string;
   /** The compile timeout of a language in a session. */
   readonly compileTimeoutMs: (language: Language) => number;
   readonly logger: Logger;
@@ -149,7 +151,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   }
 
   async function createNow(plan: SessionPlan, signal: AbortSignal | undefined): Promise<Session> {
-    const id = `ses_${randomBytes(18).toString("base64url")}`;
+    const id = options.newSessionId?.() ?? `ses_${randomBytes(18).toString("base64url")}`;
     const createdAtMs = Date.now();
     const settings: SessionSettings = { ...plan.settings, createdAtMs, expiresAtMs: createdAtMs + plan.settings.ttlMs };
     const log = logger.child({ session_id: id });

@@ -1,0 +1,136 @@
+import { randomBytes } from "node:crypto";
+import net from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freeLoopbackPort } from "../../bench/support/spawn-server.js";
+import { createSessionIds } from "../../src/service/session-ids.js";
+import { type RunningAurea, startAurea } from "../support/aurea-server.js";
+import { createGrpcSandboxClient, type GrpcSandboxClient, type GrpcResponse } from "../support/grpc-js-client.js";
+
+/**
+ * Two replicas on one engine, each with an address of its own (ADVERTISE_ADDRESS) and the shared
+ * PEER_SECRET: a session created on one answers on the other, which forwards every call to its
+ * owner with the caller's key, deadline and cancellation; a forged id connects nowhere.
+ */
+
+const peerSecret = "forwarding-test-secret-0123456789";
+const alice = "alice-key-0123456789abcdef";
+const bob = "bob-key-0123456789abcdef";
+
+let owner: RunningAurea;
+let other: RunningAurea;
+let ownerAddress: string;
+const clients: GrpcSandboxClient[] = [];
+const client = (server: RunningAurea, key?: string) => {
+  const made = createGrpcSandboxClient(server.port, key ? { authorization: `Bearer ${key}` } : {});
+  clients.push(made);
+  return made;
+};
+
+async function replica(): Promise<RunningAurea> {
+  const port = await freeLoopbackPort();
+  return startAurea({
+    PORT: String(port),
+    ADVERTISE_ADDRESS: `127.0.0.1:${port}`,
+    PEER_SECRET: peerSecret,
+    API_KEYS: `alice:${alice},bob:${bob}`,
+  });
+}
+
+beforeAll(async () => {
+  [owner, other] = await Promise.all([replica(), replica()]);
+  ownerAddress = `127.0.0.1:${owner.port}`;
+});
+
+afterAll(async () => {
+  for (const made of clients) made.close();
+  await other?.stop();
+  await owner?.stop();
+});
+
+describe("a session on two replicas", () => {
+  it("answers every call on the replica that does not hold it, with the caller's key checked by the owner", async () => {
+    const created = await client(owner, alice).call("CreateSession", { language: "bash" });
+    const id = created.session_id as string;
+    expect(created.owner_address).toBe(ownerAddress);
+    const elsewhere = client(other, alice);
+
+    expect(await elsewhere.call("Exec", { session_id: id, code: "echo from $(hostname) > where.txt; echo ran" })).toMatchObject({
+      status: "RUN_STATUS_OK",
+      stdout: "ran\n",
+    });
+    const stream = elsewhere.stream("ExecStream", { session_id: id, code: "for i in 1 2 3; do echo $i; sleep 0.1; done" });
+    await stream.done;
+    const chunks = stream.messages.map(({ message }) => message).filter((message) => message.stdout);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(stream.messages.at(-1)?.message).toMatchObject({ result: { status: "RUN_STATUS_OK", stdout: "1\n2\n3\n" } });
+    await elsewhere.call("WriteFiles", { session_id: id, files: { "note.txt": "written elsewhere" } });
+    const read = await client(owner, alice).call("ReadFiles", { session_id: id, paths: ["note.txt"] });
+    expect(read.files).toEqual({ "note.txt": "written elsewhere" });
+    const listed = await elsewhere.call("ListFiles", { session_id: id });
+    expect((listed.entries as GrpcResponse[]).map((entry) => entry.name)).toEqual(["main.sh", "note.txt", "where.txt"]);
+    expect((await elsewhere.call("UpdateSession", { session_id: id, idle_timeout: 100 })).session).toMatchObject({
+      idle_timeout: 100,
+    });
+
+    // The owner checks the key exactly as for a call made to it: another key's call is NOT_FOUND.
+    await expect(client(other, bob).call("GetSession", { session_id: id })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
+    await expect(client(other).call("GetSession", { session_id: id })).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+    });
+
+    // The caller's deadline reaches the owner, which ends the exec there.
+    const slow = await elsewhere
+      .call("Exec", { session_id: id, command: ["sleep", "30"] }, 1000)
+      .catch((error: unknown) => error);
+    expect(slow).toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    await expect
+      .poll(() => owner.logs().filter((line) => line.msg === "exec finished" && line.status === "cancelled").length, {
+        timeout: 5000,
+      })
+      .toBe(1);
+
+    await elsewhere.call("CloseSession", { session_id: id });
+    await expect(client(owner, alice).call("GetSession", { session_id: id })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
+  });
+
+  it("answers a forged or foreign-signed id NOT_FOUND without connecting to the address it names", async () => {
+    const connections: net.Socket[] = [];
+    const decoy = net.createServer((socket) => {
+      connections.push(socket);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => decoy.listen(0, "127.0.0.1", resolve));
+    const decoyAddress = `127.0.0.1:${(decoy.address() as net.AddressInfo).port}`;
+    try {
+      const random = randomBytes(18).toString("base64url");
+      const unsigned = `ses_${random}.${Buffer.from(decoyAddress).toString("base64url")}.${randomBytes(16).toString("base64url")}`;
+      const foreign = createSessionIds({ advertiseAddress: decoyAddress, peerSecret: "some-other-secret-0123456789" }).newId();
+      for (const id of [unsigned, foreign]) {
+        const refused = (await client(other, alice)
+          .call("Exec", { session_id: id, command: ["true"] })
+          .catch((error: unknown) => error)) as grpc.ServiceError;
+        expect(refused.code).toBe(grpc.status.NOT_FOUND);
+        expect(refused.details).toBe(`session ${JSON.stringify(id)} not found`);
+      }
+      expect(connections).toHaveLength(0);
+    } finally {
+      decoy.close();
+    }
+  });
+
+  it("says NOT_FOUND, naming the owner, when the replica holding the session is gone", async () => {
+    const gone = await replica();
+    const id = (await client(gone, alice).call("CreateSession", { language: "bash" })).session_id as string;
+    await gone.stop();
+    const refused = (await client(other, alice)
+      .call("GetSession", { session_id: id })
+      .catch((error: unknown) => error)) as grpc.ServiceError;
+    expect(refused.code).toBe(grpc.status.NOT_FOUND);
+    expect(refused.details).toContain(`the replica that holds it (127.0.0.1:${gone.port}) does not answer`);
+  });
+});

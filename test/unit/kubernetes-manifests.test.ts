@@ -17,7 +17,12 @@ import { livenessServiceName } from "../../src/service/grpc-health-service.js";
 const deploy = fileURLToPath(new URL("../../deploy/kubernetes/", import.meta.url));
 const read = (path: string) => parse(readFileSync(join(deploy, path), "utf8")) as Record<string, unknown>;
 
-type Container = { name: string; env?: { name: string; value?: string }[]; [key: string]: unknown };
+type EnvEntry = {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
+};
+type Container = { name: string; env?: EnvEntry[]; [key: string]: unknown };
 type DaemonSetSpec = {
   metadata: { name: string };
   spec: {
@@ -62,11 +67,21 @@ function withRunscOverlay(daemonSet: DaemonSetSpec): DaemonSetSpec {
   return patched;
 }
 
+/** What the kubelet would give for a value from elsewhere: a pod's fields, a Secret's key. */
+const standIns: Record<string, string> = { "spec.nodeName": "node-a", "status.podIP": "10.1.2.3" };
+const secretStandIn = "a-secret-from-a-kubernetes-secret";
+
+/** The container's environment as the kubelet makes it: values from fields and Secrets, $(VAR) expanded in order. */
 function envOf(daemonSet: DaemonSetSpec): Record<string, string> {
   const [container] = daemonSet.spec.template.spec.containers;
-  return Object.fromEntries(
-    (container?.env ?? []).filter((entry) => entry.value !== undefined).map((entry) => [entry.name, entry.value ?? ""]),
-  );
+  const env: Record<string, string> = {};
+  for (const entry of container?.env ?? []) {
+    const field = entry.valueFrom?.fieldRef?.fieldPath;
+    if (field !== undefined) env[entry.name] = standIns[field] ?? "";
+    else if (entry.valueFrom?.secretKeyRef) env[entry.name] = secretStandIn;
+    else env[entry.name] = (entry.value ?? "").replace(/\$\(([A-Z_]+)\)/g, (_, name: string) => env[name] ?? "");
+  }
+  return env;
 }
 
 function checkAureaRules(daemonSet: DaemonSetSpec): void {
@@ -84,6 +99,10 @@ function checkAureaRules(daemonSet: DaemonSetSpec): void {
   expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(
     parsed.config.maxTimeoutSeconds + parsed.config.shutdownGraceSeconds,
   );
+  // Any pod answers any session: its address is its pod IP on the served port, the secret a Secret's.
+  expect(parsed.config.advertiseAddress).toBe(`${standIns["status.podIP"]}:${parsed.config.port}`);
+  const peerSecret = (container.env ?? []).find((entry) => entry.name === "PEER_SECRET");
+  expect(peerSecret?.valueFrom?.secretKeyRef).toMatchObject({ name: expect.any(String), key: expect.any(String) });
   // Nothing privileged but the engine's socket.
   expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10002 });
   for (const key of ["hostNetwork", "hostPID", "hostIPC"]) expect(pod[key]).toBeFalsy();

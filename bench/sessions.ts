@@ -1,7 +1,9 @@
 /**
  * Sessions: the latency of `print(1)` as an Exec in a plain and in a stateful session, against a
  * warm Run of the same program and against `docker exec` of it into a running container through
- * the Engine API (dockerode), all measured in this same run over loopback gRPC; then what 100 idle
+ * the Engine API (dockerode), all measured in this same run over loopback gRPC; the same Exec sent
+ * to a second replica, which forwards it to the owner (ADVERTISE_ADDRESS, PEER_SECRET); a stateful
+ * cell interrupted at its timeout and the time to the next cell's answer; then what 100 idle
  * sessions cost: host memory (MemAvailable before and after, so the engine's shims and the agents
  * count) and host CPU while they sit idle, against the same window with none.
  *
@@ -13,7 +15,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import Docker from "dockerode";
 import { RunStatus, SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { measure, summarize } from "./support/latency.js";
-import { spawnServer } from "./support/spawn-server.js";
+import { freeLoopbackPort, spawnServer } from "./support/spawn-server.js";
 
 const calls = Number(process.env.BENCH_EXECS ?? 200);
 const idleCount = Number(process.env.BENCH_IDLE_SESSIONS ?? 100);
@@ -72,13 +74,23 @@ async function cpuPercentOver(ms: number): Promise<{ host: number; containers: n
   };
 }
 
-const server = await spawnServer({
-  WARM_POOL_SIZE: "2",
-  MAX_CONCURRENT_RUNS: "8",
-  MAX_SESSIONS: String(idleCount + 10),
-  MAX_SESSIONS_PER_KEY: String(idleCount + 10),
-});
+// Two replicas that forward session calls to each other: the first holds the sessions.
+const peerSecret = "bench-peer-secret-0123456789";
+const [port, peerPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+const replica = (listen: number) => ({ ADVERTISE_ADDRESS: `127.0.0.1:${listen}`, PEER_SECRET: peerSecret });
+const server = await spawnServer(
+  {
+    ...replica(port),
+    WARM_POOL_SIZE: "2",
+    MAX_CONCURRENT_RUNS: "8",
+    MAX_SESSIONS: String(idleCount + 10),
+    MAX_SESSIONS_PER_KEY: String(idleCount + 10),
+  },
+  port,
+);
+const peer = await spawnServer(replica(peerPort), peerPort);
 const client = createClient(SandboxService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
+const viaPeer = createClient(SandboxService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${peer.port}` }));
 const docker = new Docker();
 const rows: string[] = [];
 try {
@@ -126,6 +138,23 @@ try {
       if (response.status !== RunStatus.OK || response.stdout !== "1\n") throw new Error(`exec: ${response.stderr}`);
     });
     row(`Exec of print(1) in a ${stateful ? "stateful" : "plain"} session`, execs.samples, baseline);
+    if (!stateful) {
+      // The same call through the replica that does not hold the session.
+      const forwarded = await measure(calls, 1, async () => {
+        const response = await viaPeer.exec({ sessionId, code: "print(1)" });
+        if (response.status !== RunStatus.OK || response.stdout !== "1\n") throw new Error(`exec: ${response.stderr}`);
+      });
+      row("the same Exec through a replica that forwards it to the owner", forwarded.samples, baseline);
+    } else {
+      // A cell interrupted at its timeout keeps the interpreter: the time to the next cell's answer.
+      const interrupted = await measure(Math.min(calls, 20), 1, async () => {
+        const stuck = await client.exec({ sessionId, code: "import time\ntime.sleep(30)", timeout: 0.2 });
+        if (stuck.status !== RunStatus.TIMEOUT || stuck.stateLost) throw new Error("the cell was not interrupted");
+        const next = await client.exec({ sessionId, code: "print(1)" });
+        if (next.stdout !== "1\n") throw new Error(`exec: ${next.stderr}`);
+      });
+      row("a cell interrupted at its 200 ms timeout, then the next cell, end to end", interrupted.samples, baseline);
+    }
     const command = await measure(calls, 1, async () => {
       await client.exec({ sessionId, command: ["true"] });
     });
@@ -170,5 +199,6 @@ try {
   console.log(`| host CPU over 10 s idle, without them | ${cpuWithout.host.toFixed(1)} % of one core | |`);
   console.log(`| Aurea server RSS with them | ${(serverRss / 2 ** 20).toFixed(0)} MiB | |`);
 } finally {
+  await peer.stop();
   await server.stop();
 }

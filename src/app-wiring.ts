@@ -29,6 +29,7 @@ import { createSandboxService } from "./service/sandbox-service.js";
 import { createSessionHandlers } from "./service/session-handlers.js";
 import { withSessionForwarding } from "./service/session-forwarding.js";
 import { createSessionIds } from "./service/session-ids.js";
+import { createPeerCalls } from "./service/peer-calls.js";
 import { createSessionManager } from "./session/session-manager.js";
 
 import { createApiHandler } from "./server/api-handler.js";
@@ -146,6 +147,8 @@ export function wireAurea(options: AureaAppOptions) {
   });
   const shutdown = new AbortController();
   const sessionIds = createSessionIds({ advertiseAddress: config.advertiseAddress, peerSecret: config.peerSecret });
+  // Calls to the other replicas on a caller's behalf (ADVERTISE_ADDRESS set).
+  const peers = createPeerCalls(config.advertiseAddress);
   const sessions = createSessionManager({
     containers,
     languages,
@@ -181,6 +184,7 @@ export function wireAurea(options: AureaAppOptions) {
     image: () => config.sandboxImage,
     windowMs: config.requestIdWindowSeconds * 1000,
     logger,
+    address: config.advertiseAddress,
   });
   const reaper = createOrphanReaper({
     containers,
@@ -210,6 +214,7 @@ export function wireAurea(options: AureaAppOptions) {
     version,
     sessionCounts: () => sessions.counts(),
     claims,
+    peers: config.advertiseAddress === "" ? undefined : peers,
     metrics,
     logCode: config.logCode,
     logger,
@@ -227,7 +232,9 @@ export function wireAurea(options: AureaAppOptions) {
   });
   // With an address of its own, a replica forwards calls for sessions its peers hold.
   const sessionHandlers =
-    sessionIds.address === "" ? localSessionHandlers : withSessionForwarding(localSessionHandlers, { ids: sessionIds, logger });
+    sessionIds.address === ""
+      ? localSessionHandlers
+      : withSessionForwarding(localSessionHandlers, { ids: sessionIds, peers, logger });
   const { handler, services } = createApiHandler({
     sandbox: { ...sandbox, ...sessionHandlers },
     monitor,

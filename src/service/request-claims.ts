@@ -15,11 +15,17 @@ import { refusal } from "./rpc-errors.js";
  * attempt first creates (never starts) a container named after the caller and request id; the
  * engine keeps names unique, so exactly one server gets it, and the others answer ALREADY_EXISTS
  * until the claim is removed, `windowMs` after the first attempt ended. A claim whose server dies
- * is reaped with that server's other containers once its lease lapses (instance-lease.ts).
+ * is reaped with that server's other containers once its lease lapses (instance-lease.ts). A
+ * replica with an address (ADVERTISE_ADDRESS) writes it on its claims, and a retry that reaches
+ * another replica is sent to it (`elsewhere`), joining the first attempt there.
  */
 
 /** Label of a claim container (besides managed, instance and run id). */
 export const claimLabel = "dev.aurea.request-claim";
+/** The claim's key (caller and request id, hashed), to find the claim by. */
+export const claimKeyLabel = "dev.aurea.request-claim-key";
+/** The address of the replica holding the claim, when it has one. */
+export const claimHolderLabel = "dev.aurea.request-claim-holder";
 
 export interface RequestClaimsOptions {
   readonly containers: ContainerClient;
@@ -28,6 +34,8 @@ export interface RequestClaimsOptions {
   readonly image: () => string;
   /** How long a finished attempt's result is kept, and its claim held, in milliseconds. */
   readonly windowMs: number;
+  /** This replica's address, written on its claims; "" for none. */
+  readonly address?: string;
   readonly logger: Logger;
 }
 
@@ -40,10 +48,17 @@ interface Attempt<T> {
 export interface RequestClaims {
   /**
    * Runs `work` once for (caller, request id): a repeat joins or gets the first attempt's result;
-   * ALREADY_EXISTS when another server holds the claim. An attempt whose program never started
-   * (it threw) releases the claim at once, so a retry may run it.
+   * ALREADY_EXISTS when another server holds the claim, unless `elsewhere` gets the answer from
+   * the replica whose address the claim carries (undefined: that replica did not answer). An
+   * attempt whose program never started (it threw) releases the claim at once, so a retry may run it.
    */
-  once<T>(callerId: string, requestId: string, runId: string, work: () => Promise<T>): Promise<T>;
+  once<T>(
+    callerId: string,
+    requestId: string,
+    runId: string,
+    work: () => Promise<T>,
+    elsewhere?: (holder: string) => Promise<T | undefined>,
+  ): Promise<T>;
   /** Claims held now (their containers), which the reaper must spare. */
   containerIds(): Set<string>;
   /** Releases every claim (shutdown). */
@@ -71,8 +86,20 @@ export function createRequestClaims(options: RequestClaimsOptions): RequestClaim
     await removal;
   };
 
+  /** The address of the replica holding the claim with this key, when it wrote one. */
+  const holderOf = async (key: string): Promise<string | undefined> => {
+    const [claim] = await containers.listByLabels({ [claimKeyLabel]: key }).catch(() => []);
+    return claim?.labels[claimHolderLabel] || undefined;
+  };
+
   return {
-    once<R>(callerId: string, requestId: string, runId: string, work: () => Promise<R>): Promise<R> {
+    once<R>(
+      callerId: string,
+      requestId: string,
+      runId: string,
+      work: () => Promise<R>,
+      elsewhere?: (holder: string) => Promise<R | undefined>,
+    ): Promise<R> {
       const key = createHash("sha256").update(`${callerId}\0${requestId}`).digest("hex").slice(0, 48);
       const earlier = attempts.get(key);
       if (closed && !earlier) {
@@ -91,11 +118,24 @@ export function createRequestClaims(options: RequestClaimsOptions): RequestClaim
               image: options.image(),
               instanceId: options.instanceId,
               purpose: runId,
-              labels: { [claimLabel]: "true" },
+              labels: {
+                [claimLabel]: "true",
+                [claimKeyLabel]: key,
+                ...(options.address ? { [claimHolderLabel]: options.address } : {}),
+              },
             }),
           );
         } catch (error) {
           if (error instanceof NameInUseError) {
+            const holder = elsewhere ? await holderOf(key) : undefined;
+            if (elsewhere && holder !== undefined && holder !== options.address) {
+              logger.info(
+                { run_id: runId, request_id: requestId, holder },
+                "retry sent to the replica holding the first attempt",
+              );
+              const answer = await elsewhere(holder);
+              if (answer !== undefined) return answer;
+            }
             throw refusal(
               `run ${runId}: request_id ${JSON.stringify(requestId)} is held by another server sharing this engine (its first attempt runs or ran there, or that server stopped before answering); it is not run twice: its result is the first attempt's, or after REQUEST_ID_WINDOW a new request`,
               Code.AlreadyExists,

@@ -26,6 +26,7 @@ import type { HealthChecker } from "./health-check.js";
 import type { HealthMonitor } from "./health-monitor.js";
 import type { LanguageVersions } from "./language-versions.js";
 import type { AureaMetrics } from "./metrics.js";
+import type { PeerCalls } from "./peer-calls.js";
 import type { RequestClaims } from "./request-claims.js";
 import { type SandboxImageBuilder, UnknownFamilyError } from "./sandbox-image-builder.js";
 import { toRunResponse, toTestResult } from "./run-response.js";
@@ -50,6 +51,8 @@ export interface SandboxServiceOptions {
   readonly sessionCounts: () => { open: number; adopted: number };
   /** One run per request_id, however often it is retried (request-claims.ts). */
   readonly claims: RequestClaims;
+  /** The other replicas, when this one has an address: a retried request_id joins its first attempt there. */
+  readonly peers?: PeerCalls | undefined;
   readonly metrics: Pick<AureaMetrics, "recordRun">;
   /** Put each run's code in its audit line (LOG_CODE). */
   readonly logCode: boolean;
@@ -107,7 +110,21 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
       if (!spec.requestId) return respond();
       // Nothing is claimed for a request a draining server will refuse anyway.
       if (options.admission.closed) throw admissionError(new AdmissionClosed("the server is shutting down"), spec.runId, logger);
-      return options.claims.once(context.values.get(callerKey)?.id ?? "", spec.requestId, spec.runId, respond);
+      const callerId = context.values.get(callerKey)?.id ?? "";
+      const { peers } = options;
+      // A retry whose first attempt another replica holds gets that attempt's answer from it.
+      const elsewhere =
+        peers && !peers.forwarded(context)
+          ? async (holder: string) => {
+              try {
+                return await peers.client(holder).run(request, peers.options(context));
+              } catch (error) {
+                if (peers.noAnswer(error)) return undefined;
+                throw error;
+              }
+            }
+          : undefined;
+      return options.claims.once(callerId, spec.requestId, spec.runId, respond, elsewhere);
     },
 
     async *runStream(request, context) {

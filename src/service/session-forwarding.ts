@@ -1,64 +1,43 @@
-import { Code, ConnectError, type Client, createClient, type HandlerContext } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { SessionNotFoundError } from "../session/session-errors.js";
+import type { PeerCalls } from "./peer-calls.js";
 import type { createSessionHandlers } from "./session-handlers.js";
 import type { SessionIds } from "./session-ids.js";
 
 /**
  * Any replica answers any session call: a call for a session another replica holds goes to that
- * replica (its address is in the signed id, session-ids.ts) over gRPC, on one pooled HTTP/2
- * connection per peer, with the caller's Authorization header (the owner checks it exactly as for
- * a call made to it), the caller's remaining deadline and its cancellation; a streamed exec
- * streams through. A forwarded call is marked, and never forwarded again.
+ * replica (its address is in the signed id, session-ids.ts) through peer-calls.ts, with the
+ * caller's key, deadline and cancellation; a streamed exec streams through. A forwarded call is
+ * never forwarded again.
  */
 
 type SessionHandlers = ReturnType<typeof createSessionHandlers>;
 
-/** Marks a call one replica forwarded to another; its value is the forwarding replica's address. */
-export const forwardedByHeader = "aurea-forwarded-by";
-
 export interface SessionForwardingOptions {
   readonly ids: SessionIds;
+  readonly peers: PeerCalls;
   readonly logger: Logger;
 }
 
 export function withSessionForwarding(handlers: SessionHandlers, options: SessionForwardingOptions): SessionHandlers {
-  const { ids, logger } = options;
-  const clients = new Map<string, Client<typeof SandboxService>>();
-  const clientFor = (address: string) => {
-    let client = clients.get(address);
-    if (!client) {
-      client = createClient(SandboxService, createGrpcTransport({ baseUrl: `http://${address}` }));
-      clients.set(address, client);
-    }
-    return client;
-  };
+  const { ids, peers, logger } = options;
 
   /** The peer holding the session, or undefined when it is (or would be) here. */
   function peerFor(sessionId: string, context: HandlerContext): string | undefined {
     if (sessionId === "") return undefined;
     const owner = ids.ownerOf(sessionId);
     if (owner.kind === "here") return undefined;
-    if (owner.kind === "forged" || context.requestHeader.has(forwardedByHeader)) {
+    if (owner.kind === "forged" || peers.forwarded(context)) {
       throw new ConnectError(new SessionNotFoundError(sessionId).message, Code.NotFound);
     }
     return owner.address;
   }
 
-  function callOptions(context: HandlerContext) {
-    const headers: Record<string, string> = { [forwardedByHeader]: ids.address };
-    const authorization = context.requestHeader.get("authorization");
-    if (authorization !== null) headers.authorization = authorization;
-    return { headers, signal: context.signal, timeoutMs: context.timeoutMs() };
-  }
-
   /** A failure of the peer itself (no answer) reads as the session being gone with its owner. */
   function fromPeer(error: unknown, sessionId: string, address: string): ConnectError {
     const failure = ConnectError.from(error);
-    const answered = failure.metadata.has("grpc-status") || failure.metadata.has("content-type");
-    if (failure.code === Code.Unavailable && !answered) {
+    if (peers.noAnswer(failure)) {
       logger.warn({ session_id: sessionId, owner: address, err: failure.rawMessage }, "session's owner does not answer");
       return new ConnectError(
         `session ${JSON.stringify(sessionId)} not found: the replica that holds it (${address}) does not answer; it is gone, or unreachable from here`,
@@ -76,9 +55,9 @@ export function withSessionForwarding(handlers: SessionHandlers, options: Sessio
       const address = peerFor(request.sessionId, context);
       if (address === undefined) return local(request, context);
       logger.debug({ session_id: request.sessionId, owner: address, method }, "session call forwarded");
-      const remote = clientFor(address)[method] as (request: unknown, options: unknown) => Promise<unknown>;
+      const remote = peers.client(address)[method] as (request: unknown, options: unknown) => Promise<unknown>;
       try {
-        return await remote(request, callOptions(context));
+        return await remote(request, peers.options(context));
       } catch (error) {
         throw fromPeer(error, request.sessionId, address);
       }
@@ -104,7 +83,7 @@ export function withSessionForwarding(handlers: SessionHandlers, options: Sessio
       }
       logger.debug({ session_id: request.sessionId, owner: address, method: "execStream" }, "session call forwarded");
       try {
-        yield* clientFor(address).execStream(request, callOptions(context));
+        yield* peers.client(address).execStream(request, peers.options(context));
       } catch (error) {
         throw fromPeer(error, request.sessionId, address);
       }

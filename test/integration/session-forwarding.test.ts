@@ -123,6 +123,18 @@ describe("a session on two replicas", () => {
     }
   });
 
+  it("gives a retried request_id that reaches the other replica the first attempt's own result", async () => {
+    const request = { language: "bash", code: "sleep 1; echo $RANDOM", request_id: `job-${process.pid}` };
+    const first = client(owner, alice).run(request);
+    await expect.poll(() => owner.load().running, { timeout: 5000 }).toBe(1);
+    const retried = await client(other, alice).run(request);
+    const answered = await first;
+    expect(retried).toMatchObject({ status: "RUN_STATUS_OK", run_id: answered.run_id, stdout: answered.stdout });
+    const ran = (server: RunningAurea) =>
+      server.logs().filter((line) => line.msg === "run audit" && line.request_id === request.request_id).length;
+    expect([ran(owner), ran(other)]).toEqual([1, 0]);
+  });
+
   it("says NOT_FOUND, naming the owner, when the replica holding the session is gone", async () => {
     const gone = await replica();
     const id = (await client(gone, alice).call("CreateSession", { language: "bash" })).session_id as string;

@@ -63,6 +63,45 @@ describe("request_id claims", () => {
     await there.releaseAll();
   });
 
+  it("send a retry to the replica whose address the claim carries, and ALREADY_EXISTS when it does not answer", async () => {
+    const engine = new FakeEngine();
+    const claimsAt = (instanceId: string, address: string) =>
+      createRequestClaims({
+        containers: engine,
+        instanceId,
+        image: () => "aurea-sandbox:latest",
+        windowMs: 60_000,
+        address,
+        logger,
+      });
+    const [here, there] = [claimsAt("a", "10.0.0.1:8000"), claimsAt("b", "10.0.0.2:8000")];
+    await here.once("alice", "job", "run-1", async () => "done here");
+    let ran = false;
+    const work = async () => {
+      ran = true;
+      return "twice";
+    };
+    const asked: string[] = [];
+    const joined = await there.once("alice", "job", "run-2", work, async (holder) => {
+      asked.push(holder);
+      return `the answer from ${holder}`;
+    });
+    expect(joined).toBe("the answer from 10.0.0.1:8000");
+    expect(asked).toEqual(["10.0.0.1:8000"]);
+    // The holder does not answer: the retry is refused as before, and nothing ran here.
+    const refused = await there
+      .once("alice", "job2", "run-3", async () => "first", undefined)
+      .then(async () =>
+        claimsAt("c", "10.0.0.3:8000")
+          .once("alice", "job2", "run-4", work, async () => undefined)
+          .catch((error: unknown) => error),
+      );
+    expect((refused as ConnectError).code).toBe(Code.AlreadyExists);
+    expect(ran).toBe(false);
+    await here.releaseAll();
+    await there.releaseAll();
+  });
+
   it("let a request whose program never started be retried, and release claims after the window", async () => {
     // The window is the server's own clock: faked, so the test waits on nothing real.
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });

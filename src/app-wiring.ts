@@ -29,7 +29,7 @@ import { createSandboxService } from "./service/sandbox-service.js";
 import { createSessionHandlers } from "./service/session-handlers.js";
 import { withSessionForwarding } from "./service/session-forwarding.js";
 import { createSessionIds } from "./service/session-ids.js";
-import { createPeerCalls } from "./service/peer-calls.js";
+import { createPeerCalls, findPeers } from "./service/peer-calls.js";
 import { createSessionManager } from "./session/session-manager.js";
 
 import { createApiHandler } from "./server/api-handler.js";
@@ -234,7 +234,12 @@ export function wireAurea(options: AureaAppOptions) {
   const sessionHandlers =
     sessionIds.address === ""
       ? localSessionHandlers
-      : withSessionForwarding(localSessionHandlers, { ids: sessionIds, peers, logger });
+      : withSessionForwarding(localSessionHandlers, {
+          ids: sessionIds,
+          peers,
+          findPeers: () => findPeers({ peers: config.peers, peerDns: config.peerDns, address: config.advertiseAddress }),
+          logger,
+        });
   const { handler, services } = createApiHandler({
     sandbox: { ...sandbox, ...sessionHandlers },
     monitor,

@@ -167,6 +167,12 @@ export interface AureaConfig {
   readonly advertiseAddress: string;
   /** The secret every replica shares to sign session ids (`PEER_SECRET`, at least 16 characters). */
   readonly peerSecret: string;
+  /**
+   * The other replicas, for ListSessions: `PEERS`, a list of host:port, and/or `PEER_DNS`, a name
+   * whose addresses are the replicas (Kubernetes: the headless Service), on ADVERTISE_ADDRESS's port.
+   */
+  readonly peers: readonly string[];
+  readonly peerDns: string;
 }
 
 export type ConfigResult =
@@ -246,6 +252,12 @@ export function parseConfig(env: Env): ConfigResult {
     instanceName: read.string("INSTANCE_NAME", hostname()),
     advertiseAddress: read.string("ADVERTISE_ADDRESS", ""),
     peerSecret: read.string("PEER_SECRET", ""),
+    peers: read
+      .string("PEERS", "")
+      .split(",")
+      .map((peer) => peer.trim())
+      .filter((peer) => peer !== ""),
+    peerDns: read.string("PEER_DNS", ""),
   };
   if (config.defaultTimeoutSeconds > config.maxTimeoutSeconds) {
     errors.push(
@@ -270,6 +282,12 @@ export function parseConfig(env: Env): ConfigResult {
   }
   if (config.advertiseAddress !== "" && config.peerSecret.length < 16) {
     errors.push("PEER_SECRET must be set, at least 16 characters, once ADVERTISE_ADDRESS is: it signs session ids");
+  }
+  if ((config.peers.length > 0 || config.peerDns !== "") && config.advertiseAddress === "") {
+    errors.push("PEERS and PEER_DNS need ADVERTISE_ADDRESS: replicas find each other by their addresses");
+  }
+  for (const peer of config.peers) {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(peer)) errors.push(`PEERS: ${JSON.stringify(peer)} is not host:port`);
   }
   if (config.maxCodeBytes > config.maxRequestBytes) {
     errors.push(`SANDBOX_MAX_CODE_BYTES (${config.maxCodeBytes}) must not exceed MAX_REQUEST_BYTES (${config.maxRequestBytes})`);

@@ -1,3 +1,4 @@
+import { lookup } from "node:dns/promises";
 import { Code, ConnectError, type Client, createClient, type HandlerContext } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SandboxService } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
@@ -48,4 +49,30 @@ export function createPeerCalls(address: string): PeerCalls {
       return failure.code === Code.Unavailable && !failure.metadata.has("grpc-status") && !failure.metadata.has("content-type");
     },
   };
+}
+
+/**
+ * The other replicas, as far as they can be found: the PEERS list, and the addresses PEER_DNS
+ * resolves to (the headless Service) on this replica's port. `found` is false when the name could
+ * not be resolved, so a list built from them may be incomplete.
+ */
+export async function findPeers(options: {
+  readonly peers: readonly string[];
+  readonly peerDns: string;
+  readonly address: string;
+}): Promise<{ addresses: string[]; found: boolean }> {
+  const port = options.address.slice(options.address.lastIndexOf(":") + 1);
+  let resolved: string[] = [];
+  let found = true;
+  if (options.peerDns !== "") {
+    try {
+      resolved = (await lookup(options.peerDns, { all: true })).map(({ address, family }) =>
+        family === 6 ? `[${address}]:${port}` : `${address}:${port}`,
+      );
+    } catch {
+      found = false;
+    }
+  }
+  const addresses = [...new Set([...options.peers, ...resolved])].filter((peer) => peer !== options.address);
+  return { addresses, found };
 }

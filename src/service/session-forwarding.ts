@@ -1,5 +1,7 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { type ListSessionsResponse, ListSessionsResponseSchema } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { SessionNotFoundError } from "../session/session-errors.js";
 import type { PeerCalls } from "./peer-calls.js";
 import type { createSessionHandlers } from "./session-handlers.js";
@@ -17,8 +19,13 @@ type SessionHandlers = ReturnType<typeof createSessionHandlers>;
 export interface SessionForwardingOptions {
   readonly ids: SessionIds;
   readonly peers: PeerCalls;
+  /** The other replicas now, for ListSessions (peer-calls.ts findPeers). */
+  readonly findPeers: () => Promise<{ addresses: string[]; found: boolean }>;
   readonly logger: Logger;
 }
+
+/** How long ListSessions waits for each other replica. */
+const listPeerTimeoutMs = 1000;
 
 export function withSessionForwarding(handlers: SessionHandlers, options: SessionForwardingOptions): SessionHandlers {
   const { ids, peers, logger } = options;
@@ -67,6 +74,27 @@ export function withSessionForwarding(handlers: SessionHandlers, options: Sessio
 
   return {
     ...handlers,
+    async listSessions(request, context) {
+      // The local handler answers a whole message (session-handlers.ts creates it).
+      const here = (await handlers.listSessions(request, context)) as ListSessionsResponse;
+      // A peer's own list only: the replica that was asked gathers them.
+      if (peers.forwarded(context)) return here;
+      const { addresses, found } = await options.findPeers();
+      const remaining = context.timeoutMs();
+      const timeoutMs = remaining === undefined ? listPeerTimeoutMs : Math.min(listPeerTimeoutMs, remaining);
+      const answers = await Promise.allSettled(
+        addresses.map((address) => peers.client(address).listSessions(request, { ...peers.options(context), timeoutMs })),
+      );
+      const missing = addresses.filter((_, index) => answers[index]?.status === "rejected");
+      if (missing.length > 0) logger.warn({ peers: missing }, "ListSessions: replicas that did not answer in time");
+      return create(ListSessionsResponseSchema, {
+        sessions: [
+          ...here.sessions,
+          ...answers.flatMap((answer) => (answer.status === "fulfilled" ? answer.value.sessions : [])),
+        ],
+        complete: found && missing.length === 0,
+      });
+    },
     exec: unary("exec"),
     writeFiles: unary("writeFiles"),
     readFiles: unary("readFiles"),

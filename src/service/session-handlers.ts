@@ -220,7 +220,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     },
 
     async listSessions(_request, context) {
-      return create(ListSessionsResponseSchema, { sessions: sessions.list(ownerOf(context)).map(sessionInfo) });
+      return create(ListSessionsResponseSchema, { sessions: sessions.list(ownerOf(context)).map(sessionInfo), complete: true });
     },
 
     async closeSession(request, context) {

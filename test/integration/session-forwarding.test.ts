@@ -27,18 +27,24 @@ const client = (server: RunningAurea, key?: string) => {
   return made;
 };
 
-async function replica(): Promise<RunningAurea> {
-  const port = await freeLoopbackPort();
+async function replica(port?: number, peers: number[] = []): Promise<RunningAurea> {
+  const listen = port ?? (await freeLoopbackPort());
   return startAurea({
-    PORT: String(port),
-    ADVERTISE_ADDRESS: `127.0.0.1:${port}`,
+    PORT: String(listen),
+    ADVERTISE_ADDRESS: `127.0.0.1:${listen}`,
     PEER_SECRET: peerSecret,
     API_KEYS: `alice:${alice},bob:${bob}`,
+    PEERS: peers.map((peer) => `127.0.0.1:${peer}`).join(","),
   });
 }
 
+/** A port nothing listens on: a replica that does not answer. */
+let silentPort: number;
+
 beforeAll(async () => {
-  [owner, other] = await Promise.all([replica(), replica()]);
+  const [ownerPort, otherPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+  silentPort = await freeLoopbackPort();
+  [owner, other] = await Promise.all([replica(ownerPort, [otherPort, silentPort]), replica(otherPort, [ownerPort])]);
   ownerAddress = `127.0.0.1:${owner.port}`;
 });
 
@@ -133,6 +139,25 @@ describe("a session on two replicas", () => {
     const ran = (server: RunningAurea) =>
       server.logs().filter((line) => line.msg === "run audit" && line.request_id === request.request_id).length;
     expect([ran(owner), ran(other)]).toEqual([1, 0]);
+  });
+
+  it("lists the caller's sessions on every replica, and says when one did not answer", async () => {
+    const mine = [
+      (await client(owner, alice).call("CreateSession", { language: "bash" })).session_id,
+      (await client(other, alice).call("CreateSession", { language: "bash" })).session_id,
+    ];
+    await client(other, bob).call("CreateSession", { language: "bash" });
+    const ids = (answer: GrpcResponse) => (answer.sessions as GrpcResponse[]).map((session) => session.session_id).sort();
+    const everywhere = await client(other, alice).call("ListSessions", {});
+    expect(ids(everywhere)).toEqual([...mine].sort());
+    expect(everywhere.complete).toBe(true);
+    // The owner's PEERS also names a replica that does not answer: the list says it may be incomplete.
+    const started = performance.now();
+    const partial = await client(owner, alice).call("ListSessions", {});
+    expect(ids(partial)).toEqual([...mine].sort());
+    expect(partial.complete).toBe(false);
+    expect(performance.now() - started).toBeLessThan(3000);
+    for (const id of mine) await client(other, alice).call("CloseSession", { session_id: id });
   });
 
   it("says NOT_FOUND, naming the owner, when the replica holding the session is gone", async () => {

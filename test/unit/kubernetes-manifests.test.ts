@@ -103,6 +103,8 @@ function checkAureaRules(daemonSet: DaemonSetSpec): void {
   expect(parsed.config.advertiseAddress).toBe(`${standIns["status.podIP"]}:${parsed.config.port}`);
   const peerSecret = (container.env ?? []).find((entry) => entry.name === "PEER_SECRET");
   expect(peerSecret?.valueFrom?.secretKeyRef).toMatchObject({ name: expect.any(String), key: expect.any(String) });
+  // ListSessions finds the other pods through the headless Service's name.
+  expect(parsed.config.peerDns).toBe((base().Service as { metadata: { name: string } }).metadata.name);
   // Nothing privileged but the engine's socket.
   expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10002 });
   for (const key of ["hostNetwork", "hostPID", "hostIPC"]) expect(pod[key]).toBeFalsy();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/config.js";
+import { findPeers } from "../../src/service/peer-calls.js";
 import { createSessionIds } from "../../src/service/session-ids.js";
 
 const secret = "a-secret-every-replica-shares";
@@ -34,6 +35,16 @@ describe("session ids that name their owner", () => {
     expect(here.ownerOf("ses_plainoldid")).toEqual({ kind: "here" });
   });
 
+  it("find the other replicas from PEERS and PEER_DNS, on this replica's port, without itself", async () => {
+    expect(await findPeers({ peers: ["10.0.0.2:8000", "10.0.0.1:8000"], peerDns: "", address: "10.0.0.1:8000" })).toEqual({
+      addresses: ["10.0.0.2:8000"],
+      found: true,
+    });
+    const local = await findPeers({ peers: [], peerDns: "localhost", address: "10.0.0.1:9000" });
+    expect(local.found).toBe(true);
+    expect(local.addresses).toContain("127.0.0.1:9000");
+  });
+
   it("need PEER_SECRET once ADVERTISE_ADDRESS is set, and an address of host:port", () => {
     const errors = (env: Record<string, string>) => {
       const parsed = parseConfig(env);
@@ -42,5 +53,9 @@ describe("session ids that name their owner", () => {
     expect(errors({ ADVERTISE_ADDRESS: "10.0.0.1:8000" })).toEqual([expect.stringMatching(/^PEER_SECRET must be set/)]);
     expect(errors({ ADVERTISE_ADDRESS: "10.0.0.1", PEER_SECRET: secret })).toEqual([expect.stringMatching(/must be host:port/)]);
     expect(errors({ ADVERTISE_ADDRESS: "aurea-0.aurea:8000", PEER_SECRET: secret })).toEqual([]);
+    expect(errors({ PEERS: "10.0.0.2:8000" })).toEqual([expect.stringMatching(/need ADVERTISE_ADDRESS/)]);
+    expect(errors({ ADVERTISE_ADDRESS: "10.0.0.1:8000", PEER_SECRET: secret, PEERS: "10.0.0.2" })).toEqual([
+      'PEERS: "10.0.0.2" is not host:port',
+    ]);
   });
 });

@@ -1,34 +1,22 @@
 import { randomUUID } from "node:crypto";
-import type { Logger } from "pino";
 import type { ContainerExit } from "../docker/container-client.js";
 import type { ArtifactCollection } from "../runner/artifact-collection.js";
-import type { Language } from "../runner/languages.js";
 import { CappedBuffer } from "../runner/output-capture.js";
 import type { RunOutcome } from "../runner/run-spec.js";
 import { kernelCommand } from "../sandbox/sandbox-scripts.js";
-import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
-import { type AgentConnection, AgentLostError } from "./agent-connection.js";
+import { AgentLostError } from "./agent-connection.js";
 import type { AgentExit, AgentRequest, SessionTimes } from "./agent-protocol.js";
 import { compileThenRun } from "../runner/compile-phase.js";
 import { execOutcome, killedForMemory, memoryKilled } from "./exec-outcome.js";
-import {
-  type DeletedFiles,
-  deleteWorkspaceFiles,
-  type FileCall,
-  type FileRangeRequest,
-  fileCallTimeoutMs,
-  type ListedFile,
-  listWorkspace,
-  type ReadRanges,
-  readWorkspaceFiles,
-  readWorkspaceRanges,
-  writeWorkspaceFiles,
-} from "./session-files.js";
-
-export type { ListedFile } from "./session-files.js";
+import type { ExecObserver, ExecPlan, SessionContext } from "./session-context.js";
 import type { SessionSettings } from "./session-container.js";
 import { SessionFailedError, SessionLimitError } from "./session-errors.js";
+import type { DeletedFiles, FileCall, FileRangeRequest, ListedFile, ReadRanges } from "./session-files.js";
+import * as workspace from "./session-files.js";
+
+export type { ExecObserver, ExecPlan, SessionContext } from "./session-context.js";
+export type { ListedFile } from "./session-files.js";
 
 /**
  * The states of one session, in order; each method below acts only in the states it belongs to.
@@ -47,40 +35,6 @@ const nextStates: Readonly<Record<SessionState, readonly SessionState[]>> = {
   closing: ["closed"],
   closed: [],
 };
-
-/** One exec as the caller asked for it, validated (service/session-request.ts). */
-export interface ExecPlan {
-  readonly execId: string;
-  /** Code in the session's language, or undefined for a command line. */
-  readonly code: string | undefined;
-  readonly command: readonly string[];
-  readonly args: readonly string[];
-  readonly env: readonly string[];
-  readonly stdin: Uint8Array;
-  readonly timeoutMs: number;
-}
-
-export interface ExecObserver {
-  onStarted?(): void;
-  onOutput?(stream: "stdout" | "stderr", chunk: Buffer): void;
-}
-
-/** What a session needs besides its own settings. */
-export interface SessionContext {
-  readonly agent: AgentConnection;
-  readonly language: Language;
-  readonly outputLimitBytes: number;
-  readonly maxExecs: number;
-  readonly maxListed: number;
-  readonly artifactCaps: ArtifactCaps;
-  /** Compile phases in a session get this long at most (the language's default, cut to the server's maximum). */
-  readonly compileTimeoutMs: number;
-  /** Removes the container; called once, when the session fails or closes. */
-  readonly removeContainer: () => Promise<void>;
-  /** How the container ended, from the engine, once it has (undefined when it cannot say). */
-  readonly inspectEnd: () => Promise<ContainerExit | undefined>;
-  readonly log: Logger;
-}
 
 /** Longest an agent may take beyond an exec's own timeout to answer it before the session counts as broken. */
 const agentAnswerAllowanceMs = 15_000;
@@ -243,31 +197,31 @@ export class Session {
   /** Places files in the workspace (replacing files of the same names); resolves with their names. */
   writeFiles(files: readonly WorkspaceFile[]): Promise<string[]> {
     this.touch();
-    return writeWorkspaceFiles(this.fileCalls, files);
+    return workspace.writeWorkspaceFiles(this.fileCalls, files);
   }
 
   /** Reads files under the artifact rules: caps, no symbolic link followed. */
   readFiles(paths: readonly string[]): Promise<ArtifactCollection> {
     this.touch();
-    return readWorkspaceFiles(this.fileCalls, paths, this.context.artifactCaps);
+    return workspace.readWorkspaceFiles(this.fileCalls, paths, this.context.artifactCaps);
   }
 
   /** Reads parts of files (ReadFiles' ranges), at most the workspace's size in all. */
   readRanges(ranges: readonly FileRangeRequest[]): Promise<ReadRanges> {
     this.touch();
-    return readWorkspaceRanges(this.fileCalls, ranges, this.currentSettings.limits.workspaceBytes);
+    return workspace.readWorkspaceRanges(this.fileCalls, ranges, this.currentSettings.limits.workspaceBytes);
   }
 
   /** Removes files and directories from the workspace, without following symbolic links. */
   deleteFiles(paths: readonly string[]): Promise<DeletedFiles> {
     this.touch();
-    return deleteWorkspaceFiles(this.fileCalls, paths);
+    return workspace.deleteWorkspaceFiles(this.fileCalls, paths);
   }
 
   /** Lists a directory of the workspace, without following symbolic links. */
   listFiles(path: string, recursive: boolean): Promise<{ entries: ListedFile[]; truncated: boolean }> {
     this.touch();
-    return listWorkspace(this.fileCalls, path, recursive, this.context.maxListed);
+    return workspace.listWorkspace(this.fileCalls, path, recursive, this.context.maxListed);
   }
 
   /**
@@ -340,10 +294,10 @@ export class Session {
   /** One of the session's own helpers (file calls), as an exec of its own. */
   private readonly fileCalls: FileCall = (argv, stdin, outputLimit) => {
     const request = {
-      ...this.execRequest({ execId: randomUUID(), timeoutMs: fileCallTimeoutMs }, argv, []),
+      ...this.execRequest({ execId: randomUUID(), timeoutMs: workspace.fileCallTimeoutMs }, argv, []),
       output_limit: outputLimit,
     };
-    return this.runInAgent(request, stdin, fileCallTimeoutMs, {}, undefined, outputLimit);
+    return this.runInAgent(request, stdin, workspace.fileCallTimeoutMs, {}, undefined, outputLimit);
   };
 
   /**

@@ -90,3 +90,18 @@ describe("the floors of src/", () => {
     expect(cycles).toEqual([]);
   });
 });
+
+describe("the size of a file", () => {
+  it("is at most 400 lines in src/ and playground/src/: past it, a file holds more than one thing", () => {
+    const roots = [src, fileURLToPath(new URL("../../playground/src/", import.meta.url))];
+    const files = (folder: string): string[] =>
+      readdirSync(folder, { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory() ? files(join(folder, entry.name)) : [join(folder, entry.name)],
+      );
+    const long = roots
+      .flatMap(files)
+      .map((file) => ({ file, lines: readFileSync(file, "utf8").split("\n").length - 1 }))
+      .filter(({ lines }) => lines > 400);
+    expect(long).toEqual([]);
+  });
+});

@@ -225,6 +225,10 @@ describe("the session agent", () => {
       { data: { "text/plain": "{'a': 20}", "application/json": '{"a": 20}' }, is_main_result: true },
     ]);
     expect((await agent.cell("y = 1")).exit.results).toEqual([]);
+    // An image an object draws itself (as PIL's images do, with _repr_png_) comes back as base64 PNG.
+    const drawn = "class Dot:\n    def _repr_png_(self):\n        return b'\\x89PNG-bytes'\nDot()";
+    const [image] = (await agent.cell(drawn)).exit.results ?? [];
+    expect(Buffer.from(image?.data["image/png"] ?? "", "base64").toString("latin1")).toBe("\x89PNG-bytes");
     expect((await agent.cell("import sys\nsys.exit(4)")).exit.status).toBe(4);
     // A timeout interrupts the cell (KeyboardInterrupt at its next bytecode): the namespace stays.
     const started = performance.now();

@@ -147,8 +147,8 @@ export function wireAurea(options: AureaAppOptions) {
   });
   const shutdown = new AbortController();
   const sessionIds = createSessionIds({ advertiseAddress: config.advertiseAddress, peerSecret: config.peerSecret });
-  // Calls to the other replicas on a caller's behalf (ADVERTISE_ADDRESS set).
-  const peers = createPeerCalls(config.advertiseAddress);
+  // Calls to the other replicas on a caller's behalf: only a replica with an address has peers.
+  const peers = config.advertiseAddress === "" ? undefined : createPeerCalls(config.advertiseAddress);
   const sessions = createSessionManager({
     containers,
     languages,
@@ -214,7 +214,7 @@ export function wireAurea(options: AureaAppOptions) {
     version,
     sessionCounts: () => sessions.counts(),
     claims,
-    peers: config.advertiseAddress === "" ? undefined : peers,
+    peers,
     metrics,
     logCode: config.logCode,
     logger,
@@ -230,16 +230,15 @@ export function wireAurea(options: AureaAppOptions) {
     metrics,
     logger,
   });
-  // With an address of its own, a replica forwards calls for sessions its peers hold.
-  const sessionHandlers =
-    sessionIds.address === ""
-      ? localSessionHandlers
-      : withSessionForwarding(localSessionHandlers, {
-          ids: sessionIds,
-          peers,
-          findPeers: () => findPeers({ peers: config.peers, peerDns: config.peerDns, address: config.advertiseAddress }),
-          logger,
-        });
+  // A replica with peers forwards calls for sessions they hold.
+  const sessionHandlers = !peers
+    ? localSessionHandlers
+    : withSessionForwarding(localSessionHandlers, {
+        ids: sessionIds,
+        peers,
+        findPeers: () => findPeers({ peers: config.peers, peerDns: config.peerDns, address: config.advertiseAddress }),
+        logger,
+      });
   const { handler, services } = createApiHandler({
     sandbox: { ...sandbox, ...sessionHandlers },
     monitor,

@@ -287,17 +287,14 @@ export function familyMissing(
 export function admissionError(error: unknown, runId: string, logger: Logger): ConnectError {
   const message = error instanceof Error ? error.message : String(error);
   const refused = `run ${runId} not admitted: ${message}`;
-  if (error instanceof AdmissionRejected) {
-    logger.info({ run_id: runId, code: Code[Code.ResourceExhausted], reason: message }, "run not admitted");
-    return refusal(refused, Code.ResourceExhausted, error.bound === "key_quota" ? "KEY_QUOTA" : "QUEUE_FULL");
-  }
-  if (error instanceof AdmissionClosed) {
-    logger.info({ run_id: runId, code: Code[Code.Unavailable], reason: message }, "run not admitted");
-    return refusal(refused, Code.Unavailable, "DRAINING");
-  }
-  const code = error instanceof AdmissionAbandoned ? Code.Canceled : Code.Internal;
-  logger.info({ run_id: runId, code: Code[code], reason: message }, "run not admitted");
-  return new ConnectError(refused, code);
+  const failure =
+    error instanceof AdmissionRejected
+      ? refusal(refused, Code.ResourceExhausted, error.bound === "key_quota" ? "KEY_QUOTA" : "QUEUE_FULL")
+      : error instanceof AdmissionClosed
+        ? refusal(refused, Code.Unavailable, "DRAINING")
+        : new ConnectError(refused, error instanceof AdmissionAbandoned ? Code.Canceled : Code.Internal);
+  logger.info({ run_id: runId, code: Code[failure.code], reason: message }, "run not admitted");
+  return failure;
 }
 
 /** A failed build names its failing step; an unreachable engine is UNAVAILABLE. Shared with `POST /build-image`. */

@@ -164,11 +164,6 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
         ranges.length === 0 || paths.length > 0 ? await mapErrorsAsync(() => target.readFiles(paths)) : undefined;
       const parts = ranges.length > 0 ? await mapErrorsAsync(() => target.readRanges(ranges)) : undefined;
       const fields = collection ? artifactFields(collection) : undefined;
-      const rangeSkips = {
-        not_found: ArtifactSkipReason.NOT_FOUND,
-        symlink: ArtifactSkipReason.SYMLINK,
-        special: ArtifactSkipReason.SPECIAL_FILE,
-      };
       return create(ReadFilesResponseSchema, {
         files: fields?.artifacts ?? {},
         binaryFiles: fields?.binaryArtifacts ?? {},
@@ -263,6 +258,13 @@ async function mapErrorsAsync<T>(work: () => Promise<T>): Promise<T> {
     throw toSessionConnectError(error);
   }
 }
+
+/** Why the workspace helper left a range unread, as the skip reasons ReadFiles answers with. */
+const rangeSkips = {
+  not_found: ArtifactSkipReason.NOT_FOUND,
+  symlink: ArtifactSkipReason.SYMLINK,
+  special: ArtifactSkipReason.SPECIAL_FILE,
+} as const;
 
 const fileTypes: Record<ListedFile["type"], FileType> = {
   f: FileType.FILE,

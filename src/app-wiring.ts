@@ -239,7 +239,7 @@ export function wireAurea(options: AureaAppOptions) {
         findPeers: () => findPeers({ peers: config.peers, peerDns: config.peerDns, address: config.advertiseAddress }),
         logger,
       });
-  const { handler, services } = createApiHandler({
+  const { handler, services, mcp } = createApiHandler({
     sandbox: { ...sandbox, ...sessionHandlers },
     monitor,
     families: families.map((family) => family.name),
@@ -247,6 +247,8 @@ export function wireAurea(options: AureaAppOptions) {
     imageBuilder,
     metrics,
     config,
+    selfUrl: () => loopbackUrl(config.host, server.address()?.port ?? config.port),
+    version,
     logger,
   });
   const server = createSinglePortServer({
@@ -281,7 +283,14 @@ export function wireAurea(options: AureaAppOptions) {
     reaper,
     server,
     services,
+    mcp,
   };
+}
+
+/** How this process reaches its own port: loopback when it listens on every address. */
+function loopbackUrl(host: string, port: number): string {
+  if (host === "" || host === "0.0.0.0" || host === "::") return `http://127.0.0.1:${port}`;
+  return host.includes(":") ? `http://[${host}]:${port}` : `http://${host}:${port}`;
 }
 
 /** The parts of a wired server that its lifecycle (app.ts) starts and stops. */

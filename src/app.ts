@@ -123,6 +123,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
         await waitUntil(() => admission.active === 0, 10_000);
       }
       parts.sessions.stop();
+      await parts.mcp?.close();
       await parts.sessions.closeAll("the server is shutting down");
       await parts.server.close(Math.min(graceMs, 2000));
       await parts.warmPool.stop();

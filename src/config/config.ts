@@ -134,6 +134,12 @@ export interface AureaConfig {
   readonly playgroundEnabled: boolean;
   /** Origins browsers may call from (`CORS_ALLOWED_ORIGINS`, comma-separated; none by default; `*` for any). */
   readonly corsAllowedOrigins: readonly string[];
+  /** Serve the MCP endpoint at `/mcp` (`MCP_ENABLED`, default true); it takes the same API keys. */
+  readonly mcpEnabled: boolean;
+  /** MCP sessions held at once (`MCP_MAX_SESSIONS`, default 256); past it a new one is refused. */
+  readonly mcpMaxSessions: number;
+  /** Seconds without a request after which an MCP session ends and its sessions close (`MCP_SESSION_IDLE_TIMEOUT`, 1800). */
+  readonly mcpSessionIdleTimeoutSeconds: number;
   /** How often health asks the engine, seconds (`HEALTH_CHECK_INTERVAL`, default 2). */
   readonly healthCheckIntervalSeconds: number;
   /** pino log level (`LOG_LEVEL`, default `info`). */
@@ -239,6 +245,9 @@ export function parseConfig(env: Env): ConfigResult {
     reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
     playgroundEnabled: read.boolean("PLAYGROUND_ENABLED", true),
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
+    mcpEnabled: read.boolean("MCP_ENABLED", true),
+    mcpMaxSessions: read.integer("MCP_MAX_SESSIONS", 256, 1, 100_000),
+    mcpSessionIdleTimeoutSeconds: read.number("MCP_SESSION_IDLE_TIMEOUT", 1800, 1, 30 * 86_400),
     healthCheckIntervalSeconds: read.number("HEALTH_CHECK_INTERVAL", 2, 0.05, 60),
     logLevel: read.oneOf("LOG_LEVEL", "info", logLevels),
     logCode: read.boolean("LOG_CODE", false),

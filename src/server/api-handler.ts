@@ -16,6 +16,7 @@ import { createReflectionServiceV1, createReflectionServiceV1alpha, DescriptorIn
 import type { SandboxImageBuilder } from "../service/sandbox-image-builder.js";
 import { withCors } from "./cors.js";
 import { withSpecGrpcMessages } from "./grpc-message-encoding.js";
+import { type McpRoute, withMcpRoute } from "./mcp-route.js";
 import { withMetricsRoute } from "./metrics-route.js";
 import { withPlayground } from "./playground-route.js";
 import { restJsonOptions, withRestCompat } from "./rest-compat.js";
@@ -33,16 +34,33 @@ export interface ApiHandlerOptions {
   readonly metrics: AureaMetrics;
   readonly config: Pick<
     AureaConfig,
-    "reflectionEnabled" | "maxRequestBytes" | "authProtectProbes" | "playgroundEnabled" | "corsAllowedOrigins"
+    | "reflectionEnabled"
+    | "maxRequestBytes"
+    | "authProtectProbes"
+    | "playgroundEnabled"
+    | "corsAllowedOrigins"
+    | "mcpEnabled"
+    | "mcpMaxSessions"
+    | "mcpSessionIdleTimeoutSeconds"
   >;
+  /** This server's own address once it listens, for the MCP tools' calls to the API. */
+  readonly selfUrl: () => string;
+  /** The server's version, as MCP's handshake reports it. */
+  readonly version: string;
   readonly logger: Logger;
 }
 
 /**
- * Everything one port answers, outermost first: CORS, the playground's page, /metrics, the REST
- * routes, then Connect, gRPC and gRPC-Web for SandboxService, the health service and reflection.
+ * Everything one port answers, outermost first: CORS, the playground's page, MCP at /mcp, /metrics,
+ * the REST routes, then Connect, gRPC and gRPC-Web for SandboxService, the health service and
+ * reflection.
  */
-export function createApiHandler(options: ApiHandlerOptions): { handler: RequestHandler; services: string[] } {
+export function createApiHandler(options: ApiHandlerOptions): {
+  handler: RequestHandler;
+  services: string[];
+  /** The MCP endpoint, when MCP_ENABLED. */
+  mcp: McpRoute | undefined;
+} {
   const { config, authenticator, metrics, logger } = options;
   const served = [SandboxService, Health, ...(config.reflectionEnabled ? [ServerReflectionV1, ServerReflectionV1alpha] : [])];
   const descriptors = new DescriptorIndex(served);
@@ -79,11 +97,24 @@ export function createApiHandler(options: ApiHandlerOptions): { handler: Request
     metrics.registry,
     config.authProtectProbes && authenticator.enabled ? authenticator : undefined,
   );
+  const mcp = config.mcpEnabled
+    ? withMcpRoute(apiHandler, {
+        authenticator,
+        selfUrl: options.selfUrl,
+        maxSessions: config.mcpMaxSessions,
+        idleTimeoutSeconds: config.mcpSessionIdleTimeoutSeconds,
+        maxRequestBytes: config.maxRequestBytes,
+        allowedOrigins: config.corsAllowedOrigins,
+        version: options.version,
+        logger,
+      })
+    : undefined;
+  const routed = mcp?.handler ?? apiHandler;
   const handler = withCors(
     config.playgroundEnabled
-      ? withPlayground(apiHandler, { directory: join(repositoryRoot(), "dist", "playground"), logger })
-      : apiHandler,
+      ? withPlayground(routed, { directory: join(repositoryRoot(), "dist", "playground"), logger })
+      : routed,
     config.corsAllowedOrigins,
   );
-  return { handler, services: served.map((service) => service.typeName) };
+  return { handler, services: served.map((service) => service.typeName), mcp };
 }

@@ -35,6 +35,8 @@ export interface SinglePortServerOptions {
 export interface SinglePortServer {
   /** Starts listening; resolves with the bound address. */
   listen(): Promise<net.AddressInfo>;
+  /** The bound address once listening, else undefined. */
+  address(): net.AddressInfo | undefined;
   /**
    * Stops accepting connections, lets requests in flight finish for up to `graceMs`, then closes
    * whatever is left.
@@ -106,6 +108,8 @@ export function createSinglePortServer(options: SinglePortServerOptions): Single
         });
       });
     },
+
+    address: () => (listener.listening ? (listener.address() as net.AddressInfo) : undefined),
 
     async close(graceMs) {
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()));

@@ -1,3 +1,4 @@
+import type { AureaConfig } from "../config/config.js";
 import { createHash, randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -42,7 +43,8 @@ export interface SandboxServiceOptions {
   /** Aborted when shutdown's grace period is over: runs still going are killed. */
   readonly shutdownSignal: AbortSignal;
   readonly imageBuilder: SandboxImageBuilder;
-  readonly policy: RunPolicy;
+  /** What runs are checked against, and the session lifetimes ListLanguages reports. */
+  readonly policy: RunPolicy & Pick<AureaConfig, "sessionMaxTtlSeconds" | "sessionDefaultTtlSeconds">;
   /** Versions read from the images, for ListLanguages. */
   readonly versions: LanguageVersions;
   /** Version string reported by Health. */
@@ -194,6 +196,8 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
         ),
         runtimes: [...policy.allowedRuntimes],
         defaultRuntime: policy.defaultRuntime,
+        sessionMaxTtl: policy.sessionMaxTtlSeconds,
+        sessionDefaultTtl: policy.sessionDefaultTtlSeconds,
       });
     },
 

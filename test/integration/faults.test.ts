@@ -8,18 +8,10 @@ import { startAurea } from "../support/aurea-server.js";
 import { aureaContainers, noContainersWithin } from "../support/containers.js";
 import { createGrpcHealthClient } from "../support/grpc-health-client.js";
 import { createGrpcSandboxClient } from "../support/grpc-js-client.js";
+import { waitFor } from "../support/wait-for.js";
 
 const docker = new Docker();
 const sleeper = (seconds: number) => ({ language: "bash", code: `echo started; sleep ${seconds}; echo done`, timeout: 60 });
-
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<number> {
-  const started = performance.now();
-  while (!(await condition())) {
-    if (performance.now() - started > timeoutMs) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return performance.now() - started;
-}
 
 describe("SIGTERM under load", () => {
   it("finishes short runs, cancels long ones at the grace period, removes every container and exits 0", async () => {

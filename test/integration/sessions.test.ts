@@ -7,6 +7,7 @@ import { useAurea } from "../support/aurea-server.js";
 import { aureaContainers, noContainersWithin, removalBoundMs } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 import { grpcErrorDetails } from "../support/error-details.js";
+import { waitFor } from "../support/wait-for.js";
 
 /**
  * Sessions for real: every test creates sessions on a real engine through an independent grpc-js
@@ -23,14 +24,6 @@ async function createSession(client: GrpcSandboxClient, request: Record<string, 
 
 const exec = (client: GrpcSandboxClient, sessionId: string, request: Record<string, unknown>) =>
   client.call("Exec", { session_id: sessionId, ...request }, 120_000);
-
-async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe("a session", () => {
   const server = useAurea({ SESSION_MAX_EXECS: "3", MAX_CONCURRENT_RUNS: "8" });

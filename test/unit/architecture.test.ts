@@ -20,8 +20,10 @@ const allowed: Readonly<Record<string, readonly string[]>> = {
   runner: ["sandbox", "docker", "config", "log"],
   session: ["sandbox", "docker", "runner", "log"],
   service: ["sandbox", "docker", "runner", "session", "config", "log"],
-  server: ["service", "sandbox", "config", "log"],
-  ".": ["sandbox", "docker", "runner", "session", "service", "server", "config", "log"],
+  // The MCP tools speak to the API as any client does: generated types and a Connect client only.
+  mcp: ["config", "log"],
+  server: ["service", "mcp", "sandbox", "config", "log"],
+  ".": ["sandbox", "docker", "runner", "session", "service", "server", "mcp", "config", "log"],
 };
 
 function sourceFiles(folder: string): string[] {

@@ -43,7 +43,9 @@ describe("an answer to a model", () => {
         stdoutTruncated: true,
       }),
     );
-    expect(textOf(result)).toBe("status: RUNTIME_ERROR, exit code 139 (SIGSEGV), 0.250 s, output truncated at the cap\n--- stdout ---\npartial\n");
+    expect(textOf(result)).toBe(
+      "status: RUNTIME_ERROR, exit code 139 (SIGSEGV), 0.250 s, output truncated at the cap\n--- stdout ---\npartial\n",
+    );
     expect(result.structuredContent).toEqual({
       status: "RUNTIME_ERROR",
       exit_code: 139,
@@ -62,7 +64,7 @@ describe("an answer to a model", () => {
         exception: create(ExceptionInfoSchema, {
           name: "KeyError",
           value: "'x'",
-          traceback: 'File "<cell 2>", line 1\nKeyError: \'x\'',
+          traceback: "File \"<cell 2>\", line 1\nKeyError: 'x'",
         }),
         results: [create(CellResultSchema, { data: { "text/plain": "<Figure>", "image/png": "iVBORw0KGgo=" } })],
         binaryArtifacts: { "figure-1.png": png },
@@ -72,7 +74,10 @@ describe("an answer to a model", () => {
     expect(result.content.filter((item) => item.type === "image")).toEqual([
       { type: "image", data: "iVBORw0KGgo=", mimeType: "image/png" },
     ]);
-    expect(result.structuredContent).toMatchObject({ exception: { name: "KeyError", value: "'x'" }, artifacts: ["figure-1.png"] });
+    expect(result.structuredContent).toMatchObject({
+      exception: { name: "KeyError", value: "'x'" },
+      artifacts: ["figure-1.png"],
+    });
   });
 
   it("shows the compiler's output only when the program did not compile, and each judged case", () => {
@@ -107,7 +112,9 @@ describe("an answer to a model", () => {
     ]);
     const result = errorToolResult(refusal);
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toBe("INVALID_ARGUMENT: timeout: above the maximum\nfield timeout: at most 300 seconds\nreason: QUEUE_FULL");
+    expect(textOf(result)).toBe(
+      "INVALID_ARGUMENT: timeout: above the maximum\nfield timeout: at most 300 seconds\nreason: QUEUE_FULL",
+    );
     expect(textOf(errorToolResult(new ConnectError("no", Code.ResourceExhausted)))).toMatch(/^RESOURCE_EXHAUSTED: no/);
   });
 });

@@ -128,6 +128,14 @@ describe("aurea-client (TypeScript)", () => {
     expect((failure as ConnectError).code).toBe(Code.InvalidArgument);
     const fields = (failure as ConnectError).findDetails(BadRequestSchema).flatMap((detail) => detail.fieldViolations);
     expect(fields.map((violation) => violation.field)).toEqual(["timeout"]);
+    const build = async () => {
+      for await (const _event of aurea().buildImage({ family: "no-such-family" })) {
+        // a log line would mean a build started
+      }
+    };
+    const unknownFamily = await build().catch((error: unknown) => error);
+    expect((unknownFamily as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((unknownFamily as ConnectError).rawMessage).toContain("no-such-family");
     const refused = await createAureaClient({ baseUrl: server.current.baseUrl, apiKey: "wrong-key-000000000000" })
       .run({ language: "python", code: "print(1)" })
       .catch((error: unknown) => error);

@@ -29,6 +29,7 @@ import { createSandboxService } from "./service/sandbox-service.js";
 import { createSessionHandlers } from "./service/session-handlers.js";
 import { withSessionForwarding } from "./service/session-forwarding.js";
 import { createSessionIds } from "./service/session-ids.js";
+import { createSessionTakeover } from "./service/session-takeover.js";
 import { createPeerCalls, findPeers } from "./service/peer-calls.js";
 import { createSessionManager } from "./session/session-manager.js";
 
@@ -146,6 +147,8 @@ export function wireAurea(options: AureaAppOptions) {
     maxQueueWaitMs: config.maxQueueWaitSeconds * 1000,
   });
   const shutdown = new AbortController();
+  /** Session containers a draining replica left running for a peer: its final sweep spares them. */
+  const handedOff = new Set<string>();
   const sessionIds = createSessionIds({ advertiseAddress: config.advertiseAddress, peerSecret: config.peerSecret });
   // Calls to the other replicas on a caller's behalf: only a replica with an address has peers.
   const peers = config.advertiseAddress === "" ? undefined : createPeerCalls(config.advertiseAddress);
@@ -168,6 +171,8 @@ export function wireAurea(options: AureaAppOptions) {
       maxTotalBytes: config.artifactMaxTotalBytes,
     },
     compileTimeoutMs: (language) => Math.round((language.compile ? defaultCompileSeconds(language.compile, config) : 0) * 1000),
+    // An adopted session's holder claim goes with it.
+    onForget: (sessionId) => void takeover?.release(sessionId),
     logger,
   });
   const authenticator = new ApiKeyAuthenticator(loadApiKeys(config));
@@ -176,8 +181,22 @@ export function wireAurea(options: AureaAppOptions) {
     instanceId,
     image: () => config.sandboxImage,
     renewEveryMs: config.instanceLeaseIntervalSeconds * 1000,
+    address: config.advertiseAddress,
     logger,
   });
+  // A replica with peers takes over the sessions of a replica that is gone from the shared engine.
+  const takeover = !peers
+    ? undefined
+    : createSessionTakeover({
+        containers,
+        sessions,
+        liveInstances: (found) => lease.liveInstances(found),
+        livePeers: (found) => lease.livePeers(found),
+        instanceId,
+        address: config.advertiseAddress,
+        image: () => config.sandboxImage,
+        logger,
+      });
   const claims = createRequestClaims({
     containers,
     instanceId,
@@ -196,10 +215,14 @@ export function wireAurea(options: AureaAppOptions) {
         ...warmPool.containerIds(),
         ...sessions.containerIds(),
         ...claims.containerIds(),
+        ...(takeover?.containerIds() ?? []),
+        ...handedOff,
         ...(lease.containerId() ? [lease.containerId() as string] : []),
       ]),
     instanceName: config.instanceName,
     foreignAfterMs: config.reaperForeignAfterSeconds * 1000,
+    heldElsewhere: takeover && ((found) => takeover.heldElsewhere(found)),
+    adoptAbandoned: takeover && (() => takeover.adoptAbandoned()),
     logger,
   });
   const sandbox = createSandboxService({
@@ -237,6 +260,8 @@ export function wireAurea(options: AureaAppOptions) {
         ids: sessionIds,
         peers,
         findPeers: () => findPeers({ peers: config.peers, peerDns: config.peerDns, address: config.advertiseAddress }),
+        holds: (sessionId) => sessions.holds(sessionId),
+        takeover,
         logger,
       });
   const { handler, services, mcp } = createApiHandler({
@@ -284,6 +309,8 @@ export function wireAurea(options: AureaAppOptions) {
     server,
     services,
     mcp,
+    takeover,
+    handedOff,
   };
 }
 

@@ -66,6 +66,22 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
     })();
   }
 
+  /**
+   * A draining replica with peers on the engine leaves its sessions running for them to adopt
+   * (session-takeover.ts); without any, it closes them, and the last replica standing also
+   * closes what others left it.
+   */
+  async function endSessions(): Promise<void> {
+    const peers = (await parts.takeover?.peersOnEngine().catch(() => [])) ?? [];
+    if (peers.length > 0) {
+      for (const containerId of parts.sessions.handOff()) parts.handedOff.add(containerId);
+      logger.info({ sessions: parts.handedOff.size, peers }, "sessions handed off to the peers on the engine");
+      return;
+    }
+    await parts.takeover?.adoptAbandoned().catch(() => 0);
+    await parts.sessions.closeAll("the server is shutting down");
+  }
+
   return {
     load: () => ({
       running: admission.active,
@@ -84,7 +100,9 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       // Before the first sweep: this server's lease, so it can tell live servers from dead ones,
       // and the sessions an earlier process of this instance left, which would look orphaned.
       await parts.lease.start();
-      const adopted = await parts.sessions.adopt();
+      // A session another replica took over while this instance was away stays with it.
+      const heldElsewhere = (await parts.takeover?.heldElsewhereNow().catch(() => undefined)) ?? new Set<string>();
+      const adopted = await parts.sessions.adopt((sessionId) => heldElsewhere.has(sessionId));
       parts.sessions.start();
       await parts.reaper.sweep();
       parts.reaper.start(config.reaperIntervalSeconds * 1000);
@@ -124,7 +142,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       }
       parts.sessions.stop();
       await parts.mcp?.close();
-      await parts.sessions.closeAll("the server is shutting down");
+      await endSessions();
       await parts.server.close(Math.min(graceMs, 2000));
       await parts.warmPool.stop();
       await parts.runner.settled();

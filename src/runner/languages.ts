@@ -218,7 +218,7 @@ export const coreFamily = "core";
 
 /** The languages a server runs, by name and alias: made once at start and passed to what needs it. */
 export interface LanguageRegistry {
-  /** The language with this name or alias. */
+  /** The language with this name or alias, in any case (`Python`, `C++`). */
   find(nameOrAlias: string): Language | undefined;
   /** Every language, by name. */
   all(): readonly Language[];
@@ -270,7 +270,8 @@ export function createLanguageRegistry(
   languages.sort((a, b) => a.name.localeCompare(b.name));
   const families = new Set(languages.map((language) => language.family));
   return {
-    find: (key) => byName.get(key),
+    // Names are lowercase; people type `Python`, `C`, `Java`: the same language.
+    find: (key) => byName.get(key.toLowerCase()),
     all: () => languages,
     names: () => languages.map((language) => language.name),
     families: () => [coreFamily, ...[...families].filter((family) => family !== coreFamily).sort()],

@@ -13,6 +13,8 @@ import { containerLabels, toMarkerCreateOptions } from "../docker/container-opti
 
 /** Label of a lease container (besides managed and instance). */
 export const leaseLabel = "dev.aurea.lease";
+/** The address of the replica holding the lease (ADVERTISE_ADDRESS), when it has one. */
+export const leaseAddressLabel = "dev.aurea.lease-address";
 
 /** Renewals a lease may miss before its server counts as dead. */
 const renewalsMissed = 3;
@@ -23,6 +25,8 @@ export interface InstanceLeaseOptions {
   /** Any image on the engine: a lease is created, never started. */
   readonly image: () => string;
   readonly renewEveryMs: number;
+  /** This replica's address, written on its leases, so peers on the engine can be told apart; "" for none. */
+  readonly address?: string;
   readonly logger: Logger;
 }
 
@@ -38,6 +42,8 @@ export interface InstanceLease {
    * undefined when this server holds no lease yet (then nobody can be judged dead).
    */
   liveInstances(found: readonly ManagedContainer[]): ReadonlySet<string> | undefined;
+  /** From every managed container: the addresses of the other live replicas that have one (peers on this engine). */
+  livePeers(found: readonly ManagedContainer[]): string[];
 }
 
 export function createInstanceLease(options: InstanceLeaseOptions): InstanceLease {
@@ -54,7 +60,7 @@ export function createInstanceLease(options: InstanceLeaseOptions): InstanceLeas
           image: options.image(),
           instanceId: options.instanceId,
           purpose: "lease",
-          labels: { [leaseLabel]: "true" },
+          labels: { [leaseLabel]: "true", ...(options.address ? { [leaseAddressLabel]: options.address } : {}) },
         }),
       );
     } catch (error) {
@@ -80,6 +86,15 @@ export function createInstanceLease(options: InstanceLeaseOptions): InstanceLeas
       current = undefined;
     },
     containerId: () => current,
+    livePeers(found) {
+      const live = this.liveInstances(found) ?? new Set<string>();
+      const addresses = found
+        .filter((lease) => lease.labels[leaseLabel] === "true" && lease.labels[containerLabels.instance] !== options.instanceId)
+        .filter((lease) => live.has(lease.labels[containerLabels.instance] ?? ""))
+        .map((lease) => lease.labels[leaseAddressLabel] ?? "")
+        .filter((address) => address !== "" && address !== options.address);
+      return [...new Set(addresses)];
+    },
     liveInstances(found) {
       const leases = found.filter((container) => container.labels[leaseLabel] === "true");
       const own = leases.find((lease) => lease.id === current);

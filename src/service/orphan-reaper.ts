@@ -21,6 +21,13 @@ export interface OrphanReaperOptions {
    * when this server holds no lease yet, and then no other instance's container is touched.
    */
   readonly liveInstances: (found: readonly ManagedContainer[]) => ReadonlySet<string> | undefined;
+  /** Sessions another live replica adopted (session-takeover.ts): never touched. */
+  readonly heldElsewhere?: (found: readonly ManagedContainer[]) => ReadonlySet<string>;
+  /**
+   * Before each periodic sweep: adopt the sessions no live replica holds (their replica died or
+   * handed them off), rather than leave them unserved until they expire. Replicas with peers only.
+   */
+  readonly adoptAbandoned?: () => Promise<number>;
   readonly logger: Logger;
 }
 
@@ -58,6 +65,7 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
     const now = Date.now();
     const live = options.liveContainers();
     const liveInstances = options.liveInstances(found);
+    const heldElsewhere = options.heldElsewhere?.(found) ?? new Set<string>();
     for (const container of found) {
       if (container.labels[containerLabels.managed] !== "true" || live.has(container.id)) continue;
       const owner = container.labels[containerLabels.instance] ?? "";
@@ -66,6 +74,7 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
       if (!own && (liveInstances === undefined || liveInstances.has(owner))) continue;
       const age = now - container.createdAtMs;
       const session = readSessionLabels(container.labels);
+      if (session && heldElsewhere.has(session.sessionId)) continue;
       if (session) {
         // A session lives across calls and server restarts: another server's is left alone until
         // it expires; this server's (by INSTANCE_NAME) that it does not hold was not adopted.
@@ -98,7 +107,12 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
         await sweeping;
         return sweepOnce(true);
       }
-      sweeping ??= sweepOnce(false).finally(() => (sweeping = undefined));
+      sweeping ??= (async () => {
+        await options
+          .adoptAbandoned?.()
+          .catch((error: Error) => options.logger.warn({ err: error.message }, "abandoned sessions not adopted"));
+        return sweepOnce(false);
+      })().finally(() => (sweeping = undefined));
       return sweeping;
     },
     start(intervalMs) {

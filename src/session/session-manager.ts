@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
+import type { ContainerClient, ContainerExit, ManagedContainer } from "../docker/container-client.js";
 import { containerLabels } from "../docker/container-options.js";
 import type { SandboxShape } from "../sandbox/limits.js";
 import type { Language, LanguageRegistry } from "../runner/languages.js";
@@ -39,6 +39,8 @@ export interface SessionManagerOptions {
   readonly artifactCaps: ArtifactCaps;
   /** A new session's id (service/session-ids.ts names the owner in it); random when omitted. */
   readonly newSessionId?: () => string;
+  /** Told when a session is forgotten (closed, failed and said, handed off): its holder claim goes. */
+  readonly onForget?: (sessionId: string) => void;
   /** The compile timeout of a language in a session. */
   readonly compileTimeoutMs: (language: Language) => number;
   readonly logger: Logger;
@@ -57,8 +59,24 @@ export interface SessionManager {
   get(id: string, ownerId: string): Session;
   list(ownerId: string): Session[];
   close(id: string, ownerId: string, reason: string): Promise<Session>;
-  /** Takes over the running sessions an earlier process of this instance left; resolves with how many. */
-  adopt(): Promise<number>;
+  /**
+   * Takes over the running sessions an earlier process of this instance left; resolves with how
+   * many. `heldElsewhere` names sessions another live replica adopted since: they are left alone.
+   */
+  adopt(heldElsewhere?: (sessionId: string) => boolean): Promise<number>;
+  /**
+   * Takes over one running session container another replica left (it is gone): attaches to its
+   * agent as adopt() does. Undefined when the container is over (expired, stopped) or its agent
+   * does not answer; the container is then removed.
+   */
+  adoptContainer(container: ManagedContainer): Promise<Session | undefined>;
+  /** Whether this server holds the session now. */
+  holds(id: string): boolean;
+  /**
+   * Leaves every session running without this server (a draining replica whose peers will adopt
+   * them): detaches from each agent and forgets it; answers the containers left.
+   */
+  handOff(): string[];
   /** Closes every session (shutdown); resolves when their containers are gone. */
   closeAll(reason: string): Promise<void>;
   /** Starts and stops the sweeps for expired and idle sessions. */
@@ -140,6 +158,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   function forget(session: Session): void {
     sessions.delete(session.id);
     failedAt.delete(session.id);
+    options.onForget?.(session.id);
   }
 
   async function closeAndForget(session: Session, reason: string): Promise<void> {
@@ -147,6 +166,40 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       await session.close(reason);
     } finally {
       forget(session);
+    }
+  }
+
+  async function adoptContainer(container: ManagedContainer): Promise<Session | undefined> {
+    const labels = readSessionLabels(container.labels);
+    if (!labels) return undefined;
+    const held = sessions.get(labels.sessionId);
+    if (held) return held;
+    const log = logger.child({ session_id: labels.sessionId });
+    const over = async () => {
+      log.info({ container: container.id, state: container.state }, "session left by an earlier process is over: removed");
+      await remove(container.id, log);
+      return undefined;
+    };
+    if (container.state !== "running" || !options.languages.find(labels.settings.language)) return over();
+    try {
+      const agent = new AgentConnection(await containers.attach(container.id), log);
+      const answer = await agent.hello(5_000);
+      // The labels hold the times it was created with; the agent, those UpdateSession set since.
+      const { createdAtMs } = labels.settings;
+      const settings = answer.times
+        ? { ...labels.settings, ...answer.times, ttlMs: answer.times.expiresAtMs - createdAtMs }
+        : labels.settings;
+      if (Date.now() >= settings.expiresAtMs) {
+        agent.detach();
+        return over();
+      }
+      const session = register(labels.sessionId, labels.ownerId, container.id, settings, agent, true, log);
+      log.info({ container: container.id, execs_running: answer.execs, left_by: labels.instanceName }, "session adopted");
+      return session;
+    } catch (error) {
+      log.warn({ container: container.id, err: (error as Error).message }, "session could not be adopted: removed");
+      await remove(container.id, log);
+      return undefined;
     }
   }
 
@@ -242,8 +295,8 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       return session;
     },
 
-    async adopt() {
-      let found: Awaited<ReturnType<ContainerClient["listByLabels"]>>;
+    async adopt(heldElsewhere = () => false) {
+      let found: ManagedContainer[];
       try {
         found = await containers.listByLabels({
           [containerLabels.managed]: "true",
@@ -256,38 +309,23 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       let adopted = 0;
       for (const container of found) {
         const labels = readSessionLabels(container.labels);
-        if (!labels || sessions.has(labels.sessionId)) continue;
-        const log = logger.child({ session_id: labels.sessionId });
-        const over = () => {
-          log.info({ container: container.id, state: container.state }, "session left by an earlier process is over: removed");
-          return remove(container.id, log);
-        };
-        if (container.state !== "running" || !options.languages.find(labels.settings.language)) {
-          await over();
-          continue;
-        }
-        try {
-          const agent = new AgentConnection(await containers.attach(container.id), log);
-          const answer = await agent.hello(5_000);
-          // The labels hold the times it was created with; the agent, those UpdateSession set since.
-          const { createdAtMs } = labels.settings;
-          const settings = answer.times
-            ? { ...labels.settings, ...answer.times, ttlMs: answer.times.expiresAtMs - createdAtMs }
-            : labels.settings;
-          if (Date.now() >= settings.expiresAtMs) {
-            agent.detach();
-            await over();
-            continue;
-          }
-          register(labels.sessionId, labels.ownerId, container.id, settings, agent, true, log);
-          adopted += 1;
-          log.info({ container: container.id, execs_running: answer.execs }, "session adopted");
-        } catch (error) {
-          log.warn({ container: container.id, err: (error as Error).message }, "session could not be adopted: removed");
-          await remove(container.id, log);
-        }
+        if (!labels || sessions.has(labels.sessionId) || heldElsewhere(labels.sessionId)) continue;
+        if (await adoptContainer(container)) adopted += 1;
       }
       return adopted;
+    },
+
+    adoptContainer,
+
+    holds: (id) => sessions.has(id),
+
+    handOff() {
+      const left = [...sessions.values()].filter((session) => session.state === "active");
+      for (const session of left) {
+        session.detach("handed off: a peer adopts it");
+        forget(session);
+      }
+      return left.map((session) => session.containerId);
     },
 
     async closeAll(reason) {

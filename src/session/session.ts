@@ -54,6 +54,8 @@ export class Session {
   /** Cells of a stateful session run one after another, in arrival order. */
   private cellQueue: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
+  /** Let go of (detach): whatever happens to the agent's stream now is not this server's to act on. */
+  private detached = false;
   /** Once failed: how the container ended, as the engine said. */
   private ending: Promise<ContainerExit | undefined> | undefined;
 
@@ -243,9 +245,14 @@ export class Session {
     return this.closing;
   }
 
-  /** Leaves the container running without this server (a restart may adopt it). */
-  detach(): void {
+  /**
+   * Leaves the container running without this server, for a restart or a peer to adopt: the
+   * agent's stream is let go, and losing it is no failure (the container is not removed).
+   */
+  detach(reason: string): void {
+    this.detached = true;
     this.context.agent.detach();
+    this.context.log.info({ container: this.containerId }, `session left running: ${reason}`);
   }
 
   /**
@@ -253,7 +260,7 @@ export class Session {
    * ended (before it is removed), and the next call hears why.
    */
   fail(cause: string): void {
-    if (this.current !== "active") return;
+    if (this.current !== "active" || this.detached) return;
     this.failure = cause;
     this.enter("failed");
     this.ending = (async () => {

@@ -120,3 +120,46 @@ describe("a remote engine over TCP with TLS", () => {
     expect(await remote.listContainers({ all: true, filters: { label: ["dev.aurea.managed=true"] } })).toEqual([]);
   }, 120_000);
 });
+
+describe("replicas on two engines", () => {
+  it("forward a session call to its owner on the other engine, and say NOT_FOUND naming the owner once it is gone", async () => {
+    const secret = "two-engines-secret-0123456789";
+    const [ownerPort, remotePort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+    const peerEnv = (port: number, peer: number) => ({
+      ADVERTISE_ADDRESS: `127.0.0.1:${port}`,
+      PEER_SECRET: secret,
+      PEERS: `127.0.0.1:${peer}`,
+      INSTANCE_LEASE_INTERVAL: "1",
+    });
+    // The owner on this machine's engine; the other replica on the TLS engine.
+    const owner = await spawnServer({ INSTANCE_NAME: "two-engines-owner", ...peerEnv(ownerPort, remotePort) }, ownerPort);
+    aurea = await spawnServer(
+      { ...tlsEnv(), INSTANCE_NAME: "two-engines-remote", ...peerEnv(remotePort, ownerPort) },
+      remotePort,
+    );
+    const atOwner = createGrpcSandboxClient(owner.port);
+    const elsewhere = createGrpcSandboxClient(aurea.port);
+    try {
+      const created = await atOwner.call("CreateSession", { language: "bash" });
+      const sessionId = created.session_id as string;
+      expect(await elsewhere.call("Exec", { session_id: sessionId, code: "echo forwarded" })).toMatchObject({
+        stdout: "forwarded\n",
+      });
+      await elsewhere.call("WriteFiles", { session_id: sessionId, files: { "a.txt": "across engines" } });
+      expect((await atOwner.call("ReadFiles", { session_id: sessionId, paths: ["a.txt"] })).files).toEqual({
+        "a.txt": "across engines",
+      });
+      // Its only peer is on another engine: stopping, the owner closes its sessions.
+      expect(await owner.stop()).toBe(0);
+      const gone = await elsewhere
+        .call("Exec", { session_id: sessionId, code: "echo x" })
+        .catch((error: { code: number; details: string }) => error);
+      expect(gone).toMatchObject({ code: 5 });
+      expect((gone as { details: string }).details).toContain(`the replica that held it (127.0.0.1:${ownerPort}) is gone`);
+    } finally {
+      atOwner.close();
+      elsewhere.close();
+      await owner.stop().catch(() => undefined);
+    }
+  }, 120_000);
+});

@@ -160,14 +160,22 @@ describe("a session on two replicas", () => {
     for (const id of mine) await client(other, alice).call("CloseSession", { session_id: id });
   });
 
-  it("says NOT_FOUND, naming the owner, when the replica holding the session is gone", async () => {
+  it("takes over, from the engine they share, the session of a replica that stopped", async () => {
     const gone = await replica();
     const id = (await client(gone, alice).call("CreateSession", { language: "bash" })).session_id as string;
+    await client(gone, alice).call("WriteFiles", { session_id: id, files: { "kept.txt": "kept" } });
+    // It has peers on the engine: it leaves the session running for them instead of closing it.
     await gone.stop();
-    const refused = (await client(other, alice)
+    const answered = await client(other, alice).call("GetSession", { session_id: id });
+    expect(answered.session).toMatchObject({ state: "SESSION_STATE_ACTIVE", adopted: true });
+    expect((await client(owner, alice).call("ReadFiles", { session_id: id, paths: ["kept.txt"] })).files).toEqual({
+      "kept.txt": "kept",
+    });
+    // Another key still cannot see it.
+    const refused = (await client(owner, bob)
       .call("GetSession", { session_id: id })
       .catch((error: unknown) => error)) as grpc.ServiceError;
     expect(refused.code).toBe(grpc.status.NOT_FOUND);
-    expect(refused.details).toContain(`the replica that holds it (127.0.0.1:${gone.port}) does not answer`);
+    await client(owner, alice).call("CloseSession", { session_id: id });
   });
 });

@@ -104,6 +104,21 @@ describe("language data files", () => {
     expect(repositoryLanguages.find("brainfuck")).toBeUndefined();
   });
 
+  it("finds names and aliases as people type them, in any case", () => {
+    for (const [typed, name] of [
+      ["Python", "python"],
+      ["JAVA", "java"],
+      ["C", "c"],
+      ["R", "r"],
+      ["C++", "cpp"],
+      ["C#", "csharp"],
+      ["Golang", "go"],
+      ["TypeScript", "typescript"],
+    ]) {
+      expect(repositoryLanguages.find(typed!)?.name, typed).toBe(name);
+    }
+  });
+
   it("has a Dockerfile for every family a language names, core first", () => {
     const families = imageFamilies(repositoryLanguages, "aurea-sandbox:latest", "Dockerfile.sandbox");
     expect(families[0]).toMatchObject({

@@ -38,7 +38,7 @@ export type RunRequest = Message<"aurea.sandbox.v1.RunRequest"> & {
 
   /**
    * Language of `code`: a name or alias ListLanguages lists (`python` or `py`, `javascript` or
-   * `js`, `bash` or `sh`, ...). Case-sensitive. Anything else is INVALID_ARGUMENT.
+   * `js`, `bash` or `sh`, ...), in any case (`Python`, `C++`). Anything else is INVALID_ARGUMENT.
    *
    * @generated from field: string language = 2;
    */

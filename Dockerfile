@@ -30,7 +30,8 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nodejs \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
- && useradd --uid 10002 --user-group --no-create-home --home-dir /app aurea
+ && useradd --uid 10002 --user-group --no-create-home --home-dir /app aurea \
+ && install -d -o 10002 -g 10002 /var/lib/aurea/snapshots
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules

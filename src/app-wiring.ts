@@ -32,6 +32,7 @@ import { createSessionIds } from "./service/session-ids.js";
 import { createSessionTakeover } from "./service/session-takeover.js";
 import { createPeerCalls, findPeers } from "./service/peer-calls.js";
 import { createSessionManager } from "./session/session-manager.js";
+import { createSnapshotStore } from "./session/snapshot-store.js";
 
 import { createApiHandler } from "./server/api-handler.js";
 import type Docker from "dockerode";
@@ -152,6 +153,12 @@ export function wireAurea(options: AureaAppOptions) {
   const sessionIds = createSessionIds({ advertiseAddress: config.advertiseAddress, peerSecret: config.peerSecret });
   // Calls to the other replicas on a caller's behalf: only a replica with an address has peers.
   const peers = config.advertiseAddress === "" ? undefined : createPeerCalls(config.advertiseAddress);
+  const snapshots = createSnapshotStore({
+    directory: config.snapshotDir,
+    maxBytesPerKey: config.snapshotMaxBytesPerKey,
+    ttlMs: config.snapshotTtlSeconds * 1000,
+    logger,
+  });
   const sessions = createSessionManager({
     containers,
     languages,
@@ -171,6 +178,7 @@ export function wireAurea(options: AureaAppOptions) {
       maxTotalBytes: config.artifactMaxTotalBytes,
     },
     compileTimeoutMs: (language) => Math.round((language.compile ? defaultCompileSeconds(language.compile, config) : 0) * 1000),
+    snapshots,
     // An adopted session's holder claim goes with it.
     onForget: (sessionId) => void takeover?.release(sessionId),
     logger,
@@ -250,6 +258,7 @@ export function wireAurea(options: AureaAppOptions) {
     policy,
     shutdownSignal: shutdown.signal,
     ownerAddress: sessionIds.address,
+    snapshots,
     metrics,
     logger,
   });
@@ -311,6 +320,7 @@ export function wireAurea(options: AureaAppOptions) {
     mcp,
     takeover,
     handedOff,
+    snapshots,
   };
 }
 

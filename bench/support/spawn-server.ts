@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -55,6 +56,7 @@ export async function spawnServer(env: Record<string, string> = {}, port?: numbe
       PORT: String(listenPort),
       LOG_LEVEL: "info",
       SANDBOX_BUILD_ON_START: "false",
+      SNAPSHOT_DIR: join(tmpdir(), "aurea-test-snapshots"),
       WARM_POOL_SIZE: "0",
       ...env,
     },

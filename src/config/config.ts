@@ -134,6 +134,12 @@ export interface AureaConfig {
   readonly playgroundEnabled: boolean;
   /** Origins browsers may call from (`CORS_ALLOWED_ORIGINS`, comma-separated; none by default; `*` for any). */
   readonly corsAllowedOrigins: readonly string[];
+  /** Where session snapshots are kept (`SNAPSHOT_DIR`, default /var/lib/aurea/snapshots); replicas sharing it share snapshots. */
+  readonly snapshotDir: string;
+  /** Most bytes one key's snapshots may take in all (`SNAPSHOT_MAX_BYTES_PER_KEY`, default 1g). */
+  readonly snapshotMaxBytesPerKey: number;
+  /** How long a snapshot is kept, seconds (`SNAPSHOT_TTL`, default 604800: a week). */
+  readonly snapshotTtlSeconds: number;
   /** Serve the MCP endpoint at `/mcp` (`MCP_ENABLED`, default true); it takes the same API keys. */
   readonly mcpEnabled: boolean;
   /** MCP sessions held at once (`MCP_MAX_SESSIONS`, default 256); past it a new one is refused. */
@@ -245,6 +251,9 @@ export function parseConfig(env: Env): ConfigResult {
     reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
     playgroundEnabled: read.boolean("PLAYGROUND_ENABLED", true),
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),
+    snapshotDir: read.string("SNAPSHOT_DIR", "/var/lib/aurea/snapshots"),
+    snapshotMaxBytesPerKey: read.byteSize("SNAPSHOT_MAX_BYTES_PER_KEY", "1g", 0, 1024 * gibibyte),
+    snapshotTtlSeconds: read.number("SNAPSHOT_TTL", 604_800, 1, 365 * 86_400),
     mcpEnabled: read.boolean("MCP_ENABLED", true),
     mcpMaxSessions: read.integer("MCP_MAX_SESSIONS", 256, 1, 100_000),
     mcpSessionIdleTimeoutSeconds: read.number("MCP_SESSION_IDLE_TIMEOUT", 1800, 1, 30 * 86_400),

@@ -45,6 +45,8 @@ export interface ContainerClient {
   readUsage(id: string, timeoutMs: number): Promise<ContainerUsage>;
   /** Force-removes the container and its anonymous volumes; one already gone is not an error. */
   remove(id: string): Promise<void>;
+  /** Freezes (true) or thaws (false) every process of a running container (the cgroup freezer). */
+  setPaused(id: string, paused: boolean): Promise<void>;
   /** Lists containers, running or not, that carry all the given labels. */
   listByLabels(labels: Readonly<Record<string, string>>): Promise<ManagedContainer[]>;
 }
@@ -167,6 +169,12 @@ export class DockerodeContainerClient implements ContainerClient {
     } catch (error) {
       if (!(error instanceof ContainerGoneError)) throw error;
     }
+  }
+
+  async setPaused(id: string, paused: boolean): Promise<void> {
+    await engineCall(this.logger, paused ? "pause container" : "unpause container", { container: id }, (abortSignal) =>
+      paused ? this.docker.getContainer(id).pause({ abortSignal }) : this.docker.getContainer(id).unpause({ abortSignal }),
+    );
   }
 
   async listByLabels(labels: Readonly<Record<string, string>>): Promise<ManagedContainer[]> {

@@ -28,7 +28,9 @@ export type RefusalReason =
   /** The server is shutting down and takes no new work: another replica will. */
   | "DRAINING"
   /** A request with this request_id ran before and its result is not to be had here. */
-  | "REQUEST_ID_HELD";
+  | "REQUEST_ID_HELD"
+  /** The key's snapshots take as many bytes as SNAPSHOT_MAX_BYTES_PER_KEY allows. */
+  | "SNAPSHOT_QUOTA";
 
 /** One thing wrong with a request, naming the field by its path in the request (`tests[3].timeout`). */
 export interface FieldViolation {

@@ -91,9 +91,12 @@ export function withSessionForwarding(handlers: SessionHandlers, options: Sessio
     );
   }
 
-  function unary<K extends Exclude<keyof SessionHandlers, "createSession" | "listSessions" | "execStream">>(
-    method: K,
-  ): SessionHandlers[K] {
+  function unary<
+    K extends Exclude<
+      keyof SessionHandlers,
+      "createSession" | "listSessions" | "execStream" | "listSnapshots" | "deleteSnapshot"
+    >,
+  >(method: K): SessionHandlers[K] {
     const local = handlers[method] as (request: { sessionId: string }, context: HandlerContext) => Promise<unknown>;
     const forwarded = async (request: { sessionId: string }, context: HandlerContext) => {
       let address = peerFor(request.sessionId, context);
@@ -146,6 +149,9 @@ export function withSessionForwarding(handlers: SessionHandlers, options: Sessio
     getSession: unary("getSession"),
     updateSession: unary("updateSession"),
     closeSession: unary("closeSession"),
+    pauseSession: unary("pauseSession"),
+    resumeSession: unary("resumeSession"),
+    snapshotSession: unary("snapshotSession"),
     async *execStream(request, context) {
       let address = peerFor(request.sessionId, context);
       for (let hop = 0; hop < 3 && address !== undefined; hop++) {

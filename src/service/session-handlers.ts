@@ -23,12 +23,22 @@ import {
   SessionInfoSchema,
   SessionState,
   WriteFilesResponseSchema,
+  OnIdle,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
 import type { RunOutcome } from "../runner/run-spec.js";
 import type { ExecObserver, ListedFile, Session } from "../session/session.js";
-import { SessionFailedError, SessionFileError, SessionLimitError, SessionNotFoundError } from "../session/session-errors.js";
+import {
+  SessionBusyError,
+  SessionFailedError,
+  SessionFileError,
+  SessionLimitError,
+  SessionNotFoundError,
+  SnapshotStoreError,
+} from "../session/session-errors.js";
 import type { SessionManager } from "../session/session-manager.js";
+import type { SnapshotStore } from "../session/snapshot-store.js";
+import { createSnapshotHandlers } from "./snapshot-handlers.js";
 import type { Admission } from "./admission.js";
 import { callerKey } from "./api-keys.js";
 import { AsyncQueue } from "./async-queue.js";
@@ -41,6 +51,7 @@ import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
 import {
   type Checked,
   type SessionPolicy,
+  fromSnapshot,
   validateCreateSession,
   validateExec,
   validateListFiles,
@@ -61,6 +72,8 @@ export interface SessionHandlersOptions {
   /** This replica's address (ADVERTISE_ADDRESS), told to clients that can call the owner directly; "" for none. */
   readonly ownerAddress: string;
   readonly metrics: Pick<AureaMetrics, "recordExec">;
+  /** Where snapshots are kept (SNAPSHOT_DIR). */
+  readonly snapshots: SnapshotStore;
   readonly logger: Logger;
 }
 
@@ -75,7 +88,12 @@ type SessionRpcs =
   | "listFiles"
   | "getSession"
   | "listSessions"
-  | "closeSession";
+  | "closeSession"
+  | "pauseSession"
+  | "resumeSession"
+  | "snapshotSession"
+  | "listSnapshots"
+  | "deleteSnapshot";
 
 /** The session RPCs of SandboxService: validation and error mapping around the session manager. */
 export function createSessionHandlers(options: SessionHandlersOptions): Pick<ServiceImpl<typeof SandboxService>, SessionRpcs> {
@@ -84,6 +102,12 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
   const session = (id: string, context: HandlerContext) => {
     if (id === "") throw invalidArgument([{ field: "session_id", description: "is required" }]);
     return mapErrors(() => sessions.get(id, ownerOf(context)));
+  };
+  /** The session, for a call that uses it: a paused one is resumed first. */
+  const using = async (id: string, context: HandlerContext) => {
+    const target = session(id, context);
+    await mapErrorsAsync(() => target.resume());
+    return target;
   };
 
   /** Runs `work` holding an admission slot, as a run would. */
@@ -96,13 +120,13 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     }
   }
 
-  function execute(
+  async function execute(
     request: Parameters<ServiceImpl<typeof SandboxService>["exec"]>[0],
     context: HandlerContext,
     execId: string,
     observer: ExecObserver,
   ) {
-    const target = session(request.sessionId, context);
+    const target = await using(request.sessionId, context);
     const plan = valid(validateExec(request, policy, execId, target.settings.expiresAtMs - Date.now()), logger, execId);
     return admitted(execId, context, async (signal) => {
       const started = performance.now();
@@ -114,17 +138,40 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
   }
 
   return {
+    ...createSnapshotHandlers({
+      sessions,
+      snapshots: options.snapshots,
+      ownerOf,
+      session,
+      sessionInfo,
+      mapErrorsAsync,
+      logger,
+    }),
     async createSession(request, context) {
       const id = `session for ${request.language || "?"}`;
-      const plan = valid(validateCreateSession(request, policy, ownerOf(context)), logger, id);
+      const snapshot =
+        request.fromSnapshot === ""
+          ? undefined
+          : await mapErrorsAsync(() => options.snapshots.load(request.fromSnapshot, ownerOf(context)));
+      const asked = snapshot ? valid(fromSnapshot(request, snapshot.meta, policy), logger, id) : request;
+      const plan = valid(validateCreateSession(asked, policy, ownerOf(context)), logger, id);
       checkReady(options, "session", plan.language);
       const created = await admitted("session", context, (signal) => sessions.create(plan, signal));
+      if (snapshot) {
+        await mapErrorsAsync(() => created.restoreWorkspace(snapshot.archive)).catch(async (error: unknown) => {
+          await sessions.close(created.id, plan.ownerId, "its snapshot could not be restored").catch(() => undefined);
+          throw error;
+        });
+        logger.info({ session_id: created.id, snapshot_id: snapshot.meta.id }, "session restored from a snapshot");
+      }
       const info = sessionInfo(created);
       return create(CreateSessionResponseSchema, {
         sessionId: created.id,
         expiresAt: info.expiresAt,
         session: info,
         ownerAddress: options.ownerAddress,
+        // Only files are snapshotted here: no interpreter memory is restored.
+        stateRestored: false,
       });
     },
 
@@ -150,14 +197,14 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     },
 
     async writeFiles(request, context) {
-      const target = session(request.sessionId, context);
+      const target = await using(request.sessionId, context);
       const files = valid(validateWriteFiles(request, policy, target.settings.limits.workspaceBytes), logger, target.id);
       const names = await mapErrorsAsync(() => target.writeFiles(files));
       return create(WriteFilesResponseSchema, { names });
     },
 
     async readFiles(request, context) {
-      const target = session(request.sessionId, context);
+      const target = await using(request.sessionId, context);
       const { paths, ranges } = valid(validateReadFiles(request), logger, target.id);
       // Ranges alone read no whole file; paths alone (or neither: the whole workspace) read no range.
       const collection =
@@ -179,7 +226,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     },
 
     async deleteFiles(request, context) {
-      const target = session(request.sessionId, context);
+      const target = await using(request.sessionId, context);
       const paths = valid(validateDeleteFiles(request), logger, target.id);
       const done = await mapErrorsAsync(() => target.deleteFiles(paths));
       const skipped = [
@@ -190,7 +237,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     },
 
     async listFiles(request, context) {
-      const target = session(request.sessionId, context);
+      const target = await using(request.sessionId, context);
       const path = valid(validateListFiles(request), logger, target.id);
       const listing = await mapErrorsAsync(() => target.listFiles(path, request.recursive));
       return create(ListFilesResponseSchema, { entries: listing.entries.map(fileEntry), truncated: listing.truncated });
@@ -237,7 +284,9 @@ function toSessionConnectError(error: unknown): unknown {
   if (error instanceof SessionNotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof SessionFailedError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (error instanceof SessionFileError) return new ConnectError(error.message, Code.FailedPrecondition);
-  if (error instanceof SessionLimitError) return refusal(error.message, Code.ResourceExhausted, "SESSION_LIMIT");
+  if (error instanceof SessionLimitError) return refusal(error.message, Code.ResourceExhausted, error.reason);
+  if (error instanceof SessionBusyError) return new ConnectError(error.message, Code.FailedPrecondition);
+  if (error instanceof SnapshotStoreError) return new ConnectError(error.message, Code.Unavailable);
   if (error instanceof EngineUnavailableError) return refusal(error.message, Code.Unavailable, "ENGINE_UNAVAILABLE");
   if (error instanceof ImageMissingError) return new ConnectError(error.message, Code.Unavailable);
   return error;
@@ -285,10 +334,13 @@ function fileEntry(entry: ListedFile) {
 
 const sessionStates = {
   active: SessionState.ACTIVE,
+  paused: SessionState.PAUSED,
   failed: SessionState.FAILED,
   closing: SessionState.CLOSED,
   closed: SessionState.CLOSED,
 };
+
+const idleActions = { close: OnIdle.CLOSE, pause: OnIdle.PAUSE, snapshot: OnIdle.SNAPSHOT } as const;
 
 /** A session on the wire. Pure. */
 export function sessionInfo(session: Session) {
@@ -313,6 +365,8 @@ export function sessionInfo(session: Session) {
     interpreterRunning: live.interpreterRunning,
     statesLost: live.statesLost,
     adopted: session.adopted,
+    onIdle: idleActions[settings.onIdle ?? "close"],
+    pausedAt: session.pausedAt === undefined ? undefined : timestampFromMs(session.pausedAt),
   });
 }
 

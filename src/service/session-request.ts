@@ -1,11 +1,12 @@
-import type {
-  CreateSessionRequest,
-  ExecRequest,
-  ListFilesRequest,
-  ReadFilesRequest,
-  UpdateSessionRequest,
-  DeleteFilesRequest,
-  WriteFilesRequest,
+import {
+  type CreateSessionRequest,
+  OnIdle,
+  type ExecRequest,
+  type ListFilesRequest,
+  type ReadFilesRequest,
+  type UpdateSessionRequest,
+  type DeleteFilesRequest,
+  type WriteFilesRequest,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
 import type { AureaConfig } from "../config/config.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
@@ -24,7 +25,7 @@ import {
 } from "./run-request.js";
 import type { SessionTimes } from "../session/agent-protocol.js";
 import type { FileRangeRequest } from "../session/session-files.js";
-import type { SessionSettings } from "../session/session-container.js";
+import type { IdleAction, SessionSettings } from "../session/session-container.js";
 
 /** The bounds a session request is checked against: a run's, and the session settings. */
 export type SessionPolicy = RunPolicy &
@@ -109,7 +110,40 @@ export function validateCreateSession(
         limits: { ...maximumLimits(policy), cpu, memoryBytes, pids, workspaceBytes },
         ttlMs: Math.round(ttl * 1000),
         idleTimeoutMs: Math.round(idleTimeout * 1000),
+        onIdle: idleActionOf(request.onIdle),
       },
+    };
+  });
+}
+
+function idleActionOf(onIdle: OnIdle): IdleAction {
+  if (onIdle === OnIdle.PAUSE) return "pause";
+  if (onIdle === OnIdle.SNAPSHOT) return "snapshot";
+  return "close";
+}
+
+/**
+ * A CreateSessionRequest made from a snapshot: the snapshot's language (checked against the one
+ * named, if any), statefulness and (unless named) runtime. Pure.
+ */
+export function fromSnapshot(
+  request: CreateSessionRequest,
+  snapshot: { language: string; stateful: boolean; runtime: string },
+  policy: Pick<SessionPolicy, "languages">,
+): Checked<CreateSessionRequest> {
+  return checking((violate) => {
+    const named = request.language === "" ? undefined : policy.languages.find(request.language);
+    if (named && named.name !== snapshot.language) {
+      violate(
+        "language",
+        `the snapshot is of ${snapshot.language}, not ${named.name}; leave language empty or name ${snapshot.language}`,
+      );
+    }
+    return {
+      ...request,
+      language: snapshot.language,
+      stateful: snapshot.stateful,
+      runtime: request.runtime || snapshot.runtime,
     };
   });
 }

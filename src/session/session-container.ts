@@ -1,3 +1,5 @@
+import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
+import type { SessionTimes } from "./agent-protocol.js";
 import type Docker from "dockerode";
 import { containerLabels, toContainerCreateOptions } from "../docker/container-options.js";
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
@@ -24,6 +26,9 @@ export const sessionLabels = {
   settings: "dev.aurea.session-settings",
 } as const;
 
+/** What a session's idle timeout does: close it, pause it, or snapshot its workspace and close it. */
+export type IdleAction = "close" | "pause" | "snapshot";
+
 /** What a session is, fixed at creation. */
 export interface SessionSettings {
   readonly language: string;
@@ -32,6 +37,8 @@ export interface SessionSettings {
   readonly limits: SandboxLimits;
   readonly ttlMs: number;
   readonly idleTimeoutMs: number;
+  /** What its idle timeout does (CreateSessionRequest.on_idle); absent in sessions made before it existed: close. */
+  readonly onIdle?: IdleAction;
   readonly createdAtMs: number;
   readonly expiresAtMs: number;
 }
@@ -75,6 +82,16 @@ export function toSessionCreateOptions(request: SessionContainerRequest): Docker
   };
 }
 
+/** The settings with new times (UpdateSession): the expiry, the idle timeout, and the ttl they make. */
+export function withTimes(settings: SessionSettings, times: SessionTimes): SessionSettings {
+  return {
+    ...settings,
+    expiresAtMs: times.expiresAtMs,
+    idleTimeoutMs: times.idleTimeoutMs,
+    ttlMs: times.expiresAtMs - settings.createdAtMs,
+  };
+}
+
 /** A session container as found on the engine: what its labels say, or undefined when they do not add up. */
 export interface FoundSession {
   readonly sessionId: string;
@@ -102,4 +119,17 @@ export function readSessionLabels(labels: Readonly<Record<string, string>>): Fou
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How a container ended: the engine records the exit a moment after the container's output ends,
+ * so it is asked a few times; undefined when the container is still running after that.
+ */
+export async function containerEnd(containers: ContainerClient, id: string): Promise<ContainerExit | undefined> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const end = await containers.inspectExit(id);
+    if (end.finishedAtMs !== undefined) return end;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
 }

@@ -35,6 +35,8 @@ export interface SessionContext {
   readonly artifactCaps: ArtifactCaps;
   /** Compile phases in a session get this long at most (the language's default, cut to the server's maximum). */
   readonly compileTimeoutMs: number;
+  /** Freezes (true) or thaws (false) every process of the container (PauseSession). */
+  readonly freeze: (paused: boolean) => Promise<void>;
   /** Removes the container; called once, when the session fails or closes. */
   readonly removeContainer: () => Promise<void>;
   /** How the container ended, from the engine, once it has (undefined when it cannot say). */

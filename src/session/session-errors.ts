@@ -6,8 +6,11 @@
 /** No session of this id belongs to the caller (it never existed, was closed, or is another key's): NOT_FOUND. */
 export class SessionNotFoundError extends Error {
   override readonly name = "SessionNotFoundError";
-  constructor(readonly sessionId: string) {
-    super(`session ${JSON.stringify(sessionId)} not found`);
+  constructor(
+    readonly sessionId: string,
+    what: "session" | "snapshot" = "session",
+  ) {
+    super(`${what} ${JSON.stringify(sessionId)} not found`);
   }
 }
 
@@ -25,9 +28,26 @@ export class SessionFailedError extends Error {
 /** A bound on sessions or on a session's execs was reached: RESOURCE_EXHAUSTED naming it. */
 export class SessionLimitError extends Error {
   override readonly name = "SessionLimitError";
+  constructor(
+    message: string,
+    /** The ErrorInfo reason a client acts on. */
+    readonly reason: "SESSION_LIMIT" | "SNAPSHOT_QUOTA" = "SESSION_LIMIT",
+  ) {
+    super(message);
+  }
 }
 
 /** A file call the workspace could not carry out (a name that is another kind of entry, a full workspace): FAILED_PRECONDITION. */
 export class SessionFileError extends Error {
   override readonly name = "SessionFileError";
+}
+
+/** The session cannot do this now (it runs execs and cannot pause; it is paused): FAILED_PRECONDITION saying what to do. */
+export class SessionBusyError extends Error {
+  override readonly name = "SessionBusyError";
+}
+
+/** The snapshot store cannot be read or written (SNAPSHOT_DIR missing, not writable, full): UNAVAILABLE naming it. */
+export class SnapshotStoreError extends Error {
+  override readonly name = "SnapshotStoreError";
 }

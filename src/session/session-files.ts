@@ -145,3 +145,29 @@ export async function readWorkspaceRanges(
   }
   return read;
 }
+
+/**
+ * The whole workspace as a tar (a snapshot): every entry, as the program's user sees it, at most
+ * `maxBytes` of archive (the workspace's size and its headers).
+ */
+export async function archiveWorkspace(call: FileCall, workspaceBytes: number): Promise<Buffer> {
+  // Headers and padding: 512 bytes an entry and a block at the end, on top of the contents.
+  const maxBytes = workspaceBytes * 2 + 1024 * 1024;
+  const outcome = await call(["tar", "-c", "-f", "-", "--numeric-owner", "."], new Uint8Array(), maxBytes);
+  if (outcome.verdict !== "ok") {
+    throw new SessionFileError(
+      `the workspace could not be archived: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`,
+    );
+  }
+  return outcome.stdout;
+}
+
+/** Unpacks a workspace archive (a snapshot's) into the workspace. */
+export async function restoreWorkspace(call: FileCall, archive: Uint8Array): Promise<void> {
+  const outcome = await call(["tar", "-x", "-m", "--no-same-owner", "-f", "-"], archive, 64 * 1024);
+  if (outcome.verdict !== "ok") {
+    throw new SessionFileError(
+      `the snapshot's files could not be restored: ${outcome.stderr.toString("utf8").trim() || outcome.verdict}`,
+    );
+  }
+}

@@ -1,14 +1,21 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import type { ContainerClient, ContainerExit, ManagedContainer } from "../docker/container-client.js";
+import type { ContainerClient, ManagedContainer } from "../docker/container-client.js";
 import { containerLabels } from "../docker/container-options.js";
 import type { SandboxShape } from "../sandbox/limits.js";
 import type { Language, LanguageRegistry } from "../runner/languages.js";
 import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import { AgentConnection } from "./agent-connection.js";
-import { readSessionLabels, type SessionSettings, sessionLabels, toSessionCreateOptions } from "./session-container.js";
-import { SessionFailedError, SessionLimitError, SessionNotFoundError } from "./session-errors.js";
+import {
+  containerEnd,
+  readSessionLabels,
+  type SessionSettings,
+  sessionLabels,
+  toSessionCreateOptions,
+} from "./session-container.js";
+import { SessionFailedError, SessionFileError, SessionLimitError, SessionNotFoundError } from "./session-errors.js";
+import { type SnapshotMeta, type SnapshotStore, saveSnapshot, whenIdle } from "./snapshot-store.js";
 import { Session } from "./session.js";
 
 /** A session to create, validated (service/session-request.ts). */
@@ -39,6 +46,8 @@ export interface SessionManagerOptions {
   readonly artifactCaps: ArtifactCaps;
   /** A new session's id (service/session-ids.ts names the owner in it); random when omitted. */
   readonly newSessionId?: () => string;
+  /** Where snapshots are kept (SNAPSHOT_DIR); without it SnapshotSession and ON_IDLE_SNAPSHOT are refused. */
+  readonly snapshots?: SnapshotStore;
   /** Told when a session is forgotten (closed, failed and said, handed off): its holder claim goes. */
   readonly onForget?: (sessionId: string) => void;
   /** The compile timeout of a language in a session. */
@@ -72,6 +81,8 @@ export interface SessionManager {
   adoptContainer(container: ManagedContainer): Promise<Session | undefined>;
   /** Whether this server holds the session now. */
   holds(id: string): boolean;
+  /** Saves one of the caller's sessions' workspace as a snapshot (SnapshotSession). */
+  snapshot(id: string, ownerId: string, name: string): Promise<SnapshotMeta>;
   /**
    * Leaves every session running without this server (a draining replica whose peers will adopt
    * them): detaches from each agent and forgets it; answers the containers left.
@@ -125,6 +136,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       artifactCaps: options.artifactCaps,
       compileTimeoutMs: options.compileTimeoutMs(language),
       removeContainer: () => remove(containerId, log),
+      freeze: (paused) => containers.setPaused(containerId, paused),
       inspectEnd: () => containerEnd(containers, containerId),
       log,
     });
@@ -145,14 +157,28 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
         if (now - since >= failedRetentionMs) forget(session);
         continue;
       }
-      if (session.state !== "active") continue;
+      if (session.state !== "active" && session.state !== "paused") continue;
       const { settings } = session;
       if (now >= settings.expiresAtMs) {
         void closeAndForget(session, `its ttl of ${settings.ttlMs / 1000} s passed`);
-      } else if (session.execsRunning === 0 && now - session.lastUsedAtMs >= settings.idleTimeoutMs) {
-        void closeAndForget(session, `idle for ${settings.idleTimeoutMs / 1000} s`);
+      } else if (
+        session.state === "active" &&
+        session.execsRunning === 0 &&
+        now - session.lastUsedAtMs >= settings.idleTimeoutMs
+      ) {
+        void whenIdle(session, {
+          snapshots: options.snapshots,
+          close: (reason) => closeAndForget(session, reason),
+          log: logger.child({ session_id: session.id }),
+        });
       }
     }
+  }
+
+  /** Saves the session's workspace in the snapshot store. */
+  function snapshotOf(session: Session, name: string): Promise<SnapshotMeta> {
+    if (!options.snapshots) throw new SessionFileError("this server keeps no snapshots (SNAPSHOT_DIR)");
+    return saveSnapshot(options.snapshots, session, name);
   }
 
   function forget(session: Session): void {
@@ -319,6 +345,12 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
 
     holds: (id) => sessions.has(id),
 
+    async snapshot(id, ownerId, name) {
+      const session = this.get(id, ownerId);
+      await session.resume();
+      return snapshotOf(session, name);
+    },
+
     handOff() {
       const left = [...sessions.values()].filter((session) => session.state === "active");
       for (const session of left) {
@@ -333,7 +365,12 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     },
 
     start() {
-      timer ??= setInterval(() => void sweep(), sweepIntervalMs);
+      let sweeps = 0;
+      timer ??= setInterval(() => {
+        void sweep();
+        // Snapshots past their SNAPSHOT_TTL, once a minute.
+        if (++sweeps % 60 === 0) void options.snapshots?.sweep().catch(() => 0);
+      }, sweepIntervalMs);
       timer.unref();
     },
 
@@ -353,17 +390,4 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       while (removals.size > 0) await Promise.all([...removals]);
     },
   };
-}
-
-/**
- * How a container ended: the engine records the exit a moment after the container's output ends,
- * so it is asked a few times; undefined when the container is still running after that.
- */
-async function containerEnd(containers: ContainerClient, id: string): Promise<ContainerExit | undefined> {
-  for (let attempt = 0; attempt < 30; attempt++) {
-    const end = await containers.inspectExit(id);
-    if (end.finishedAtMs !== undefined) return end;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return undefined;
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { ContainerExit } from "../docker/container-client.js";
-import type { ArtifactCollection } from "../runner/artifact-collection.js";
 import { CappedBuffer } from "../runner/output-capture.js";
 import type { RunOutcome } from "../runner/run-spec.js";
 import { kernelCommand } from "../sandbox/sandbox-scripts.js";
@@ -10,9 +9,9 @@ import type { AgentExit, AgentRequest, SessionTimes } from "./agent-protocol.js"
 import { compileThenRun } from "../runner/compile-phase.js";
 import { execOutcome, killedForMemory, memoryKilled } from "./exec-outcome.js";
 import type { ExecObserver, ExecPlan, SessionContext } from "./session-context.js";
-import type { SessionSettings } from "./session-container.js";
-import { SessionFailedError, SessionLimitError } from "./session-errors.js";
-import type { DeletedFiles, FileCall, FileRangeRequest, ListedFile, ReadRanges } from "./session-files.js";
+import { type SessionSettings, withTimes } from "./session-container.js";
+import { SessionBusyError, SessionFailedError, SessionLimitError } from "./session-errors.js";
+import type { FileCall, FileRangeRequest } from "./session-files.js";
 import * as workspace from "./session-files.js";
 
 export type { ExecObserver, ExecPlan, SessionContext } from "./session-context.js";
@@ -22,15 +21,18 @@ export type { ListedFile } from "./session-files.js";
  * The states of one session, in order; each method below acts only in the states it belongs to.
  *
  *   active   its container runs and its agent answers: execs and file calls go on
+ *   paused   every process frozen (pause()): no CPU, memory and files kept, no idle clock; resume()
+ *            (which any call that uses it does first) makes it active again
  *   failed   the container or agent died; the next call hears why (FAILED_PRECONDITION), then the
  *            session is forgotten; its container is already gone
  *   closing  close() began: running execs are being ended, the container removed
  *   closed   nothing of it is left
  */
-export type SessionState = "active" | "failed" | "closing" | "closed";
+export type SessionState = "active" | "paused" | "failed" | "closing" | "closed";
 
 const nextStates: Readonly<Record<SessionState, readonly SessionState[]>> = {
-  active: ["failed", "closing"],
+  active: ["paused", "failed", "closing"],
+  paused: ["active", "failed", "closing"],
   failed: ["closing"],
   closing: ["closed"],
   closed: [],
@@ -54,6 +56,8 @@ export class Session {
   /** Cells of a stateful session run one after another, in arrival order. */
   private cellQueue: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
+  /** When it was paused, while it is. */
+  pausedAt: number | undefined;
   /** Let go of (detach): whatever happens to the agent's stream now is not this server's to act on. */
   private detached = false;
   /** Once failed: how the container ended, as the engine said. */
@@ -85,13 +89,7 @@ export class Session {
    */
   updateTimes(times: SessionTimes): void {
     this.touch();
-    const { createdAtMs } = this.currentSettings;
-    this.currentSettings = {
-      ...this.currentSettings,
-      expiresAtMs: times.expiresAtMs,
-      idleTimeoutMs: times.idleTimeoutMs,
-      ttlMs: times.expiresAtMs - createdAtMs,
-    };
+    this.currentSettings = withTimes(this.currentSettings, times);
     this.context.agent.rememberTimes(times);
   }
 
@@ -154,41 +152,27 @@ export class Session {
     }
     const code = Buffer.from(plan.code, "utf8");
     const env = [...language.env, ...plan.env];
+    const program = [...language.command, ...plan.args];
+    // The code travels ahead of the payload, and is written to the language's file first.
+    const withCode = (timeoutMs: number, argv: readonly string[]) => ({
+      ...this.execRequest({ ...plan, timeoutMs }, argv, env),
+      code_file: language.fileName,
+      code_size: code.length,
+    });
     if (language.compile) {
-      const compileStep = language.compile;
+      const { command } = language.compile;
+      const compileMs = this.context.compileTimeoutMs;
       // The compiler and then the program, in the session's own container and workspace.
       return compileThenRun({
         runId: plan.execId,
-        timeoutMs: this.context.compileTimeoutMs,
+        timeoutMs: compileMs,
         limits: this.settings.limits,
-        compile: () =>
-          this.runInAgent(
-            {
-              ...this.execRequest({ ...plan, timeoutMs: this.context.compileTimeoutMs }, compileStep.command, env),
-              code_file: language.fileName,
-              code_size: code.length,
-            },
-            code,
-            this.context.compileTimeoutMs,
-            {},
-            signal,
-          ),
-        run: () =>
-          this.runInAgent(
-            this.execRequest(plan, [...language.command, ...plan.args], env),
-            plan.stdin,
-            plan.timeoutMs,
-            observer,
-            signal,
-          ),
+        compile: () => this.runInAgent(withCode(compileMs, command), code, compileMs, {}, signal),
+        run: () => this.runInAgent(this.execRequest(plan, program, env), plan.stdin, plan.timeoutMs, observer, signal),
       });
     }
     return this.runInAgent(
-      {
-        ...this.execRequest(plan, [...language.command, ...plan.args], env),
-        code_file: language.fileName,
-        code_size: code.length,
-      },
+      withCode(plan.timeoutMs, program),
       Buffer.concat([code, plan.stdin]),
       plan.timeoutMs,
       observer,
@@ -197,33 +181,39 @@ export class Session {
   }
 
   /** Places files in the workspace (replacing files of the same names); resolves with their names. */
-  writeFiles(files: readonly WorkspaceFile[]): Promise<string[]> {
-    this.touch();
-    return workspace.writeWorkspaceFiles(this.fileCalls, files);
-  }
-
+  writeFiles = (files: readonly WorkspaceFile[]) => this.use(() => workspace.writeWorkspaceFiles(this.fileCalls, files));
   /** Reads files under the artifact rules: caps, no symbolic link followed. */
-  readFiles(paths: readonly string[]): Promise<ArtifactCollection> {
-    this.touch();
-    return workspace.readWorkspaceFiles(this.fileCalls, paths, this.context.artifactCaps);
-  }
-
+  readFiles = (paths: readonly string[]) =>
+    this.use(() => workspace.readWorkspaceFiles(this.fileCalls, paths, this.context.artifactCaps));
   /** Reads parts of files (ReadFiles' ranges), at most the workspace's size in all. */
-  readRanges(ranges: readonly FileRangeRequest[]): Promise<ReadRanges> {
-    this.touch();
-    return workspace.readWorkspaceRanges(this.fileCalls, ranges, this.currentSettings.limits.workspaceBytes);
-  }
-
+  readRanges = (ranges: readonly FileRangeRequest[]) =>
+    this.use(() => workspace.readWorkspaceRanges(this.fileCalls, ranges, this.currentSettings.limits.workspaceBytes));
   /** Removes files and directories from the workspace, without following symbolic links. */
-  deleteFiles(paths: readonly string[]): Promise<DeletedFiles> {
-    this.touch();
-    return workspace.deleteWorkspaceFiles(this.fileCalls, paths);
+  deleteFiles = (paths: readonly string[]) => this.use(() => workspace.deleteWorkspaceFiles(this.fileCalls, paths));
+  /** Lists a directory of the workspace, without following symbolic links. */
+  listFiles = (path: string, recursive: boolean) =>
+    this.use(() => workspace.listWorkspace(this.fileCalls, path, recursive, this.context.maxListed));
+  /** The whole workspace as a tar (a snapshot), and a tar unpacked into it (a restore). */
+  archiveWorkspace = () => this.use(() => workspace.archiveWorkspace(this.fileCalls, this.currentSettings.limits.workspaceBytes));
+  restoreWorkspace = (archive: Uint8Array) => this.use(() => workspace.restoreWorkspace(this.fileCalls, archive));
+
+  /** Freezes every process (the engine's pause): no CPU, memory kept, the idle clock stopped. */
+  async pause(): Promise<void> {
+    if (this.current === "paused") return;
+    this.checkUsable();
+    if (this.running > 0) throw new SessionBusyError(`session ${this.id} runs ${this.running} exec(s): pause it once they end`);
+    await this.context.freeze(true);
+    this.enter("paused");
+    this.pausedAt = Date.now();
   }
 
-  /** Lists a directory of the workspace, without following symbolic links. */
-  listFiles(path: string, recursive: boolean): Promise<{ entries: ListedFile[]; truncated: boolean }> {
-    this.touch();
-    return workspace.listWorkspace(this.fileCalls, path, recursive, this.context.maxListed);
+  /** Thaws a paused session, whose idle clock starts again; nothing for one that is not paused. */
+  async resume(): Promise<void> {
+    if (this.current !== "paused") return;
+    await this.context.freeze(false);
+    this.enter("active");
+    this.pausedAt = undefined;
+    this.lastUsed = Date.now();
   }
 
   /**
@@ -233,6 +223,8 @@ export class Session {
   close(reason: string): Promise<void> {
     this.closing ??= (async () => {
       this.closeReason = reason;
+      // A frozen agent hears nothing: thaw it so that it ends its execs.
+      if (this.current === "paused") await this.context.freeze(false).catch(() => undefined);
       this.enter("closing");
       this.context.agent.close();
       const deadline = Date.now() + closeWaitMs;
@@ -277,8 +269,14 @@ export class Session {
   }
 
   /** Throws when the session cannot take a call now. */
+  private use<T>(work: () => T): T {
+    this.touch();
+    return work();
+  }
+
   private checkUsable(): void {
     if (this.current === "failed") throw new SessionFailedError(this.id, this.failure ?? "its container ended");
+    if (this.current === "paused") throw new SessionBusyError(`session ${this.id} is paused: resume it first`);
     if (this.current !== "active") throw new SessionFailedError(this.id, `it was closed (${this.closeReason ?? "closed"})`);
   }
 

@@ -115,6 +115,14 @@ describe("aurea-client (TypeScript)", () => {
         ["data/t.txt", FileType.FILE],
       ]);
       expect((await session.update({ idleTimeout: 120 }))?.idleTimeout).toBe(120);
+      expect((await session.pause())?.state).toBe(SessionState.PAUSED);
+      expect((await session.exec("x")).value).toBe("'hello'");
+      const snapshot = await session.snapshot("ts");
+      expect((await aurea().listSnapshots()).map((listed) => listed.snapshotId)).toContain(snapshot?.snapshotId);
+      const restored = await aurea().createSession({ language: "", fromSnapshot: snapshot!.snapshotId });
+      expect((await restored.readFiles(["data/t.txt"])).files).toEqual({ "data/t.txt": "text" });
+      await restored.close();
+      await aurea().deleteSnapshot(snapshot!.snapshotId);
     } finally {
       expect((await session.close())?.state).toBe(SessionState.CLOSED);
     }

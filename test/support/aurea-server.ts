@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll } from "vitest";
 import type Docker from "dockerode";
@@ -33,6 +35,8 @@ export async function startAurea(
     HOST: "127.0.0.1",
     PORT: "0",
     SANDBOX_BUILD_ON_START: "false",
+    // Snapshots in a folder of the machine's temporary space, not the system's /var/lib.
+    SNAPSHOT_DIR: join(tmpdir(), "aurea-test-snapshots"),
     REAPER_FOREIGN_AFTER: "3600",
     SHUTDOWN_GRACE: "2",
     // The cold path unless a test asks for warm containers: container counts stay exact.

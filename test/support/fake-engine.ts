@@ -32,13 +32,24 @@ export interface FakeProgram {
   readonly noReport?: boolean;
 }
 
-export type FakeAction = "create" | "attach" | "start" | "wait" | "kill" | "inspect" | "remove" | "update" | "list";
+export type FakeAction =
+  | "create"
+  | "attach"
+  | "start"
+  | "wait"
+  | "kill"
+  | "inspect"
+  | "remove"
+  | "update"
+  | "list"
+  | "pause"
+  | "unpause";
 
 interface FakeContainer {
   readonly id: string;
   readonly options: Docker.ContainerCreateOptions;
   readonly createdAtMs: number;
-  state: "created" | "running" | "exited";
+  state: "created" | "running" | "paused" | "exited";
   exitCode: number | undefined;
   startedAtMs: number | undefined;
   finishedAtMs: number | undefined;
@@ -243,6 +254,15 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     await this.enter("kill");
     const container = this.containers.get(id);
     if (container?.state === "running") this.exit(container, 137);
+  }
+
+  async setPaused(id: string, paused: boolean): Promise<void> {
+    await this.enter(paused ? "pause" : "unpause");
+    const container = this.get(id);
+    if (container.state !== (paused ? "running" : "paused")) {
+      throw new Error(`${paused ? "pause" : "unpause"} container: it is ${container.state} (fake)`);
+    }
+    container.state = paused ? "paused" : "running";
   }
 
   async inspectExit(id: string): Promise<ContainerExit> {

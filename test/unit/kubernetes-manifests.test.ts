@@ -114,8 +114,10 @@ function checkAureaRules(daemonSet: DaemonSetSpec): void {
     privileged: false,
     capabilities: { drop: ["ALL"] },
   });
+  // Of the node: the engine's socket, and the snapshot store (data only, the pod's own folder).
   expect((pod.volumes ?? []).filter((volume) => volume.hostPath).map((volume) => volume.hostPath?.path)).toEqual([
     "/var/run/docker.sock",
+    "/var/lib/aurea/snapshots",
   ]);
   expect(container.resources).toMatchObject({ requests: { cpu: expect.any(String), memory: expect.any(String) } });
   // A dedicated, tainted pool.

@@ -115,6 +115,17 @@ class SessionTest(unittest.TestCase):
         with self.assertRaises(NotFound):
             session.exec("x")
 
+    def test_pause_and_a_snapshot_to_start_from(self) -> None:
+        aurea = Aurea(URL, api_key=KEY)
+        with aurea.session("bash", files={"a.txt": "kept"}) as session:
+            self.assertEqual(session.pause().state, "SESSION_STATE_PAUSED")
+            self.assertEqual(session.exec("cat a.txt").stdout, "kept")
+            snapshot = session.snapshot("first")
+        self.assertIn(snapshot.snapshot_id, [listed.snapshot_id for listed in aurea.snapshots()])
+        with aurea.session(from_snapshot=snapshot.snapshot_id) as restored:
+            self.assertEqual(restored.read_files(["a.txt"]).files, {"a.txt": "kept"})
+        aurea.delete_snapshot(snapshot.snapshot_id)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -7,6 +7,7 @@ import {
   type ListLanguagesResponse,
   type RunResponse,
   SandboxService,
+  type SnapshotInfo,
 } from "./gen/aurea/sandbox/v1/sandbox_pb.js";
 import { type Fields, type RunInput, runRequest, splitFiles, type TextOrBytes } from "./inputs.js";
 import { normalizeError, type RetryPolicy, serverAnswered, withRetries } from "./retry.js";
@@ -45,6 +46,10 @@ export interface AureaClient {
   buildImage(request?: { family?: string; noCache?: boolean }, settings?: CallSettings): AsyncIterable<BuildImageResponse>;
   /** Creates a session; its calls go to its owner where that can be reached. */
   createSession(input: SessionInput, settings?: CallSettings): Promise<Session>;
+  /** The caller's snapshots (Session.snapshot makes them). */
+  listSnapshots(settings?: CallSettings): Promise<SnapshotInfo[]>;
+  /** Removes one of the caller's snapshots. */
+  deleteSnapshot(snapshotId: string, settings?: CallSettings): Promise<SnapshotInfo | undefined>;
   /** The generated Connect client underneath, for any RPC this wrapper does not cover. */
   readonly raw: Client<typeof SandboxService>;
 }
@@ -121,6 +126,22 @@ export function createAureaClient(options: AureaClientOptions): AureaClient {
     },
     buildImage(request = {}, settings) {
       return raw.buildImage({ family: request.family ?? "", noCache: request.noCache ?? false }, callOptions(settings));
+    },
+    async listSnapshots(settings) {
+      const response = await withRetries(() => raw.listSnapshots({}, callOptions(settings)), {
+        policy,
+        safety: "always",
+        signal: settings?.signal,
+      });
+      return response.snapshots;
+    },
+    async deleteSnapshot(snapshotId, settings) {
+      const response = await withRetries(() => raw.deleteSnapshot({ snapshotId }, callOptions(settings)), {
+        policy,
+        safety: "always",
+        signal: settings?.signal,
+      });
+      return response.snapshot;
     },
     async createSession(input, settings) {
       const { files, ...rest } = input;

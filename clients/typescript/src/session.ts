@@ -7,6 +7,7 @@ import type {
   RunResponse,
   SandboxService,
   SessionInfo,
+  SnapshotInfo,
 } from "./gen/aurea/sandbox/v1/sandbox_pb.js";
 import { type ExecInput, execRequest, splitFiles, type TextOrBytes } from "./inputs.js";
 import { normalizeError, type RetryPolicy, type RetrySafety, serverAnswered, withRetries } from "./retry.js";
@@ -122,6 +123,32 @@ export class Session {
     );
     this.info = response.session;
     return response.session;
+  }
+
+  /** Freezes the session (no CPU, memory and files kept); any later call resumes it. */
+  async pause(settings?: CallSettings): Promise<SessionInfo | undefined> {
+    const response = await this.call("always", settings, (client) =>
+      client.pauseSession({ sessionId: this.id }, this.options(settings)),
+    );
+    this.info = response.session;
+    return response.session;
+  }
+
+  /** Thaws a paused session. */
+  async resume(settings?: CallSettings): Promise<SessionInfo | undefined> {
+    const response = await this.call("always", settings, (client) =>
+      client.resumeSession({ sessionId: this.id }, this.options(settings)),
+    );
+    this.info = response.session;
+    return response.session;
+  }
+
+  /** Saves the workspace; `createSession({ fromSnapshot })` starts sessions from it. */
+  async snapshot(name = "", settings?: CallSettings): Promise<SnapshotInfo | undefined> {
+    const response = await this.call("refused", settings, (client) =>
+      client.snapshotSession({ sessionId: this.id, name }, this.options(settings)),
+    );
+    return response.snapshot;
   }
 
   /** Closes the session: its sandbox and files are removed. */

@@ -37,6 +37,7 @@ from .types import (
     RunResult,
     SessionInfo,
     SkippedArtifact,
+    SnapshotInfo,
     TestResult,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "Session",
     "SessionInfo",
     "SkippedArtifact",
+    "SnapshotInfo",
     "TestResult",
     "Unauthenticated",
     "Unavailable",

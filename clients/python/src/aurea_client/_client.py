@@ -8,7 +8,7 @@ import uuid
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from ._connect import Connection, RetryPolicy
-from .types import FileEntry, Languages, ReadFilesResult, RunResult, SessionInfo, TestResult, from_json
+from .types import FileEntry, Languages, ReadFilesResult, RunResult, SessionInfo, SnapshotInfo, TestResult, from_json
 
 TextOrBytes = Union[str, bytes]
 
@@ -123,6 +123,20 @@ class Session:
         self.info = from_json(SessionInfo, updated.get("session"))
         return self.info
 
+    def pause(self) -> SessionInfo:
+        """Freezes the session (no CPU, memory and files kept); any later call resumes it."""
+        self.info = from_json(SessionInfo, self._call("PauseSession", {}).get("session"))
+        return self.info
+
+    def resume(self) -> SessionInfo:
+        """Thaws a paused session."""
+        self.info = from_json(SessionInfo, self._call("ResumeSession", {}).get("session"))
+        return self.info
+
+    def snapshot(self, name: str = "") -> SnapshotInfo:
+        """Saves the workspace; start sessions from it with ``Aurea.session(from_snapshot=...)``."""
+        return from_json(SnapshotInfo, self._call("SnapshotSession", {"name": name}, safe=False).get("snapshot"))
+
     def close(self) -> SessionInfo:
         """Closes the session: its sandbox and files are removed."""
         closed = self._call("CloseSession", {})
@@ -167,9 +181,20 @@ class Aurea:
         """The languages, runtimes and session bounds the server offers."""
         return from_json(Languages, self._connection.unary("ListLanguages", {}, safe=True))
 
-    def session(self, language: str, stateful: bool = False, **options: Any) -> Session:
+    def snapshots(self) -> List[SnapshotInfo]:
+        """The caller's snapshots."""
+        listed = self._connection.unary("ListSnapshots", {}, safe=True)
+        return [from_json(SnapshotInfo, snapshot) for snapshot in listed.get("snapshots", [])]
+
+    def delete_snapshot(self, snapshot_id: str) -> SnapshotInfo:
+        """Removes one of the caller's snapshots."""
+        deleted = self._connection.unary("DeleteSnapshot", {"snapshot_id": snapshot_id}, safe=True)
+        return from_json(SnapshotInfo, deleted.get("snapshot"))
+
+    def session(self, language: str = "", stateful: bool = False, **options: Any) -> Session:
         """Creates a session. Options are CreateSessionRequest's fields: ``ttl``, ``idle_timeout``,
-        ``limits``, ``runtime``, ``files`` (text or bytes), ``env``, ``workspace_bytes``."""
+        ``limits``, ``runtime``, ``files`` (text or bytes), ``env``, ``workspace_bytes``, ``on_idle``
+        (``"ON_IDLE_PAUSE"``, ...), ``from_snapshot`` (then ``language`` may be left empty)."""
         body: Dict[str, Any] = {"language": language, "stateful": stateful}
         body.update(_files(options.pop("files", None)))
         body.update(options)

@@ -28,6 +28,7 @@ __all__ = [
     "RunResult",
     "SessionInfo",
     "SkippedArtifact",
+    "SnapshotInfo",
     "TestResult",
     "from_json",
 ]
@@ -198,6 +199,25 @@ class SessionInfo:
     interpreter_running: bool = False
     states_lost: int = 0
     adopted: bool = False
+    on_idle: str = ""
+    paused_at: Optional[datetime.datetime] = None
+
+
+@dataclasses.dataclass
+class SnapshotInfo:
+    """A saved workspace (SnapshotSession): ``Aurea.session(..., from_snapshot=snapshot_id)`` starts from it."""
+
+    PROTO: ClassVar[str] = "aurea.sandbox.v1.SnapshotInfo"
+    snapshot_id: str = ""
+    name: str = ""
+    session_id: str = ""
+    language: str = ""
+    runtime: str = ""
+    stateful: bool = False
+    memory: bool = False
+    size_bytes: int = 0
+    created_at: Optional[datetime.datetime] = None
+    expires_at: Optional[datetime.datetime] = None
 
 
 @dataclasses.dataclass

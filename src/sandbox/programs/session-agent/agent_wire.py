@@ -27,17 +27,20 @@ class Requests:
 
     def __init__(self, handle):
         self.handle = handle
-        self.buffer = b""
+        # A bytearray grows in place: a large payload (a snapshot's archive, 64 KiB a read) is not
+        # copied again with every read, as a bytes buffer would be.
+        self.buffer = bytearray()
         self.header = None
 
     def feed(self, data):
         self.buffer += data
         while True:
             if self.header is None:
-                line, newline, rest = self.buffer.partition(b"\n")
-                if not newline:
+                end = self.buffer.find(b"\n")
+                if end < 0:
                     return
-                self.buffer = rest
+                line = bytes(self.buffer[:end])
+                del self.buffer[: end + 1]
                 if not line.strip():
                     continue
                 try:
@@ -52,7 +55,8 @@ class Requests:
             if len(self.buffer) < size:
                 return
             header, self.header = self.header, None
-            payload, self.buffer = self.buffer[:size], self.buffer[size:]
+            payload = bytes(self.buffer[:size])
+            del self.buffer[:size]
             try:
                 self.handle(header, payload)
             except SystemExit:

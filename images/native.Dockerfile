@@ -8,6 +8,10 @@ ARG CORE_IMAGE=aurea-sandbox:latest
 FROM ${CORE_IMAGE}
 
 USER root
+# libxml-version-check-off.so (COBOL's LD_PRELOAD): Debian 13's libxml2 is 2.9.14 relabelled
+# "2.12.7+really2.9.14", and gnucobol3 was built against 2.12's headers, so libcob's start printed
+# "Warning: program compiled against libxml 212 using older 209" on every program's stderr. The
+# library is 2.9.14's ABI either way; the check, which only prints, is made a no-op.
 # Build-time only: ARG, unlike ENV, leaves nothing behind in the environment programs see.
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
@@ -16,6 +20,9 @@ RUN apt-get update \
  && mkdir -p /usr/local/lib/aurea/go-cache \
  && GOCACHE=/usr/local/lib/aurea/go-cache go build std \
  && chmod -R a+rX /usr/local/lib/aurea/go-cache \
+ && printf 'void xmlCheckVersion(int version) { (void) version; }\n' > /tmp/libxml-version-check-off.c \
+ && gcc -shared -fPIC -O2 -o /usr/local/lib/aurea/libxml-version-check-off.so /tmp/libxml-version-check-off.c \
+ && rm /tmp/libxml-version-check-off.c \
  && sh /usr/local/lib/aurea/harden.sh
 
 LABEL dev.aurea.family="native"

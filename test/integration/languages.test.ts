@@ -35,6 +35,7 @@ describe.concurrent.each(repositoryLanguages.all().map((language) => [language.n
     it.each(casesOf(language))(
       "%s under %s",
       async (_title, runtime, example, status) => {
+        const { hello } = language.examples;
         const response = await server.client.run({
           language: language.name,
           code: example.code,
@@ -45,6 +46,11 @@ describe.concurrent.each(repositoryLanguages.all().map((language) => [language.n
         const detail = `${response.stderr}${compile ? ` / compile: ${compile.stderr}${compile.stdout}` : ""}`;
         expect(response.status, detail).toBe(status);
         if (example.stdout !== undefined) expect(response.stdout).toBe(example.stdout);
+        if (example === hello) {
+          // No runtime's or compiler's notice: a judge that reads stderr sees only the program's.
+          expect(response.stderr, "the run's stderr").toBe("");
+          expect(compile?.stderr ?? "", "the compiler's stderr").toBe("");
+        }
         // A runtime error of the program's own, not a command that could not be started.
         if (status === "RUN_STATUS_RUNTIME_ERROR") expect([126, 127], detail).not.toContain(response.exit_code);
         if (language.compile) {

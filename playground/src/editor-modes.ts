@@ -6,9 +6,11 @@
 
 export const editorModes = [
   "awk",
+  "brainfuck",
   "c",
   "clojure",
   "cobol",
+  "coffeescript",
   "commonlisp",
   "cpp",
   "csharp",
@@ -18,11 +20,13 @@ export const editorModes = [
   "go",
   "groovy",
   "haskell",
+  "haxe",
   "java",
   "javascript",
   "kotlin",
   "lua",
   "nasm",
+  "objectivec",
   "ocaml",
   "pascal",
   "perl",
@@ -38,6 +42,9 @@ export const editorModes = [
   "sql",
   "tcl",
   "typescript",
+  "vb",
+  "verilog",
+  "vhdl",
 ] as const;
 
 export type EditorMode = (typeof editorModes)[number];
@@ -89,6 +96,26 @@ const modesByExtension: Record<string, EditorMode> = {
   sql: "sql",
   tcl: "tcl",
   ts: "typescript",
+  bf: "brainfuck",
+  coffee: "coffeescript",
+  hx: "haxe",
+  m: "objectivec",
+  bas: "vb",
+  v: "verilog",
+  vhdl: "vhdl",
+  vhd: "vhdl",
+  // Close enough for highlighting where CodeMirror has no mode of the language's own: Ada's and
+  // ALGOL 68's keywords read as Pascal's, Rexx's as Visual Basic's, Pike as C++, Raku as Perl,
+  // jq as JavaScript, ksh, zsh and fish as the shell.
+  adb: "pascal",
+  a68: "pascal",
+  rexx: "vb",
+  pike: "cpp",
+  raku: "perl",
+  jq: "javascript",
+  ksh: "shell",
+  zsh: "shell",
+  fish: "shell",
 };
 
 /** The mode for a file name, or undefined for plain text (`data.csv`, `README`). */

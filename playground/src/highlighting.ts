@@ -13,9 +13,11 @@ const stream = (parser: StreamParser<unknown>) => StreamLanguage.define(parser);
 
 const loaders: Record<EditorMode, Loader> = {
   awk: async () => stream((await import("./simple-modes.js")).awk),
+  brainfuck: async () => stream((await import("@codemirror/legacy-modes/mode/brainfuck")).brainfuck),
   c: async () => (await import("@codemirror/lang-cpp")).cpp(),
   clojure: async () => stream((await import("@codemirror/legacy-modes/mode/clojure")).clojure),
   cobol: async () => stream((await import("@codemirror/legacy-modes/mode/cobol")).cobol),
+  coffeescript: async () => stream((await import("@codemirror/legacy-modes/mode/coffeescript")).coffeeScript),
   commonlisp: async () => stream((await import("@codemirror/legacy-modes/mode/commonlisp")).commonLisp),
   cpp: async () => (await import("@codemirror/lang-cpp")).cpp(),
   csharp: async () => stream((await import("@codemirror/legacy-modes/mode/clike")).csharp),
@@ -25,11 +27,13 @@ const loaders: Record<EditorMode, Loader> = {
   go: async () => (await import("@codemirror/lang-go")).go(),
   groovy: async () => stream((await import("@codemirror/legacy-modes/mode/groovy")).groovy),
   haskell: async () => stream((await import("@codemirror/legacy-modes/mode/haskell")).haskell),
+  haxe: async () => stream((await import("@codemirror/legacy-modes/mode/haxe")).haxe),
   java: async () => (await import("@codemirror/lang-java")).java(),
   javascript: async () => (await import("@codemirror/lang-javascript")).javascript(),
   kotlin: async () => stream((await import("@codemirror/legacy-modes/mode/clike")).kotlin),
   lua: async () => stream((await import("@codemirror/legacy-modes/mode/lua")).lua),
   nasm: async () => stream((await import("./simple-modes.js")).nasm),
+  objectivec: async () => stream((await import("@codemirror/legacy-modes/mode/clike")).objectiveC),
   ocaml: async () => stream((await import("@codemirror/legacy-modes/mode/mllike")).oCaml),
   pascal: async () => stream((await import("@codemirror/legacy-modes/mode/pascal")).pascal),
   perl: async () => stream((await import("@codemirror/legacy-modes/mode/perl")).perl),
@@ -48,6 +52,9 @@ const loaders: Record<EditorMode, Loader> = {
   },
   tcl: async () => stream((await import("@codemirror/legacy-modes/mode/tcl")).tcl),
   typescript: async () => (await import("@codemirror/lang-javascript")).javascript({ typescript: true }),
+  vb: async () => stream((await import("@codemirror/legacy-modes/mode/vb")).vb),
+  verilog: async () => stream((await import("@codemirror/legacy-modes/mode/verilog")).verilog),
+  vhdl: async () => stream((await import("@codemirror/legacy-modes/mode/vhdl")).vhdl),
 };
 
 const loaded = new Map<EditorMode, Extension>();

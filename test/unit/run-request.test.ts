@@ -53,8 +53,8 @@ describe("validateRunRequest", () => {
   });
 
   it("names the field of each problem", () => {
-    expect(violations({ language: "brainfuck" })).toEqual([
-      `language: unknown language "brainfuck"; one of ${repositoryLanguages
+    expect(violations({ language: "klingon" })).toEqual([
+      `language: unknown language "klingon"; one of ${repositoryLanguages
         .all()
         .map((language) => language.name)
         .join(", ")}`,

@@ -1,12 +1,12 @@
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { containerLabels } from "../../src/docker/container-options.js";
-import { sessionLabels } from "../../src/session/session-container.js";
 import { createHealthChecker } from "../../src/service/health-check.js";
 import { createHealthMonitor } from "../../src/service/health-monitor.js";
 import { createInstanceLease, leaseLabel } from "../../src/service/instance-lease.js";
 import { createOrphanReaper } from "../../src/service/orphan-reaper.js";
 import { FakeEngine } from "../support/fake-engine.js";
+import { sessionContainerLabels } from "../support/session-labels.js";
 
 const logger = pino({ level: "silent" });
 const labelsOf = (instance: string) => ({
@@ -87,23 +87,7 @@ describe("the orphan reaper", () => {
   });
 
   /** Labels of a session container of `instanceName`, expiring `expiresInMs` from now. */
-  const sessionLabelsOf = (instanceName: string, expiresInMs: number) => ({
-    ...labelsOf("an-earlier-process"),
-    [sessionLabels.session]: "ses_x",
-    [sessionLabels.owner]: "key-1",
-    [sessionLabels.instanceName]: instanceName,
-    [sessionLabels.expiresAt]: String(Date.now() + expiresInMs),
-    [sessionLabels.settings]: JSON.stringify({
-      language: "python",
-      runtime: "runc",
-      stateful: false,
-      limits: { cpu: 1, memoryBytes: 1 << 28, pids: 64, workspaceBytes: 1 << 20, workspaceFiles: 64, tmpBytes: 1 << 20 },
-      ttlMs: 3_600_000,
-      idleTimeoutMs: 600_000,
-      createdAtMs: Date.now() - 600_000,
-      expiresAtMs: Date.now() + expiresInMs,
-    }),
-  });
+  const sessionLabelsOf = (instanceName: string, expiresInMs: number) => sessionContainerLabels({ instanceName, expiresInMs });
 
   it("leaves another server's live session alone whatever its age, and takes it once expired", async () => {
     const { engine, reaper } = setUp();

@@ -6,6 +6,7 @@ import { sessionLabels } from "../../src/session/session-container.js";
 import { createOrphanReaper } from "../../src/service/orphan-reaper.js";
 import { createSessionTakeover, holderAddressLabel, holderLabel } from "../../src/service/session-takeover.js";
 import { FakeEngine } from "../support/fake-engine.js";
+import { sessionContainerLabels } from "../support/session-labels.js";
 
 /**
  * Who holds a session whose replica went, decided on the in-memory engine: the creator while its
@@ -15,27 +16,8 @@ import { FakeEngine } from "../support/fake-engine.js";
 
 const logger = pino({ level: "silent" });
 
-function sessionLabelsOf(sessionId: string, creator: string, expiresInMs = 600_000) {
-  return {
-    [containerLabels.managed]: "true",
-    [containerLabels.instance]: creator,
-    [containerLabels.runId]: "r",
-    [sessionLabels.session]: sessionId,
-    [sessionLabels.owner]: "key-1",
-    [sessionLabels.instanceName]: "host-a",
-    [sessionLabels.expiresAt]: String(Date.now() + expiresInMs),
-    [sessionLabels.settings]: JSON.stringify({
-      language: "python",
-      runtime: "runc",
-      stateful: true,
-      limits: { cpu: 1, memoryBytes: 1 << 28, pids: 64, workspaceBytes: 1 << 20, workspaceFiles: 64, tmpBytes: 1 << 20 },
-      ttlMs: 3_600_000,
-      idleTimeoutMs: 600_000,
-      createdAtMs: Date.now() - 60_000,
-      expiresAtMs: Date.now() + expiresInMs,
-    }),
-  };
-}
+const sessionLabelsOf = (sessionId: string, creator: string) =>
+  sessionContainerLabels({ sessionId, instance: creator, instanceName: "host-a", expiresInMs: 600_000, stateful: true });
 
 /** A replica on the shared engine: `live` are the instances with a fresh lease. */
 function replica(engine: FakeEngine, instanceId: string, live: () => string[]) {

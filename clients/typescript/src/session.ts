@@ -113,34 +113,30 @@ export class Session {
     return response.entries;
   }
 
-  /** Changes the session's ttl (from now) or idle timeout, in seconds. */
-  async update(change: { ttl?: number; idleTimeout?: number }, settings?: CallSettings): Promise<SessionInfo | undefined> {
-    const response = await this.call("always", settings, (client) =>
-      client.updateSession(
-        { sessionId: this.id, ttl: change.ttl ?? 0, idleTimeout: change.idleTimeout ?? 0 },
-        this.options(settings),
-      ),
-    );
+  /** A call that answers the session as it is now, which `info` keeps. */
+  private async describing(
+    settings: CallSettings | undefined,
+    rpc: (client: Client<typeof SandboxService>, options: CallOptions) => Promise<{ session?: SessionInfo }>,
+  ): Promise<SessionInfo | undefined> {
+    const response = await this.call("always", settings, (client) => rpc(client, this.options(settings)));
     this.info = response.session;
     return response.session;
+  }
+
+  /** Changes the session's ttl (from now) or idle timeout, in seconds. */
+  update(change: { ttl?: number; idleTimeout?: number }, settings?: CallSettings): Promise<SessionInfo | undefined> {
+    const request = { sessionId: this.id, ttl: change.ttl ?? 0, idleTimeout: change.idleTimeout ?? 0 };
+    return this.describing(settings, (client, options) => client.updateSession(request, options));
   }
 
   /** Freezes the session (no CPU, memory and files kept); any later call resumes it. */
-  async pause(settings?: CallSettings): Promise<SessionInfo | undefined> {
-    const response = await this.call("always", settings, (client) =>
-      client.pauseSession({ sessionId: this.id }, this.options(settings)),
-    );
-    this.info = response.session;
-    return response.session;
+  pause(settings?: CallSettings): Promise<SessionInfo | undefined> {
+    return this.describing(settings, (client, options) => client.pauseSession({ sessionId: this.id }, options));
   }
 
   /** Thaws a paused session. */
-  async resume(settings?: CallSettings): Promise<SessionInfo | undefined> {
-    const response = await this.call("always", settings, (client) =>
-      client.resumeSession({ sessionId: this.id }, this.options(settings)),
-    );
-    this.info = response.session;
-    return response.session;
+  resume(settings?: CallSettings): Promise<SessionInfo | undefined> {
+    return this.describing(settings, (client, options) => client.resumeSession({ sessionId: this.id }, options));
   }
 
   /** Saves the workspace; `createSession({ fromSnapshot })` starts sessions from it. */
@@ -152,12 +148,8 @@ export class Session {
   }
 
   /** Closes the session: its sandbox and files are removed. */
-  async close(settings?: CallSettings): Promise<SessionInfo | undefined> {
-    const response = await this.call("always", settings, (client) =>
-      client.closeSession({ sessionId: this.id }, this.options(settings)),
-    );
-    this.info = response.session;
-    return response.session;
+  close(settings?: CallSettings): Promise<SessionInfo | undefined> {
+    return this.describing(settings, (client, options) => client.closeSession({ sessionId: this.id }, options));
   }
 
   async [asyncDispose](): Promise<void> {

@@ -494,7 +494,8 @@ describe("sharing, keyboard and phone width", () => {
     await page.click("#share");
     const link = (await page.inputValue("#share-link")) ?? "";
     expect(link.startsWith(`${aurea.baseUrl}/#`)).toBe(true);
-    expect(await text(page, "#share-note")).toContain("Binary files are not in the link: raw.bin.");
+    // The note is written once the clipboard has answered, a moment after the link.
+    await page.locator("#share-note", { hasText: "Binary files are not in the link: raw.bin." }).waitFor({ timeout: 5000 });
     await context.close();
     const other = await openPlayground(aurea, { path: link.slice(aurea.baseUrl.length) });
     expect(await other.page.inputValue("#language")).toBe("ruby");

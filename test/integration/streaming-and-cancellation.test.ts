@@ -88,7 +88,7 @@ describe("RunStream", () => {
   });
 
   it("answers INVALID_ARGUMENT before streaming anything", async () => {
-    const stream = server.client.runStream({ language: "perl6", code: "say 1" });
+    const stream = server.client.runStream({ language: "klingon", code: "say 1" });
     await expect(stream.done).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     expect(stream.messages).toEqual([]);
   });

@@ -230,7 +230,7 @@ export function wireAurea(options: AureaAppOptions) {
     instanceName: config.instanceName,
     foreignAfterMs: config.reaperForeignAfterSeconds * 1000,
     heldElsewhere: takeover && ((found) => takeover.heldElsewhere(found)),
-    adoptAbandoned: takeover && (() => takeover.adoptAbandoned()),
+    adoptAbandoned: takeover && ((found) => takeover.adoptAbandoned(found)),
     logger,
   });
   const sandbox = createSandboxService({

@@ -27,7 +27,7 @@ export interface OrphanReaperOptions {
    * Before each periodic sweep: adopt the sessions no live replica holds (their replica died or
    * handed them off), rather than leave them unserved until they expire. Replicas with peers only.
    */
-  readonly adoptAbandoned?: () => Promise<number>;
+  readonly adoptAbandoned?: (found: readonly ManagedContainer[]) => Promise<number>;
   readonly logger: Logger;
 }
 
@@ -61,6 +61,12 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
     } catch (error) {
       options.logger.debug({ err: (error as Error).message }, "orphan sweep skipped: engine unreachable");
       return removed;
+    }
+    // Adopted first, from the same listing: a session taken over here is then this server's to spare.
+    if (!finalSweep && options.adoptAbandoned) {
+      await options
+        .adoptAbandoned(found)
+        .catch((error: Error) => options.logger.warn({ err: error.message }, "abandoned sessions not adopted"));
     }
     const now = Date.now();
     const live = options.liveContainers();
@@ -107,12 +113,7 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
         await sweeping;
         return sweepOnce(true);
       }
-      sweeping ??= (async () => {
-        await options
-          .adoptAbandoned?.()
-          .catch((error: Error) => options.logger.warn({ err: error.message }, "abandoned sessions not adopted"));
-        return sweepOnce(false);
-      })().finally(() => (sweeping = undefined));
+      sweeping ??= sweepOnce(false).finally(() => (sweeping = undefined));
       return sweeping;
     },
     start(intervalMs) {

@@ -49,8 +49,11 @@ export interface SessionTakeoverOptions {
 export interface SessionTakeover {
   /** For a session whose holder did not answer: adopt it, or say who holds it, or that it is gone. */
   takeOver(sessionId: string): Promise<Takeover>;
-  /** Adopts every unexpired session no live replica holds (the orphan sweep); answers how many. */
-  adoptAbandoned(): Promise<number>;
+  /**
+   * Adopts every unexpired session no live replica holds (the orphan sweep, from its listing, or
+   * the engine now); answers how many.
+   */
+  adoptAbandoned(found?: readonly ManagedContainer[]): Promise<number>;
   /** From a listing: sessions a live replica other than this one holds by claim. */
   heldElsewhere(found: readonly ManagedContainer[]): Set<string>;
   /** heldElsewhere, from the engine now (a restarting instance's adoption). */
@@ -153,8 +156,9 @@ export function createSessionTakeover(options: SessionTakeoverOptions): SessionT
       }
       return pending;
     },
-    async adoptAbandoned() {
-      const { found, live } = await listing();
+    async adoptAbandoned(listed) {
+      const found = listed ?? (await listing()).found;
+      const live = options.liveInstances(found);
       if (!live) return 0;
       let adopted = 0;
       for (const container of found) {

@@ -142,6 +142,22 @@ describe("the MCP endpoint", () => {
     expect(textOf(timeout)).toContain("timeout");
   });
 
+  it("refuses a web page's origin it was not told to allow (DNS rebinding), before anything else", async () => {
+    // Only a header: nothing connects to the origin it names.
+    const response = await fetch(`${server.current.baseUrl}/mcp`, {
+      method: "POST",
+      headers: {
+        ...auth,
+        origin: "http://attacker.test",
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }),
+    });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toContain("CORS_ALLOWED_ORIGINS");
+  });
+
   it("refuses a missing or wrong key before any MCP session opens", async () => {
     await expect(connect({})).rejects.toThrow(/401|API key/);
     await expect(connect({ authorization: "Bearer not-the-key-at-all-000" })).rejects.toThrow(/401|API key/);

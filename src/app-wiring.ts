@@ -321,6 +321,7 @@ export function wireAurea(options: AureaAppOptions) {
     takeover,
     handedOff,
     snapshots,
+    peers,
   };
 }
 

@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
 import { redactConfig } from "./config/config.js";
 import { checkRuntimeSafety } from "./docker/runtime-check.js";
@@ -72,7 +73,22 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
    * closes what others left it.
    */
   async function endSessions(): Promise<void> {
-    const peers = (await parts.takeover?.peersOnEngine().catch(() => [])) ?? [];
+    const onEngine = (await parts.takeover?.peersOnEngine().catch(() => [])) ?? [];
+    // A lease can outlive its replica by a few renewals (a SIGKILL): only peers that answer now
+    // are trusted with the sessions.
+    const answers = await Promise.all(
+      onEngine.map((address) =>
+        parts.peers
+          ?.client(address)
+          .health({}, { timeoutMs: 1000 })
+          // Any answer (a refused key included) is a live replica; no answer in time is not.
+          .then(
+            () => true,
+            (error: unknown) => ConnectError.from(error).code !== Code.DeadlineExceeded && !parts.peers?.noAnswer(error),
+          ),
+      ),
+    );
+    const peers = onEngine.filter((_, index) => answers[index]);
     if (peers.length > 0) {
       for (const containerId of parts.sessions.handOff()) parts.handedOff.add(containerId);
       logger.info({ sessions: parts.handedOff.size, peers }, "sessions handed off to the peers on the engine");

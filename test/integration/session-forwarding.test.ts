@@ -146,7 +146,7 @@ describe("a session on two replicas", () => {
       (await client(owner, alice).call("CreateSession", { language: "bash" })).session_id,
       (await client(other, alice).call("CreateSession", { language: "bash" })).session_id,
     ];
-    await client(other, bob).call("CreateSession", { language: "bash" });
+    const bobs = (await client(other, bob).call("CreateSession", { language: "bash" })).session_id as string;
     const ids = (answer: GrpcResponse) => (answer.sessions as GrpcResponse[]).map((session) => session.session_id).sort();
     const everywhere = await client(other, alice).call("ListSessions", {});
     expect(ids(everywhere)).toEqual([...mine].sort());
@@ -158,6 +158,7 @@ describe("a session on two replicas", () => {
     expect(partial.complete).toBe(false);
     expect(performance.now() - started).toBeLessThan(3000);
     for (const id of mine) await client(other, alice).call("CloseSession", { session_id: id });
+    await client(other, bob).call("CloseSession", { session_id: bobs });
   });
 
   it("takes over, from the engine they share, the session of a replica that stopped", async () => {

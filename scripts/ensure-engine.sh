@@ -54,7 +54,9 @@ install_runsc() {
 }
 
 # runsc needs --network=none in its own arguments, or containers with NetworkMode none fail to
-# start ("cannot run with network enabled in root network namespace").
+# start ("cannot run with network enabled in root network namespace"). Sandboxes with an egress
+# policy run under "runsc-network" (src/sandbox/runtimes.ts): gVisor serving sockets from the
+# container's own network namespace, whose only peer is the egress gateway.
 daemon_json() {
   cat <<JSON
 {
@@ -62,6 +64,10 @@ daemon_json() {
     "runsc": {
       "path": "$runsc_path",
       "runtimeArgs": ["--platform=ptrace", "--network=none"]
+    },
+    "runsc-network": {
+      "path": "$runsc_path",
+      "runtimeArgs": ["--platform=ptrace", "--network=host"]
     }
   }
 }

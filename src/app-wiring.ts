@@ -11,6 +11,8 @@ import { loadSeccompProfile } from "./docker/seccomp-profile.js";
 import { createColdContainerSource } from "./runner/container-source.js";
 import { coreFamily, loadLanguageRegistry } from "./runner/languages.js";
 import { createRunner } from "./runner/runner.js";
+import { DockerodeNetworkClient } from "./docker/network-client.js";
+import { createEgressGateway } from "./egress/egress-gateway.js";
 import { createWarmPool } from "./runner/warm-pool.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
 import { Admission } from "./service/admission.js";
@@ -104,9 +106,25 @@ export function wireAurea(options: AureaAppOptions) {
     },
     { version },
   );
+  // Egress exists only where the operator allows some (EGRESS_ALLOWED); its gateway starts on first use.
+  const egress =
+    config.egressAllowed.length === 0
+      ? undefined
+      : createEgressGateway({
+          containers,
+          networks: new DockerodeNetworkClient(docker, logger),
+          image: config.sandboxImage,
+          instanceId,
+          upstreamNetwork: config.egressUpstreamNetwork,
+          maxBytes: config.egressMaxBytes,
+          maxConnections: config.egressMaxConnections,
+          onConnection: (allowed, reason) => metrics.recordEgressConnection(allowed, reason),
+          logger,
+        });
   const runner = createRunner({
     containers,
     source: warmPool,
+    egress,
     onContainer: (language, runtime, origin) => metrics.recordContainer(language, runtime, origin),
     imageFor,
     instanceId,
@@ -226,11 +244,13 @@ export function wireAurea(options: AureaAppOptions) {
         ...(takeover?.containerIds() ?? []),
         ...handedOff,
         ...(lease.containerId() ? [lease.containerId() as string] : []),
+        ...(egress?.containerId() ? [egress.containerId() as string] : []),
       ]),
     instanceName: config.instanceName,
     foreignAfterMs: config.reaperForeignAfterSeconds * 1000,
     heldElsewhere: takeover && ((found) => takeover.heldElsewhere(found)),
     adoptAbandoned: takeover && ((found) => takeover.adoptAbandoned(found)),
+    afterSweep: egress && ((liveInstances) => egress.sweepNetworks(liveInstances)),
     logger,
   });
   const sandbox = createSandboxService({
@@ -322,6 +342,7 @@ export function wireAurea(options: AureaAppOptions) {
     handedOff,
     snapshots,
     peers,
+    egress,
   };
 }
 

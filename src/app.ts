@@ -163,6 +163,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       await parts.warmPool.stop();
       await parts.runner.settled();
       await parts.sessions.settled();
+      await parts.egress?.stop();
       monitor.stop();
       parts.reaper.stop();
       await parts.claims.releaseAll();

@@ -27,6 +27,7 @@ const verdicts: Record<RunStatus, Verdict> = {
   [RunStatus.COMPILE_ERROR]: { label: "Compile error", name: "COMPILE_ERROR", tone: "fail" },
   [RunStatus.WRONG_ANSWER]: { label: "Wrong answer", name: "WRONG_ANSWER", tone: "fail" },
   [RunStatus.SKIPPED]: { label: "Skipped", name: "SKIPPED", tone: "stopped" },
+  [RunStatus.NETWORK_LIMIT]: { label: "Network limit", name: "NETWORK_LIMIT", tone: "fail" },
 };
 
 export function describeVerdict(status: RunStatus): Verdict {
@@ -43,6 +44,7 @@ const limitNames: Record<Limit, string> = {
   [Limit.OPEN_FILES]: "open files",
   [Limit.OUTPUT]: "output",
   [Limit.TIME]: "time",
+  [Limit.NETWORK]: "network",
 };
 
 /** The limits a run ran into, in words: `memory, processes`; empty when none. */

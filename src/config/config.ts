@@ -1,3 +1,4 @@
+import { type AllowRule, parseAllowEntry } from "../egress/allow-list.js";
 import { hostname } from "node:os";
 import { runtimes, type Runtime } from "../sandbox/runtimes.js";
 import { type Env, EnvReader, gibibyte, mebibyte } from "./env-reader.js";
@@ -185,6 +186,32 @@ export interface AureaConfig {
    */
   readonly peers: readonly string[];
   readonly peerDns: string;
+  /**
+   * What a request's NetworkPolicy may ask for (`EGRESS_ALLOWED`, comma-separated host names,
+   * `*.suffix` wildcards and CIDRs, each with an optional `:port`; egress/allow-list.ts). Empty, the
+   * default, turns egress off: any `network` field is INVALID_ARGUMENT.
+   */
+  readonly egressAllowed: readonly AllowRule[];
+  /** The engine network the egress gateway reaches out through (`EGRESS_UPSTREAM_NETWORK`, default `bridge`). */
+  readonly egressUpstreamNetwork: string;
+  /** Bytes one run (or session) may move through the gateway, both ways (`EGRESS_MAX_BYTES`, default 256m). */
+  readonly egressMaxBytes: number;
+  /** Connections one run (or session) may open through the gateway (`EGRESS_MAX_CONNECTIONS`, default 256). */
+  readonly egressMaxConnections: number;
+}
+
+/** EGRESS_ALLOWED, parsed; every entry that cannot be read is a configuration error naming it. */
+function readAllowList(value: string, errors: string[]): AllowRule[] {
+  const rules: AllowRule[] = [];
+  for (const entry of value.split(",").map((item) => item.trim())) {
+    if (entry === "") continue;
+    try {
+      rules.push(parseAllowEntry(entry));
+    } catch (error) {
+      errors.push(`EGRESS_ALLOWED: ${(error as Error).message}`);
+    }
+  }
+  return rules;
 }
 
 export type ConfigResult =
@@ -276,6 +303,10 @@ export function parseConfig(env: Env): ConfigResult {
       .map((peer) => peer.trim())
       .filter((peer) => peer !== ""),
     peerDns: read.string("PEER_DNS", ""),
+    egressAllowed: readAllowList(read.string("EGRESS_ALLOWED", ""), errors),
+    egressUpstreamNetwork: read.string("EGRESS_UPSTREAM_NETWORK", "bridge"),
+    egressMaxBytes: read.byteSize("EGRESS_MAX_BYTES", "256m", 1, 1024 * gibibyte),
+    egressMaxConnections: read.integer("EGRESS_MAX_CONNECTIONS", 256, 1, 1_000_000),
   };
   if (config.defaultTimeoutSeconds > config.maxTimeoutSeconds) {
     errors.push(

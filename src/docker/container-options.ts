@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { type SandboxLimits, type SandboxShape, sandboxUser } from "../sandbox/limits.js";
-import { type Runtime, runtimeTraits, supervisorProcesses } from "../sandbox/runtimes.js";
+import { engineRuntimeName, type Runtime, runtimeTraits, supervisorProcesses } from "../sandbox/runtimes.js";
 import { workspaceDir } from "../sandbox/supervisor-protocol.js";
 
 const [sandboxUid, sandboxGid] = sandboxUser.split(":");
@@ -55,6 +55,16 @@ export interface SandboxContainerRequest {
   readonly command: readonly string[];
   /** Extra `NAME=value` entries on top of the fixed minimal environment. */
   readonly env?: readonly string[];
+  /** The egress network the sandbox joins instead of none (egress/egress-gateway.ts). */
+  readonly network?: SandboxNetwork | undefined;
+}
+
+/** A sandbox's one network: its own, whose only other member is the egress gateway. */
+export interface SandboxNetwork {
+  /** The engine network's name. */
+  readonly name: string;
+  /** The gateway's address there: the only DNS server. */
+  readonly gatewayAddress: string;
 }
 
 /**
@@ -127,16 +137,32 @@ function workspaceMount(shape: SandboxShape, limits: SandboxLimits): Pick<Docker
   };
 }
 
+/**
+ * The network fields: none at all, or the sandbox's egress network with the gateway as its only
+ * DNS server. Under runc, ICMP echo sockets (which the engine opens to every group) are closed
+ * again: a sandbox with a network pings nothing, not even the gateway.
+ */
+function networkFields(shape: SandboxShape, network: SandboxNetwork | undefined): Docker.HostConfig {
+  if (!network) return { NetworkMode: "none", Runtime: shape.runtime };
+  return {
+    NetworkMode: network.name,
+    Runtime: engineRuntimeName(shape.runtime, true),
+    Dns: [network.gatewayAddress],
+    DnsSearch: [],
+    DnsOptions: ["ndots:0"],
+    ...(shape.runtime === "runc" ? { Sysctls: { "net.ipv4.ping_group_range": "1 0" } } : {}),
+  };
+}
+
 /** Maps limits and shape onto HostConfig. Pure. */
-export function toHostConfig(shape: SandboxShape, limits: SandboxLimits): Docker.HostConfig {
+export function toHostConfig(shape: SandboxShape, limits: SandboxLimits, network?: SandboxNetwork): Docker.HostConfig {
   return {
     ...toEngineResources(shape.runtime, limits),
-    NetworkMode: "none",
+    ...networkFields(shape, network),
     CapDrop: ["ALL"],
     CapAdd: [...supervisorCapabilities],
     SecurityOpt: ["no-new-privileges", ...(shape.seccompProfile !== undefined ? [`seccomp=${shape.seccompProfile}`] : [])],
     MaskedPaths: [...maskedPaths],
-    Runtime: shape.runtime,
     ReadonlyRootfs: shape.readonlyRootfs,
     ...workspaceMount(shape, limits),
     IpcMode: "private",
@@ -175,7 +201,7 @@ export function toContainerCreateOptions(request: SandboxContainerRequest): Dock
     // Aurea never stops a sandbox gracefully (it kills), and PID 1 ignores SIGTERM: this keeps an
     // engine shutdown from waiting the default ten seconds on every sandbox.
     StopTimeout: 1,
-    NetworkDisabled: true,
+    NetworkDisabled: request.network === undefined,
     Labels: {
       [containerLabels.managed]: "true",
       [containerLabels.runId]: request.runId,
@@ -188,7 +214,7 @@ export function toContainerCreateOptions(request: SandboxContainerRequest): Dock
     AttachStdout: true,
     AttachStderr: true,
     Tty: false,
-    HostConfig: toHostConfig(request.shape, request.limits),
+    HostConfig: toHostConfig(request.shape, request.limits, request.network),
   };
 }
 

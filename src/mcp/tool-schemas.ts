@@ -117,6 +117,7 @@ export const statusNames = [
   "COMPILE_ERROR",
   "WRONG_ANSWER",
   "SKIPPED",
+  "NETWORK_LIMIT",
 ] as const;
 
 /** What run_code and execute answer as structuredContent. */

@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { ContainerClient } from "../docker/container-client.js";
-import { toContainerCreateOptions } from "../docker/container-options.js";
+import { type SandboxNetwork, toContainerCreateOptions } from "../docker/container-options.js";
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import type { Language } from "./languages.js";
 import { casesCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
@@ -28,6 +28,8 @@ export interface LeaseRequest {
   readonly shape: SandboxShape;
   readonly limits: SandboxLimits;
   readonly program: RunProgram;
+  /** The run's egress network and the proxy settings for it; a run with one is always cold. */
+  readonly network?: (SandboxNetwork & { readonly env: readonly string[] }) | undefined;
 }
 
 /** A container handed to one run, and only to that run. */
@@ -72,7 +74,7 @@ export function workspaceFiles(program: RunProgram): WorkspaceFile[] {
 /** Creates a brand-new container for every run, whose supervisor starts the program itself. */
 export function createColdContainerSource(containers: ContainerClient): ContainerSource {
   return {
-    async acquire({ runId, instanceId, shape, limits, program }) {
+    async acquire({ runId, instanceId, shape, limits, program, network }) {
       const id = await containers.create(
         toContainerCreateOptions({
           runId,
@@ -87,7 +89,9 @@ export function createColdContainerSource(containers: ContainerClient): Containe
                 casesCommand(shape.runtime, limits.pids, program.language.command),
               )
             : supervisorCommand("cold", shape.runtime, limits.pids, [...program.language.command, ...program.args]),
-          env: program.env,
+          // The gateway's proxy settings last: they win over a request's own.
+          env: network ? [...program.env, ...network.env] : program.env,
+          network,
         }),
       );
       return {

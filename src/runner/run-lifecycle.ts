@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
 import type { SandboxShape } from "../sandbox/limits.js";
 import { collectArtifacts } from "./artifact-collection.js";
-import { workspaceFiles, type ContainerLease, type ContainerSource } from "./container-source.js";
+import { workspaceFiles, type ContainerLease, type ContainerSource, type LeaseRequest } from "./container-source.js";
 import { RunOutput, type SupervisorTrailer } from "./run-output.js";
 import type { OutputStreamName } from "./output-capture.js";
 import { cancelledBeforeStart, type RunOutcome, type RunSpec, type TestOutcome } from "./run-spec.js";
@@ -58,6 +58,8 @@ export interface RunContext {
   readonly outputLimitBytes: number;
   readonly log: Logger;
   readonly observer: RunObserver | undefined;
+  /** The run's egress network, when it has a policy (egress/egress-gateway.ts). */
+  readonly network?: LeaseRequest["network"];
 }
 
 /** Time allowed, beyond the run's own timeout, for starting and killing a container. */
@@ -136,6 +138,7 @@ export class RunLifecycle {
       shape: context.shape,
       limits: spec.limits,
       program: spec,
+      network: context.network,
     });
     context.log.debug({ container: this.lease.id, origin: this.lease.origin }, "container acquired");
     this.attachment = this.lease.attachment ?? (await context.containers.attach(this.lease.id));

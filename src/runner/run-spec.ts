@@ -1,3 +1,4 @@
+import type { AllowRule } from "../egress/allow-list.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
 import type { Runtime } from "../sandbox/runtimes.js";
 import type { ArtifactCollection } from "./artifact-collection.js";
@@ -41,6 +42,8 @@ export interface RunSpec {
   readonly outputLimitBytes?: number;
   /** Run through the test-case runner, once per case (set by judge.ts). */
   readonly judged?: boolean;
+  /** The run's network policy (NetworkPolicy.allow, parsed); undefined for no network at all. */
+  readonly network?: readonly AllowRule[] | undefined;
 }
 
 /** Test cases with everything resolved: what judge.ts needs to run and judge them. */

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
+import { EgressUnavailableError, type EgressGateway, type EgressLease, type EgressReport } from "../egress/egress-gateway.js";
 import { createColdContainerSource, type ContainerSource } from "./container-source.js";
 import { RunLifecycle } from "./run-lifecycle.js";
 import type { RunObserver } from "./run-lifecycle.js";
@@ -38,6 +39,8 @@ export interface RunnerOptions {
   /** seccomp profile JSON for every container; undefined keeps the engine's default. */
   readonly seccompProfile: string | undefined;
   readonly logger: Logger;
+  /** The egress gateway, for runs with a network policy; without it such runs are refused (UNAVAILABLE). */
+  readonly egress?: EgressGateway | undefined;
   /** Told where each run's container came from (the warm pool's hits and misses, for metrics). */
   readonly onContainer?: (language: string, runtime: string, origin: "warm" | "cold") => void;
 }
@@ -53,9 +56,10 @@ export function createRunner(options: RunnerOptions): Runner {
    * the container down. It is tracked, so shutdown waits for it, and a failure leaves the
    * container to the orphan reaper.
    */
-  const removeLater = (id: string, log: Logger) => {
+  const removeLater = (id: string, log: Logger, afterwards?: () => Promise<void>) => {
     const removal = options.containers.remove(id).then(
-      () => undefined,
+      // The egress network goes once nothing is on it but the gateway.
+      () => afterwards?.(),
       (error: Error) => log.error({ container: id, err: error.message }, "container not removed"),
     );
     const tracked = removal.finally(() => {
@@ -64,6 +68,11 @@ export function createRunner(options: RunnerOptions): Runner {
     });
     removals.add(tracked);
   };
+
+  async function openEgress(spec: RunSpec): Promise<EgressLease> {
+    if (!options.egress) throw new EgressUnavailableError("egress is not configured on this server (EGRESS_ALLOWED)");
+    return options.egress.open(spec.runId, spec.network ?? []);
+  }
 
   return {
     liveContainers: () => live,
@@ -77,6 +86,8 @@ export function createRunner(options: RunnerOptions): Runner {
         ...(spec.requestId ? { request_id: spec.requestId } : {}),
         ...(spec.phase ? { phase: spec.phase } : {}),
       });
+      // A compile never has a network: only the program does.
+      const egress = spec.network && spec.network.length > 0 && spec.phase !== "compile" ? await openEgress(spec) : undefined;
       const run = new RunLifecycle(spec, {
         containers: options.containers,
         source,
@@ -90,6 +101,11 @@ export function createRunner(options: RunnerOptions): Runner {
         outputLimitBytes: options.outputLimitBytes,
         log,
         observer,
+        network: egress ? { name: egress.network, gatewayAddress: egress.gatewayAddress, env: egress.env } : undefined,
+      });
+      void egress?.ended.then((end) => {
+        log.warn({ end }, end.kind === "limit" ? "network cap reached" : "egress gateway lost during the run");
+        run.stop(end.kind === "limit" ? "network_limit" : "network_lost");
       });
       runs.add(run);
       const onAbort = () => run.stop("cancelled");
@@ -101,24 +117,55 @@ export function createRunner(options: RunnerOptions): Runner {
         if (run.origin) options.onContainer?.(spec.language.name, spec.runtime, run.origin);
         await run.start();
         await run.waitForEnd();
-        const outcome = await run.report();
-        logRunFinished(log, spec, outcome, run.origin);
+        const reported = await run.report();
+        const network = egress ? await finishEgress(egress, log) : undefined;
+        const outcome = network ? withNetworkUsage(reported, network) : reported;
+        logRunFinished(log, spec, outcome, run.origin, network);
         return outcome;
       } finally {
         signal?.removeEventListener("abort", onAbort);
         runs.delete(run);
         const id = run.release();
+        if (egress) void egress.finish().catch(() => undefined);
         if (id) {
           live.add(id);
-          removeLater(id, log);
-        }
+          removeLater(id, log, egress?.dispose);
+        } else void egress?.dispose();
       }
     },
   };
 }
 
+/** The gateway's counts for a finished run; undefined (and a warning) when the gateway could not say. */
+async function finishEgress(egress: EgressLease, log: Logger): Promise<EgressReport | undefined> {
+  try {
+    return await egress.finish();
+  } catch (error) {
+    log.warn({ err: (error as Error).message }, "network usage not read from the egress gateway");
+    return undefined;
+  }
+}
+
+function withNetworkUsage(outcome: RunOutcome, network: EgressReport): RunOutcome {
+  return {
+    ...outcome,
+    usage: {
+      cpuTimeNs: outcome.usage?.cpuTimeNs,
+      peakMemoryBytes: outcome.usage?.peakMemoryBytes,
+      networkBytesSent: network.sent,
+      networkBytesReceived: network.received,
+    },
+  };
+}
+
 /** The audit line of a run: who, what, how it ended and what it used; never the code or output. */
-function logRunFinished(log: Logger, spec: RunSpec, outcome: RunOutcome, origin: string | undefined): void {
+function logRunFinished(
+  log: Logger,
+  spec: RunSpec,
+  outcome: RunOutcome,
+  origin: string | undefined,
+  network: EgressReport | undefined,
+): void {
   log.info(
     {
       key_id: spec.callerId,
@@ -134,6 +181,7 @@ function logRunFinished(log: Logger, spec: RunSpec, outcome: RunOutcome, origin:
       stderr_bytes: outcome.stderr.length,
       cpu_ms: outcome.usage?.cpuTimeNs !== undefined ? Math.round(outcome.usage.cpuTimeNs / 1e6) : undefined,
       peak_memory_bytes: outcome.usage?.peakMemoryBytes,
+      ...(network ? { network_hosts: network.hosts, network_denied: network.denied } : {}),
       error: outcome.error,
     },
     "run finished",

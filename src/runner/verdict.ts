@@ -26,13 +26,21 @@ export type RunVerdict =
   /** Only for a test case (judge.ts): its output differed from the expected output. */
   | "wrong_answer"
   /** Only for a test case: it never ran. */
-  | "skipped";
+  | "skipped"
+  /** A cap of the run's network policy was reached (EGRESS_MAX_BYTES, EGRESS_MAX_CONNECTIONS). */
+  | "network_limit";
 
 /** A limit a program ran into; mirrors aurea.sandbox.v1.Limit (open files are not detected yet). */
-export type LimitHit = "pids" | "memory" | "file_size" | "workspace_bytes" | "workspace_files" | "output" | "time";
+export type LimitHit = "pids" | "memory" | "file_size" | "workspace_bytes" | "workspace_files" | "output" | "time" | "network";
 
-/** Why Aurea ended a run itself. */
-export type StopReason = "cancelled" | "timeout" | "output_limit";
+/**
+ * Why Aurea ended a run itself. `network_limit`: the egress gateway reported a cap reached;
+ * `network_lost`: the egress gateway stopped, so the run's network is gone (fail closed).
+ */
+export type StopReason = "cancelled" | "timeout" | "output_limit" | "network_limit" | "network_lost";
+
+/** The error a run gets when its egress gateway stopped during it. */
+export const networkLostError = "the egress gateway stopped during the run: the run lost its network (it never runs with more)";
 
 /** Resource usage read from the run's cgroup. */
 export interface RunUsage {
@@ -40,6 +48,9 @@ export interface RunUsage {
   readonly cpuTimeNs: number | undefined;
   /** Peak memory of the container's cgroup, bytes. */
   readonly peakMemoryBytes: number | undefined;
+  /** Payload bytes through the egress gateway, each way; undefined without a network policy. */
+  readonly networkBytesSent?: number | undefined;
+  readonly networkBytesReceived?: number | undefined;
 }
 
 /**
@@ -114,7 +125,7 @@ export function sandboxDiedOfMemory(runtime: Runtime, engineExitCode: number | u
 /** The end-of-run decision. Pure. */
 export function reconcile(evidence: RunEvidence): RunEnding {
   const { report, stoppedBy } = evidence;
-  let error = evidence.lostTrack;
+  let error = evidence.lostTrack ?? (stoppedBy.has("network_lost") ? networkLostError : undefined);
   if (error === undefined && report?.kind === "setup-failed") {
     error = "the workspace files could not be extracted in the container";
   }
@@ -147,6 +158,7 @@ export function reconcile(evidence: RunEvidence): RunEnding {
     timedOut: stoppedBy.has("timeout"),
     cancelled: stoppedBy.has("cancelled"),
     outputLimited: stoppedBy.has("output_limit"),
+    networkLimited: stoppedBy.has("network_limit"),
     internalError: error,
   });
   // The proto's promise: a run Aurea lost track of has no exit code (-1) and no signal, whatever
@@ -170,6 +182,7 @@ export function reconcile(evidence: RunEvidence): RunEnding {
       signal: signalFromExitCode(knownExitCode),
       output: stoppedBy.has("output_limit") || evidence.outputTruncated,
       time: stoppedBy.has("timeout"),
+      network: stoppedBy.has("network_limit"),
     }),
   };
 }
@@ -233,7 +246,13 @@ export function settleExec(evidence: ExecEvidence): ExecEnding {
  */
 export function limitsHitBy(
   counters: SandboxCounters,
-  ending: { readonly oomKilled: boolean; readonly signal: string; readonly output: boolean; readonly time: boolean },
+  ending: {
+    readonly oomKilled: boolean;
+    readonly signal: string;
+    readonly output: boolean;
+    readonly time: boolean;
+    readonly network?: boolean;
+  },
 ): LimitHit[] {
   const hit: Readonly<Record<LimitHit, boolean>> = {
     pids: (counters.pidsRefused ?? 0) > 0,
@@ -243,6 +262,7 @@ export function limitsHitBy(
     workspace_files: counters.workspaceFreeFiles === 0,
     output: ending.output,
     time: ending.time,
+    network: ending.network ?? false,
   };
   return (Object.keys(hit) as LimitHit[]).filter((limit) => hit[limit]);
 }
@@ -289,6 +309,8 @@ export interface VerdictFacts {
   readonly cancelled: boolean;
   /** Aurea killed the run because it wrote more than the output cap. */
   readonly outputLimited: boolean;
+  /** Aurea killed the run because it reached a cap of its network policy. */
+  readonly networkLimited?: boolean;
   /** Aurea lost track of the run (the engine failed mid-run). */
   readonly internalError: string | undefined;
 }
@@ -316,6 +338,7 @@ export function decideVerdict(ending: VerdictFacts): RunVerdict {
   if (ending.cancelled) return "cancelled";
   if (ending.timedOut) return "timeout";
   if (ending.outputLimited) return "output_limit";
+  if (ending.networkLimited) return "network_limit";
   if (ending.exitCode === 0) return "ok";
   // A program whose helper was OOM-killed but which still exited 0 did its job; one that failed
   // after an OOM kill failed for memory, whether the engine noticed (runsc often does not).

@@ -204,8 +204,9 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
 
   return {
     async acquire(request) {
-      // A run whose language has no loader here (a compile phase, test cases) is always cold.
-      const warmable = options.size > 0 && request.program.language.warmLoader !== undefined && !request.program.judged;
+      // A run whose language has no loader here (a compile phase, test cases), or with a network, is always cold.
+      const warmable =
+        options.size > 0 && request.program.language.warmLoader !== undefined && !request.program.judged && !request.network;
       const pool = warmable ? poolFor(request.program.language, request.shape) : undefined;
       if (pool) pool.lastDemand = Date.now();
       const lease = pool ? await takeWarm(request, pool) : undefined;

@@ -7,6 +7,18 @@ export const runtimes = ["runc", "runsc"] as const;
 /** `runc`: namespaces and cgroups on the host kernel; `runsc`: gVisor's user-space kernel on top. */
 export type Runtime = (typeof runtimes)[number];
 
+/**
+ * The engine's name for `runtime` in a sandbox that has a network (an egress policy). gVisor is
+ * registered twice (scripts/ensure-engine.sh): `runsc` with `--network=none` for every other
+ * sandbox, and `runsc-network` with `--network=host`, which serves the program's sockets from the
+ * container's own network namespace (only the egress network is in it). gVisor's own network
+ * stack (`--network=sandbox`) refuses to start on this kind of host ("cannot run with network
+ * enabled in root network namespace": it cannot read PID 1's namespace here).
+ */
+export function engineRuntimeName(runtime: Runtime, networked: boolean): string {
+  return networked && runtime === "runsc" ? "runsc-network" : runtime;
+}
+
 export function isRuntime(name: string): name is Runtime {
   return (runtimes as readonly string[]).includes(name);
 }

@@ -178,3 +178,8 @@ export function kernelCommand(kernel: KernelName): string[] {
 export function workspaceFilesCommand(args: readonly string[]): string[] {
   return ["python3", "-I", "-S", "-c", scriptText("workspace-files.py"), workspaceDir, ...args];
 }
+
+/** argv of the egress gateway (sandbox/egress-gateway.py), the one container egress/egress-gateway.ts runs per server. */
+export function egressGatewayCommand(): string[] {
+  return ["python3", "-I", "-S", "-u", "-c", scriptText("egress-gateway.py")];
+}

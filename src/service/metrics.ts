@@ -54,6 +54,8 @@ export interface AureaMetrics {
   /** A container was handed to a run: from the warm pool, or made cold. */
   recordContainer(language: string, runtime: string, origin: "warm" | "cold"): void;
   recordImageBuild(family: string, result: "ok" | "failed"): void;
+  /** The egress gateway allowed or denied a connection (denied: with its reason, such as not_allowed). */
+  recordEgressConnection(allowed: boolean, reason: string): void;
   /** An RPC answered (its status code as Connect names it), with its end-to-end seconds. */
   recordRpc(method: string, code: string, seconds: number): void;
 }
@@ -120,6 +122,12 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
     labelNames: ["language", "runtime", "origin"],
     registers: [registry],
   });
+  const egressConnections = new Counter({
+    name: "aurea_egress_connections_total",
+    help: "Connections through the egress gateway: allowed, or denied with the reason (not_allowed, ip_literal, private_address, sni_mismatch, host_mismatch, cap_reached, ...).",
+    labelNames: ["result", "reason"],
+    registers: [registry],
+  });
   const builds = new Counter({
     name: "aurea_image_builds_total",
     help: "Image builds by family and result.",
@@ -184,6 +192,9 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
     },
     recordImageBuild(family, result) {
       builds.inc({ family, result });
+    },
+    recordEgressConnection(allowed, reason) {
+      egressConnections.inc({ result: allowed ? "allowed" : "denied", reason: allowed ? "" : reason });
     },
     recordRpc(method, code, seconds) {
       rpcSeconds.observe({ method, code }, seconds);

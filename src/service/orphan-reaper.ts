@@ -28,6 +28,8 @@ export interface OrphanReaperOptions {
    * handed them off), rather than leave them unserved until they expire. Replicas with peers only.
    */
   readonly adoptAbandoned?: (found: readonly ManagedContainer[]) => Promise<number>;
+  /** After each sweep, with the live instances it found: removes what else is orphaned (egress networks). */
+  readonly afterSweep?: (liveInstances: ReadonlySet<string> | undefined) => Promise<void>;
   readonly logger: Logger;
 }
 
@@ -104,6 +106,7 @@ export function createOrphanReaper(options: OrphanReaperOptions): OrphanReaper {
         options.logger.warn({ container: container.id, err: (error as Error).message }, "orphaned container not removed");
       }
     }
+    await options.afterSweep?.(liveInstances).catch(() => undefined);
     return removed;
   }
 

@@ -7,6 +7,7 @@ import { type TestPolicyFields, validateTests } from "./test-cases-request.js";
 import type { RunSpec } from "../runner/runner.js";
 import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import { validateArgs, validateEnv } from "./args-and-env.js";
+import { validateNetworkPolicy } from "../egress/network-request.js";
 import type { FieldViolation } from "./rpc-errors.js";
 
 /** The server's bounds on what a request may ask for: the part of the configuration that says so. */
@@ -30,6 +31,7 @@ export type RunPolicy = Pick<
   | "artifactMaxTotalBytes"
   | "defaultRuntime"
   | "allowedRuntimes"
+  | "egressAllowed"
 > & {
   /** The languages this server runs (languages.ts), made once at start. */
   readonly languages: LanguageRegistry;
@@ -76,6 +78,7 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
   }
   const compile = language?.compile ? resolveCompileLimits(request, language.compile, policy, violate) : undefined;
   const tests = validateTests(request, policy, memoryBytes, violate);
+  const network = validateNetworkPolicy(request.network, policy.egressAllowed, violate);
 
   if (violations.length > 0 || !language) return { ok: false, violations };
   const runLimits = { ...maximumLimits(policy), cpu, memoryBytes, pids };
@@ -96,6 +99,7 @@ export function validateRunRequest(request: RunRequest, policy: RunPolicy, runId
       ...(tests ? { tests: tests.plan } : {}),
       readonlyRootfs: request.readonly ?? policy.readonlyDefault,
       runtime,
+      ...(network ? { network } : {}),
       artifacts: request.captureArtifacts
         ? {
             maxFiles: policy.artifactMaxFiles,

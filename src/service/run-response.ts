@@ -28,6 +28,7 @@ const limitValues: Record<LimitHit, Limit> = {
   workspace_files: Limit.WORKSPACE_FILES,
   output: Limit.OUTPUT,
   time: Limit.TIME,
+  network: Limit.NETWORK,
 };
 
 const statusByVerdict: Record<RunVerdict, RunStatus> = {
@@ -41,6 +42,7 @@ const statusByVerdict: Record<RunVerdict, RunStatus> = {
   compile_error: RunStatus.COMPILE_ERROR,
   wrong_answer: RunStatus.WRONG_ANSWER,
   skipped: RunStatus.SKIPPED,
+  network_limit: RunStatus.NETWORK_LIMIT,
 };
 
 const skipReasons: Record<SkipReason, ArtifactSkipReason> = {
@@ -147,6 +149,8 @@ function usageMessage(usage: RunUsage | undefined) {
   return create(ResourceUsageSchema, {
     cpuTime: (usage.cpuTimeNs ?? 0) / 1e9,
     peakMemoryBytes: BigInt(usage.peakMemoryBytes ?? 0),
+    networkBytesSent: BigInt(usage.networkBytesSent ?? 0),
+    networkBytesReceived: BigInt(usage.networkBytesReceived ?? 0),
   });
 }
 

@@ -25,5 +25,6 @@ export const testPolicy: RunPolicy = {
   artifactMaxTotalBytes: 4096,
   defaultRuntime: "runc",
   allowedRuntimes: ["runc", "runsc"],
+  egressAllowed: [],
   languages: repositoryLanguages,
 };

@@ -1,0 +1,414 @@
+import { randomBytes } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import type { ContainerClient } from "../docker/container-client.js";
+import { containerLabels } from "../docker/container-options.js";
+import { EngineUnavailableError } from "../docker/engine-errors.js";
+import type { ManagedNetwork, NetworkClient } from "../docker/network-client.js";
+import { AttachStreamDemuxer } from "../runner/output-capture.js";
+import { egressGatewayCommand } from "../sandbox/sandbox-scripts.js";
+import { type AllowRule, toGatewayRules } from "./allow-list.js";
+
+/**
+ * The egress gateway: one container per server (sandbox/programs/egress-gateway.py), the only
+ * peer of every sandbox with a network policy, and the server's side of its control wire. Each
+ * run or session with a policy gets an EgressLease: a network of its own (internal, the bridge
+ * without a host address) that the gateway joins and listens on, with the policy in place before
+ * the lease is handed out. Everything fails closed: a gateway that cannot start, a network that
+ * cannot be made or a policy not acknowledged is EgressUnavailableError (UNAVAILABLE), and a
+ * gateway lost mid-run ends every lease's `ended` with the reason.
+ */
+
+/** Label on every network egress makes (with Aurea's managed, instance and run-id labels). */
+export const egressNetworkLabel = "dev.aurea.egress-network";
+/** Port of the gateway's HTTP proxy on every run network. */
+export const proxyPort = 3128;
+
+/** Egress cannot be given right now: the run or session is refused with UNAVAILABLE, this message. */
+export class EgressUnavailableError extends EngineUnavailableError {
+  override readonly name = "EgressUnavailableError";
+}
+
+/** How a lease's network ended before the run did. */
+export type EgressEnd =
+  | { readonly kind: "limit"; readonly limit: "bytes" | "connections" }
+  | { readonly kind: "lost"; readonly message: string };
+
+/** What the gateway counted for one lease. */
+export interface EgressReport {
+  readonly sent: number;
+  readonly received: number;
+  /** Per host name (or literal): bytes each way and connections allowed. */
+  readonly hosts: Readonly<Record<string, { sent: number; received: number; connections: number }>>;
+  /** Connections and DNS questions refused, by reason. */
+  readonly denied: Readonly<Record<string, number>>;
+}
+
+export interface EgressLease {
+  /** The engine network the sandbox joins (its NetworkMode). */
+  readonly network: string;
+  /** The gateway's address on it: the sandbox's DNS server and proxy. */
+  readonly gatewayAddress: string;
+  /** HTTP_PROXY, HTTPS_PROXY and NO_PROXY (both cases) for the program. */
+  readonly env: readonly string[];
+  /** Settles when the lease's network ended before `finish`: a cap reached, or the gateway lost. */
+  readonly ended: Promise<EgressEnd>;
+  /** Bytes so far, for a session's exec. */
+  usage(): Promise<{ sent: number; received: number }>;
+  /** Closes the policy at the gateway (nothing passes after) and returns its counts. */
+  finish(): Promise<EgressReport>;
+  /** Removes the network; call once the sandbox is gone from it. Never rejects. */
+  dispose(): Promise<void>;
+}
+
+export interface EgressGatewayOptions {
+  readonly containers: ContainerClient;
+  readonly networks: NetworkClient;
+  /** The image the gateway runs in (the core sandbox image: it needs only python3). */
+  readonly image: string;
+  /** This server process's id, as its containers and networks are labelled. */
+  readonly instanceId: string;
+  /** The engine network the gateway reaches out through (EGRESS_UPSTREAM_NETWORK). */
+  readonly upstreamNetwork: string;
+  /** Bytes through the gateway one lease may move, both ways together (EGRESS_MAX_BYTES). */
+  readonly maxBytes: number;
+  /** Connections one lease may open (EGRESS_MAX_CONNECTIONS). */
+  readonly maxConnections: number;
+  /** Told of every connection the gateway allowed or denied, for the metrics. */
+  readonly onConnection?: (allowed: boolean, reason: string) => void;
+  readonly logger: Logger;
+}
+
+export interface EgressGateway {
+  /** A network for `id` (a run or session id) with `rules` in force; EgressUnavailableError when not. */
+  open(id: string, rules: readonly AllowRule[]): Promise<EgressLease>;
+  /** The gateway's container while it runs, which the orphan sweep must leave alone. */
+  containerId(): string | undefined;
+  /**
+   * Removes egress networks nobody will: this instance's that no lease holds (after a grace), and
+   * those of instances whose lease lapsed. Never rejects.
+   */
+  sweepNetworks(liveInstances: ReadonlySet<string> | undefined): Promise<void>;
+  /** Removes the gateway (at shutdown, after every run ended). */
+  stop(): Promise<void>;
+}
+
+/** Longest the gateway may take to start, or to answer a control message. */
+const gatewayAnswerMs = 10_000;
+/** An egress network of this instance's own is left alone this long, so one being set up is not raced. */
+const ownNetworkGraceMs = 60_000;
+
+interface GatewayMessage {
+  readonly op: string;
+  readonly id?: string;
+  readonly [key: string]: unknown;
+}
+
+/** One running gateway container and its control wire. */
+class GatewayProcess {
+  private readonly waiting = new Map<string, (message: GatewayMessage) => void>();
+  private readonly ends = new Map<string, (end: EgressEnd) => void>();
+  private lostMessage: string | undefined;
+  private buffered = "";
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly id: string,
+    private readonly attachment: Duplex,
+    private readonly options: EgressGatewayOptions,
+    onLost: () => void,
+  ) {
+    let markReady: () => void = () => undefined;
+    let failReady: (error: Error) => void = () => undefined;
+    this.ready = new Promise((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    const demuxer = new AttachStreamDemuxer((stream, chunk) => {
+      if (stream === "stderr") {
+        options.logger.warn({ gateway: id, stderr: chunk.toString("utf8").slice(0, 2000) }, "egress gateway wrote to stderr");
+        return;
+      }
+      this.buffered += chunk.toString("utf8");
+      for (let end = this.buffered.indexOf("\n"); end >= 0; end = this.buffered.indexOf("\n")) {
+        const line = this.buffered.slice(0, end);
+        this.buffered = this.buffered.slice(end + 1);
+        const message = JSON.parse(line) as GatewayMessage;
+        if (message.op === "ready") markReady();
+        else this.receive(message);
+      }
+    });
+    attachment.on("data", (chunk: Buffer) => demuxer.push(chunk));
+    const lost = () => {
+      if (this.lostMessage !== undefined) return;
+      this.lostMessage = "the egress gateway stopped";
+      failReady(new EgressUnavailableError("the egress gateway exited before it was ready"));
+      for (const end of this.ends.values()) end({ kind: "lost", message: this.lostMessage });
+      for (const answer of this.waiting.values()) answer({ op: "lost" });
+      this.ends.clear();
+      this.waiting.clear();
+      onLost();
+    };
+    attachment.on("end", lost);
+    attachment.on("close", lost);
+    attachment.on("error", lost);
+  }
+
+  get alive(): boolean {
+    return this.lostMessage === undefined;
+  }
+
+  private receive(message: GatewayMessage): void {
+    const id = message.id ?? "";
+    if (message.op === "limit") {
+      this.ends.get(id)?.({ kind: "limit", limit: message.limit === "connections" ? "connections" : "bytes" });
+      return;
+    }
+    if (message.op === "connection") {
+      this.options.onConnection?.(message.allowed === true, String(message.reason ?? ""));
+      return;
+    }
+    const key = `${message.op}:${id}`;
+    const answer = this.waiting.get(key);
+    this.waiting.delete(key);
+    answer?.(message);
+  }
+
+  /** Sends `request` and resolves with the gateway's answer `answerOp`; EgressUnavailableError when none comes. */
+  async ask(request: GatewayMessage, answerOp: string): Promise<GatewayMessage> {
+    if (!this.alive) throw new EgressUnavailableError("the egress gateway stopped");
+    const key = `${answerOp}:${request.id ?? ""}`;
+    const answer = new Promise<GatewayMessage>((resolve) => this.waiting.set(key, resolve));
+    this.attachment.write(`${JSON.stringify(request)}\n`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<GatewayMessage>((resolve) => {
+      timer = setTimeout(() => resolve({ op: "timeout" }), gatewayAnswerMs);
+    });
+    const message = await Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
+    this.waiting.delete(key);
+    if (message.op === "lost") throw new EgressUnavailableError("the egress gateway stopped");
+    if (message.op === "timeout")
+      throw new EgressUnavailableError(`the egress gateway did not answer ${request.op} within ${gatewayAnswerMs} ms`);
+    return message;
+  }
+
+  /** Settles with how `id`'s network ended, if it ends before `forget(id)`. */
+  watch(id: string): Promise<EgressEnd> {
+    if (!this.alive) return Promise.resolve({ kind: "lost", message: this.lostMessage ?? "the egress gateway stopped" });
+    return new Promise((resolve) => this.ends.set(id, resolve));
+  }
+
+  forget(id: string): void {
+    this.ends.delete(id);
+  }
+
+  close(): void {
+    this.attachment.end();
+    this.attachment.destroy();
+  }
+}
+
+/** The gateway container's create body. Pure. */
+export function toGatewayCreateOptions(options: {
+  readonly image: string;
+  readonly instanceId: string;
+  readonly upstreamNetwork: string;
+}): Docker.ContainerCreateOptions {
+  return {
+    name: `aurea-egress-gateway-${options.instanceId}-${randomBytes(3).toString("hex")}`,
+    Image: options.image,
+    Cmd: egressGatewayCommand(),
+    User: "65534:65534",
+    Env: ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"],
+    Labels: {
+      [containerLabels.managed]: "true",
+      [containerLabels.instance]: options.instanceId,
+      [containerLabels.runId]: "egress-gateway",
+    },
+    OpenStdin: true,
+    // stdin closes when the server detaches (it exited or lost the engine): the gateway exits,
+    // and every policy with it.
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+    StopTimeout: 1,
+    HostConfig: {
+      NetworkMode: options.upstreamNetwork,
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges"],
+      ReadonlyRootfs: true,
+      Memory: 256 * 1024 * 1024,
+      MemorySwap: 256 * 1024 * 1024,
+      PidsLimit: 64,
+      // Port 53 without a capability; no answer to pings from sandboxes; never a router.
+      Sysctls: {
+        "net.ipv4.ip_unprivileged_port_start": "53",
+        "net.ipv4.icmp_echo_ignore_all": "1",
+        "net.ipv4.ip_forward": "0",
+      },
+      LogConfig: { Type: "none", Config: {} },
+      AutoRemove: false,
+    },
+  };
+}
+
+/** The program's environment: every common spelling of the proxy settings. */
+export function proxyEnvironment(gatewayAddress: string): string[] {
+  const proxy = `http://${gatewayAddress}:${proxyPort}`;
+  return [`HTTP_PROXY=${proxy}`, `HTTPS_PROXY=${proxy}`, `http_proxy=${proxy}`, `https_proxy=${proxy}`, "NO_PROXY=", "no_proxy="];
+}
+
+export function createEgressGateway(options: EgressGatewayOptions): EgressGateway {
+  const { containers, networks, logger } = options;
+  let gateway: GatewayProcess | undefined;
+  let starting: Promise<GatewayProcess> | undefined;
+  /** Networks of leases not yet disposed, by name. */
+  const leased = new Set<string>();
+
+  async function startGateway(): Promise<GatewayProcess> {
+    let id: string | undefined;
+    try {
+      id = await containers.create(toGatewayCreateOptions(options));
+      const attachment = await containers.attach(id);
+      const started = new GatewayProcess(id, attachment, options, () => {
+        if (gateway === started) gateway = undefined;
+        logger.warn({ gateway: started.id }, "egress gateway lost");
+        void containers.remove(started.id).catch(() => undefined);
+      });
+      await containers.start(id);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        started.ready,
+        new Promise((_resolve, reject) => {
+          timer = setTimeout(
+            () => reject(new EgressUnavailableError("the egress gateway did not start in time")),
+            gatewayAnswerMs,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+      logger.info({ gateway: id, upstream: options.upstreamNetwork }, "egress gateway started");
+      return started;
+    } catch (error) {
+      if (id) await containers.remove(id).catch(() => undefined);
+      throw error instanceof EgressUnavailableError
+        ? error
+        : new EgressUnavailableError(
+            `the egress gateway could not start on network ${JSON.stringify(options.upstreamNetwork)} (EGRESS_UPSTREAM_NETWORK): ${(error as Error).message}`,
+            { cause: error },
+          );
+    }
+  }
+
+  async function liveGateway(): Promise<GatewayProcess> {
+    if (gateway?.alive) return gateway;
+    starting ??= startGateway().finally(() => (starting = undefined));
+    gateway = await starting;
+    return gateway;
+  }
+
+  async function open(id: string, rules: readonly AllowRule[]): Promise<EgressLease> {
+    const process = await liveGateway();
+    const name = `aurea-egress-${id}`;
+    let created = false;
+    const removeNetwork = async () => {
+      leased.delete(name);
+      if (created)
+        await networks
+          .remove(name)
+          .catch((error: Error) => logger.warn({ network: name, err: error.message }, "egress network not removed"));
+    };
+    try {
+      leased.add(name);
+      await networks.createIsolated(name, {
+        [containerLabels.managed]: "true",
+        [containerLabels.instance]: options.instanceId,
+        [containerLabels.runId]: id,
+        [egressNetworkLabel]: "true",
+      });
+      created = true;
+      const gatewayAddress = await networks.connect(name, process.id);
+      const answer = await process.ask(
+        {
+          op: "open",
+          id,
+          listen: gatewayAddress,
+          rules: toGatewayRules(rules),
+          max_bytes: options.maxBytes,
+          max_connections: options.maxConnections,
+        },
+        "opened",
+      );
+      if (typeof answer.error === "string")
+        throw new EgressUnavailableError(`the egress gateway refused the policy: ${answer.error}`);
+      const ended = process.watch(id);
+      let finished: Promise<EgressReport> | undefined;
+      return {
+        network: name,
+        gatewayAddress,
+        env: proxyEnvironment(gatewayAddress),
+        ended,
+        async usage() {
+          const counts = await process.ask({ op: "usage", id }, "usage");
+          return { sent: Number(counts.sent ?? 0), received: Number(counts.received ?? 0) };
+        },
+        finish() {
+          finished ??= (async () => {
+            process.forget(id);
+            const report = await process.ask({ op: "close", id }, "closed");
+            return {
+              sent: Number(report.sent ?? 0),
+              received: Number(report.received ?? 0),
+              hosts: (report.hosts ?? {}) as EgressReport["hosts"],
+              denied: (report.denied ?? {}) as EgressReport["denied"],
+            };
+          })();
+          return finished;
+        },
+        dispose: removeNetwork,
+      };
+    } catch (error) {
+      await removeNetwork();
+      if (error instanceof EgressUnavailableError) throw error;
+      throw new EgressUnavailableError(`the network for egress could not be set up: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  return {
+    open,
+    containerId: () => gateway?.id,
+    async sweepNetworks(liveInstances) {
+      let found: ManagedNetwork[];
+      try {
+        found = await networks.listByLabels({ [egressNetworkLabel]: "true" });
+      } catch {
+        return;
+      }
+      const now = Date.now();
+      for (const network of found) {
+        const owner = network.labels[containerLabels.instance] ?? "";
+        const own = owner === options.instanceId;
+        if (own ? leased.has(network.name) || now - network.createdAtMs < ownNetworkGraceMs : liveInstances?.has(owner) !== false)
+          continue;
+        await networks
+          .remove(network.name)
+          .then(() => logger.info({ network: network.name, owner }, "orphaned egress network removed"))
+          .catch((error: Error) =>
+            logger.warn({ network: network.name, err: error.message }, "orphaned egress network not removed"),
+          );
+      }
+    },
+    async stop() {
+      const current = gateway ?? (await starting?.catch(() => undefined));
+      gateway = undefined;
+      if (!current) return;
+      current.close();
+      await containers.remove(current.id).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,263 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useAurea } from "../support/aurea-server.js";
+import {
+  connect,
+  createTestNetwork,
+  egressNetworks,
+  gatewayContainer,
+  removeLeftovers,
+  type TestNetwork,
+} from "../support/egress-network.js";
+import { grpcErrorDetails } from "../support/error-details.js";
+import type { GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { waitFor } from "../support/wait-for.js";
+
+/**
+ * Network on request (egress allow-lists), against a real engine under runc and runsc. Every
+ * target is the test's own listener on engine networks the test creates as internal (no route
+ * out), reached by the names the test gives it: `pkgs.test` and `other.test` on a network whose
+ * addresses are not private (198.51.100.0/24, a documentation range), `internal.test` on one whose
+ * addresses are (10.213.77.0/24). No test resolves or contacts any real host name or address.
+ */
+
+const upstreamName = "aurea-test-egress-upstream";
+const privateName = "aurea-test-egress-private";
+let upstream: TestNetwork;
+let privateNetwork: TestNetwork;
+
+beforeAll(async () => {
+  await removeLeftovers();
+  upstream = await createTestNetwork({ name: upstreamName, subnet: "198.51.100.0/24", aliases: ["pkgs.test", "other.test"] });
+  privateNetwork = await createTestNetwork({ name: privateName, subnet: "10.213.77.0/24", aliases: ["internal.test"] });
+}, 60_000);
+afterAll(async () => {
+  await upstream?.remove();
+  await privateNetwork?.remove();
+});
+
+/** A Python program that fetches `url` through the proxy the environment names, and prints the answer or the error. */
+function fetchProgram(url: string): string {
+  return [
+    "import urllib.request, urllib.error",
+    "try:",
+    `    print(urllib.request.urlopen(${JSON.stringify(url)}, timeout=10).read().decode())`,
+    "except urllib.error.HTTPError as e:",
+    "    print('refused', e.code, e.headers.get('X-Aurea-Denied'))",
+    "except Exception as e:",
+    "    print('failed', type(e).__name__, e)",
+  ].join("\n");
+}
+
+/** Connects to host:port directly, bypassing the proxy: prints what happened. */
+
+/** Opens a CONNECT tunnel to target and sends `payload` (hex), printing the proxy's status line and what came back. */
+function tunnelProgram(target: string, payloadHex: string): string {
+  return [
+    "import os, socket",
+    "proxy = os.environ['HTTPS_PROXY'].split('//')[1].split(':')",
+    "s = socket.create_connection((proxy[0], int(proxy[1])), timeout=10)",
+    `s.sendall(b'CONNECT ${target} HTTP/1.1\\r\\nHost: ${target}\\r\\n\\r\\n')`,
+    "status = s.recv(4096).split(b'\\r\\n')[0].decode()",
+    "print(status)",
+    `s.sendall(bytes.fromhex('${payloadHex}'))`,
+    "try:",
+    "    print('echo', len(s.recv(65536)))",
+    "except Exception as e:",
+    "    print('closed', type(e).__name__)",
+  ].join("\n");
+}
+
+/** A TLS ClientHello naming `serverName`, as Python's ssl makes it (hex). */
+function clientHelloProgramFor(serverName: string): string {
+  return [
+    "import ssl",
+    "context = ssl.create_default_context()",
+    "incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()",
+    `tls = context.wrap_bio(incoming, outgoing, server_hostname=${JSON.stringify(serverName)})`,
+    "try:",
+    "    tls.do_handshake()",
+    "except ssl.SSLWantReadError:",
+    "    pass",
+    "hello = outgoing.read()",
+  ].join("\n");
+}
+
+function sniTunnelProgram(target: string, serverName: string): string {
+  return [clientHelloProgramFor(serverName), tunnelProgram(target, "00").replace("bytes.fromhex('00')", "hello")].join("\n");
+}
+
+describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
+  const server = useAurea({
+    EGRESS_ALLOWED: "pkgs.test,other.test,*.test,198.51.100.0/24,10.213.77.0/24,pkgs.test:8443,other.test:8443",
+    EGRESS_UPSTREAM_NETWORK: upstreamName,
+    EGRESS_MAX_BYTES: "1m",
+    EGRESS_MAX_CONNECTIONS: "20",
+  });
+  const client = (): GrpcSandboxClient => server.client;
+  const run = (code: string, allow: string[] | undefined, extra: Record<string, unknown> = {}) =>
+    client().call(
+      "Run",
+      { language: "python", code, runtime, timeout: 30, ...(allow ? { network: { allow } } : {}), ...extra },
+      90_000,
+    );
+
+  it("answers an allowed name through the proxy, refuses the other name on the same listener, and counts the bytes", async () => {
+    const allowed = await run(fetchProgram("http://pkgs.test/"), ["pkgs.test"]);
+    expect(allowed.stdout).toBe("hello from pkgs.test\n");
+    expect(allowed.status).toBe("RUN_STATUS_OK");
+    expect(Number((allowed.usage as Record<string, string>).network_bytes_received)).toBeGreaterThan(100);
+    expect(Number((allowed.usage as Record<string, string>).network_bytes_sent)).toBeGreaterThan(20);
+    const other = await run(fetchProgram("http://other.test/"), ["pkgs.test"]);
+    expect(other.stdout).toBe("refused 403 not_allowed\n");
+    // Nothing of the refused request reached the listener.
+    expect((await upstream.log()).hosts).not.toContain("other.test");
+  });
+
+  it("sets the proxy for the program, and resolves only allowed names", async () => {
+    const result = await run(
+      [
+        "import os, socket",
+        "print(os.environ['HTTP_PROXY'].startswith('http://'), os.environ['HTTPS_PROXY'] == os.environ['HTTP_PROXY'])",
+        "for name in ['pkgs.test', 'other.test', 'example.com']:",
+        "    try:",
+        "        print(name, socket.gethostbyname(name))",
+        "    except socket.gaierror as e:",
+        "        print(name, 'unresolved')",
+      ].join("\n"),
+      ["pkgs.test"],
+    );
+    expect(result.stdout).toBe(
+      `True True\npkgs.test ${upstream.listenerAddress}\nother.test unresolved\nexample.com unresolved\n`,
+    );
+  });
+
+  it("refuses an IP literal unless a CIDR entry allows it", async () => {
+    const url = `http://${upstream.listenerAddress}/`;
+    const byName = await run(fetchProgram(url), ["pkgs.test"]);
+    expect(byName.stdout).toBe("refused 403 ip_literal\n");
+    const byCidr = await run(fetchProgram(url), ["198.51.100.0/24:80"]);
+    expect(byCidr.stdout).toBe(`hello from ${upstream.listenerAddress}\n`);
+  });
+
+  it("refuses a name that resolves to a private address unless a CIDR entry allows that address", async () => {
+    const gateway = await gatewayContainer();
+    expect(gateway).toBeDefined();
+    // The gateway can reach the test's private network too: only the policy stands in the way.
+    if (!Object.keys(gateway?.NetworkSettings.Networks ?? {}).includes(privateName)) await connect(privateName, gateway!.Id);
+    const refused = await run(fetchProgram("http://internal.test/"), ["internal.test"]);
+    expect(refused.stdout).toBe("refused 403 private_address\n");
+    const allowed = await run(fetchProgram("http://internal.test/"), ["internal.test", "10.213.77.0/24:80"]);
+    expect(allowed.stdout).toBe("hello from internal.test\n");
+  });
+
+  it("gets nothing by a direct connect, UDP or ICMP, to the listener or the gateway", async () => {
+    const gatewayHost = "os.environ['HTTP_PROXY'].split('//')[1].split(':')[0]";
+    const result = await run(
+      [
+        "import os, socket, subprocess",
+        `gateway = ${gatewayHost}`,
+        "def tcp(host, port):",
+        "    s = socket.socket(); s.settimeout(3)",
+        "    try:",
+        "        s.connect((host, port)); return 'connected'",
+        "    except Exception as e:",
+        "        return type(e).__name__",
+        `print('listener', tcp(${JSON.stringify(upstream.listenerAddress)}, 80))`,
+        "print('gateway-ssh', tcp(gateway, 22))",
+        "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)",
+        `u.sendto(b'x', (${JSON.stringify(upstream.listenerAddress)}, 5353))`,
+        "u.sendto(b'x', (gateway, 5353))",
+        "try:",
+        "    icmp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)",
+        "    icmp.settimeout(2)",
+        "    icmp.sendto(b'\\x08\\x00\\xf7\\xff\\x00\\x00\\x00\\x00', (gateway, 0))",
+        "    print('icmp', icmp.recv(64) and 'answered')",
+        "except Exception as e:",
+        "    print('icmp', type(e).__name__)",
+      ].join("\n"),
+      ["pkgs.test"],
+    );
+    const lines = (result.stdout as string).split("\n");
+    expect(lines[0]).not.toBe("listener connected");
+    expect(lines[1]).not.toBe("gateway-ssh connected");
+    expect(lines[2]).not.toBe("icmp answered");
+    expect((await upstream.log()).udp).toBe(0);
+  });
+
+  it("refuses a tunnel whose TLS SNI or HTTP Host names another host", async () => {
+    const sni = await run(sniTunnelProgram("pkgs.test:8443", "other.test"), ["pkgs.test:8443"]);
+    expect(sni.stdout).toMatch(/^HTTP\/1.1 200 .*\nclosed|^HTTP\/1.1 200 .*\necho 0/);
+    const before = (await upstream.log()).tcp_bytes;
+    const matching = await run(sniTunnelProgram("pkgs.test:8443", "pkgs.test"), ["pkgs.test:8443"]);
+    expect(matching.stdout).toMatch(/^HTTP\/1.1 200 .*\necho \d+/);
+    const after = (await upstream.log()).tcp_bytes;
+    // Only the matching ClientHello reached the listener.
+    expect(after).toBeGreaterThan(before);
+    const hostHeader = await run(
+      tunnelProgram("pkgs.test:8443", Buffer.from("GET / HTTP/1.1\r\nHost: other.test\r\n\r\n").toString("hex")),
+      ["pkgs.test:8443"],
+    );
+    expect(hostHeader.stdout).not.toMatch(/echo [1-9]/);
+    expect((await upstream.log()).tcp_bytes).toBe(after);
+  });
+
+  it("ends the run with LIMIT_NETWORK at the byte cap", async () => {
+    const result = await run(
+      [
+        "import urllib.request",
+        "for _ in range(10):",
+        "    urllib.request.urlopen('http://pkgs.test/bytes/400000', timeout=10).read()",
+        "print('all read')",
+      ].join("\n"),
+      ["pkgs.test"],
+    );
+    expect(result.status).toBe("RUN_STATUS_NETWORK_LIMIT");
+    expect(result.limits_hit).toContain("LIMIT_NETWORK");
+    expect(result.stdout).not.toContain("all read");
+  });
+
+  it("runs without a policy exactly as before: no network at all", async () => {
+    const result = await run(
+      ["import socket", "print(sorted(socket.if_nameindex()))", "print(open('/etc/resolv.conf').read().strip() or 'empty')"].join(
+        "\n",
+      ),
+      undefined,
+    );
+    expect(result.stdout).toMatch(/^\[\(1, 'lo'\)\]\n/);
+    expect(Number((result.usage as Record<string, string>).network_bytes_sent)).toBe(0);
+  });
+
+  it("fails the run, not open, when the gateway stops mid-run; the next run gets a new gateway", async () => {
+    const fetchedBefore = (await upstream.log()).http;
+    const pending = run(
+      [
+        "import time, urllib.request",
+        "print(urllib.request.urlopen('http://pkgs.test/', timeout=5).read().decode(), flush=True)",
+        "time.sleep(20)",
+      ].join("\n"),
+      ["pkgs.test"],
+    );
+    await waitFor(async () => (await upstream.log()).http > fetchedBefore, 30_000, "the run's first fetch");
+    const gateway = await gatewayContainer();
+    const { default: Docker } = await import("dockerode");
+    await new Docker().getContainer(gateway!.Id).kill();
+    const result = await pending;
+    expect(result.status).toBe("RUN_STATUS_INTERNAL");
+    expect(result.error).toMatch(/egress gateway stopped/);
+    const next = await run(fetchProgram("http://pkgs.test/"), ["pkgs.test"]);
+    expect(next.stdout).toBe("hello from pkgs.test\n");
+  }, 120_000);
+
+  it("refuses a policy outside EGRESS_ALLOWED naming the entry, and removes every run's network", async () => {
+    const refused = await client()
+      .call("Run", { language: "python", code: "print(1)", runtime, network: { allow: ["pkgs.test", "example.com"] } })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(refused).toMatchObject({ code: 3 });
+    const details = grpcErrorDetails(refused as never);
+    expect(details.violations).toEqual([{ field: "network.allow[1]", description: expect.stringContaining("EGRESS_ALLOWED") }]);
+    await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "every run's egress network to be removed");
+  });
+});

@@ -179,6 +179,7 @@ export function wireAurea(options: AureaAppOptions) {
   });
   const sessions = createSessionManager({
     containers,
+    egress,
     languages,
     newSessionId: sessionIds.newId,
     instanceId,

@@ -13,6 +13,7 @@ import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import type { ExecPlan } from "../session/session.js";
 import type { SessionPlan } from "../session/session-manager.js";
 import { validateArgs, validateEnv } from "./args-and-env.js";
+import { validateNetworkPolicy } from "../egress/network-request.js";
 import type { FieldViolation } from "./rpc-errors.js";
 import {
   fileNameProblem,
@@ -97,12 +98,14 @@ export function validateCreateSession(
       violate,
     );
     const env = validateEnv(request.env, violate);
+    const network = validateNetworkPolicy(request.network, policy.egressAllowed, violate);
     if (!language) return undefined;
     return {
       ownerId,
       language,
       files,
       env: [...language.env, ...env],
+      ...(network ? { network } : {}),
       settings: {
         language: language.name,
         runtime,

@@ -1,7 +1,7 @@
 import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
 import type { SessionTimes } from "./agent-protocol.js";
 import type Docker from "dockerode";
-import { containerLabels, toContainerCreateOptions } from "../docker/container-options.js";
+import { containerLabels, type SandboxNetwork, toContainerCreateOptions } from "../docker/container-options.js";
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import { isRuntime, type Runtime } from "../sandbox/runtimes.js";
 import { sessionAgentCommand } from "../sandbox/sandbox-scripts.js";
@@ -52,6 +52,8 @@ export interface SessionContainerRequest {
   readonly settings: SessionSettings;
   /** `NAME=value` entries every exec gets. */
   readonly env: readonly string[];
+  /** The session's egress network, when it has a policy. */
+  readonly network?: SandboxNetwork | undefined;
 }
 
 export function toSessionCreateOptions(request: SessionContainerRequest): Docker.ContainerCreateOptions {
@@ -66,6 +68,7 @@ export function toSessionCreateOptions(request: SessionContainerRequest): Docker
     limits: settings.limits,
     command: sessionAgentCommand(settings.runtime, settings.limits.pids),
     env: request.env,
+    network: request.network,
   });
   return {
     ...options,

@@ -1,3 +1,5 @@
+import type { AllowRule } from "../egress/allow-list.js";
+import { EgressUnavailableError, type EgressGateway, type EgressLease } from "../egress/egress-gateway.js";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { ContainerClient, ManagedContainer } from "../docker/container-client.js";
@@ -26,10 +28,14 @@ export interface SessionPlan {
   readonly files: readonly WorkspaceFile[];
   /** `NAME=value` entries of every exec. */
   readonly env: readonly string[];
+  /** The session's network policy for its lifetime (CreateSessionRequest.network); undefined: none. */
+  readonly network?: readonly AllowRule[] | undefined;
 }
 
 export interface SessionManagerOptions {
   readonly containers: ContainerClient;
+  /** The egress gateway, for sessions with a network policy; without it they are refused (UNAVAILABLE). */
+  readonly egress?: EgressGateway | undefined;
   /** The languages sessions may run (languages.ts). */
   readonly languages: LanguageRegistry;
   /** This process, as its containers are labelled. */
@@ -124,6 +130,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     agent: AgentConnection,
     adopted: boolean,
     log: Logger,
+    egress?: EgressLease,
   ): Session {
     const language = options.languages.find(settings.language);
     if (!language) throw new Error(`unknown language ${settings.language}`);
@@ -135,7 +142,15 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       maxListed: options.maxListed,
       artifactCaps: options.artifactCaps,
       compileTimeoutMs: options.compileTimeoutMs(language),
-      removeContainer: () => remove(containerId, log),
+      // The session's egress network goes once its container has.
+      removeContainer: egress
+        ? async () => {
+            const report = await egress.finish().catch(() => undefined);
+            await remove(containerId, log);
+            await egress.dispose();
+            if (report) log.info({ network_hosts: report.hosts, network_denied: report.denied }, "session network closed");
+          }
+        : () => remove(containerId, log),
       freeze: (paused) => containers.setPaused(containerId, paused),
       inspectEnd: () => containerEnd(containers, containerId),
       log,
@@ -234,16 +249,28 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     const createdAtMs = Date.now();
     const settings: SessionSettings = { ...plan.settings, createdAtMs, expiresAtMs: createdAtMs + plan.settings.ttlMs };
     const log = logger.child({ session_id: id });
-    const containerId = await containers.create(
-      toSessionCreateOptions({
-        sessionId: id,
-        ownerId: plan.ownerId,
-        instanceId: options.instanceId,
-        instanceName: options.instanceName,
-        shape: options.shapeFor(plan.language, settings.runtime),
-        settings,
-        env: plan.env,
-      }),
+    const egress = plan.network && plan.network.length > 0 ? await openEgress(id, plan.network) : undefined;
+    let containerId: string;
+    try {
+      containerId = await containers.create(
+        toSessionCreateOptions({
+          sessionId: id,
+          ownerId: plan.ownerId,
+          instanceId: options.instanceId,
+          instanceName: options.instanceName,
+          shape: options.shapeFor(plan.language, settings.runtime),
+          settings,
+          env: egress ? [...plan.env, ...egress.env] : plan.env,
+          network: egress && { name: egress.network, gatewayAddress: egress.gatewayAddress },
+        }),
+      );
+    } catch (error) {
+      await egress?.finish().catch(() => undefined);
+      await egress?.dispose();
+      throw error;
+    }
+    void egress?.ended.then((end) =>
+      log.warn({ end }, end.kind === "limit" ? "session network cap reached: its network is closed" : "session network lost"),
     );
     try {
       const attachment = await containers.attach(containerId);
@@ -251,7 +278,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       await containers.start(containerId);
       await agent.hello(agentReadyTimeoutMs);
       if (signal?.aborted) throw new Error("the caller went away while the session started");
-      const session = register(id, plan.ownerId, containerId, settings, agent, false, log);
+      const session = register(id, plan.ownerId, containerId, settings, agent, false, log, egress);
       try {
         await session.writeFiles(plan.files);
       } catch (error) {
@@ -274,9 +301,18 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       );
       return session;
     } catch (error) {
-      if (!sessions.has(id)) await remove(containerId, log);
+      if (!sessions.has(id)) {
+        await egress?.finish().catch(() => undefined);
+        await remove(containerId, log);
+        await egress?.dispose();
+      }
       throw error;
     }
+  }
+
+  async function openEgress(id: string, rules: readonly AllowRule[]): Promise<EgressLease> {
+    if (!options.egress) throw new EgressUnavailableError("egress is not configured on this server (EGRESS_ALLOWED)");
+    return options.egress.open(id, rules);
   }
 
   return {

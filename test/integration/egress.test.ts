@@ -26,13 +26,19 @@ let upstream: TestNetwork;
 let privateNetwork: TestNetwork;
 
 beforeAll(async () => {
-  await removeLeftovers();
-  upstream = await createTestNetwork({ name: upstreamName, subnet: "198.51.100.0/24", aliases: ["pkgs.test", "other.test"] });
+  await removeLeftovers([upstreamName, privateName]);
+  upstream = await createTestNetwork({
+    name: upstreamName,
+    subnet: "198.51.100.0/24",
+    aliases: ["pkgs.test", "other.test", "pypi.test"],
+  });
   privateNetwork = await createTestNetwork({ name: privateName, subnet: "10.213.77.0/24", aliases: ["internal.test"] });
 }, 60_000);
 afterAll(async () => {
   await upstream?.remove();
   await privateNetwork?.remove();
+  // Each server's gateway went with it.
+  expect(await gatewayContainer()).toBeUndefined();
 });
 
 /** A Python program that fetches `url` through the proxy the environment names, and prints the answer or the error. */
@@ -260,4 +266,48 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     expect(details.violations).toEqual([{ field: "network.allow[1]", description: expect.stringContaining("EGRESS_ALLOWED") }]);
     await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "every run's egress network to be removed");
   });
+
+  it("pip installs the test's wheel from the test's index in a session that allows the index, and cannot without", async () => {
+    const pip = [
+      "python3",
+      "-m",
+      "pip",
+      "install",
+      "--disable-pip-version-check",
+      "--no-cache-dir",
+      "--retries",
+      "0",
+      "--timeout",
+      "5",
+      "--target",
+      "/workspace/lib",
+      "--index-url",
+      "http://pypi.test/simple",
+      "--trusted-host",
+      "pypi.test",
+      "aurea-demo",
+    ];
+    const use = "import sys; sys.path.insert(0, '/workspace/lib'); import aurea_demo; print(aurea_demo.GREETING)";
+    const open = async (network: Record<string, unknown>) =>
+      (await client().call("CreateSession", { language: "python-data", runtime, ...network }, 120_000)).session_id as string;
+    const allowed = await open({ network: { allow: ["pypi.test:80"] } });
+    try {
+      const installed = await client().call("Exec", { session_id: allowed, command: pip, timeout: 90 }, 120_000);
+      expect(installed, String(installed.stderr)).toMatchObject({ status: "RUN_STATUS_OK" });
+      const used = await client().call("Exec", { session_id: allowed, code: use });
+      expect(used.stdout).toBe("hello from the test index\n");
+    } finally {
+      await client().call("CloseSession", { session_id: allowed });
+    }
+    const without = await open({});
+    try {
+      const refused = await client().call("Exec", { session_id: without, command: pip, timeout: 90 }, 120_000);
+      expect(refused.status).toBe("RUN_STATUS_RUNTIME_ERROR");
+      const used = await client().call("Exec", { session_id: without, code: use });
+      expect(used.stderr).toMatch(/ModuleNotFoundError/);
+    } finally {
+      await client().call("CloseSession", { session_id: without });
+    }
+    await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "the session's egress network to be removed");
+  }, 240_000);
 });

@@ -11,7 +11,12 @@ import { requireTool } from "./required-tools.js";
 export async function aureaContainers(): Promise<string[]> {
   const docker = new Docker();
   const list = await docker.listContainers({ all: true, filters: { label: [`${containerLabels.managed}=true`] } });
-  return list.filter((container) => container.Labels?.[leaseLabel] !== "true").map((container) => container.Id);
+  // A server's lease and its egress gateway live as long as the server: they are not a run's leftovers.
+  return list
+    .filter(
+      (container) => container.Labels?.[leaseLabel] !== "true" && container.Labels?.[containerLabels.runId] !== "egress-gateway",
+    )
+    .map((container) => container.Id);
 }
 
 /**

@@ -23,15 +23,17 @@ export interface TestNetwork {
   remove(): Promise<void>;
 }
 
-/** Removes what an earlier run left (containers first, then networks). */
-export async function removeLeftovers(): Promise<void> {
+/** Removes what an earlier run left of the networks named (their listeners first). */
+export async function removeLeftovers(names: readonly string[]): Promise<void> {
   for (const container of await docker.listContainers({ all: true, filters: { label: [testLabel] } })) {
+    if (!names.includes(container.Labels[testLabel] ?? "")) continue;
     await docker
       .getContainer(container.Id)
       .remove({ force: true })
       .catch(() => undefined);
   }
   for (const network of await docker.listNetworks({ filters: JSON.stringify({ label: [testLabel] }) })) {
+    if (!names.includes(network.Name)) continue;
     await docker
       .getNetwork(network.Id)
       .remove()
@@ -53,14 +55,14 @@ export async function createTestNetwork(options: {
     Name: options.name,
     Internal: true,
     CheckDuplicate: true,
-    Labels: { [testLabel]: "true" },
+    Labels: { [testLabel]: options.name },
     IPAM: { Driver: "default", Config: [{ Subnet: options.subnet }] },
   });
   const container = await docker.createContainer({
     Image: "aurea-sandbox:latest",
     Cmd: ["python3", "-u", "-c", listenerScript],
     User: "0:0",
-    Labels: { [testLabel]: "true" },
+    Labels: { [testLabel]: options.name },
     HostConfig: { NetworkMode: options.name, Memory: 256 * 1024 * 1024 },
     NetworkingConfig: { EndpointsConfig: { [options.name]: { Aliases: [...options.aliases] } } },
   });
@@ -89,7 +91,7 @@ export async function createTestNetwork(options: {
 
 /** The egress gateway's container of a server, once it started. */
 export async function gatewayContainer(): Promise<Docker.ContainerInfo | undefined> {
-  const [found] = await docker.listContainers({ filters: { label: ["dev.aurea.run-id=egress-gateway"] } });
+  const [found] = await docker.listContainers({ all: true, filters: { label: ["dev.aurea.run-id=egress-gateway"] } });
   return found;
 }
 

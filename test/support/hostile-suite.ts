@@ -34,7 +34,13 @@ export interface HostileContext {
  * own checks the elapsed time, that the server still reports serving, and that no container is
  * left behind.
  */
-export function hostileSuite(family: string, cases: readonly HostileCase[], env: Record<string, string> = {}): HostileContext {
+export function hostileSuite(
+  family: string,
+  cases: readonly HostileCase[],
+  env: Record<string, string> = {},
+  /** A network policy every run and session of the suite gets (`{ allow: [...] }`); none by default. */
+  network?: { readonly allow: readonly string[] },
+): HostileContext {
   let aurea: RunningAurea;
   let client: GrpcSandboxClient;
   beforeAll(async () => {
@@ -50,7 +56,7 @@ export function hostileSuite(family: string, cases: readonly HostileCase[], env:
       if (hostile.runtimes && !hostile.runtimes.includes(runtime)) continue;
       it(hostile.name, async () => {
         const started = performance.now();
-        const response = await client.run({ timeout: 20, ...hostile.request, runtime });
+        const response = await client.run({ timeout: 20, ...hostile.request, runtime, ...(network ? { network } : {}) });
         const elapsed = performance.now() - started;
         await hostile.check(response, runtime);
         expect(elapsed, "elapsed ms").toBeLessThan(hostile.maxMs ?? 10_000);
@@ -80,7 +86,11 @@ export function hostileSuite(family: string, cases: readonly HostileCase[], env:
         } = hostile.request;
         // A session's root is always read-only, as a run's by default.
         expect([...Object.keys(rest), ...(readonly === false ? ["readonly"] : [])], "fields a session cannot take").toEqual([]);
-        const created = await client.call("CreateSession", { language, limits, files, binary_files, runtime }, 120_000);
+        const created = await client.call(
+          "CreateSession",
+          { language, limits, files, binary_files, runtime, ...(network ? { network } : {}) },
+          120_000,
+        );
         const session_id = created.session_id as string;
         try {
           const started = performance.now();

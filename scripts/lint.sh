@@ -13,7 +13,7 @@ for file in src/sandbox/programs/loaders/exec.sh src/sandbox/programs/cases.sh; 
 sh -n images/harden.sh
 # Compiled with warnings as errors (invalid escapes and the like), writing no bytecode anywhere.
 python3 -W error -c 'import pathlib, sys; [compile(pathlib.Path(path).read_text(), path, "exec") for path in sys.argv[1:]]' \
-  src/sandbox/programs/loaders/*.py src/sandbox/programs/kernels/*.py src/sandbox/programs/session-agent/*.py src/sandbox/programs/workspace-files.py src/sandbox/programs/egress-gateway.py
+  src/sandbox/programs/loaders/*.py src/sandbox/programs/kernels/*.py src/sandbox/programs/session-agent/*.py src/sandbox/programs/workspace-files.py src/sandbox/programs/egress-gateway/*.py
 # The Python client promises Python 3.9: its files must parse with 3.9's grammar.
 python3 -W error -c 'import ast, pathlib, sys; [ast.parse(pathlib.Path(path).read_text(), path, feature_version=(3, 9)) for path in sys.argv[1:]]' \
   clients/python/src/aurea_client/*.py clients/python/tests/*.py

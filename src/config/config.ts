@@ -1,4 +1,4 @@
-import { type AllowRule, parseAllowEntry } from "../egress/allow-list.js";
+import { type AllowRule, parseAllowEntry } from "../sandbox/allow-list.js";
 import { hostname } from "node:os";
 import { runtimes, type Runtime } from "../sandbox/runtimes.js";
 import { type Env, EnvReader, gibibyte, mebibyte } from "./env-reader.js";

@@ -1,5 +1,5 @@
 import type { NetworkPolicy } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { AllowEntryError, type AllowRule, isWithin, maxAllowEntries, parseAllowEntry } from "./allow-list.js";
+import { AllowEntryError, type AllowRule, isWithin, maxAllowEntries, parseAllowEntry } from "../sandbox/allow-list.js";
 
 /**
  * Checks a request's NetworkPolicy against the operator's EGRESS_ALLOWED; every problem is a

@@ -1,4 +1,4 @@
-import type { AllowRule } from "../egress/allow-list.js";
+import type { AllowRule } from "../sandbox/allow-list.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
 import type { Runtime } from "../sandbox/runtimes.js";
 import type { ArtifactCollection } from "./artifact-collection.js";

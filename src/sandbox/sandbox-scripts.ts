@@ -179,7 +179,14 @@ export function workspaceFilesCommand(args: readonly string[]): string[] {
   return ["python3", "-I", "-S", "-c", scriptText("workspace-files.py"), workspaceDir, ...args];
 }
 
-/** argv of the egress gateway (sandbox/egress-gateway.py), the one container egress/egress-gateway.ts runs per server. */
+/** The egress gateway's modules (programs/egress-gateway/), in the order they import each other. */
+const egressGatewayModules = ["gateway_policy", "gateway_wire", "gateway_proxy", "gateway_main"];
+
+/**
+ * argv of the egress gateway (programs/egress-gateway/), the one container egress/egress-gateway.ts
+ * runs per server: its loader, then each module's name and text.
+ */
 export function egressGatewayCommand(): string[] {
-  return ["python3", "-I", "-S", "-u", "-c", scriptText("egress-gateway.py")];
+  const modules = egressGatewayModules.flatMap((name) => [name, scriptText(`egress-gateway/${name}.py`)]);
+  return ["python3", "-I", "-S", "-u", "-c", scriptText("egress-gateway/load.py"), ...modules];
 }

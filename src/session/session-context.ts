@@ -6,7 +6,10 @@ import type { Logger } from "pino";
 import type { ContainerExit } from "../docker/container-client.js";
 import type { Language } from "../runner/languages.js";
 import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
+import type { WorkspaceFile } from "../runner/workspace-archive.js";
+import type { AllowRule } from "../sandbox/allow-list.js";
 import type { AgentConnection } from "./agent-connection.js";
+import type { SessionSettings } from "./session-container.js";
 
 /** One exec as the caller asked for it, validated (service/session-request.ts). */
 export interface ExecPlan {
@@ -42,4 +45,16 @@ export interface SessionContext {
   /** How the container ended, from the engine, once it has (undefined when it cannot say). */
   readonly inspectEnd: () => Promise<ContainerExit | undefined>;
   readonly log: Logger;
+}
+
+/** A session to create, validated (service/session-request.ts). */
+export interface SessionPlan {
+  readonly ownerId: string;
+  readonly language: Language;
+  readonly settings: Omit<SessionSettings, "createdAtMs" | "expiresAtMs">;
+  readonly files: readonly WorkspaceFile[];
+  /** `NAME=value` entries of every exec. */
+  readonly env: readonly string[];
+  /** The session's network policy for its lifetime (CreateSessionRequest.network); undefined: none. */
+  readonly network?: readonly AllowRule[] | undefined;
 }

@@ -1,5 +1,5 @@
-import type { AllowRule } from "../egress/allow-list.js";
-import { EgressUnavailableError, type EgressGateway, type EgressLease } from "../egress/egress-gateway.js";
+import type { EgressGateway, EgressLease } from "../egress/egress-gateway.js";
+import { openSessionNetwork, withNetworkReleased } from "./session-network.js";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { ContainerClient, ManagedContainer } from "../docker/container-client.js";
@@ -7,7 +7,6 @@ import { containerLabels } from "../docker/container-options.js";
 import type { SandboxShape } from "../sandbox/limits.js";
 import type { Language, LanguageRegistry } from "../runner/languages.js";
 import type { ArtifactCaps } from "../sandbox/supervisor-protocol.js";
-import type { WorkspaceFile } from "../runner/workspace-archive.js";
 import { AgentConnection } from "./agent-connection.js";
 import {
   containerEnd,
@@ -20,17 +19,9 @@ import { SessionFailedError, SessionFileError, SessionLimitError, SessionNotFoun
 import { type SnapshotMeta, type SnapshotStore, saveSnapshot, whenIdle } from "./snapshot-store.js";
 import { Session } from "./session.js";
 
-/** A session to create, validated (service/session-request.ts). */
-export interface SessionPlan {
-  readonly ownerId: string;
-  readonly language: Language;
-  readonly settings: Omit<SessionSettings, "createdAtMs" | "expiresAtMs">;
-  readonly files: readonly WorkspaceFile[];
-  /** `NAME=value` entries of every exec. */
-  readonly env: readonly string[];
-  /** The session's network policy for its lifetime (CreateSessionRequest.network); undefined: none. */
-  readonly network?: readonly AllowRule[] | undefined;
-}
+import type { SessionPlan } from "./session-context.js";
+
+export type { SessionPlan };
 
 export interface SessionManagerOptions {
   readonly containers: ContainerClient;
@@ -142,15 +133,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       maxListed: options.maxListed,
       artifactCaps: options.artifactCaps,
       compileTimeoutMs: options.compileTimeoutMs(language),
-      // The session's egress network goes once its container has.
-      removeContainer: egress
-        ? async () => {
-            const report = await egress.finish().catch(() => undefined);
-            await remove(containerId, log);
-            await egress.dispose();
-            if (report) log.info({ network_hosts: report.hosts, network_denied: report.denied }, "session network closed");
-          }
-        : () => remove(containerId, log),
+      removeContainer: () => withNetworkReleased(egress, () => remove(containerId, log), log),
       freeze: (paused) => containers.setPaused(containerId, paused),
       inspectEnd: () => containerEnd(containers, containerId),
       log,
@@ -249,8 +232,8 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     const createdAtMs = Date.now();
     const settings: SessionSettings = { ...plan.settings, createdAtMs, expiresAtMs: createdAtMs + plan.settings.ttlMs };
     const log = logger.child({ session_id: id });
-    const egress = plan.network && plan.network.length > 0 ? await openEgress(id, plan.network) : undefined;
-    let containerId: string;
+    const egress = await openSessionNetwork(options.egress, id, plan.network, log);
+    let containerId: string | undefined;
     try {
       containerId = await containers.create(
         toSessionCreateOptions({
@@ -264,15 +247,6 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
           network: egress && { name: egress.network, gatewayAddress: egress.gatewayAddress },
         }),
       );
-    } catch (error) {
-      await egress?.finish().catch(() => undefined);
-      await egress?.dispose();
-      throw error;
-    }
-    void egress?.ended.then((end) =>
-      log.warn({ end }, end.kind === "limit" ? "session network cap reached: its network is closed" : "session network lost"),
-    );
-    try {
       const attachment = await containers.attach(containerId);
       const agent = new AgentConnection(attachment, log);
       await containers.start(containerId);
@@ -301,18 +275,10 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       );
       return session;
     } catch (error) {
-      if (!sessions.has(id)) {
-        await egress?.finish().catch(() => undefined);
-        await remove(containerId, log);
-        await egress?.dispose();
-      }
+      const made = containerId;
+      if (!sessions.has(id)) await withNetworkReleased(egress, () => (made ? remove(made, log) : Promise.resolve()), log);
       throw error;
     }
-  }
-
-  async function openEgress(id: string, rules: readonly AllowRule[]): Promise<EgressLease> {
-    if (!options.egress) throw new EgressUnavailableError("egress is not configured on this server (EGRESS_ALLOWED)");
-    return options.egress.open(id, rules);
   }
 
   return {

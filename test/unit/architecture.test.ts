@@ -17,13 +17,15 @@ const allowed: Readonly<Record<string, readonly string[]>> = {
   sandbox: [],
   config: ["sandbox"],
   docker: ["sandbox", "log"],
-  runner: ["sandbox", "docker", "config", "log"],
-  session: ["sandbox", "docker", "runner", "log"],
-  service: ["sandbox", "docker", "runner", "session", "config", "log"],
+  // Egress (the gateway, each run's network) sits on the engine's clients; runs and sessions use it.
+  egress: ["sandbox", "docker", "log"],
+  runner: ["sandbox", "docker", "egress", "config", "log"],
+  session: ["sandbox", "docker", "runner", "egress", "log"],
+  service: ["sandbox", "docker", "runner", "session", "egress", "config", "log"],
   // The MCP tools speak to the API as any client does: generated types and a Connect client only.
   mcp: ["config", "log"],
   server: ["service", "mcp", "sandbox", "config", "log"],
-  ".": ["sandbox", "docker", "runner", "session", "service", "server", "mcp", "config", "log"],
+  ".": ["sandbox", "docker", "egress", "runner", "session", "service", "server", "mcp", "config", "log"],
 };
 
 function sourceFiles(folder: string): string[] {

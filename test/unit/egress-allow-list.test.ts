@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AllowEntryError, isWithin, parseAllowEntry, parseAllowList, toGatewayRules } from "../../src/egress/allow-list.js";
+import { AllowEntryError, isWithin, parseAllowEntry, parseAllowList, toGatewayRules } from "../../src/sandbox/allow-list.js";
 import { validateNetworkPolicy } from "../../src/egress/network-request.js";
 import { create } from "@bufbuild/protobuf";
 import { NetworkPolicySchema } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";

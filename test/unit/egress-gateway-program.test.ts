@@ -4,17 +4,18 @@ import { describe, expect, it } from "vitest";
 import { requireTool } from "../support/required-tools.js";
 
 /**
- * The gateway's pure parts (sandbox/programs/egress-gateway.py), run by the host's python3 outside
+ * The gateway's pure parts (sandbox/programs/egress-gateway/), run by the host's python3 outside
  * any container: the rules, the address check, the SNI and Host readers, and DNS encoding.
  */
-const gatewayPath = fileURLToPath(new URL("../../src/sandbox/programs/egress-gateway.py", import.meta.url));
+const gatewayDir = fileURLToPath(new URL("../../src/sandbox/programs/egress-gateway/", import.meta.url));
 
 function python(body: string): unknown {
   requireTool("python3");
   const program = [
     "import importlib.util, ipaddress, json, ssl, struct, sys",
-    `spec = importlib.util.spec_from_file_location("gateway", ${JSON.stringify(gatewayPath)})`,
-    "gw = importlib.util.module_from_spec(spec); spec.loader.exec_module(gw)",
+    `sys.path.insert(0, ${JSON.stringify(gatewayDir)})`,
+    "import types, gateway_policy, gateway_wire",
+    "gw = types.SimpleNamespace(**vars(gateway_policy), **{k: v for k, v in vars(gateway_wire).items() if not k.startswith('__')})",
     "def hello(name):",
     "    context = ssl.create_default_context()",
     "    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()",

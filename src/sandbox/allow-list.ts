@@ -3,7 +3,7 @@ import { BlockList, isIP } from "node:net";
 /**
  * The syntax of egress allow-lists, shared by the operator's EGRESS_ALLOWED and a request's
  * NetworkPolicy.allow, and the rule that a request may only ask for what the operator allows.
- * Pure; the gateway (sandbox/programs/egress-gateway.py) applies the parsed rules to traffic.
+ * Pure; the gateway (sandbox/programs/egress-gateway/) applies the parsed rules to traffic.
  *
  *   pypi.org                  that name only, ports 443 and 80
  *   *.githubusercontent.com   names under it (not the bare name), ports 443 and 80
@@ -120,7 +120,7 @@ export function isWithin(rule: AllowRule, operator: readonly AllowRule[]): boole
   return rule.ports.every((port) => operator.some((outer) => covers(outer, rule, port)));
 }
 
-/** The rules as the gateway reads them (sandbox/programs/egress-gateway.py). */
+/** The rules as the gateway reads them (sandbox/programs/egress-gateway/). */
 export function toGatewayRules(rules: readonly AllowRule[]): unknown[] {
   return rules.map((rule) =>
     rule.kind === "cidr"

@@ -1,0 +1,139 @@
+import type { Duplex } from "node:stream";
+import { AttachStreamDemuxer } from "../docker/attach-stream.js";
+import type { Logger } from "pino";
+import { EngineUnavailableError } from "../docker/engine-errors.js";
+
+/**
+ * The server's side of one running gateway container's control wire
+ * (sandbox/programs/egress-gateway/gateway_main.py): JSON lines both ways over the attach stream.
+ */
+
+/** Egress cannot be given right now: the run or session is refused with UNAVAILABLE, this message. */
+export class EgressUnavailableError extends EngineUnavailableError {
+  override readonly name = "EgressUnavailableError";
+}
+
+/** How a lease's network ended before the run did. */
+export type EgressEnd =
+  | { readonly kind: "limit"; readonly limit: "bytes" | "connections" }
+  | { readonly kind: "lost"; readonly message: string };
+
+/** What a gateway's wire needs of its server. */
+interface GatewayWireOptions {
+  readonly logger: Logger;
+  readonly onConnection?: ((allowed: boolean, reason: string) => void) | undefined;
+}
+
+/** Longest the gateway may take to start, or to answer a control message. */
+export const gatewayAnswerMs = 10_000;
+
+interface GatewayMessage {
+  readonly op: string;
+  readonly id?: string;
+  readonly [key: string]: unknown;
+}
+
+/** One running gateway container and its control wire. */
+export class GatewayProcess {
+  private readonly waiting = new Map<string, (message: GatewayMessage) => void>();
+  private readonly ends = new Map<string, (end: EgressEnd) => void>();
+  private lostMessage: string | undefined;
+  private buffered = "";
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly id: string,
+    private readonly attachment: Duplex,
+    private readonly options: GatewayWireOptions,
+    onLost: () => void,
+  ) {
+    let markReady: () => void = () => undefined;
+    let failReady: (error: Error) => void = () => undefined;
+    this.ready = new Promise((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    const demuxer = new AttachStreamDemuxer((stream, chunk) => {
+      if (stream === "stderr") {
+        options.logger.warn({ gateway: id, stderr: chunk.toString("utf8").slice(0, 2000) }, "egress gateway wrote to stderr");
+        return;
+      }
+      this.buffered += chunk.toString("utf8");
+      for (let end = this.buffered.indexOf("\n"); end >= 0; end = this.buffered.indexOf("\n")) {
+        const line = this.buffered.slice(0, end);
+        this.buffered = this.buffered.slice(end + 1);
+        const message = JSON.parse(line) as GatewayMessage;
+        if (message.op === "ready") markReady();
+        else this.receive(message);
+      }
+    });
+    attachment.on("data", (chunk: Buffer) => demuxer.push(chunk));
+    const lost = () => {
+      if (this.lostMessage !== undefined) return;
+      this.lostMessage = "the egress gateway stopped";
+      failReady(new EgressUnavailableError("the egress gateway exited before it was ready"));
+      for (const end of this.ends.values()) end({ kind: "lost", message: this.lostMessage });
+      for (const answer of this.waiting.values()) answer({ op: "lost" });
+      this.ends.clear();
+      this.waiting.clear();
+      onLost();
+    };
+    attachment.on("end", lost);
+    attachment.on("close", lost);
+    attachment.on("error", lost);
+  }
+
+  get alive(): boolean {
+    return this.lostMessage === undefined;
+  }
+
+  private receive(message: GatewayMessage): void {
+    const id = message.id ?? "";
+    if (message.op === "limit") {
+      this.ends.get(id)?.({ kind: "limit", limit: message.limit === "connections" ? "connections" : "bytes" });
+      return;
+    }
+    if (message.op === "connection") {
+      this.options.onConnection?.(message.allowed === true, String(message.reason ?? ""));
+      return;
+    }
+    const key = `${message.op}:${id}`;
+    const answer = this.waiting.get(key);
+    this.waiting.delete(key);
+    answer?.(message);
+  }
+
+  /** Sends `request` and resolves with the gateway's answer `answerOp`; EgressUnavailableError when none comes. */
+  async ask(request: GatewayMessage, answerOp: string): Promise<GatewayMessage> {
+    if (!this.alive) throw new EgressUnavailableError("the egress gateway stopped");
+    const key = `${answerOp}:${request.id ?? ""}`;
+    const answer = new Promise<GatewayMessage>((resolve) => this.waiting.set(key, resolve));
+    this.attachment.write(`${JSON.stringify(request)}\n`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<GatewayMessage>((resolve) => {
+      timer = setTimeout(() => resolve({ op: "timeout" }), gatewayAnswerMs);
+    });
+    const message = await Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
+    this.waiting.delete(key);
+    if (message.op === "lost") throw new EgressUnavailableError("the egress gateway stopped");
+    if (message.op === "timeout")
+      throw new EgressUnavailableError(`the egress gateway did not answer ${request.op} within ${gatewayAnswerMs} ms`);
+    return message;
+  }
+
+  /** Settles with how `id`'s network ended, if it ends before `forget(id)`. */
+  watch(id: string): Promise<EgressEnd> {
+    if (!this.alive) return Promise.resolve({ kind: "lost", message: this.lostMessage ?? "the egress gateway stopped" });
+    return new Promise((resolve) => this.ends.set(id, resolve));
+  }
+
+  forget(id: string): void {
+    this.ends.delete(id);
+  }
+
+  close(): void {
+    this.attachment.end();
+    this.attachment.destroy();
+  }
+}

@@ -47,6 +47,8 @@ class ResourceUsage:
     PROTO: ClassVar[str] = "aurea.sandbox.v1.ResourceUsage"
     cpu_time: float = 0.0
     peak_memory_bytes: int = 0
+    network_bytes_sent: int = 0
+    network_bytes_received: int = 0
 
 
 @dataclasses.dataclass

@@ -146,7 +146,8 @@ async function finishEgress(egress: EgressLease, log: Logger): Promise<EgressRep
   }
 }
 
-function withNetworkUsage(outcome: RunOutcome, network: EgressReport): RunOutcome {
+/** The outcome with the bytes its program moved through the egress gateway in its usage. */
+export function withNetworkUsage(outcome: RunOutcome, network: Pick<EgressReport, "sent" | "received">): RunOutcome {
   return {
     ...outcome,
     usage: {

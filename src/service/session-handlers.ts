@@ -130,7 +130,7 @@ export function createSessionHandlers(options: SessionHandlersOptions): Pick<Ser
     const plan = valid(validateExec(request, policy, execId, target.settings.expiresAtMs - Date.now()), logger, execId);
     return admitted(execId, context, async (signal) => {
       const started = performance.now();
-      const outcome = await target.exec(plan, observer, signal);
+      const outcome = await sessions.countingNetwork(target.id, () => target.exec(plan, observer, signal));
       logExec(logger, target, plan.code !== undefined, outcome, context, performance.now() - started);
       options.metrics.recordExec(target.settings.language, target.settings.runtime, outcome);
       return toRunResponse({ timeoutMs: plan.timeoutMs, limits: target.settings.limits }, outcome);

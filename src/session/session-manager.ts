@@ -1,5 +1,6 @@
-import type { EgressGateway, EgressLease } from "../egress/egress-gateway.js";
-import { openSessionNetwork, withNetworkReleased } from "./session-network.js";
+import type { RunOutcome } from "../runner/run-spec.js";
+import type { EgressGateway } from "../egress/egress-gateway.js";
+import { createSessionNetworks } from "./session-network.js";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { ContainerClient, ManagedContainer } from "../docker/container-client.js";
@@ -78,6 +79,8 @@ export interface SessionManager {
   adoptContainer(container: ManagedContainer): Promise<Session | undefined>;
   /** Whether this server holds the session now. */
   holds(id: string): boolean;
+  /** Runs `exec`, adding to its usage the bytes the session moved through the egress gateway meanwhile. */
+  countingNetwork(id: string, exec: () => Promise<RunOutcome>): Promise<RunOutcome>;
   /** Saves one of the caller's sessions' workspace as a snapshot (SnapshotSession). */
   snapshot(id: string, ownerId: string, name: string): Promise<SnapshotMeta>;
   /**
@@ -104,6 +107,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   /** Sessions being created now, by owner: they count against the bounds before they exist. */
   const starting = new Map<string, number>();
   const { containers, logger } = options;
+  const networks = createSessionNetworks(options.egress);
 
   const remove = (containerId: string, log: Logger): Promise<void> => {
     const removal = containers
@@ -121,7 +125,6 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     agent: AgentConnection,
     adopted: boolean,
     log: Logger,
-    egress?: EgressLease,
   ): Session {
     const language = options.languages.find(settings.language);
     if (!language) throw new Error(`unknown language ${settings.language}`);
@@ -133,7 +136,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       maxListed: options.maxListed,
       artifactCaps: options.artifactCaps,
       compileTimeoutMs: options.compileTimeoutMs(language),
-      removeContainer: () => withNetworkReleased(egress, () => remove(containerId, log), log),
+      removeContainer: () => networks.release(id, () => remove(containerId, log), log),
       freeze: (paused) => containers.setPaused(containerId, paused),
       inspectEnd: () => containerEnd(containers, containerId),
       log,
@@ -232,7 +235,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     const createdAtMs = Date.now();
     const settings: SessionSettings = { ...plan.settings, createdAtMs, expiresAtMs: createdAtMs + plan.settings.ttlMs };
     const log = logger.child({ session_id: id });
-    const egress = await openSessionNetwork(options.egress, id, plan.network, log);
+    const egress = await networks.open(id, plan.network, log);
     let containerId: string | undefined;
     try {
       containerId = await containers.create(
@@ -252,7 +255,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       await containers.start(containerId);
       await agent.hello(agentReadyTimeoutMs);
       if (signal?.aborted) throw new Error("the caller went away while the session started");
-      const session = register(id, plan.ownerId, containerId, settings, agent, false, log, egress);
+      const session = register(id, plan.ownerId, containerId, settings, agent, false, log);
       try {
         await session.writeFiles(plan.files);
       } catch (error) {
@@ -276,7 +279,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       return session;
     } catch (error) {
       const made = containerId;
-      if (!sessions.has(id)) await withNetworkReleased(egress, () => (made ? remove(made, log) : Promise.resolve()), log);
+      if (!sessions.has(id)) await networks.release(id, () => (made ? remove(made, log) : Promise.resolve()), log);
       throw error;
     }
   }
@@ -346,6 +349,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     adoptContainer,
 
     holds: (id) => sessions.has(id),
+    countingNetwork: (id, exec) => networks.counting(id, exec),
 
     async snapshot(id, ownerId, name) {
       const session = this.get(id, ownerId);

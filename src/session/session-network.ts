@@ -1,49 +1,66 @@
 import type { Logger } from "pino";
 import { EgressUnavailableError, type EgressGateway, type EgressLease } from "../egress/egress-gateway.js";
+import type { RunOutcome } from "../runner/run-spec.js";
+import { withNetworkUsage } from "../runner/runner.js";
 import type { AllowRule } from "../sandbox/allow-list.js";
 
 /**
- * A session's egress network (CreateSessionRequest.network), held for the session's lifetime: its
- * caps count over the whole of it, and a cap reached or a gateway lost closes it for good.
+ * Sessions' egress networks (CreateSessionRequest.network), each held for its session's lifetime:
+ * the caps count over the whole of it, and a cap reached or a gateway lost closes it for good.
  */
-
-/** The session's network lease, or undefined for a session without a policy. */
-export async function openSessionNetwork(
-  egress: EgressGateway | undefined,
-  sessionId: string,
-  rules: readonly AllowRule[] | undefined,
-  log: Logger,
-): Promise<EgressLease | undefined> {
-  if (!rules || rules.length === 0) return undefined;
-  if (!egress) throw new EgressUnavailableError("egress is not configured on this server (EGRESS_ALLOWED)");
-  const lease = await egress.open(sessionId, rules);
-  void lease.ended.then((end) =>
-    log.warn({ end }, end.kind === "limit" ? "session network cap reached: its network is closed" : "session network lost"),
-  );
-  return lease;
+export interface SessionNetworks {
+  /** The session's network lease, or undefined for a session without a policy. */
+  open(sessionId: string, rules: readonly AllowRule[] | undefined, log: Logger): Promise<EgressLease | undefined>;
+  /**
+   * Runs `exec`, adding to its usage the bytes the session moved through the gateway meanwhile
+   * (other execs' too, when several run at once); unchanged without a network.
+   */
+  counting(sessionId: string, exec: () => Promise<RunOutcome>): Promise<RunOutcome>;
+  /**
+   * Closes the policy, removes the container (`removeContainer`), then the network it was on, and
+   * logs what the session moved. Without a network, only removes the container.
+   */
+  release(sessionId: string, removeContainer: () => Promise<void>, log: Logger): Promise<void>;
 }
 
-/**
- * Closes the policy, removes the container (`removeContainer`), then the network it was on, and
- * logs what the session moved. Without a lease, only removes the container.
- */
-export async function withNetworkReleased(
-  lease: EgressLease | undefined,
-  removeContainer: () => Promise<void>,
-  log: Logger,
-): Promise<void> {
-  if (!lease) return removeContainer();
-  const report = await lease.finish().catch(() => undefined);
-  await removeContainer();
-  await lease.dispose();
-  if (report)
-    log.info(
-      {
-        network_bytes_sent: report.sent,
-        network_bytes_received: report.received,
-        network_hosts: report.hosts,
-        network_denied: report.denied,
-      },
-      "session network closed",
-    );
+export function createSessionNetworks(egress: EgressGateway | undefined): SessionNetworks {
+  const leases = new Map<string, EgressLease>();
+  return {
+    async open(sessionId, rules, log) {
+      if (!rules || rules.length === 0) return undefined;
+      if (!egress) throw new EgressUnavailableError("egress is not configured on this server (EGRESS_ALLOWED)");
+      const lease = await egress.open(sessionId, rules);
+      leases.set(sessionId, lease);
+      void lease.ended.then((end) =>
+        log.warn({ end }, end.kind === "limit" ? "session network cap reached: its network is closed" : "session network lost"),
+      );
+      return lease;
+    },
+    async counting(sessionId, exec) {
+      const usage = () =>
+        leases
+          .get(sessionId)
+          ?.usage()
+          .catch(() => undefined);
+      const before = await usage();
+      const outcome = await exec();
+      const after = before && (await usage());
+      if (!before || !after) return outcome;
+      return withNetworkUsage(outcome, { sent: after.sent - before.sent, received: after.received - before.received });
+    },
+    async release(sessionId, removeContainer, log) {
+      const lease = leases.get(sessionId);
+      leases.delete(sessionId);
+      if (!lease) return removeContainer();
+      const report = await lease.finish().catch(() => undefined);
+      await removeContainer();
+      await lease.dispose();
+      if (!report) return;
+      const { sent, received, hosts, denied } = report;
+      log.info(
+        { network_bytes_sent: sent, network_bytes_received: received, network_hosts: hosts, network_denied: denied },
+        "session network closed",
+      );
+    },
+  };
 }

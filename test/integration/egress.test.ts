@@ -117,6 +117,14 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     expect(other.stdout).toBe("refused 403 not_allowed\n");
     // Nothing of the refused request reached the listener.
     expect((await upstream.log()).hosts).not.toContain("other.test");
+    // The audit line names the host and its bytes; the metrics count both answers by reason.
+    const audit = server.current
+      .logs()
+      .find((line) => line.msg === "run finished" && line.run_id === allowed.run_id && line.network_hosts !== undefined);
+    expect(audit?.network_hosts).toMatchObject({ "pkgs.test": { connections: 1, received: expect.any(Number) } });
+    const metrics = await (await fetch(`${server.current.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/aurea_egress_connections_total\{result="allowed",reason=""\} [1-9]/);
+    expect(metrics).toMatch(/aurea_egress_connections_total\{result="denied",reason="not_allowed"\} [1-9]/);
   });
 
   it("sets the proxy for the program, and resolves only allowed names", async () => {
@@ -294,6 +302,8 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     try {
       const installed = await client().call("Exec", { session_id: allowed, command: pip, timeout: 90 }, 120_000);
       expect(installed, String(installed.stderr)).toMatchObject({ status: "RUN_STATUS_OK" });
+      // The wheel and the index pages came through the gateway during this exec.
+      expect(Number((installed.usage as Record<string, string>).network_bytes_received)).toBeGreaterThan(500);
       const used = await client().call("Exec", { session_id: allowed, code: use });
       expect(used.stdout).toBe("hello from the test index\n");
     } finally {

@@ -143,3 +143,34 @@ describe("toContainerCreateOptions", () => {
     expect(options.StopTimeout).toBe(1);
   });
 });
+
+describe("a sandbox with an egress network", () => {
+  const shape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc" as const, seccompProfile: undefined };
+  const network = { name: "aurea-egress-run-1", gatewayAddress: "172.30.0.2" };
+  const request = { runId: "run-1", instanceId: "i", shape, limits, command: ["true"] };
+
+  it("joins its own network with the gateway as its only resolver, and no ICMP echo sockets under runc", () => {
+    const options = toContainerCreateOptions({ ...request, network });
+    expect(options.NetworkDisabled).toBe(false);
+    expect(options.HostConfig).toMatchObject({
+      NetworkMode: "aurea-egress-run-1",
+      Runtime: "runc",
+      Dns: ["172.30.0.2"],
+      DnsSearch: [],
+      Sysctls: { "net.ipv4.ping_group_range": "1 0" },
+    });
+  });
+
+  it("runs under gVisor's networked registration when the runtime is runsc", () => {
+    const hostConfig = toHostConfig({ ...shape, runtime: "runsc" }, limits, network);
+    expect(hostConfig.Runtime).toBe("runsc-network");
+    expect(hostConfig.Sysctls).toBeUndefined();
+  });
+
+  it("keeps no network at all without one", () => {
+    const options = toContainerCreateOptions(request);
+    expect(options.NetworkDisabled).toBe(true);
+    expect(options.HostConfig).toMatchObject({ NetworkMode: "none", Runtime: "runc" });
+    expect(options.HostConfig?.Dns).toBeUndefined();
+  });
+});

@@ -226,3 +226,29 @@ describe("sandboxDiedOfMemory, the engine's word runs and sessions both read", (
     expect(sandboxDiedOfMemory("runc", 2, true)).toBe(false);
   });
 });
+
+describe("reconcile with a network policy", () => {
+  it("reads a kill at a network cap as NETWORK_LIMIT with LIMIT_NETWORK, under either runtime", () => {
+    for (const runtime of ["runc", "runsc"] as const) {
+      const ending = reconcile(evidence({ runtime, stoppedBy: ["network_limit"], report: undefined, engineExitCode: 137 }));
+      expect(ending.verdict).toBe("network_limit");
+      expect(ending.limitsHit).toEqual(["network"]);
+    }
+  });
+
+  it("puts a timeout or a cancellation before the network cap that came with it", () => {
+    expect(reconcile(evidence({ stoppedBy: ["timeout", "network_limit"], report: undefined, engineExitCode: 137 })).verdict).toBe(
+      "timeout",
+    );
+    expect(
+      reconcile(evidence({ stoppedBy: ["cancelled", "network_limit"], report: undefined, engineExitCode: 137 })).verdict,
+    ).toBe("cancelled");
+  });
+
+  it("fails a run whose egress gateway was lost, saying so, whatever the program did", () => {
+    const ending = reconcile(evidence({ stoppedBy: ["network_lost"], report: finished(0) }));
+    expect(ending.verdict).toBe("internal");
+    expect(ending.exitCode).toBeUndefined();
+    expect(ending.error).toMatch(/egress gateway stopped/);
+  });
+});

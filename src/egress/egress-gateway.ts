@@ -3,7 +3,7 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import { containerLabels } from "../docker/container-options.js";
-import type { ManagedNetwork, NetworkClient } from "../docker/network-client.js";
+import { type ManagedNetwork, type NetworkClient, NetworkPoolExhaustedError } from "../docker/network-client.js";
 import { egressGatewayCommand } from "../sandbox/sandbox-scripts.js";
 import { type AllowRule, toGatewayRules } from "../sandbox/allow-list.js";
 import { type EgressEnd, EgressUnavailableError, GatewayProcess, gatewayAnswerMs } from "./gateway-process.js";
@@ -249,7 +249,8 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
       };
     } catch (error) {
       await removeNetwork();
-      if (error instanceof EgressUnavailableError) throw error;
+      // The engine has no address space left for another network: full, not broken.
+      if (error instanceof EgressUnavailableError || error instanceof NetworkPoolExhaustedError) throw error;
       throw new EgressUnavailableError(`the network for egress could not be set up: ${(error as Error).message}`, {
         cause: error,
       });

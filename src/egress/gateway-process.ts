@@ -63,7 +63,14 @@ export class GatewayProcess {
       for (let end = this.buffered.indexOf("\n"); end >= 0; end = this.buffered.indexOf("\n")) {
         const line = this.buffered.slice(0, end);
         this.buffered = this.buffered.slice(end + 1);
-        const message = JSON.parse(line) as GatewayMessage;
+        let message: GatewayMessage;
+        try {
+          message = JSON.parse(line) as GatewayMessage;
+        } catch {
+          // The gateway writes only JSON lines; anything else is logged, never trusted.
+          options.logger.warn({ gateway: id, line: line.slice(0, 200) }, "egress gateway wrote a line that is not JSON");
+          continue;
+        }
         if (message.op === "ready") markReady();
         else this.receive(message);
       }

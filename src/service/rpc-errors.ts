@@ -1,5 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { NetworkPoolExhaustedError } from "../docker/network-client.js";
+import { EgressUnavailableError } from "../egress/egress-gateway.js";
 
 /**
  * Errors a program can read field by field, as protovalidate-es and Google's APIs give them: every
@@ -30,7 +32,11 @@ export type RefusalReason =
   /** A request with this request_id ran before and its result is not to be had here. */
   | "REQUEST_ID_HELD"
   /** The key's snapshots take as many bytes as SNAPSHOT_MAX_BYTES_PER_KEY allows. */
-  | "SNAPSHOT_QUOTA";
+  | "SNAPSHOT_QUOTA"
+  /** Egress cannot be given now (the gateway is down or did not take the policy): never run without it. */
+  | "EGRESS_UNAVAILABLE"
+  /** The engine has no address space left for another egress network (its default-address-pools). */
+  | "EGRESS_NETWORKS";
 
 /** One thing wrong with a request, naming the field by its path in the request (`tests[3].timeout`). */
 export interface FieldViolation {
@@ -56,4 +62,17 @@ export function refusal(
   return new ConnectError(message, code, undefined, [
     { desc: ErrorInfoSchema, value: { reason, domain: errorDomain, metadata: { ...metadata } } },
   ]);
+}
+
+/**
+ * A run or session refused for its network policy: UNAVAILABLE when the gateway cannot take it
+ * (fail closed), RESOURCE_EXHAUSTED when the engine has no room for another network; undefined
+ * for any other error.
+ */
+export function egressRefusal(error: unknown, message: string): ConnectError | undefined {
+  if (error instanceof EgressUnavailableError) return refusal(message, Code.Unavailable, "EGRESS_UNAVAILABLE");
+  if (error instanceof NetworkPoolExhaustedError) {
+    return refusal(`${message} (raise the engine's default-address-pools)`, Code.ResourceExhausted, "EGRESS_NETWORKS");
+  }
+  return undefined;
 }

@@ -32,7 +32,7 @@ import type { RequestClaims } from "./request-claims.js";
 import { type SandboxImageBuilder, UnknownFamilyError } from "./sandbox-image-builder.js";
 import { toRunResponse, toTestResult } from "./run-response.js";
 import { defaultCompileSeconds, validateRunRequest, type RunPolicy } from "./run-request.js";
-import { invalidArgument, refusal } from "./rpc-errors.js";
+import { egressRefusal, invalidArgument, refusal } from "./rpc-errors.js";
 
 export interface SandboxServiceOptions {
   readonly runner: Runner;
@@ -224,6 +224,11 @@ export function createSandboxService(options: SandboxServiceOptions): Partial<Se
 export function toConnectError(error: unknown, runId: string, logger: Logger): ConnectError {
   if (error instanceof ConnectError) return error;
   const message = error instanceof Error ? error.message : String(error);
+  const egress = egressRefusal(error, `run ${runId}: ${message}`);
+  if (egress) {
+    logger.warn({ run_id: runId, code: Code[egress.code], err: message }, "run refused: its network could not be given");
+    return egress;
+  }
   // An engine that cannot be reached, or has no sandbox image, is the service not being ready;
   // anything else that fails before the program starts is Aurea's own failure.
   const code = error instanceof EngineUnavailableError || error instanceof ImageMissingError ? Code.Unavailable : Code.Internal;

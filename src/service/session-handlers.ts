@@ -45,7 +45,7 @@ import { AsyncQueue } from "./async-queue.js";
 import type { HealthMonitor } from "./health-monitor.js";
 import type { AureaMetrics } from "./metrics.js";
 import { artifactFields, limitsMessage, toRunResponse } from "./run-response.js";
-import { invalidArgument, refusal } from "./rpc-errors.js";
+import { egressRefusal, invalidArgument, refusal } from "./rpc-errors.js";
 import { admitCaller, checkReady } from "./sandbox-service.js";
 import type { SandboxImageBuilder } from "./sandbox-image-builder.js";
 import {
@@ -287,6 +287,8 @@ function toSessionConnectError(error: unknown): unknown {
   if (error instanceof SessionLimitError) return refusal(error.message, Code.ResourceExhausted, error.reason);
   if (error instanceof SessionBusyError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (error instanceof SnapshotStoreError) return new ConnectError(error.message, Code.Unavailable);
+  const egress = egressRefusal(error, (error as Error).message);
+  if (egress) return egress;
   if (error instanceof EngineUnavailableError) return refusal(error.message, Code.Unavailable, "ENGINE_UNAVAILABLE");
   if (error instanceof ImageMissingError) return new ConnectError(error.message, Code.Unavailable);
   return error;

@@ -2,7 +2,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { AdmissionAbandoned, AdmissionClosed, AdmissionRejected } from "../../src/service/admission.js";
-import { invalidArgument, refusal } from "../../src/service/rpc-errors.js";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { NetworkPoolExhaustedError } from "../../src/docker/network-client.js";
+import { EgressUnavailableError } from "../../src/egress/egress-gateway.js";
+import { egressRefusal, invalidArgument, refusal } from "../../src/service/rpc-errors.js";
 import { admissionError } from "../../src/service/sandbox-service.js";
 import { connectErrorDetails } from "../support/error-details.js";
 
@@ -49,5 +52,20 @@ describe("errors with structure", () => {
     expect(abandoned.code).toBe(Code.Canceled);
     expect(connectErrorDetails(abandoned).info).toBeUndefined();
     expect(admissionError(new AdmissionClosed("bye"), "run-1", logger).code).toBe(Code.Unavailable);
+  });
+});
+
+describe("egressRefusal", () => {
+  it("is UNAVAILABLE for a gateway that cannot take the policy, RESOURCE_EXHAUSTED when the engine has no room, nothing else", () => {
+    const down = egressRefusal(new EgressUnavailableError("the egress gateway stopped"), "run r: the egress gateway stopped");
+    expect(down?.code).toBe(Code.Unavailable);
+    expect(down?.findDetails(ErrorInfoSchema)[0]?.reason).toBe("EGRESS_UNAVAILABLE");
+    const full = egressRefusal(
+      new NetworkPoolExhaustedError("could not find an available, non-overlapping IPv4 address pool"),
+      "run r",
+    );
+    expect(full?.code).toBe(Code.ResourceExhausted);
+    expect(full?.findDetails(ErrorInfoSchema)[0]?.reason).toBe("EGRESS_NETWORKS");
+    expect(egressRefusal(new Error("something else"), "run r")).toBeUndefined();
   });
 });

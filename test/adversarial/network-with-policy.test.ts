@@ -19,8 +19,11 @@ let tcpPort = 0;
 let udpPort = 0;
 let tcpConnections = 0;
 let udpDatagrams = 0;
+let udp6Port = 0;
+let udp6Datagrams = 0;
 let tcp: net.Server;
 let udp: dgram.Socket;
+let udp6: dgram.Socket;
 
 beforeAll(async () => {
   await removeLeftovers([upstreamName]);
@@ -36,15 +39,22 @@ beforeAll(async () => {
   udp.on("message", () => udpDatagrams++);
   await new Promise<void>((resolve) => udp.bind(0, bridge, resolve));
   udpPort = udp.address().port;
+  // Every IPv6 address of this machine, the bridges' link-local ones included.
+  udp6 = dgram.createSocket({ type: "udp6", ipv6Only: true });
+  udp6.on("message", () => udp6Datagrams++);
+  await new Promise<void>((resolve) => udp6.bind(0, "::", resolve));
+  udp6Port = udp6.address().port;
 }, 60_000);
 
 afterAll(async () => {
   tcp?.close();
   udp?.close();
+  udp6?.close();
   const log = await upstream.log();
   await upstream.remove();
   expect(tcpConnections).toBe(0);
   expect(udpDatagrams).toBe(0);
+  expect(udp6Datagrams).toBe(0);
   // Only pkgs.test was ever asked for by name; nothing else reached the listener.
   expect(log.hosts.filter((host) => host !== "pkgs.test")).toEqual([]);
   expect(log.udp).toBe(0);
@@ -147,6 +157,26 @@ hostileSuite(
           "refused 403 not_allowed",
           "refused 403 not_allowed",
         ]);
+      },
+    },
+    {
+      name: "has no IPv6 on its network: nothing on the link hears it, the host's bridge included",
+      request: {
+        language: "python",
+        get code() {
+          return [
+            "import socket",
+            "u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)",
+            "try:",
+            `    u.sendto(b'x' * 64, ('ff02::1%eth0', ${udp6Port})); print('sent')`,
+            "except OSError as e:",
+            "    print('refused', e.errno)",
+          ].join("\n");
+        },
+      },
+      check(response) {
+        // Whether the send is refused or goes nowhere, the host's listener counts nothing (afterAll).
+        expect(response.stdout).toMatch(/^(sent|refused \d+)\n$/);
       },
     },
     {

@@ -12,6 +12,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import Docker from "dockerode";
 import { SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { freeSubnet, publicLookingSubnets } from "./support/free-subnet.js";
 import { measure, summarize } from "./support/latency.js";
 import { spawnServer } from "./support/spawn-server.js";
 
@@ -26,7 +27,11 @@ await docker
   .getNetwork(networkName)
   .remove()
   .catch(() => undefined);
-await docker.createNetwork({ Name: networkName, Internal: true, IPAM: { Config: [{ Subnet: "198.51.100.0/24" }] } });
+await docker.createNetwork({
+  Name: networkName,
+  Internal: true,
+  IPAM: { Config: [{ Subnet: freeSubnet(publicLookingSubnets) }] },
+});
 const listener = await docker.createContainer({
   Image: image,
   Cmd: ["python3", "-u", "-c", listenerScript],

@@ -1,6 +1,7 @@
 import dgram from "node:dgram";
 import net from "node:net";
 import { afterAll, beforeAll, expect } from "vitest";
+import { freeSubnet, publicLookingSubnets } from "../../bench/support/free-subnet.js";
 import { bridgeGatewayAddress } from "../support/containers.js";
 import { createTestNetwork, removeLeftovers, type TestNetwork } from "../support/egress-network.js";
 import { hostileSuite, pythonErrno } from "../support/hostile-suite.js";
@@ -13,6 +14,7 @@ import { hostileSuite, pythonErrno } from "../support/hostile-suite.js";
  * upstream here); even a broken isolation sends nothing off this machine.
  */
 const upstreamName = "aurea-test-egress-adversarial";
+const upstreamSubnet = freeSubnet(publicLookingSubnets);
 let upstream: TestNetwork;
 let bridge = "";
 let tcpPort = 0;
@@ -27,7 +29,7 @@ let udp6: dgram.Socket;
 
 beforeAll(async () => {
   await removeLeftovers([upstreamName]);
-  upstream = await createTestNetwork({ name: upstreamName, subnet: "203.0.113.0/24", aliases: ["pkgs.test", "other.test"] });
+  upstream = await createTestNetwork({ name: upstreamName, subnet: upstreamSubnet, aliases: ["pkgs.test", "other.test"] });
   bridge = await bridgeGatewayAddress();
   tcp = net.createServer((socket) => {
     tcpConnections++;
@@ -213,7 +215,7 @@ hostileSuite(
     },
   ],
   {
-    EGRESS_ALLOWED: "*.test,203.0.113.0/24",
+    EGRESS_ALLOWED: `*.test,${upstreamSubnet}`,
     EGRESS_UPSTREAM_NETWORK: upstreamName,
   },
   { allow: ["pkgs.test"] },

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freeSubnet, privateSubnets, publicLookingSubnets } from "../../bench/support/free-subnet.js";
 import { useAurea } from "../support/aurea-server.js";
 import {
   connect,
@@ -16,11 +17,14 @@ import { waitFor } from "../support/wait-for.js";
  * Network on request (egress allow-lists), against a real engine under runc and runsc. Every
  * target is the test's own listener on engine networks the test creates as internal (no route
  * out), reached by the names the test gives it: `pkgs.test` and `other.test` on a network whose
- * addresses are not private (198.51.100.0/24, a documentation range), `internal.test` on one whose
- * addresses are (10.213.77.0/24). No test resolves or contacts any real host name or address.
+ * addresses are not private (a documentation or benchmark range), `internal.test` on one whose
+ * addresses are (10.x), each a subnet this machine does not use (bench/support/free-subnet.ts). No
+ * test resolves or contacts any real host name or address.
  */
 
 const upstreamName = "aurea-test-egress-upstream";
+const publicSubnet = freeSubnet(publicLookingSubnets);
+const privateSubnet = freeSubnet(privateSubnets);
 const privateName = "aurea-test-egress-private";
 let upstream: TestNetwork;
 let privateNetwork: TestNetwork;
@@ -29,10 +33,10 @@ beforeAll(async () => {
   await removeLeftovers([upstreamName, privateName]);
   upstream = await createTestNetwork({
     name: upstreamName,
-    subnet: "198.51.100.0/24",
+    subnet: publicSubnet,
     aliases: ["pkgs.test", "other.test", "pypi.test"],
   });
-  privateNetwork = await createTestNetwork({ name: privateName, subnet: "10.213.77.0/24", aliases: ["internal.test"] });
+  privateNetwork = await createTestNetwork({ name: privateName, subnet: privateSubnet, aliases: ["internal.test"] });
 }, 60_000);
 afterAll(async () => {
   await upstream?.remove();
@@ -94,7 +98,7 @@ function sniTunnelProgram(target: string, serverName: string): string {
 
 describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
   const server = useAurea({
-    EGRESS_ALLOWED: "pkgs.test,other.test,*.test,198.51.100.0/24,10.213.77.0/24,pkgs.test:8443,other.test:8443",
+    EGRESS_ALLOWED: `pkgs.test,other.test,*.test,${publicSubnet},${privateSubnet},pkgs.test:8443,other.test:8443`,
     EGRESS_UPSTREAM_NETWORK: upstreamName,
     EGRESS_MAX_BYTES: "1m",
     EGRESS_MAX_CONNECTIONS: "20",
@@ -149,7 +153,7 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     const url = `http://${upstream.listenerAddress}/`;
     const byName = await run(fetchProgram(url), ["pkgs.test"]);
     expect(byName.stdout).toBe("refused 403 ip_literal\n");
-    const byCidr = await run(fetchProgram(url), ["198.51.100.0/24:80"]);
+    const byCidr = await run(fetchProgram(url), [`${publicSubnet}:80`]);
     expect(byCidr.stdout).toBe(`hello from ${upstream.listenerAddress}\n`);
   });
 
@@ -160,7 +164,7 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     if (!Object.keys(gateway?.NetworkSettings.Networks ?? {}).includes(privateName)) await connect(privateName, gateway!.Id);
     const refused = await run(fetchProgram("http://internal.test/"), ["internal.test"]);
     expect(refused.stdout).toBe("refused 403 private_address\n");
-    const allowed = await run(fetchProgram("http://internal.test/"), ["internal.test", "10.213.77.0/24:80"]);
+    const allowed = await run(fetchProgram("http://internal.test/"), ["internal.test", `${privateSubnet}:80`]);
     expect(allowed.stdout).toBe("hello from internal.test\n");
   });
 

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import Docker from "dockerode";
+import { freeSubnet } from "../../bench/support/free-subnet.js";
 import { waitFor } from "./wait-for.js";
 
 /**
@@ -51,6 +52,8 @@ export async function createTestNetwork(options: {
   readonly subnet: string;
   readonly aliases: readonly string[];
 }): Promise<TestNetwork> {
+  // Never a subnet this machine already uses: the bridge would shadow the host's own network.
+  freeSubnet([options.subnet]);
   await docker.createNetwork({
     Name: options.name,
     Internal: true,

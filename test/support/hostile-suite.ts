@@ -6,6 +6,9 @@ import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } fr
 export const runtimes = ["runc", "runsc"] as const;
 export type Runtime = (typeof runtimes)[number];
 
+/** Set (to the gateway's upstream network) while the families run again with a network policy. */
+export const hostilePolicyVariable = "AUREA_HOSTILE_NETWORK_POLICY";
+
 /** One hostile program and what must be true after it ran. */
 export interface HostileCase {
   readonly name: string;
@@ -41,6 +44,14 @@ export function hostileSuite(
   /** A network policy every run and session of the suite gets (`{ allow: [...] }`); none by default. */
   network?: { readonly allow: readonly string[] },
 ): HostileContext {
+  // test/adversarial/with-a-network-policy.test.ts runs every family again with a policy set: the
+  // upstream network it made is named here, and every run and session gets `pkgs.test` on it.
+  const policyUpstream = process.env[hostilePolicyVariable];
+  if (policyUpstream) {
+    env = { ...env, EGRESS_ALLOWED: "*.test", EGRESS_UPSTREAM_NETWORK: policyUpstream };
+    network ??= { allow: ["pkgs.test"] };
+    family = `${family}, with a network policy`;
+  }
   let aurea: RunningAurea;
   let client: GrpcSandboxClient;
   beforeAll(async () => {

@@ -189,6 +189,19 @@ export function toHostConfig(shape: SandboxShape, limits: SandboxLimits, network
   };
 }
 
+/**
+ * stdio for a server that attaches before start: stdin open once (closed when the server detaches),
+ * stdout and stderr multiplexed (no TTY).
+ */
+export const attachedStdio = {
+  OpenStdin: true,
+  StdinOnce: true,
+  AttachStdin: true,
+  AttachStdout: true,
+  AttachStderr: true,
+  Tty: false,
+} as const;
+
 /** Maps a run's container request onto the create body. Pure. */
 export function toContainerCreateOptions(request: SandboxContainerRequest): Docker.ContainerCreateOptions {
   return {
@@ -208,12 +221,7 @@ export function toContainerCreateOptions(request: SandboxContainerRequest): Dock
       [containerLabels.instance]: request.instanceId,
     },
     // stdin is attached before start and closed by the server once the input is written.
-    OpenStdin: true,
-    StdinOnce: true,
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
-    Tty: false,
+    ...attachedStdio,
     HostConfig: toHostConfig(request.shape, request.limits, request.network),
   };
 }

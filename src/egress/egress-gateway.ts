@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
-import { containerLabels } from "../docker/container-options.js";
+import { attachedStdio, containerLabels } from "../docker/container-options.js";
 import { type ManagedNetwork, type NetworkClient, NetworkPoolExhaustedError } from "../docker/network-client.js";
 import { egressGatewayCommand } from "../sandbox/sandbox-scripts.js";
 import { type AllowRule, toGatewayRules } from "../sandbox/allow-list.js";
@@ -104,14 +104,9 @@ export function toGatewayCreateOptions(options: {
       [containerLabels.instance]: options.instanceId,
       [containerLabels.runId]: "egress-gateway",
     },
-    OpenStdin: true,
     // stdin closes when the server detaches (it exited or lost the engine): the gateway exits,
     // and every policy with it.
-    StdinOnce: true,
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
-    Tty: false,
+    ...attachedStdio,
     StopTimeout: 1,
     HostConfig: {
       NetworkMode: options.upstreamNetwork,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect } from "vitest";
 import { freeSubnet, publicLookingSubnets } from "../../bench/support/free-subnet.js";
 import { bridgeGatewayAddress } from "../support/containers.js";
 import { createTestNetwork, removeLeftovers, type TestNetwork } from "../support/egress-network.js";
-import { hostileSuite, pythonErrno } from "../support/hostile-suite.js";
+import { hostileSuite, pythonErrno, rawSocketsRefused } from "../support/hostile-suite.js";
 
 /**
  * The network probes again, with a network policy set on every run and session: the sandbox now
@@ -181,26 +181,7 @@ hostileSuite(
         expect(response.stdout).toMatch(/^(sent|refused \d+)\n$/);
       },
     },
-    {
-      name: "is refused raw and packet sockets",
-      request: {
-        language: "python",
-        code: [
-          "import socket, errno",
-          "for family, kind, proto in [(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP), (socket.AF_PACKET, socket.SOCK_RAW, 0)]:",
-          "    try:",
-          "        socket.socket(family, kind, proto)",
-          "        print('opened')",
-          "    except OSError as e:",
-          "        print(errno.errorcode.get(e.errno, e.errno))",
-        ].join("\n"),
-      },
-      check(response) {
-        const results = (response.stdout as string).trim().split("\n");
-        expect(results).toHaveLength(2);
-        for (const result of results) expect(["EPERM", "EACCES", "EAFNOSUPPORT"]).toContain(result);
-      },
-    },
+    rawSocketsRefused,
     {
       name: "cannot connect to the test's listener directly, bypassing the proxy",
       request: {

@@ -2,7 +2,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { afterAll, beforeAll, expect } from "vitest";
 import { bridgeGatewayAddress } from "../support/containers.js";
-import { hostileSuite, pythonErrno } from "../support/hostile-suite.js";
+import { hostileSuite, pythonErrno, rawSocketsRefused } from "../support/hostile-suite.js";
 
 /**
  * Listeners on this machine's engine bridge address, which a container with any network could
@@ -76,26 +76,7 @@ hostileSuite("network", [
       expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "unresolved\n" });
     },
   },
-  {
-    name: "is refused raw and packet sockets",
-    request: {
-      language: "python",
-      code: [
-        "import socket, errno",
-        "for family, kind, proto in [(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP), (socket.AF_PACKET, socket.SOCK_RAW, 0)]:",
-        "    try:",
-        "        socket.socket(family, kind, proto)",
-        "        print('opened')",
-        "    except OSError as e:",
-        "        print(errno.errorcode.get(e.errno, e.errno))",
-      ].join("\n"),
-    },
-    check(response) {
-      const results = (response.stdout as string).trim().split("\n");
-      expect(results).toHaveLength(2);
-      for (const result of results) expect(["EPERM", "EACCES", "EAFNOSUPPORT"]).toContain(result);
-    },
-  },
+  rawSocketsRefused,
   {
     name: "cannot connect over TCP to a listener on the bridge address",
     request: {

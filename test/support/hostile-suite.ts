@@ -145,3 +145,25 @@ export function pythonSyscall(number: number, args: readonly number[] = []): str
     "print('ok' if result >= 0 else errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()))",
   ].join("\n");
 }
+
+/** Raw and packet sockets are refused, with a network or without. */
+export const rawSocketsRefused: HostileCase = {
+  name: "is refused raw and packet sockets",
+  request: {
+    language: "python",
+    code: [
+      "import socket, errno",
+      "for family, kind, proto in [(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP), (socket.AF_PACKET, socket.SOCK_RAW, 0)]:",
+      "    try:",
+      "        socket.socket(family, kind, proto)",
+      "        print('opened')",
+      "    except OSError as e:",
+      "        print(errno.errorcode.get(e.errno, e.errno))",
+    ].join("\n"),
+  },
+  check(response) {
+    const results = (response.stdout as string).trim().split("\n");
+    expect(results).toHaveLength(2);
+    for (const result of results) expect(["EPERM", "EACCES", "EAFNOSUPPORT"]).toContain(result);
+  },
+};

@@ -183,7 +183,7 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
   }
 
   async function open(id: string, rules: readonly AllowRule[]): Promise<EgressLease> {
-    const process = await liveGateway();
+    const wire = await liveGateway();
     const name = `aurea-egress-${id}`;
     let created = false;
     const removeNetwork = async () => {
@@ -202,8 +202,8 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
         [egressNetworkLabel]: "true",
       });
       created = true;
-      const gatewayAddress = await networks.connect(name, process.id);
-      const answer = await process.ask(
+      const gatewayAddress = await networks.connect(name, wire.id);
+      const answer = await wire.ask(
         {
           op: "open",
           id,
@@ -216,7 +216,7 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
       );
       if (typeof answer.error === "string")
         throw new EgressUnavailableError(`the egress gateway refused the policy: ${answer.error}`);
-      const ended = process.watch(id);
+      const ended = wire.watch(id);
       let finished: Promise<EgressReport> | undefined;
       return {
         network: name,
@@ -224,13 +224,13 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
         env: proxyEnvironment(gatewayAddress),
         ended,
         async usage() {
-          const counts = await process.ask({ op: "usage", id }, "usage");
+          const counts = await wire.ask({ op: "usage", id }, "usage");
           return { sent: Number(counts.sent ?? 0), received: Number(counts.received ?? 0) };
         },
         finish() {
           finished ??= (async () => {
-            process.forget(id);
-            const report = await process.ask({ op: "close", id }, "closed");
+            wire.forget(id);
+            const report = await wire.ask({ op: "close", id }, "closed");
             return {
               sent: Number(report.sent ?? 0),
               received: Number(report.received ?? 0),

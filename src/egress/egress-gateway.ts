@@ -73,6 +73,12 @@ export interface EgressGatewayOptions {
 export interface EgressGateway {
   /** A network for `id` (a run or session id) with `rules` in force; EgressUnavailableError when not. */
   open(id: string, rules: readonly AllowRule[]): Promise<EgressLease>;
+  /**
+   * The network an adopted session's sandbox is still on (its gateway gone with the server that
+   * made it): this gateway joins it and takes the policy, or EgressUnavailableError when it does
+   * not get `gatewayAddress` there, the address the sandbox's proxy settings and resolver name.
+   */
+  reopen(id: string, rules: readonly AllowRule[], gatewayAddress: string): Promise<EgressLease>;
   /** The gateway's container while it runs, which the orphan sweep must leave alone. */
   containerId(): string | undefined;
   /**
@@ -182,68 +188,74 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
     return gateway;
   }
 
-  async function open(id: string, rules: readonly AllowRule[]): Promise<EgressLease> {
-    const wire = await liveGateway();
-    const name = `aurea-egress-${id}`;
-    let created = false;
+  /** The lease on network `name`, once the gateway at `gatewayAddress` there took the policy. */
+  async function lease(
+    wire: GatewayProcess,
+    id: string,
+    name: string,
+    gatewayAddress: string,
+    rules: readonly AllowRule[],
+    removeNetwork: () => Promise<void>,
+  ): Promise<EgressLease> {
+    const answer = await wire.ask(
+      {
+        op: "open",
+        id,
+        listen: gatewayAddress,
+        rules: toGatewayRules(rules),
+        max_bytes: options.maxBytes,
+        max_connections: options.maxConnections,
+      },
+      "opened",
+    );
+    if (typeof answer.error === "string")
+      throw new EgressUnavailableError(`the egress gateway refused the policy: ${answer.error}`);
+    const ended = wire.watch(id);
+    let finished: Promise<EgressReport> | undefined;
+    return {
+      network: name,
+      gatewayAddress,
+      env: proxyEnvironment(gatewayAddress),
+      ended,
+      async usage() {
+        const counts = await wire.ask({ op: "usage", id }, "usage");
+        return { sent: Number(counts.sent ?? 0), received: Number(counts.received ?? 0) };
+      },
+      finish() {
+        finished ??= (async () => {
+          wire.forget(id);
+          const report = await wire.ask({ op: "close", id }, "closed");
+          return {
+            sent: Number(report.sent ?? 0),
+            received: Number(report.received ?? 0),
+            hosts: (report.hosts ?? {}) as EgressReport["hosts"],
+            denied: (report.denied ?? {}) as EgressReport["denied"],
+          };
+        })();
+        return finished;
+      },
+      dispose: removeNetwork,
+    };
+  }
+
+  /** Runs `setUp` for network `name`; on any failure removes the network (when `owned`) and says why. */
+  async function withNetwork(
+    name: string,
+    owned: boolean,
+    setUp: (removeNetwork: () => Promise<void>) => Promise<EgressLease>,
+  ): Promise<EgressLease> {
     const removeNetwork = async () => {
       leased.delete(name);
-      if (created)
-        await networks
-          .remove(name)
-          .catch((error: Error) => logger.warn({ network: name, err: error.message }, "egress network not removed"));
+      await networks
+        .remove(name)
+        .catch((error: Error) => logger.warn({ network: name, err: error.message }, "egress network not removed"));
     };
+    leased.add(name);
     try {
-      leased.add(name);
-      await networks.createIsolated(name, {
-        [containerLabels.managed]: "true",
-        [containerLabels.instance]: options.instanceId,
-        [containerLabels.runId]: id,
-        [egressNetworkLabel]: "true",
-      });
-      created = true;
-      const gatewayAddress = await networks.connect(name, wire.id);
-      const answer = await wire.ask(
-        {
-          op: "open",
-          id,
-          listen: gatewayAddress,
-          rules: toGatewayRules(rules),
-          max_bytes: options.maxBytes,
-          max_connections: options.maxConnections,
-        },
-        "opened",
-      );
-      if (typeof answer.error === "string")
-        throw new EgressUnavailableError(`the egress gateway refused the policy: ${answer.error}`);
-      const ended = wire.watch(id);
-      let finished: Promise<EgressReport> | undefined;
-      return {
-        network: name,
-        gatewayAddress,
-        env: proxyEnvironment(gatewayAddress),
-        ended,
-        async usage() {
-          const counts = await wire.ask({ op: "usage", id }, "usage");
-          return { sent: Number(counts.sent ?? 0), received: Number(counts.received ?? 0) };
-        },
-        finish() {
-          finished ??= (async () => {
-            wire.forget(id);
-            const report = await wire.ask({ op: "close", id }, "closed");
-            return {
-              sent: Number(report.sent ?? 0),
-              received: Number(report.received ?? 0),
-              hosts: (report.hosts ?? {}) as EgressReport["hosts"],
-              denied: (report.denied ?? {}) as EgressReport["denied"],
-            };
-          })();
-          return finished;
-        },
-        dispose: removeNetwork,
-      };
+      return await setUp(removeNetwork);
     } catch (error) {
-      await removeNetwork();
+      if (owned) await removeNetwork();
+      else leased.delete(name);
       // The engine has no address space left for another network: full, not broken.
       if (error instanceof EgressUnavailableError || error instanceof NetworkPoolExhaustedError) throw error;
       throw new EgressUnavailableError(`the network for egress could not be set up: ${(error as Error).message}`, {
@@ -252,8 +264,37 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
     }
   }
 
+  async function open(id: string, rules: readonly AllowRule[]): Promise<EgressLease> {
+    const wire = await liveGateway();
+    const name = `aurea-egress-${id}`;
+    return withNetwork(name, true, async (removeNetwork) => {
+      await networks.createIsolated(name, {
+        [containerLabels.managed]: "true",
+        [containerLabels.instance]: options.instanceId,
+        [containerLabels.runId]: id,
+        [egressNetworkLabel]: "true",
+      });
+      return lease(wire, id, name, await networks.connect(name, wire.id), rules, removeNetwork);
+    });
+  }
+
+  async function reopen(id: string, rules: readonly AllowRule[], gatewayAddress: string): Promise<EgressLease> {
+    const wire = await liveGateway();
+    const name = `aurea-egress-${id}`;
+    return withNetwork(name, false, async (removeNetwork) => {
+      const address = await networks.connect(name, wire.id);
+      if (address !== gatewayAddress) {
+        throw new EgressUnavailableError(
+          `the egress gateway got ${address} on ${name}, where the sandbox's proxy and resolver are ${gatewayAddress}`,
+        );
+      }
+      return lease(wire, id, name, address, rules, removeNetwork);
+    });
+  }
+
   return {
     open,
+    reopen,
     containerId: () => gateway?.id,
     async sweepNetworks(liveInstances) {
       let found: ManagedNetwork[];
@@ -266,8 +307,9 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
       for (const network of found) {
         const owner = network.labels[containerLabels.instance] ?? "";
         const own = owner === options.instanceId;
-        if (own ? leased.has(network.name) || now - network.createdAtMs < ownNetworkGraceMs : liveInstances?.has(owner) !== false)
-          continue;
+        // A network a lease holds is in use, whoever made it (an adopted session's).
+        if (leased.has(network.name)) continue;
+        if (own ? now - network.createdAtMs < ownNetworkGraceMs : liveInstances?.has(owner) !== false) continue;
         await networks
           .remove(network.name)
           .then(() => logger.info({ network: network.name, owner }, "orphaned egress network removed"))

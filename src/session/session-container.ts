@@ -39,6 +39,8 @@ export interface SessionSettings {
   readonly idleTimeoutMs: number;
   /** What its idle timeout does (CreateSessionRequest.on_idle); absent in sessions made before it existed: close. */
   readonly onIdle?: IdleAction;
+  /** Its network policy and the gateway address its sandbox was given, so an adopter can restore it. */
+  readonly network?: { readonly allow: readonly string[]; readonly gatewayAddress: string };
   readonly createdAtMs: number;
   readonly expiresAtMs: number;
 }

@@ -1,6 +1,6 @@
 import type { RunOutcome } from "../runner/run-spec.js";
 import type { EgressGateway } from "../egress/egress-gateway.js";
-import { createSessionNetworks } from "./session-network.js";
+import { createSessionNetworks, withNetworkSettings } from "./session-network.js";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { ContainerClient, ManagedContainer } from "../docker/container-client.js";
@@ -19,7 +19,6 @@ import {
 import { SessionFailedError, SessionFileError, SessionLimitError, SessionNotFoundError } from "./session-errors.js";
 import { type SnapshotMeta, type SnapshotStore, saveSnapshot, whenIdle } from "./snapshot-store.js";
 import { Session } from "./session.js";
-
 import type { SessionPlan } from "./session-context.js";
 
 export type { SessionPlan };
@@ -221,6 +220,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
         return over();
       }
       const session = register(labels.sessionId, labels.ownerId, container.id, settings, agent, true, log);
+      if (settings.network) await networks.reopen(labels.sessionId, settings.network, log);
       log.info({ container: container.id, execs_running: answer.execs, left_by: labels.instanceName }, "session adopted");
       return session;
     } catch (error) {
@@ -233,9 +233,10 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   async function createNow(plan: SessionPlan, signal: AbortSignal | undefined): Promise<Session> {
     const id = options.newSessionId?.() ?? `ses_${randomBytes(18).toString("base64url")}`;
     const createdAtMs = Date.now();
-    const settings: SessionSettings = { ...plan.settings, createdAtMs, expiresAtMs: createdAtMs + plan.settings.ttlMs };
     const log = logger.child({ session_id: id });
     const egress = await networks.open(id, plan.network, log);
+    const times = { createdAtMs, expiresAtMs: createdAtMs + plan.settings.ttlMs };
+    const settings = withNetworkSettings({ ...plan.settings, ...times }, plan, egress);
     let containerId: string | undefined;
     try {
       containerId = await containers.create(

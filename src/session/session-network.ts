@@ -1,8 +1,9 @@
 import type { Logger } from "pino";
 import { EgressUnavailableError, type EgressGateway, type EgressLease } from "../egress/egress-gateway.js";
 import type { RunOutcome } from "../runner/run-spec.js";
+import type { SessionSettings } from "./session-container.js";
 import { withNetworkUsage } from "../runner/runner.js";
-import type { AllowRule } from "../sandbox/allow-list.js";
+import { type AllowRule, parseAllowList } from "../sandbox/allow-list.js";
 
 /**
  * Sessions' egress networks (CreateSessionRequest.network), each held for its session's lifetime:
@@ -11,6 +12,12 @@ import type { AllowRule } from "../sandbox/allow-list.js";
 export interface SessionNetworks {
   /** The session's network lease, or undefined for a session without a policy. */
   open(sessionId: string, rules: readonly AllowRule[] | undefined, log: Logger): Promise<EgressLease | undefined>;
+  /**
+   * Restores an adopted session's network: this server's gateway joins the network the session's
+   * sandbox is on, at the address the sandbox was given, with its policy. Where that cannot be
+   * done the session keeps running without a network (never with more), and says so in the log.
+   */
+  reopen(sessionId: string, network: { allow: readonly string[]; gatewayAddress: string }, log: Logger): Promise<void>;
   /**
    * Runs `exec`, adding to its usage the bytes the session moved through the gateway meanwhile
    * (other execs' too, when several run at once); unchanged without a network.
@@ -35,6 +42,16 @@ export function createSessionNetworks(egress: EgressGateway | undefined): Sessio
         log.warn({ end }, end.kind === "limit" ? "session network cap reached: its network is closed" : "session network lost"),
       );
       return lease;
+    },
+    async reopen(sessionId, network, log) {
+      try {
+        if (!egress) throw new EgressUnavailableError("egress is not configured on this server (EGRESS_ALLOWED)");
+        const lease = await egress.reopen(sessionId, parseAllowList(network.allow), network.gatewayAddress);
+        leases.set(sessionId, lease);
+        log.info({ gateway_address: lease.gatewayAddress }, "session network restored");
+      } catch (error) {
+        log.warn({ err: (error as Error).message }, "session network not restored: the session has none");
+      }
     },
     async counting(sessionId, exec) {
       const usage = () =>
@@ -63,4 +80,14 @@ export function createSessionNetworks(egress: EgressGateway | undefined): Sessio
       );
     },
   };
+}
+
+/** The session's settings with its policy and gateway address, kept in its labels for an adopter. */
+export function withNetworkSettings(
+  settings: SessionSettings,
+  plan: { readonly network?: readonly AllowRule[] | undefined },
+  lease: EgressLease | undefined,
+): SessionSettings {
+  if (!lease || !plan.network) return settings;
+  return { ...settings, network: { allow: plan.network.map((rule) => rule.text), gatewayAddress: lease.gatewayAddress } };
 }

@@ -1,16 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freeSubnet, privateSubnets, publicLookingSubnets } from "../../bench/support/free-subnet.js";
+import { spawnServer } from "../../bench/support/spawn-server.js";
 import { useAurea } from "../support/aurea-server.js";
 import {
   connect,
   createTestNetwork,
   egressNetworks,
   gatewayContainer,
+  removeExitedGateways,
   removeLeftovers,
   type TestNetwork,
 } from "../support/egress-network.js";
 import { grpcErrorDetails } from "../support/error-details.js";
-import type { GrpcSandboxClient } from "../support/grpc-js-client.js";
+import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 import { waitFor } from "../support/wait-for.js";
 
 /**
@@ -324,4 +326,44 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     }
     await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "the session's egress network to be removed");
   }, 240_000);
+});
+
+describe("a session's network across a restart", () => {
+  it("is restored for the successor that adopts the session (same INSTANCE_NAME), with its policy", async () => {
+    const env = {
+      INSTANCE_NAME: `egress-adopt-${process.pid}`,
+      EGRESS_ALLOWED: "*.test",
+      EGRESS_UPSTREAM_NETWORK: upstreamName,
+      SHUTDOWN_GRACE: "1",
+    };
+    const first = await spawnServer(env);
+    let client = createGrpcSandboxClient(first.port);
+    let second: Awaited<ReturnType<typeof spawnServer>> | undefined;
+    try {
+      const created = await client.call("CreateSession", { language: "python", network: { allow: ["pkgs.test"] } }, 120_000);
+      const session_id = created.session_id as string;
+      const fetch = { session_id, code: fetchProgram("http://pkgs.test/") };
+      const refused = { session_id, code: fetchProgram("http://other.test/") };
+      expect((await client.call("Exec", fetch)).stdout).toBe("hello from pkgs.test\n");
+      first.signal("SIGKILL");
+      await first.exited;
+      client.close();
+      second = await spawnServer(env);
+      client = createGrpcSandboxClient(second.port);
+      expect(await client.health()).toMatchObject({ sessions_adopted: 1 });
+      // The same proxy address, now served by the successor's gateway, with the same policy.
+      expect((await client.call("Exec", fetch)).stdout).toBe("hello from pkgs.test\n");
+      expect((await client.call("Exec", refused)).stdout).toBe("refused 403 not_allowed\n");
+      expect(second.logs().some((line) => line.msg === "session network restored")).toBe(true);
+      await client.call("CloseSession", { session_id });
+      await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "the session's network to be removed");
+    } finally {
+      client.close();
+      second?.signal("SIGTERM");
+      await second?.exited;
+      first.signal("SIGKILL");
+      // The killed server's gateway exited with it; its reaper would have removed it later.
+      await removeExitedGateways();
+    }
+  }, 180_000);
 });

@@ -98,6 +98,20 @@ export async function gatewayContainer(): Promise<Docker.ContainerInfo | undefin
   return found;
 }
 
+/**
+ * Removes the gateway containers of servers that were killed (exited, left for the reaper once
+ * their lease lapses): a test that SIGKILLs a server cleans up after it.
+ */
+export async function removeExitedGateways(): Promise<void> {
+  const found = await docker.listContainers({ all: true, filters: { label: ["dev.aurea.run-id=egress-gateway"] } });
+  for (const gateway of found.filter((container) => container.State !== "running")) {
+    await docker
+      .getContainer(gateway.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
+  }
+}
+
 /** Egress networks on the engine now (each run's or session's own). */
 export async function egressNetworks(): Promise<string[]> {
   const found = await docker.listNetworks({ filters: JSON.stringify({ label: ["dev.aurea.egress-network=true"] }) });

@@ -177,4 +177,19 @@ describe("the egress gateway's server side", () => {
     expect(networks.networks.has("dead-2")).toBe(true);
     await egress.stop();
   });
+
+  it("restores an adopted session's network at the address its sandbox was given, and refuses any other", async () => {
+    const { networks, egress } = setUp();
+    networks.networks.set("aurea-egress-s1", { id: "s1", name: "aurea-egress-s1", labels: {}, createdAtMs: 0, members: [] });
+    networks.networks.set("aurea-egress-s2", { id: "s2", name: "aurea-egress-s2", labels: {}, createdAtMs: 0, members: [] });
+    // The fake engine hands out 10.99.0.2, then .3: the first reopen gets what it expects.
+    const restored = await egress.reopen("s1", parseAllowList(["pkgs.test"]), "10.99.0.2");
+    expect(restored).toMatchObject({ network: "aurea-egress-s1", gatewayAddress: "10.99.0.2" });
+    await expect(egress.reopen("s2", parseAllowList(["pkgs.test"]), "10.99.0.2")).rejects.toThrow(/got 10.99.0.3/);
+    // Not this server's network to remove: the session's container is still on it.
+    expect(networks.networks.has("aurea-egress-s2")).toBe(true);
+    await egress.sweepNetworks(new Set(["me"]));
+    expect(networks.networks.has("aurea-egress-s1")).toBe(true);
+    await egress.stop();
+  });
 });

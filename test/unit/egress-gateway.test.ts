@@ -2,7 +2,12 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { ManagedNetwork, NetworkClient } from "../../src/docker/network-client.js";
 import { NetworkPoolExhaustedError } from "../../src/docker/network-client.js";
-import { createEgressGateway, EgressUnavailableError, egressNetworkLabel } from "../../src/egress/egress-gateway.js";
+import {
+  createEgressGateway,
+  EgressUnavailableError,
+  egressNetworkLabel,
+  toGatewayCreateOptions,
+} from "../../src/egress/egress-gateway.js";
 import { parseAllowList } from "../../src/sandbox/allow-list.js";
 import { FakeEngine, type FakeInteractive } from "../support/fake-engine.js";
 
@@ -191,5 +196,25 @@ describe("the egress gateway's server side", () => {
     await egress.sweepNetworks(new Set(["me"]));
     expect(networks.networks.has("aurea-egress-s1")).toBe(true);
     await egress.stop();
+  });
+
+  it("runs the gateway as nobody, with no capability, a read-only root, on the upstream network, never routing", () => {
+    const options = toGatewayCreateOptions({ image: "aurea-sandbox:latest", instanceId: "me", upstreamNetwork: "up" });
+    expect(options.User).toBe("65534:65534");
+    expect(options.Labels).toMatchObject({
+      "dev.aurea.managed": "true",
+      "dev.aurea.instance": "me",
+      "dev.aurea.run-id": "egress-gateway",
+    });
+    expect(options.HostConfig).toMatchObject({
+      NetworkMode: "up",
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges"],
+      ReadonlyRootfs: true,
+      Sysctls: { "net.ipv4.ip_unprivileged_port_start": "53", "net.ipv4.icmp_echo_ignore_all": "1", "net.ipv4.ip_forward": "0" },
+    });
+    expect(options.HostConfig?.CapAdd).toBeUndefined();
+    // stdin closes when the server detaches: the gateway exits with its server.
+    expect(options).toMatchObject({ OpenStdin: true, StdinOnce: true, Tty: false });
   });
 });

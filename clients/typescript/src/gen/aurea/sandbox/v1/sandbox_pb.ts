@@ -897,8 +897,9 @@ export type ResourceUsage = Message<"aurea.sandbox.v1.ResourceUsage"> & {
   peakMemoryBytes: bigint;
 
   /**
-   * Bytes the program sent and received through the egress gateway (payload of its proxied
-   * connections and DNS answers); 0 without a network policy.
+   * Bytes the program sent and received through the egress gateway: the payload of its proxied
+   * connections (DNS is not counted); 0 without a network policy. For a session's exec, what the
+   * session moved while the exec ran.
    *
    * @generated from field: int64 network_bytes_sent = 3;
    */

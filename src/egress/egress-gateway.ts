@@ -197,17 +197,14 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
     rules: readonly AllowRule[],
     removeNetwork: () => Promise<void>,
   ): Promise<EgressLease> {
-    const answer = await wire.ask(
-      {
-        op: "open",
-        id,
-        listen: gatewayAddress,
-        rules: toGatewayRules(rules),
-        max_bytes: options.maxBytes,
-        max_connections: options.maxConnections,
-      },
-      "opened",
-    );
+    const answer = await wire.ask({
+      op: "open",
+      id,
+      listen: gatewayAddress,
+      rules: toGatewayRules(rules),
+      max_bytes: options.maxBytes,
+      max_connections: options.maxConnections,
+    });
     if (typeof answer.error === "string")
       throw new EgressUnavailableError(`the egress gateway refused the policy: ${answer.error}`);
     const ended = wire.watch(id);
@@ -218,13 +215,13 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
       env: proxyEnvironment(gatewayAddress),
       ended,
       async usage() {
-        const counts = await wire.ask({ op: "usage", id }, "usage");
+        const counts = await wire.ask({ op: "usage", id });
         return { sent: Number(counts.sent ?? 0), received: Number(counts.received ?? 0) };
       },
       finish() {
         finished ??= (async () => {
           wire.forget(id);
-          const report = await wire.ask({ op: "close", id }, "closed");
+          const report = await wire.ask({ op: "close", id });
           return {
             sent: Number(report.sent ?? 0),
             received: Number(report.received ?? 0),

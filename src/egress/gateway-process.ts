@@ -39,6 +39,8 @@ export class GatewayProcess {
   private readonly ends = new Map<string, (end: EgressEnd) => void>();
   private lostMessage: string | undefined;
   private buffered = "";
+  /** The last request's number: its answer repeats it. */
+  private sequence = 0;
   readonly ready: Promise<void>;
 
   constructor(
@@ -105,18 +107,19 @@ export class GatewayProcess {
       this.options.onConnection?.(message.allowed === true, String(message.reason ?? ""));
       return;
     }
-    const key = `${message.op}:${id}`;
+    const key = String(message.seq);
     const answer = this.waiting.get(key);
     this.waiting.delete(key);
     answer?.(message);
   }
 
-  /** Sends `request` and resolves with the gateway's answer `answerOp`; EgressUnavailableError when none comes. */
-  async ask(request: GatewayMessage, answerOp: string): Promise<GatewayMessage> {
+  /** Sends `request` and resolves with the gateway's answer to it; EgressUnavailableError when none comes. */
+  async ask(request: GatewayMessage): Promise<GatewayMessage> {
     if (!this.alive) throw new EgressUnavailableError("the egress gateway stopped");
-    const key = `${answerOp}:${request.id ?? ""}`;
+    this.sequence += 1;
+    const key = String(this.sequence);
     const answer = new Promise<GatewayMessage>((resolve) => this.waiting.set(key, resolve));
-    this.attachment.write(`${JSON.stringify(request)}\n`);
+    this.attachment.write(`${JSON.stringify({ ...request, seq: this.sequence })}\n`);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<GatewayMessage>((resolve) => {
       timer = setTimeout(() => resolve({ op: "timeout" }), gatewayAnswerMs);

@@ -61,12 +61,13 @@ function fakeGateway(options: { refuse?: string; seen?: Record<string, unknown>[
         buffered = buffered.slice(end + 1);
         options.seen?.push(request);
         const id = request.id;
+        const seq = request.seq;
         if (request.op === "open")
-          io.stdout(`${JSON.stringify({ op: "opened", id, ...(options.refuse ? { error: options.refuse } : {}) })}\n`);
-        if (request.op === "usage") io.stdout(`${JSON.stringify({ op: "usage", id, sent: 5, received: 7 })}\n`);
+          io.stdout(`${JSON.stringify({ op: "opened", id, seq, ...(options.refuse ? { error: options.refuse } : {}) })}\n`);
+        if (request.op === "usage") io.stdout(`${JSON.stringify({ op: "usage", id, seq, sent: 5, received: 7 })}\n`);
         if (request.op === "close") {
           io.stdout(
-            `${JSON.stringify({ op: "closed", id, sent: 10, received: 20, hosts: { "pkgs.test": { sent: 10, received: 20, connections: 1 } }, denied: { not_allowed: 2 } })}\n`,
+            `${JSON.stringify({ op: "closed", id, seq, sent: 10, received: 20, hosts: { "pkgs.test": { sent: 10, received: 20, connections: 1 } }, denied: { not_allowed: 2 } })}\n`,
           );
         }
         if (request.op === "exit") io.exit(0);
@@ -114,8 +115,13 @@ describe("the egress gateway's server side", () => {
       ],
       max_bytes: 1000,
       max_connections: 3,
+      seq: 1,
     });
-    expect(await lease.usage()).toEqual({ sent: 5, received: 7 });
+    // Two asks for one id at once (two execs of a session): each gets its own answer at once.
+    expect(await Promise.all([lease.usage(), lease.usage()])).toEqual([
+      { sent: 5, received: 7 },
+      { sent: 5, received: 7 },
+    ]);
     const report = await lease.finish();
     expect(report).toMatchObject({ sent: 10, received: 20, denied: { not_allowed: 2 } });
     // Finishing twice asks the gateway once.

@@ -14,7 +14,8 @@ connection arrives on names the policy. On that address:
   port 53    DNS over UDP: allowed names resolve (A and AAAA, the same address check),
              everything else is NXDOMAIN.
 
-Control, on stdin and stdout, one JSON object per line (the server's side is egress-gateway.ts):
+Control, on stdin and stdout, one JSON object per line (every request carries a "seq" that its
+answer repeats) (the server's side is egress-gateway.ts):
   -> {"op": "open", "id", "listen", "rules", "max_bytes", "max_connections"}
   <- {"op": "opened", "id"}, with "error" when it cannot listen
   -> {"op": "usage", "id"}   <- {"op": "usage", "id", "sent", "received"}
@@ -48,10 +49,9 @@ class Gateway:
             policy.servers.append(transport)
         except OSError as error:
             self.stop(policy)
-            emit({"op": "opened", "id": policy.id, "error": f"cannot listen on {policy.listen}: {error}"})
-            return
+            return {"op": "opened", "id": policy.id, "error": f"cannot listen on {policy.listen}: {error}"}
         self.policies[policy.id] = policy
-        emit({"op": "opened", "id": policy.id})
+        return {"op": "opened", "id": policy.id}
 
     @staticmethod
     def stop(policy):
@@ -63,14 +63,13 @@ class Gateway:
     def close(self, request):
         policy = self.policies.pop(request["id"], None)
         if policy is None:
-            emit({"op": "closed", "id": request["id"], "sent": 0, "received": 0, "hosts": {}, "denied": {}})
-            return
+            return {"op": "closed", "id": request["id"], "sent": 0, "received": 0, "hosts": {}, "denied": {}}
         self.stop(policy)
-        emit({"op": "closed", "id": policy.id, **policy.report()})
+        return {"op": "closed", "id": policy.id, **policy.report()}
 
     def usage(self, request):
         policy = self.policies.get(request["id"])
-        emit({"op": "usage", "id": request["id"], "sent": policy.sent if policy else 0, "received": policy.received if policy else 0})
+        return {"op": "usage", "id": request["id"], "sent": policy.sent if policy else 0, "received": policy.received if policy else 0}
 
 
 async def serve():
@@ -85,11 +84,15 @@ async def serve():
             return
         request = json.loads(line)
         if request["op"] == "open":
-            await gateway.open(request)
+            answer = await gateway.open(request)
         elif request["op"] == "close":
-            gateway.close(request)
+            answer = gateway.close(request)
         elif request["op"] == "usage":
-            gateway.usage(request)
+            answer = gateway.usage(request)
+        else:
+            answer = {"op": "unknown"}
+        # Every answer names the request it answers: several may be waiting for one id.
+        emit({**answer, "seq": request.get("seq")})
 
 
 def run():

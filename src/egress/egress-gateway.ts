@@ -144,6 +144,7 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
   const { containers, networks, logger } = options;
   let gateway: GatewayProcess | undefined;
   let starting: Promise<GatewayProcess> | undefined;
+  let stopped = false;
   /** Networks of leases not yet disposed, by name. */
   const leased = new Set<string>();
 
@@ -183,6 +184,7 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
 
   async function liveGateway(): Promise<GatewayProcess> {
     if (gateway?.alive) return gateway;
+    if (stopped) throw new EgressUnavailableError("the server is stopping: no new egress gateway");
     starting ??= startGateway().finally(() => (starting = undefined));
     gateway = await starting;
     return gateway;
@@ -316,6 +318,7 @@ export function createEgressGateway(options: EgressGatewayOptions): EgressGatewa
       }
     },
     async stop() {
+      stopped = true;
       const current = gateway ?? (await starting?.catch(() => undefined));
       gateway = undefined;
       if (!current) return;

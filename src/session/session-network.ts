@@ -32,22 +32,19 @@ export interface SessionNetworks {
 
 export function createSessionNetworks(egress: EgressGateway | undefined): SessionNetworks {
   const leases = new Map<string, EgressLease>();
-  return {
+  const networks: SessionNetworks = {
     async open(sessionId, rules, log) {
       if (!rules || rules.length === 0) return undefined;
       if (!egress) throw new EgressUnavailableError("egress is not configured on this server (EGRESS_ALLOWED)");
       const lease = await egress.open(sessionId, rules);
-      leases.set(sessionId, lease);
-      void lease.ended.then((end) =>
-        log.warn({ end }, end.kind === "limit" ? "session network cap reached: its network is closed" : "session network lost"),
-      );
+      follow(sessionId, lease, { allow: rules.map((rule) => rule.text), gatewayAddress: lease.gatewayAddress }, log);
       return lease;
     },
     async reopen(sessionId, network, log) {
       try {
         if (!egress) throw new EgressUnavailableError("egress is not configured on this server (EGRESS_ALLOWED)");
         const lease = await egress.reopen(sessionId, parseAllowList(network.allow), network.gatewayAddress);
-        leases.set(sessionId, lease);
+        follow(sessionId, lease, network, log);
         log.info({ gateway_address: lease.gatewayAddress }, "session network restored");
       } catch (error) {
         log.warn({ err: (error as Error).message }, "session network not restored: the session has none");
@@ -80,6 +77,29 @@ export function createSessionNetworks(egress: EgressGateway | undefined): Sessio
       );
     },
   };
+
+  /**
+   * Holds the lease for the session's lifetime. A cap reached closes the network for good; a lost
+   * gateway is replaced (once per loss), and the session's network restored on the new one.
+   */
+  function follow(
+    sessionId: string,
+    lease: EgressLease,
+    network: { allow: readonly string[]; gatewayAddress: string },
+    log: Logger,
+  ) {
+    leases.set(sessionId, lease);
+    void lease.ended.then((end) => {
+      if (end.kind === "limit") return log.warn({ end }, "session network cap reached: its network is closed");
+      // Released meanwhile, or already restored: nothing to do.
+      if (leases.get(sessionId) !== lease) return;
+      leases.delete(sessionId);
+      log.warn({ end }, "session network lost: restoring it on a new gateway");
+      return networks.reopen(sessionId, network, log);
+    });
+  }
+
+  return networks;
 }
 
 /** The session's settings with its policy and gateway address, kept in its labels for an adopter. */

@@ -281,6 +281,33 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "every run's egress network to be removed");
   });
 
+  it("gives a session its network back on a new gateway when the gateway is lost, with the same policy", async () => {
+    const created = await client().call(
+      "CreateSession",
+      { language: "python", runtime, network: { allow: ["pkgs.test"] } },
+      120_000,
+    );
+    const session_id = created.session_id as string;
+    try {
+      const fetch = { session_id, code: fetchProgram("http://pkgs.test/") };
+      expect((await client().call("Exec", fetch)).stdout).toBe("hello from pkgs.test\n");
+      const restoredBefore = server.current.logs().filter((line) => line.msg === "session network restored").length;
+      const { default: Docker } = await import("dockerode");
+      await new Docker().getContainer((await gatewayContainer())!.Id).kill();
+      await waitFor(
+        () => server.current.logs().filter((line) => line.msg === "session network restored").length > restoredBefore,
+        30_000,
+        "the session's network to be restored",
+      );
+      expect((await client().call("Exec", fetch)).stdout).toBe("hello from pkgs.test\n");
+      expect((await client().call("Exec", { session_id, code: fetchProgram("http://other.test/") })).stdout).toBe(
+        "refused 403 not_allowed\n",
+      );
+    } finally {
+      await client().call("CloseSession", { session_id });
+    }
+  }, 120_000);
+
   it("pip installs the test's wheel from the test's index in a session that allows the index, and cannot without", async () => {
     const pip = [
       "python3",

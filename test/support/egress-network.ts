@@ -92,10 +92,10 @@ export async function createTestNetwork(options: {
   };
 }
 
-/** The egress gateway's container of a server, once it started. */
+/** The egress gateway's container (a running one first), once one started. */
 export async function gatewayContainer(): Promise<Docker.ContainerInfo | undefined> {
-  const [found] = await docker.listContainers({ all: true, filters: { label: ["dev.aurea.run-id=egress-gateway"] } });
-  return found;
+  const found = await docker.listContainers({ all: true, filters: { label: ["dev.aurea.run-id=egress-gateway"] } });
+  return found.find((container) => container.State === "running") ?? found[0];
 }
 
 /**

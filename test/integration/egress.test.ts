@@ -236,6 +236,22 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     expect(result.stdout).not.toContain("all read");
   });
 
+  it("ends the run with LIMIT_NETWORK at the connection cap", async () => {
+    const result = await run(
+      [
+        "import urllib.request",
+        "for _ in range(25):",
+        "    urllib.request.urlopen('http://pkgs.test/', timeout=10).read()",
+        "print('all fetched')",
+      ].join("\n"),
+      ["pkgs.test"],
+    );
+    // EGRESS_MAX_CONNECTIONS is 20 here: the 21st connection is the cap.
+    expect(result.status).toBe("RUN_STATUS_NETWORK_LIMIT");
+    expect(result.limits_hit).toContain("LIMIT_NETWORK");
+    expect(result.stdout).not.toContain("all fetched");
+  });
+
   it("runs without a policy exactly as before: no network at all", async () => {
     const result = await run(
       ["import socket", "print(sorted(socket.if_nameindex()))", "print(open('/etc/resolv.conf').read().strip() or 'empty')"].join(

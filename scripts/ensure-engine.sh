@@ -54,24 +54,48 @@ install_runsc() {
 }
 
 # runsc needs --network=none in its own arguments, or containers with NetworkMode none fail to
-# start ("cannot run with network enabled in root network namespace"). Sandboxes with an egress
-# policy run under "runsc-network" (src/sandbox/runtimes.ts): gVisor serving sockets from the
-# container's own network namespace, whose only peer is the egress gateway.
-daemon_json() {
-  cat <<JSON
-{
-  "runtimes": {
-    "runsc": {
-      "path": "$runsc_path",
-      "runtimeArgs": ["--platform=ptrace", "--network=none"]
-    },
-    "runsc-network": {
-      "path": "$runsc_path",
-      "runtimeArgs": ["--platform=ptrace", "--network=host"]
-    }
-  }
+# start ("cannot run with network enabled in root network namespace"). gVisor is registered once
+# per platform (RUNSC_PLATFORM picks one, src/sandbox/runtimes.ts names them): "runsc" is ptrace
+# (the name a plain `docker run --runtime runsc` uses), "runsc-systrap" and, only where a KVM
+# sandbox really starts, "runsc-kvm". Each has a "-network" twin for sandboxes with an egress
+# policy: gVisor serving sockets from the container's own network namespace, whose only peer is
+# the egress gateway.
+# Whether gVisor's KVM platform starts a sandbox here: /dev/kvm present is not enough (on some
+# hosts runsc hangs creating one). Probed once per runsc build; the answer is kept.
+kvm_probe=/usr/local/lib/aurea/kvm-platform
+kvm_works() {
+  local version="" answer=""
+  [ -s "$kvm_probe" ] && read -r version answer <"$kvm_probe"
+  if [ "$version" != "$runsc_version" ]; then
+    answer=no
+    if [ -c /dev/kvm ] && timeout -k 2 20 "$runsc_path" --platform=kvm --network=none "do" true >/dev/null 2>&1; then
+      answer=yes
+    fi
+    echo "$runsc_version $answer" >"$kvm_probe"
+    log "gVisor's KVM platform starts a sandbox here: $answer"
+  fi
+  [ "$answer" = yes ]
 }
-JSON
+runtime_entry() { # name platform network
+  printf '    "%s": {\n      "path": "%s",\n      "runtimeArgs": ["--platform=%s", "--network=%s"]\n    }' "$1" "$runsc_path" "$2" "$3"
+}
+daemon_json() {
+  local platforms=(ptrace systrap) platform name first=true
+  kvm_works && platforms+=(kvm)
+  echo '{'
+  echo '  "runtimes": {'
+  for platform in "${platforms[@]}"; do
+    name=runsc
+    [ "$platform" = ptrace ] || name=runsc-$platform
+    $first || echo ','
+    first=false
+    runtime_entry "$name" "$platform" none
+    echo ','
+    runtime_entry "$name-network" "$platform" host
+  done
+  echo
+  echo '  }'
+  echo '}'
 }
 
 engine_answers() { timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -82,7 +106,7 @@ if engine_answers; then
   install_runsc
   # An engine started before runsc was moved to trixie's build picks the new path up on SIGHUP.
   if [ "$(id -u)" = 0 ] && [ "$(cat /etc/docker/daemon.json 2>/dev/null)" != "$(daemon_json)" ]; then
-    log "registering $runsc_path as runsc"
+    log "registering $runsc_path as runsc (an entry per platform)"
     daemon_json >/etc/docker/daemon.json
     pkill -HUP -x dockerd || true
     for _ in $(seq 1 40); do engine_answers && break; sleep 0.25; done

@@ -19,4 +19,6 @@ python3 -W error -c 'import ast, pathlib, sys; [ast.parse(pathlib.Path(path).rea
   clients/python/src/aurea_client/*.py clients/python/tests/*.py
 for file in src/sandbox/programs/loaders/*.cjs src/sandbox/programs/kernels/*.cjs; do node --check "$file"; done
 ruby -wc src/sandbox/programs/loaders/ruby.rb >/dev/null
+# The compiled helpers, with the warnings the image's build turns into errors, and a few more.
+gcc -std=c11 -fsyntax-only -Wall -Wextra -Werror -Wshadow -Wconversion -Wformat=2 images/helper/*.c
 echo "lint: clean"

@@ -78,6 +78,7 @@ export function wireAurea(options: AureaAppOptions) {
   const defaultShape = {
     readonlyRootfs: config.readonlyDefault,
     runtime: config.defaultRuntime,
+    runscPlatform: config.runscPlatform,
     seccompProfile,
   };
   const warmPool = createWarmPool({
@@ -130,6 +131,7 @@ export function wireAurea(options: AureaAppOptions) {
     instanceId,
     outputLimitBytes: config.outputLimitBytes,
     seccompProfile,
+    runscPlatform: config.runscPlatform,
     logger,
   });
   const versions = createLanguageVersions({

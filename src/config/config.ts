@@ -1,6 +1,6 @@
 import { type AllowRule, parseAllowEntry } from "../sandbox/allow-list.js";
 import { hostname } from "node:os";
-import { runtimes, type Runtime } from "../sandbox/runtimes.js";
+import { type RunscPlatform, runscPlatforms, runtimes, type Runtime } from "../sandbox/runtimes.js";
 import { type Env, EnvReader, gibibyte, mebibyte } from "./env-reader.js";
 
 export { gibibyte, kibibyte, mebibyte, parseByteSize } from "./env-reader.js";
@@ -76,6 +76,8 @@ export interface AureaConfig {
   readonly maxRequestBytes: number;
   /** Runtime of a run that names none (`SANDBOX_RUNTIME`, default `runc`). */
   readonly defaultRuntime: Runtime;
+  /** gVisor's platform for `runsc` sandboxes (`RUNSC_PLATFORM`: ptrace, systrap or kvm; default systrap, by `npm run bench:gvisor`). */
+  readonly runscPlatform: RunscPlatform;
   /** Runtimes requests may choose (`SANDBOX_ALLOWED_RUNTIMES`, default `runc,runsc`; `runsc` alone forces gVisor). */
   readonly allowedRuntimes: readonly Runtime[];
   /**
@@ -254,6 +256,7 @@ export function parseConfig(env: Env): ConfigResult {
     maxRequestBytes: read.byteSize("MAX_REQUEST_BYTES", "8m", 1024, 256 * mebibyte),
     defaultRuntime: read.oneOf("SANDBOX_RUNTIME", "runc", runtimes),
     allowedRuntimes: read.list("SANDBOX_ALLOWED_RUNTIMES", "runc,runsc", runtimes),
+    runscPlatform: read.oneOf("RUNSC_PLATFORM", "systrap", runscPlatforms),
     seccompBaseProfile: read.string("SANDBOX_SECCOMP_BASE_PROFILE", "/usr/local/share/aurea/docker-default-seccomp.json"),
     allowVulnerableRuntime: read.boolean("ALLOW_VULNERABLE_RUNTIME", false),
     maxConcurrentRuns: read.integer("MAX_CONCURRENT_RUNS", 4, 1, 1000),

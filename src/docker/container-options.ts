@@ -143,10 +143,10 @@ function workspaceMount(shape: SandboxShape, limits: SandboxLimits): Pick<Docker
  * again: a sandbox with a network pings nothing, not even the gateway.
  */
 function networkFields(shape: SandboxShape, network: SandboxNetwork | undefined): Docker.HostConfig {
-  if (!network) return { NetworkMode: "none", Runtime: shape.runtime };
+  if (!network) return { NetworkMode: "none", Runtime: engineRuntimeName(shape.runtime, shape.runscPlatform, false) };
   return {
     NetworkMode: network.name,
-    Runtime: engineRuntimeName(shape.runtime, true),
+    Runtime: engineRuntimeName(shape.runtime, shape.runscPlatform, true),
     Dns: [network.gatewayAddress],
     DnsSearch: [],
     DnsOptions: ["ndots:0"],

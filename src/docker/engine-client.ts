@@ -16,6 +16,8 @@ export interface EngineClient {
   /** Resolves when the engine answers a ping within `timeoutMs`. */
   ping(timeoutMs: number): Promise<void>;
   version(timeoutMs: number): Promise<EngineVersion>;
+  /** Names of the OCI runtimes registered with the engine (its info's `Runtimes`). */
+  runtimes(timeoutMs: number): Promise<string[]>;
 }
 
 interface VersionBody {
@@ -53,5 +55,16 @@ export class DockerodeEngineClient implements EngineClient {
       componentCommits[name] = component.Details?.GitCommit ?? "";
     }
     return { version: body.Version ?? "", apiVersion: body.ApiVersion ?? "", components, componentCommits };
+  }
+
+  async runtimes(timeoutMs: number): Promise<string[]> {
+    const body = await engineCall(
+      this.logger,
+      "read engine runtimes",
+      {},
+      (abortSignal) => callWithOptions<{ Runtimes?: Record<string, unknown> }>(this.docker, "info", { abortSignal }),
+      { timeoutMs },
+    );
+    return Object.keys(body.Runtimes ?? {});
   }
 }

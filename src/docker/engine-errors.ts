@@ -18,6 +18,14 @@ export class ImageMissingError extends Error {
   override readonly name = "ImageMissingError";
 }
 
+/**
+ * The engine has no OCI runtime of the name a sandbox asked for: gVisor not registered, or not for
+ * the platform RUNSC_PLATFORM names (scripts/ensure-engine.sh registers them).
+ */
+export class RuntimeMissingError extends Error {
+  override readonly name = "RuntimeMissingError";
+}
+
 /** The container no longer exists (removed by someone else, or never created). */
 export class ContainerGoneError extends Error {
   override readonly name = "ContainerGoneError";
@@ -59,6 +67,7 @@ export function classifyEngineError(error: unknown, action: string): Error {
     error instanceof EngineUnavailableError ||
     error instanceof EngineTimeoutError ||
     error instanceof ImageMissingError ||
+    error instanceof RuntimeMissingError ||
     error instanceof ContainerGoneError ||
     error instanceof NameInUseError ||
     error instanceof EngineError
@@ -77,6 +86,12 @@ export function classifyEngineError(error: unknown, action: string): Error {
       return new ImageMissingError(`${action}: ${message.trim()}`, options);
     }
     return new ContainerGoneError(`${action}: ${message.trim()}`, options);
+  }
+  if (failure.statusCode === 400 && /unknown runtime specified/i.test(message)) {
+    return new RuntimeMissingError(
+      `${action}: ${message.trim()} (not registered with the engine: scripts/ensure-engine.sh registers gVisor's platforms)`,
+      options,
+    );
   }
   if (failure.statusCode === 409 && /already in use/i.test(message)) {
     return new NameInUseError(`${action}: ${message.trim()}`, options);

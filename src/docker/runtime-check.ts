@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Runtime } from "../sandbox/runtimes.js";
+import { engineRuntimeName, type Runtime, type RunscPlatform } from "../sandbox/runtimes.js";
 import { maskedPaths } from "./container-options.js";
 import { sandboxUser } from "../sandbox/limits.js";
 import type { EngineClient, EngineVersion } from "./engine-client.js";
@@ -46,12 +46,47 @@ export function assessRuntime(engine: EngineVersion): RuntimeAssessment {
   return { safe: false, runc: label, reason: "runc before 1.1.12 without a known backport of the CVE-2024-21626 fix" };
 }
 
+/** The engine runtime names sandboxes of the allowed runtimes are created with, with and without a network. Pure. */
+export function engineRuntimesNeeded(allowed: readonly Runtime[], platform: RunscPlatform): string[] {
+  return [
+    ...new Set(allowed.flatMap((runtime) => [false, true].map((networked) => engineRuntimeName(runtime, platform, networked)))),
+  ];
+}
+
+/**
+ * Every engine runtime an allowed runtime needs is registered, or the log says which is not
+ * (runs needing it are refused UNAVAILABLE). A server whose default runtime is missing cannot run
+ * anything: it refuses to serve.
+ */
+async function checkRuntimesRegistered(
+  engine: EngineClient,
+  config: RuntimeSafetyCheck["config"],
+  logger: Logger,
+): Promise<void> {
+  let registered: string[];
+  try {
+    registered = await engine.runtimes(5000);
+  } catch {
+    logger.warn("container engine unreachable at start: its runtimes could not be listed yet");
+    return;
+  }
+  const missing = engineRuntimesNeeded(config.allowedRuntimes, config.runscPlatform).filter((name) => !registered.includes(name));
+  if (missing.length === 0) return;
+  const advice = "run scripts/ensure-engine.sh, or choose another RUNSC_PLATFORM (ptrace, systrap; kvm where it works)";
+  logger.warn({ missing, registered }, `engine runtimes not registered: sandboxes needing them are refused; ${advice}`);
+  const defaultName = engineRuntimeName(config.defaultRuntime, config.runscPlatform, false);
+  if (missing.includes(defaultName)) {
+    throw new Error(`refusing to serve: the default runtime's engine runtime ${defaultName} is not registered; ${advice}`);
+  }
+}
+
 export interface RuntimeSafetyCheck {
   readonly engine: EngineClient;
   /** The settings logged at start (config.ts names them; the engine layer reads only these). */
   readonly config: {
     readonly defaultRuntime: Runtime;
     readonly allowedRuntimes: readonly Runtime[];
+    readonly runscPlatform: RunscPlatform;
     readonly seccompBaseProfile: string;
     readonly readonlyDefault: boolean;
     readonly allowVulnerableRuntime: boolean;
@@ -82,6 +117,7 @@ export async function checkRuntimeSafety({ engine, config, seccompProfile, logge
       reason: assessment.reason,
       default_runtime: config.defaultRuntime,
       allowed_runtimes: config.allowedRuntimes,
+      runsc_platform: config.runscPlatform,
       seccomp: seccompProfile
         ? `engine default from ${config.seccompBaseProfile}, denying ${deniedSyscalls.join(" ")}`
         : "engine built-in default",
@@ -94,6 +130,7 @@ export async function checkRuntimeSafety({ engine, config, seccompProfile, logge
     },
     "sandbox security settings",
   );
+  await checkRuntimesRegistered(engine, config, logger);
   if (assessment.safe) return;
   const message = `container runtime ${assessment.runc} is open to CVE-2024-21626 (${assessment.reason})`;
   if (!config.allowVulnerableRuntime) {

@@ -5,6 +5,7 @@ import { createColdContainerSource, type ContainerSource } from "./container-sou
 import { RunLifecycle } from "./run-lifecycle.js";
 import type { RunObserver } from "./run-lifecycle.js";
 import type { RunOutcome, RunSpec } from "./run-spec.js";
+import type { RunscPlatform } from "../sandbox/runtimes.js";
 
 export type { RunObserver } from "./run-lifecycle.js";
 export type { RunOutcome, RunSpec } from "./run-spec.js";
@@ -38,6 +39,8 @@ export interface RunnerOptions {
   readonly outputLimitBytes: number;
   /** seccomp profile JSON for every container; undefined keeps the engine's default. */
   readonly seccompProfile: string | undefined;
+  /** gVisor's platform for runs under `runsc` (RUNSC_PLATFORM). */
+  readonly runscPlatform: RunscPlatform;
   readonly logger: Logger;
   /** The egress gateway, for runs with a network policy; without it such runs are refused (UNAVAILABLE). */
   readonly egress?: EgressGateway | undefined;
@@ -96,6 +99,7 @@ export function createRunner(options: RunnerOptions): Runner {
           image: options.imageFor(spec.language.family),
           readonlyRootfs: spec.readonlyRootfs,
           runtime: spec.runtime,
+          runscPlatform: options.runscPlatform,
           seccompProfile: options.seccompProfile,
         },
         outputLimitBytes: options.outputLimitBytes,

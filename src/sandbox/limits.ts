@@ -1,4 +1,4 @@
-import type { Runtime } from "./runtimes.js";
+import type { Runtime, RunscPlatform } from "./runtimes.js";
 
 /**
  * What a sandbox is, independent of the engine that makes it: its limits, its shape and its user.
@@ -14,6 +14,8 @@ export interface SandboxShape {
   readonly readonlyRootfs: boolean;
   /** OCI runtime registered with the engine. */
   readonly runtime: Runtime;
+  /** gVisor's platform, for `runsc` (the server's RUNSC_PLATFORM). */
+  readonly runscPlatform: RunscPlatform;
   /** seccomp profile as JSON text; undefined leaves the engine's built-in default. */
   readonly seccompProfile: string | undefined;
 }

@@ -8,15 +8,32 @@ export const runtimes = ["runc", "runsc"] as const;
 export type Runtime = (typeof runtimes)[number];
 
 /**
- * The engine's name for `runtime` in a sandbox that has a network (an egress policy). gVisor is
- * registered twice (scripts/ensure-engine.sh): `runsc` with `--network=none` for every other
- * sandbox, and `runsc-network` with `--network=host`, which serves the program's sockets from the
- * container's own network namespace (only the egress network is in it). gVisor's own network
- * stack (`--network=sandbox`) refuses to start on this kind of host ("cannot run with network
- * enabled in root network namespace": it cannot read PID 1's namespace here).
+ * gVisor's platforms: how its Sentry intercepts the program's system calls. `ptrace` works
+ * everywhere and is slowest (about 80 us a system call here); `systrap` (seccomp traps) is several
+ * times faster on system-call-heavy programs; `kvm` needs a working /dev/kvm. The default
+ * (config.ts, RUNSC_PLATFORM) is the one `npm run bench:gvisor` measures fastest on this machine.
  */
-export function engineRuntimeName(runtime: Runtime, networked: boolean): string {
-  return networked && runtime === "runsc" ? "runsc-network" : runtime;
+export const runscPlatforms = ["ptrace", "systrap", "kvm"] as const;
+export type RunscPlatform = (typeof runscPlatforms)[number];
+
+/**
+ * The engine's name for `runtime` on `platform`, with or without a network (an egress policy).
+ * scripts/ensure-engine.sh registers gVisor once per platform and network: `runsc` (ptrace, the
+ * name a plain `docker run --runtime runsc` uses) and `runsc-systrap`, `runsc-kvm` (only where a
+ * KVM sandbox starts), each with `--network=none`, and each again with `-network` and
+ * `--network=host`, which serves the program's sockets from the container's own network
+ * namespace (only the egress network is in it). gVisor's own network stack
+ * (`--network=sandbox`) refuses to start on this kind of host ("cannot run with network enabled
+ * in root network namespace": it cannot read PID 1's namespace here).
+ */
+export function engineRuntimeName(runtime: Runtime, platform: RunscPlatform, networked: boolean): string {
+  if (runtime === "runc") return runtime;
+  const base = platform === "ptrace" ? "runsc" : `runsc-${platform}`;
+  return networked ? `${base}-network` : base;
+}
+
+export function isRunscPlatform(name: string | undefined): name is RunscPlatform {
+  return (runscPlatforms as readonly (string | undefined)[]).includes(name);
 }
 
 export function isRuntime(name: string): name is Runtime {

@@ -136,7 +136,7 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
   });
   new Counter({
     name: "aurea_engine_call_errors_total",
-    help: "Container engine calls that failed in this process, by kind (EngineUnavailableError, EngineTimeoutError, ImageMissingError, ContainerGoneError, NameInUseError, EngineError).",
+    help: "Container engine calls that failed in this process, by kind (EngineUnavailableError, EngineTimeoutError, ImageMissingError, RuntimeMissingError, ContainerGoneError, NameInUseError, EngineError).",
     labelNames: ["kind"],
     registers: [registry],
     collect() {

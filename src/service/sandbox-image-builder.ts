@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { repositoryRoot } from "../config/repository.js";
@@ -70,12 +70,19 @@ export function createSandboxImageBuilder(options: SandboxImageBuilderOptions): 
   if (!found) throw new Error("no core image family");
   const core: ImageFamily = found;
 
-  /** The Dockerfile and the files it copies from its folder (the core one copies images/harden.sh). */
+  /**
+   * The Dockerfile and the files it copies from its folder: the core one copies images/harden.sh
+   * and the compiled helpers' sources (images/helper/).
+   */
   async function contextOf(family: ImageFamily): Promise<{ dockerfile: string; files: Record<string, string> }> {
     const dockerfile = await readFile(family.dockerfilePath, "utf8");
     if (family.name !== coreFamily) return { dockerfile, files: {} };
-    const harden = join(repositoryRoot(), "images", "harden.sh");
-    return { dockerfile, files: { "harden.sh": await readFile(harden, "utf8") } };
+    const images = join(repositoryRoot(), "images");
+    const files: Record<string, string> = { "harden.sh": await readFile(join(images, "harden.sh"), "utf8") };
+    for (const name of await readdir(join(images, "helper"))) {
+      files[`helper/${name}`] = await readFile(join(images, "helper", name), "utf8");
+    }
+    return { dockerfile, files };
   }
 
   async function buildArgs(

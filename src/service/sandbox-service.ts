@@ -16,7 +16,7 @@ import {
   type RunStreamResponse,
   type SandboxService,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
+import { EngineUnavailableError, ImageMissingError, RuntimeMissingError } from "../docker/engine-errors.js";
 import { runCompiledOrNot } from "../runner/compile-phase.js";
 import type { Language } from "../runner/languages.js";
 import type { RunObserver, RunOutcome, Runner, RunSpec } from "../runner/runner.js";
@@ -231,7 +231,10 @@ export function toConnectError(error: unknown, runId: string, logger: Logger): C
   }
   // An engine that cannot be reached, or has no sandbox image, is the service not being ready;
   // anything else that fails before the program starts is Aurea's own failure.
-  const code = error instanceof EngineUnavailableError || error instanceof ImageMissingError ? Code.Unavailable : Code.Internal;
+  const code =
+    error instanceof EngineUnavailableError || error instanceof ImageMissingError || error instanceof RuntimeMissingError
+      ? Code.Unavailable
+      : Code.Internal;
   logger.error({ run_id: runId, code: Code[code], err: message }, "run failed before the program started");
   if (error instanceof EngineUnavailableError) return refusal(`run ${runId}: ${message}`, code, "ENGINE_UNAVAILABLE");
   return new ConnectError(`run ${runId}: ${message}`, code);

@@ -25,7 +25,7 @@ import {
   WriteFilesResponseSchema,
   OnIdle,
 } from "../../gen/aurea/sandbox/v1/sandbox_pb.js";
-import { EngineUnavailableError, ImageMissingError } from "../docker/engine-errors.js";
+import { EngineUnavailableError, ImageMissingError, RuntimeMissingError } from "../docker/engine-errors.js";
 import type { RunOutcome } from "../runner/run-spec.js";
 import type { ExecObserver, ListedFile, Session } from "../session/session.js";
 import {
@@ -290,7 +290,8 @@ function toSessionConnectError(error: unknown): unknown {
   const egress = egressRefusal(error, (error as Error).message);
   if (egress) return egress;
   if (error instanceof EngineUnavailableError) return refusal(error.message, Code.Unavailable, "ENGINE_UNAVAILABLE");
-  if (error instanceof ImageMissingError) return new ConnectError(error.message, Code.Unavailable);
+  if (error instanceof ImageMissingError || error instanceof RuntimeMissingError)
+    return new ConnectError(error.message, Code.Unavailable);
   return error;
 }
 

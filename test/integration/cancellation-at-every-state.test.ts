@@ -12,6 +12,7 @@ import type { RunState } from "../../src/runner/run-lifecycle.js";
 import { createRunner, type RunSpec } from "../../src/runner/runner.js";
 import { createWarmPool, type WarmPool } from "../../src/runner/warm-pool.js";
 import { aureaContainers } from "../support/containers.js";
+import { testRunscPlatform } from "../support/fixtures.js";
 
 /**
  * A deadline or cancellation at any moment of a run ends it within a second as cancelled, with
@@ -43,7 +44,7 @@ afterAll(async () => {
 async function sourceFor(mode: "cold" | "warm", runtime: Runtime): Promise<ContainerSource> {
   const cold = createColdContainerSource(containers);
   if (mode === "cold") return cold;
-  const shape = { image, readonlyRootfs: true, runtime, seccompProfile: undefined };
+  const shape = { image, readonlyRootfs: true, runtime, runscPlatform: testRunscPlatform, seccompProfile: undefined };
   const pool = createWarmPool({
     containers,
     cold,
@@ -106,6 +107,7 @@ describe.each([
       instanceId,
       outputLimitBytes: 1 << 20,
       seccompProfile: undefined,
+      runscPlatform: testRunscPlatform,
       logger,
     });
     const spec: RunSpec = {

@@ -341,6 +341,14 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     return { version: "fake", apiVersion: "1.41", components: { runc: "1.1.12" }, componentCommits: {} };
   }
 
+  /** Runtimes the fake engine has registered; tests change it to see a missing one reported. */
+  registeredRuntimes = ["runc", "runsc", "runsc-network", "runsc-systrap", "runsc-systrap-network"];
+
+  async runtimes(): Promise<string[]> {
+    await this.enter("list");
+    return [...this.registeredRuntimes];
+  }
+
   private async enter(action: FakeAction): Promise<void> {
     this.calls.push(action);
     await this.gates.get(action)?.();

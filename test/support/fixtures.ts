@@ -1,9 +1,15 @@
 import { pino } from "pino";
 import type { SandboxLimits, SandboxShape } from "../../src/sandbox/limits.js";
+import { isRunscPlatform, type RunscPlatform } from "../../src/sandbox/runtimes.js";
 
 /** Fixtures shared by the unit tests of the stateful core (run lifecycle, warm pool). */
 
 export const silentLogger = pino({ level: "silent" });
+
+/** gVisor's platform in tests: the server's default unless RUNSC_PLATFORM names another. */
+export const testRunscPlatform: RunscPlatform = isRunscPlatform(process.env.RUNSC_PLATFORM)
+  ? process.env.RUNSC_PLATFORM
+  : "systrap";
 
 /** A run's limits at the server's maxima in these tests. */
 export const testLimits: SandboxLimits = {
@@ -19,5 +25,6 @@ export const runcShape: SandboxShape = {
   image: "aurea-sandbox:latest",
   readonlyRootfs: true,
   runtime: "runc",
+  runscPlatform: testRunscPlatform,
   seccompProfile: undefined,
 };

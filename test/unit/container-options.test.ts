@@ -1,5 +1,7 @@
 import { supervisorCommand } from "../../src/sandbox/sandbox-scripts.js";
 import { describe, expect, it } from "vitest";
+import type { RunscPlatform } from "../../src/sandbox/runtimes.js";
+import { runcShape } from "../support/fixtures.js";
 import { baseEnvironment, containerLabels, toContainerCreateOptions, toHostConfig } from "../../src/docker/container-options.js";
 
 const limits = {
@@ -16,6 +18,7 @@ describe("toHostConfig", () => {
     image: "aurea-sandbox:latest",
     readonlyRootfs: true,
     runtime: "runc" as const,
+    runscPlatform: "ptrace" as const,
     seccompProfile: '{"defaultAction":"SCMP_ACT_ERRNO"}',
   };
   const hostConfig = toHostConfig(shape, limits);
@@ -94,6 +97,14 @@ describe("toHostConfig", () => {
     expect(gvisor.SecurityOpt).toEqual(["no-new-privileges"]);
   });
 
+  it("names gVisor's registration for the server's platform", () => {
+    const on = (runscPlatform: RunscPlatform) => toHostConfig({ ...shape, runtime: "runsc", runscPlatform }, limits).Runtime;
+    expect(on("ptrace")).toBe("runsc");
+    expect(on("systrap")).toBe("runsc-systrap");
+    expect(on("kvm")).toBe("runsc-kvm");
+    expect(toHostConfig({ ...shape, runscPlatform: "systrap" }, limits).Runtime).toBe("runc");
+  });
+
   it("limits open files, core dumps and file size", () => {
     expect(hostConfig.Ulimits).toEqual([
       { Name: "nofile", Soft: 1024, Hard: 1024 },
@@ -107,7 +118,7 @@ describe("toContainerCreateOptions", () => {
   const options = toContainerCreateOptions({
     runId: "run-1",
     instanceId: "instance-1",
-    shape: { image: "aurea-sandbox:latest", readonlyRootfs: false, runtime: "runc" as const, seccompProfile: undefined },
+    shape: { ...runcShape, readonlyRootfs: false },
     limits,
     command: ["python3", "main.py"],
     env: ["GREETING=hi"],
@@ -145,7 +156,7 @@ describe("toContainerCreateOptions", () => {
 });
 
 describe("a sandbox with an egress network", () => {
-  const shape = { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc" as const, seccompProfile: undefined };
+  const shape = runcShape;
   const network = { name: "aurea-egress-run-1", gatewayAddress: "172.30.0.2" };
   const request = { runId: "run-1", instanceId: "i", shape, limits, command: ["true"] };
 
@@ -162,8 +173,11 @@ describe("a sandbox with an egress network", () => {
   });
 
   it("runs under gVisor's networked registration when the runtime is runsc", () => {
-    const hostConfig = toHostConfig({ ...shape, runtime: "runsc" }, limits, network);
+    const hostConfig = toHostConfig({ ...shape, runtime: "runsc", runscPlatform: "ptrace" }, limits, network);
     expect(hostConfig.Runtime).toBe("runsc-network");
+    expect(toHostConfig({ ...shape, runtime: "runsc", runscPlatform: "systrap" }, limits, network).Runtime).toBe(
+      "runsc-systrap-network",
+    );
     expect(hostConfig.Sysctls).toBeUndefined();
   });
 

@@ -56,6 +56,7 @@ async function setUp(mode: "cold" | "warm") {
     instanceId: "test",
     outputLimitBytes: 1024,
     seccompProfile: undefined,
+    runscPlatform: "systrap",
     logger,
   });
   /** Runs to the end and waits for removal; the pool's own containers are not the run's. */

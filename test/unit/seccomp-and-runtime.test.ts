@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { EngineVersion } from "../../src/docker/engine-client.js";
-import { assessRuntime } from "../../src/docker/runtime-check.js";
+import { pino } from "pino";
+import { assessRuntime, checkRuntimeSafety, engineRuntimesNeeded } from "../../src/docker/runtime-check.js";
+import { FakeEngine } from "../support/fake-engine.js";
 import { deniedSyscalls, hardenSeccompProfile, loadSeccompProfile } from "../../src/docker/seccomp-profile.js";
 
 const base = JSON.stringify({
@@ -82,5 +84,49 @@ describe("assessRuntime (CVE-2024-21626)", () => {
 
   it("is not safe when the engine does not say", () => {
     expect(assessRuntime(engine(undefined))).toMatchObject({ safe: false, runc: "unknown" });
+  });
+});
+
+describe("gVisor's platform at start", () => {
+  const config = {
+    defaultRuntime: "runc" as const,
+    allowedRuntimes: ["runc", "runsc"] as const,
+    runscPlatform: "systrap" as const,
+    seccompBaseProfile: "builtin",
+    readonlyDefault: true,
+    allowVulnerableRuntime: false,
+  };
+
+  it("needs the platform's registration, with and without a network, for each allowed runtime", () => {
+    expect(engineRuntimesNeeded(["runc", "runsc"], "systrap")).toEqual(["runc", "runsc-systrap", "runsc-systrap-network"]);
+    expect(engineRuntimesNeeded(["runsc"], "ptrace")).toEqual(["runsc", "runsc-network"]);
+    expect(engineRuntimesNeeded(["runc"], "kvm")).toEqual(["runc"]);
+  });
+
+  it("serves when every registration is there, and names the missing ones in the log otherwise", async () => {
+    const engine = new FakeEngine();
+    const lines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(line) });
+    await checkRuntimeSafety({ engine, config, seccompProfile: undefined, logger });
+    expect(lines.join("")).not.toContain("not registered");
+
+    engine.registeredRuntimes = ["runc", "runsc", "runsc-network"];
+    await checkRuntimeSafety({ engine, config, seccompProfile: undefined, logger });
+    const warning = lines.map((line) => JSON.parse(line)).find((line) => String(line.msg).includes("not registered"));
+    expect(warning?.missing).toEqual(["runsc-systrap", "runsc-systrap-network"]);
+    expect(warning?.msg).toContain("RUNSC_PLATFORM");
+  });
+
+  it("refuses to serve when the default runtime's registration is missing", async () => {
+    const engine = new FakeEngine();
+    engine.registeredRuntimes = ["runc", "runsc", "runsc-network"];
+    await expect(
+      checkRuntimeSafety({
+        engine,
+        config: { ...config, defaultRuntime: "runsc", runscPlatform: "kvm" },
+        seccompProfile: undefined,
+        logger: pino({ level: "silent" }),
+      }),
+    ).rejects.toThrow(/runsc-kvm is not registered/);
   });
 });

@@ -23,6 +23,7 @@ import {
 import { type AgentFrame, AgentFrameParser, AgentProtocolError, encodeAgentRequest } from "../../src/session/agent-protocol.js";
 import { execOutcome } from "../../src/session/exec-outcome.js";
 import { readSessionLabels, type SessionSettings, toSessionCreateOptions } from "../../src/session/session-container.js";
+import { runcShape } from "../support/fixtures.js";
 import { testPolicy } from "../support/policy.js";
 
 const policy: SessionPolicy = {
@@ -255,7 +256,7 @@ describe("a session's container", () => {
     ownerId: "key-1",
     instanceId: "process-1",
     instanceName: "host-a",
-    shape: { image: "aurea-sandbox:latest", readonlyRootfs: true, runtime: "runc", seccompProfile: undefined },
+    shape: runcShape,
     settings,
     env: ["A=1"],
   });

@@ -35,6 +35,7 @@ import { createSessionTakeover } from "./service/session-takeover.js";
 import { createPeerCalls, findPeers } from "./service/peer-calls.js";
 import { createSessionManager } from "./session/session-manager.js";
 import { createSnapshotStore } from "./session/snapshot-store.js";
+import { sessionRunscPlatform } from "./sandbox/runtimes.js";
 
 import { createApiHandler } from "./server/api-handler.js";
 import type Docker from "dockerode";
@@ -186,8 +187,15 @@ export function wireAurea(options: AureaAppOptions) {
     newSessionId: sessionIds.newId,
     instanceId,
     instanceName: config.instanceName,
-    // A session's root file system is read-only whatever SANDBOX_READONLY_DEFAULT says.
-    shapeFor: (language, runtime) => ({ ...defaultShape, readonlyRootfs: true, runtime, image: imageFor(language.family) }),
+    // A session's root file system is read-only whatever SANDBOX_READONLY_DEFAULT says; it lives
+    // long and mostly idle, so gVisor's platform is the sessions' own (runtimes.ts).
+    shapeFor: (language, runtime) => ({
+      ...defaultShape,
+      readonlyRootfs: true,
+      runtime,
+      runscPlatform: sessionRunscPlatform,
+      image: imageFor(language.family),
+    }),
     maxSessions: config.maxSessions,
     maxSessionsPerKey: config.maxSessionsPerKey,
     maxExecs: config.sessionMaxExecs,

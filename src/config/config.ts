@@ -76,7 +76,11 @@ export interface AureaConfig {
   readonly maxRequestBytes: number;
   /** Runtime of a run that names none (`SANDBOX_RUNTIME`, default `runc`). */
   readonly defaultRuntime: Runtime;
-  /** gVisor's platform for `runsc` sandboxes (`RUNSC_PLATFORM`: ptrace, systrap or kvm; default systrap, by `npm run bench:gvisor`). */
+  /**
+   * gVisor's platform for runs, test cases and compiles under `runsc` (`RUNSC_PLATFORM`: ptrace,
+   * systrap or kvm; default systrap, the fastest in `npm run bench:gvisor`). Sessions always run
+   * on ptrace (runtimes.ts, sessionRunscPlatform).
+   */
   readonly runscPlatform: RunscPlatform;
   /** Runtimes requests may choose (`SANDBOX_ALLOWED_RUNTIMES`, default `runc,runsc`; `runsc` alone forces gVisor). */
   readonly allowedRuntimes: readonly Runtime[];

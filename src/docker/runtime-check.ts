@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { engineRuntimeName, type Runtime, type RunscPlatform } from "../sandbox/runtimes.js";
+import { engineRuntimeName, type Runtime, type RunscPlatform, sessionRunscPlatform } from "../sandbox/runtimes.js";
 import { maskedPaths } from "./container-options.js";
 import { sandboxUser } from "../sandbox/limits.js";
 import type { EngineClient, EngineVersion } from "./engine-client.js";
@@ -46,11 +46,15 @@ export function assessRuntime(engine: EngineVersion): RuntimeAssessment {
   return { safe: false, runc: label, reason: "runc before 1.1.12 without a known backport of the CVE-2024-21626 fix" };
 }
 
-/** The engine runtime names sandboxes of the allowed runtimes are created with, with and without a network. Pure. */
-export function engineRuntimesNeeded(allowed: readonly Runtime[], platform: RunscPlatform): string[] {
-  return [
-    ...new Set(allowed.flatMap((runtime) => [false, true].map((networked) => engineRuntimeName(runtime, platform, networked)))),
-  ];
+/**
+ * The engine runtime names sandboxes of the allowed runtimes are created with, on gVisor's
+ * platforms in use (runs' and sessions'), with and without a network. Pure.
+ */
+export function engineRuntimesNeeded(allowed: readonly Runtime[], platforms: readonly RunscPlatform[]): string[] {
+  const names = allowed.flatMap((runtime) =>
+    platforms.flatMap((platform) => [false, true].map((networked) => engineRuntimeName(runtime, platform, networked))),
+  );
+  return [...new Set(names)];
 }
 
 /**
@@ -70,7 +74,8 @@ async function checkRuntimesRegistered(
     logger.warn("container engine unreachable at start: its runtimes could not be listed yet");
     return;
   }
-  const missing = engineRuntimesNeeded(config.allowedRuntimes, config.runscPlatform).filter((name) => !registered.includes(name));
+  const platforms = [config.runscPlatform, sessionRunscPlatform];
+  const missing = engineRuntimesNeeded(config.allowedRuntimes, platforms).filter((name) => !registered.includes(name));
   if (missing.length === 0) return;
   const advice = "run scripts/ensure-engine.sh, or choose another RUNSC_PLATFORM (ptrace, systrap; kvm where it works)";
   logger.warn({ missing, registered }, `engine runtimes not registered: sandboxes needing them are refused; ${advice}`);
@@ -118,6 +123,7 @@ export async function checkRuntimeSafety({ engine, config, seccompProfile, logge
       default_runtime: config.defaultRuntime,
       allowed_runtimes: config.allowedRuntimes,
       runsc_platform: config.runscPlatform,
+      runsc_session_platform: sessionRunscPlatform,
       seccomp: seccompProfile
         ? `engine default from ${config.seccompBaseProfile}, denying ${deniedSyscalls.join(" ")}`
         : "engine built-in default",

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { ContainerClient, ContainerExit } from "../docker/container-client.js";
 import type { SandboxShape } from "../sandbox/limits.js";
+import { memoryKillMayEndProgramOnly } from "../sandbox/runtimes.js";
 import { collectArtifacts } from "./artifact-collection.js";
 import { workspaceFiles, type ContainerLease, type ContainerSource, type LeaseRequest } from "./container-source.js";
 import { RunOutput, type SupervisorTrailer } from "./run-output.js";
@@ -66,6 +67,8 @@ export interface RunContext {
 const lifecycleAllowanceMs = 30_000;
 /** How long output may still arrive after the engine reported the exit. */
 const outputDrainMs = 2_000;
+/** How long a failed run under a platform whose memory kill may spare the sandbox waits for its exit. */
+const exitAfterReportMs = 5_000;
 /** Bound on the stats sample taken just before Aurea kills a run. */
 const usageSampleTimeoutMs = 500;
 
@@ -93,12 +96,16 @@ export class RunLifecycle {
   /** Resolves at the first stop, so waits that no longer matter end early. */
   private readonly stopped: Promise<void>;
   private markStopped: () => void = () => undefined;
+  /** Resolves when the caller went away: then nobody waits for the engine's record of the exit. */
+  private readonly cancelled: Promise<void>;
+  private markCancelled: () => void = () => undefined;
 
   constructor(
     private readonly spec: RunSpec,
     private readonly context: RunContext,
   ) {
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+    this.cancelled = new Promise((resolve) => (this.markCancelled = resolve));
   }
 
   get state(): RunState {
@@ -123,6 +130,7 @@ export class RunLifecycle {
     if (this.current === "reported" || this.current === "removed" || this.stoppedBy.has(reason)) return;
     this.stoppedBy.add(reason);
     this.markStopped();
+    if (reason === "cancelled") this.markCancelled();
     if (this.current === "started") this.kill(reason);
   }
 
@@ -223,7 +231,7 @@ export class RunLifecycle {
     }
     this.expect("ended");
     const trailer: SupervisorTrailer = this.output?.finish() ?? { report: undefined, rest: Buffer.alloc(0) };
-    const exit = this.reportedFirst || this.lostTrack !== undefined ? undefined : await this.inspectExit();
+    const exit = this.lostTrack === undefined && (await this.engineRecordWanted(trailer)) ? await this.inspectExit() : undefined;
     const ending = reconcile({
       runtime: this.spec.runtime,
       stoppedBy: this.stoppedBy,
@@ -278,12 +286,29 @@ export class RunLifecycle {
     return this.lease?.id;
   }
 
+  /**
+   * Whether the engine's record of the exit is needed: always when the container ended before its
+   * report; after a report only where a memory kill may have ended the program alone and the
+   * report says it failed on its own (runtimes.ts), and then once the container has exited, since
+   * the engine sets its OOM flag only then.
+   */
+  private async engineRecordWanted(trailer: SupervisorTrailer): Promise<boolean> {
+    if (!this.reportedFirst) return true;
+    const { runtime, runscPlatform } = this.context.shape;
+    const report = trailer.report;
+    if (!memoryKillMayEndProgramOnly(runtime, runscPlatform) || this.stoppedBy.size > 0) return false;
+    if (report?.kind !== "finished" || report.status === 0) return false;
+    await Promise.race([this.exited?.catch(() => undefined), sleep(exitAfterReportMs), this.stopped]);
+    return true;
+  }
+
   private async inspectExit(): Promise<ContainerExit | undefined> {
     const { lease } = this;
     if (!lease) return undefined;
     try {
-      // A caller that went away does not wait for the engine's record.
-      return await Promise.race([this.context.containers.inspectExit(lease.id), this.stopped.then(() => undefined)]);
+      // A caller that went away does not wait for the engine's record; a run Aurea killed for a
+      // limit does, since the engine's OOM flag may say why it ran into it (verdict.ts).
+      return await Promise.race([this.context.containers.inspectExit(lease.id), this.cancelled.then(() => undefined)]);
     } catch (error) {
       this.lostTrack = `could not inspect the exited container: ${(error as Error).message}`;
       return undefined;

@@ -149,13 +149,21 @@ export function reconcile(evidence: RunEvidence): RunEnding {
   // The report carries the program's own status; the engine's exit code is the supervisor's,
   // which differs only when the supervisor failed after reporting (collecting artifacts after a
   // fork bomb, say). The program's status is the truth about the program.
-  // A memory kill is a SIGKILL (137), as the API documents, whatever status runsc gave.
-  const exitCode = finished?.status ?? (sandboxKilledForMemory ? memoryKillExitCode : evidence.engineExitCode);
+  // A memory kill is a SIGKILL (137), as the API documents, whatever status runsc gave. Under
+  // gVisor the engine's OOM flag alone means the host killed part of the sandbox for memory (on
+  // systrap it may be the program's stub only, runtimes.ts): a failure or a timeout after it is
+  // the memory kill's doing (a JVM that lost one thread's stub hangs, measured).
+  const gvisorMemoryKill = evidence.engineOomKilled && runtimeTraits[evidence.runtime].memoryKillEndsSandbox;
+  const hungAfterMemoryKill = gvisorMemoryKill && stoppedBy.has("timeout");
+  const exitCode =
+    gvisorMemoryKill && finished !== undefined && finished.status !== 0
+      ? memoryKillExitCode
+      : (finished?.status ?? (sandboxKilledForMemory ? memoryKillExitCode : evidence.engineExitCode));
   const oomKilled = evidence.engineOomKilled || (finished?.oomKills ?? 0) > 0 || sandboxKilledForMemory;
   const verdict = decideVerdict({
     exitCode,
     oomKilled,
-    timedOut: stoppedBy.has("timeout"),
+    timedOut: stoppedBy.has("timeout") && !hungAfterMemoryKill,
     cancelled: stoppedBy.has("cancelled"),
     outputLimited: stoppedBy.has("output_limit"),
     networkLimited: stoppedBy.has("network_limit"),

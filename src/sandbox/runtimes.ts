@@ -32,6 +32,27 @@ export function engineRuntimeName(runtime: Runtime, platform: RunscPlatform, net
   return networked ? `${base}-network` : base;
 }
 
+/**
+ * Whether the host's memory kill may end the program alone, leaving the sandbox to report an
+ * ordinary-looking status: on gVisor's systrap platform every guest address space has a stub
+ * process on the host, and the OOM killer picks one of those (measured with 20240729: Python's
+ * memory bomb ends with status 1 and the supervisor reports it). Only the engine's OOM flag, set
+ * when the container exits, tells. On ptrace the kill takes the whole sandbox (runtimeTraits).
+ * kvm is unmeasured here, so it is treated as systrap is.
+ */
+/**
+ * gVisor's platform for sessions, whatever RUNSC_PLATFORM says. A session lives long and mostly
+ * waits: an idle sandbox on systrap burns about 40 ms of CPU a second, paused or not, where one on
+ * ptrace burns none (`npm run bench:gvisor`); and a session's agent could not tell an exec the host
+ * killed for memory from one that failed (memoryKillMayEndProgramOnly), where on ptrace the whole
+ * sandbox ends and says so.
+ */
+export const sessionRunscPlatform: RunscPlatform = "ptrace";
+
+export function memoryKillMayEndProgramOnly(runtime: Runtime, platform: RunscPlatform): boolean {
+  return runtime === "runsc" && platform !== "ptrace";
+}
+
 export function isRunscPlatform(name: string | undefined): name is RunscPlatform {
   return (runscPlatforms as readonly (string | undefined)[]).includes(name);
 }

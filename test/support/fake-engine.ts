@@ -30,6 +30,10 @@ export interface FakeProgram {
   readonly hang?: boolean;
   /** Ends without the supervisor's report, as when the output stream is lost. */
   readonly noReport?: boolean;
+  /** The engine flags the container OOM-killed when it exits. */
+  readonly oomKilled?: boolean;
+  /** The container exits this long after the report (the supervisor's teardown). */
+  readonly exitAfterMs?: number;
 }
 
 export type FakeAction =
@@ -51,6 +55,7 @@ interface FakeContainer {
   readonly createdAtMs: number;
   state: "created" | "running" | "paused" | "exited";
   exitCode: number | undefined;
+  oomKilled: boolean;
   startedAtMs: number | undefined;
   finishedAtMs: number | undefined;
   stream: Duplex | undefined;
@@ -89,6 +94,7 @@ function newContainer(id: string, options: Docker.ContainerCreateOptions, create
     createdAtMs,
     state: "created",
     exitCode: undefined,
+    oomKilled: false,
     startedAtMs: undefined,
     finishedAtMs: undefined,
     stream: undefined,
@@ -270,7 +276,7 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     const container = this.get(id);
     return {
       exitCode: container.exitCode ?? 0,
-      oomKilled: false,
+      oomKilled: container.oomKilled,
       startedAtMs: container.startedAtMs,
       finishedAtMs: container.finishedAtMs,
     };
@@ -383,7 +389,9 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
         stream?.push(frame(2, `\0${stderrEndTag}:${nonce}\n`));
         stream?.push(frame(1, `\0${reportTag}:${nonce} ok ${status} 1048576 2000000 0\n`));
       }
-      this.exit(container, status);
+      container.oomKilled = program.oomKilled ?? false;
+      if (program.exitAfterMs) setTimeout(() => this.exit(container, status), program.exitAfterMs);
+      else this.exit(container, status);
     });
   }
 

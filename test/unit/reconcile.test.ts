@@ -126,6 +126,30 @@ const rows: Row[] = [
   ],
   ["runsc with a report reads as runc does", "runsc", { report: finished(2) }, { verdict: "runtime_error", exitCode: 2 }],
   [
+    "runsc with a report of status 1 and the engine's OOM flag: the host killed the program alone (systrap's stub)",
+    "runsc",
+    { report: finished(1), engineOomKilled: true },
+    { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "timed out under runsc after the engine flagged an OOM kill: the program hung on the memory kill",
+    "runsc",
+    { report: undefined, engineExitCode: 137, engineOomKilled: true, stoppedBy: ["timeout"] },
+    { verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "timed out under runc after an OOM kill of a helper: still a timeout (the program lived on)",
+    "runc",
+    { report: undefined, engineExitCode: 137, engineOomKilled: true, stoppedBy: ["timeout"] },
+    { verdict: "timeout", exitCode: 137, signal: "SIGKILL" },
+  ],
+  [
+    "runsc with a report of status 0 and the engine's OOM flag: the program did its job",
+    "runsc",
+    { report: finished(0), engineOomKilled: true },
+    { verdict: "ok", exitCode: 0 },
+  ],
+  [
     "workspace not extracted",
     "runc",
     { report: { kind: "setup-failed" }, engineExitCode: 125 },

@@ -107,6 +107,22 @@ describe.each(["cold", "warm"] as const)("a %s run", (mode) => {
     expect(outcome.error).toMatch(/without the supervisor's final report/);
   });
 
+  it("under gVisor on systrap, waits for the exit of a run that reported a failure, and reads the engine's OOM flag as the memory kill it is", async () => {
+    const { engine, runner, finish } = await setUp(mode);
+    // The host killed the program's stub: the supervisor reported status 1; the engine flags the
+    // OOM kill only once the container has exited, a moment after the report.
+    engine.program = () => ({ status: 1, oomKilled: true, exitAfterMs: 50 });
+    const killed = await finish(runner.run(spec({ runtime: "runsc" })));
+    expect(killed).toMatchObject({ verdict: "memory_limit", exitCode: 137, signal: "SIGKILL" });
+    // An ordinary failure is still its own, and a success does not wait for the engine.
+    engine.program = () => ({ status: 1, exitAfterMs: 50 });
+    expect(await finish(runner.run(spec({ runtime: "runsc" })))).toMatchObject({ verdict: "runtime_error", exitCode: 1 });
+    engine.program = () => ({ status: 0, oomKilled: true, exitAfterMs: 3000 });
+    const started = performance.now();
+    expect((await runner.run(spec({ runtime: "runsc" }))).verdict).toBe("ok");
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
   it("ends INTERNAL, never OK, when the engine goes away mid-run", async () => {
     const { engine, runner, finish } = await setUp(mode);
     engine.program = () => ({ hang: true });

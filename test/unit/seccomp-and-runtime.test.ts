@@ -98,9 +98,15 @@ describe("gVisor's platform at start", () => {
   };
 
   it("needs the platform's registration, with and without a network, for each allowed runtime", () => {
-    expect(engineRuntimesNeeded(["runc", "runsc"], "systrap")).toEqual(["runc", "runsc-systrap", "runsc-systrap-network"]);
-    expect(engineRuntimesNeeded(["runsc"], "ptrace")).toEqual(["runsc", "runsc-network"]);
-    expect(engineRuntimesNeeded(["runc"], "kvm")).toEqual(["runc"]);
+    expect(engineRuntimesNeeded(["runc", "runsc"], ["systrap", "ptrace"])).toEqual([
+      "runc",
+      "runsc-systrap",
+      "runsc-systrap-network",
+      "runsc",
+      "runsc-network",
+    ]);
+    expect(engineRuntimesNeeded(["runsc"], ["ptrace", "ptrace"])).toEqual(["runsc", "runsc-network"]);
+    expect(engineRuntimesNeeded(["runc"], ["kvm"])).toEqual(["runc"]);
   });
 
   it("serves when every registration is there, and names the missing ones in the log otherwise", async () => {

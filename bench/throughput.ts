@@ -1,0 +1,134 @@
+/**
+ * Sustained throughput: how many runs a second a node completes, one client back to back and 16
+ * at once, for Python, JavaScript, Bash and C, against a plain `docker run --rm` of the same
+ * program measured in this same run. Every answer is checked. Unlike bench:startup, nothing is
+ * paced: the warm pool has to keep up, as it must in production.
+ *
+ * Variants: `docker run` (the baseline) and `aurea` (warm pool, a fresh container per run). A
+ * variant that recycles sandboxes between runs of one API key is not built yet (issue #26), so
+ * it is not a column here.
+ *
+ *   npm run bench:throughput   (BENCH_RUNS: runs per cell, default 48; BENCH_RUNTIME: runc or runsc,
+ *                               default runc; BENCH_LANGUAGES, default python,javascript,bash,c)
+ */
+import { execFile } from "node:child_process";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { RunRequestSchema, RunStatus, SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { familyImage } from "../src/service/image-families.js";
+import { measure, summarize, type LatencySummary } from "./support/latency.js";
+import { spawnServer } from "./support/spawn-server.js";
+
+const coreImage = process.env.SANDBOX_IMAGE ?? "aurea-sandbox:latest";
+const runs = Number(process.env.BENCH_RUNS ?? 48);
+const runtime = process.env.BENCH_RUNTIME ?? "runc";
+const wanted = (process.env.BENCH_LANGUAGES ?? "python,javascript,bash,c").split(",");
+const concurrencies = [1, 16];
+
+const cSource = '#include <stdio.h>\nint main(void) { printf("%d\\n", 7); return 0; }\n';
+const programs = [
+  { language: "python", image: coreImage, code: "print(7)", argv: ["python3", "-c", "print(7)"] },
+  { language: "javascript", image: coreImage, code: "console.log(7)", argv: ["node", "-e", "console.log(7)"] },
+  { language: "bash", image: coreImage, code: "echo 7", argv: ["bash", "-c", "echo 7"] },
+  {
+    language: "c",
+    image: familyImage(coreImage, "native"),
+    code: cSource,
+    // What Aurea does for C, in one container: write the file, compile, run.
+    argv: ["sh", "-c", 'cd /tmp && printf "%s" "$1" > main.c && gcc -O2 -o main main.c && ./main', "sh", cSource],
+  },
+].filter((program) => wanted.includes(program.language));
+
+interface Cell {
+  language: string;
+  concurrency: number;
+  variant: string;
+  summary: LatencySummary;
+  perSecond: number;
+}
+
+function dockerRun(image: string, argv: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      "docker",
+      ["run", "--rm", "--network", "none", "--runtime", runtime, image, ...argv],
+      { timeout: 120_000 },
+      (error, stdout) =>
+        error ? reject(error) : stdout === "7\n" ? resolve() : reject(new Error(`unexpected output ${stdout}`)),
+    ),
+  );
+}
+
+const cells: Cell[] = [];
+const record = (language: string, concurrency: number, variant: string, result: { samples: number[]; wallMs: number }) =>
+  cells.push({
+    language,
+    concurrency,
+    variant,
+    summary: summarize(result.samples),
+    perSecond: result.samples.length / (result.wallMs / 1000),
+  });
+
+for (const program of programs) {
+  await dockerRun(program.image, program.argv); // the engine's caches
+  for (const concurrency of concurrencies) {
+    record(
+      program.language,
+      concurrency,
+      "docker run",
+      await measure(runs, concurrency, () => dockerRun(program.image, program.argv)),
+    );
+  }
+}
+
+const server = await spawnServer({
+  SANDBOX_RUNTIME: runtime,
+  MAX_CONCURRENT_RUNS: "16",
+  MAX_QUEUED_RUNS: "64",
+});
+try {
+  const client = createClient(SandboxService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
+  for (const program of programs) {
+    const request = create(RunRequestSchema, { language: program.language, code: program.code });
+    const run = async () => {
+      const response = await client.run(request);
+      if (response.status !== RunStatus.OK || response.stdout !== "7\n") {
+        throw new Error(`aurea ${program.language}: ${RunStatus[response.status]} ${response.stderr} ${response.error}`);
+      }
+    };
+    await run(); // the language's first run starts its pool (and, for C, its compile path)
+    for (const concurrency of concurrencies)
+      record(program.language, concurrency, "aurea", await measure(runs, concurrency, run));
+  }
+} finally {
+  await server.stop();
+}
+
+const baseline = (cell: Cell) =>
+  cells.find((c) => c.variant === "docker run" && c.language === cell.language && c.concurrency === cell.concurrency)!;
+console.log(`\nThroughput under ${runtime}: ${runs} runs per cell, nothing paced (MAX_CONCURRENT_RUNS 16)\n`);
+console.log("| language | concurrency | variant | p50 ms | p95 ms | runs/s | runs/s / docker run |");
+console.log("| --- | ---: | --- | ---: | ---: | ---: | ---: |");
+for (const cell of cells.sort((a, b) => a.language.localeCompare(b.language) || a.concurrency - b.concurrency)) {
+  console.log(
+    `| ${cell.language} | ${cell.concurrency} | ${cell.variant} | ${cell.summary.p50.toFixed(0)} | ${cell.summary.p95.toFixed(0)} | ${cell.perSecond.toFixed(1)} | ${(cell.perSecond / baseline(cell).perSecond).toFixed(2)} |`,
+  );
+}
+
+// Issue #26's goals, against what this run measured.
+const at = (language: string, concurrency: number) =>
+  cells.find((c) => c.variant === "aurea" && c.language === language && c.concurrency === concurrency);
+const python16 = at("python", 16);
+const python1 = at("python", 1);
+console.log("\n| goal | measured | met |");
+console.log("| --- | ---: | --- |");
+if (python16) {
+  const ratio = python16.perSecond / baseline(python16).perSecond;
+  console.log(`| Python, 16 at once: at least 4x docker run | ${ratio.toFixed(2)}x | ${ratio >= 4 ? "yes" : "no"} |`);
+}
+if (python1) {
+  console.log(
+    `| Python back to back: at least 30 runs/s | ${python1.perSecond.toFixed(1)} runs/s | ${python1.perSecond >= 30 ? "yes" : "no"} |`,
+  );
+}

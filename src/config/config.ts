@@ -78,8 +78,9 @@ export interface AureaConfig {
   readonly defaultRuntime: Runtime;
   /**
    * gVisor's platform for runs, test cases and compiles under `runsc` (`RUNSC_PLATFORM`: ptrace,
-   * systrap or kvm; default systrap, the fastest in `npm run bench:gvisor`). Sessions always run
-   * on ptrace (runtimes.ts, sessionRunscPlatform).
+   * systrap or kvm; default ptrace, the fastest for the common short run in `npm run bench:gvisor`;
+   * systrap is about 3x faster on output- and system-call-heavy programs). Sessions always run on
+   * ptrace (runtimes.ts, sessionRunscPlatform).
    */
   readonly runscPlatform: RunscPlatform;
   /** Runtimes requests may choose (`SANDBOX_ALLOWED_RUNTIMES`, default `runc,runsc`; `runsc` alone forces gVisor). */
@@ -260,7 +261,7 @@ export function parseConfig(env: Env): ConfigResult {
     maxRequestBytes: read.byteSize("MAX_REQUEST_BYTES", "8m", 1024, 256 * mebibyte),
     defaultRuntime: read.oneOf("SANDBOX_RUNTIME", "runc", runtimes),
     allowedRuntimes: read.list("SANDBOX_ALLOWED_RUNTIMES", "runc,runsc", runtimes),
-    runscPlatform: read.oneOf("RUNSC_PLATFORM", "systrap", runscPlatforms),
+    runscPlatform: read.oneOf("RUNSC_PLATFORM", "ptrace", runscPlatforms),
     seccompBaseProfile: read.string("SANDBOX_SECCOMP_BASE_PROFILE", "/usr/local/share/aurea/docker-default-seccomp.json"),
     allowVulnerableRuntime: read.boolean("ALLOW_VULNERABLE_RUNTIME", false),
     maxConcurrentRuns: read.integer("MAX_CONCURRENT_RUNS", 4, 1, 1000),

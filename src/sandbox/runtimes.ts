@@ -9,9 +9,11 @@ export type Runtime = (typeof runtimes)[number];
 
 /**
  * gVisor's platforms: how its Sentry intercepts the program's system calls. `ptrace` works
- * everywhere and is slowest (about 80 us a system call here); `systrap` (seccomp traps) is several
- * times faster on system-call-heavy programs; `kvm` needs a working /dev/kvm. The default
- * (config.ts, RUNSC_PLATFORM) is the one `npm run bench:gvisor` measures fastest on this machine.
+ * everywhere, costs about 80 us a system call here, and starts sandboxes and processes fastest;
+ * `systrap` (seccomp traps) makes system calls several times cheaper but every new process
+ * dearer (a stub process on the host per address space), and burns CPU while idle; `kvm` needs a
+ * working /dev/kvm. The default (config.ts, RUNSC_PLATFORM) is the one `npm run bench:gvisor`
+ * measures fastest for the common short run on this machine: ptrace.
  */
 export const runscPlatforms = ["ptrace", "systrap", "kvm"] as const;
 export type RunscPlatform = (typeof runscPlatforms)[number];

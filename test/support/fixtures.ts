@@ -9,7 +9,7 @@ export const silentLogger = pino({ level: "silent" });
 /** gVisor's platform in tests: the server's default unless RUNSC_PLATFORM names another. */
 export const testRunscPlatform: RunscPlatform = isRunscPlatform(process.env.RUNSC_PLATFORM)
   ? process.env.RUNSC_PLATFORM
-  : "systrap";
+  : "ptrace";
 
 /** A run's limits at the server's maxima in these tests. */
 export const testLimits: SandboxLimits = {

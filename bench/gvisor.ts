@@ -11,13 +11,13 @@
  *
  *   npm run bench:gvisor   (BENCH_RUNS: samples per cell, default 3 for the flood, 7x that for print)
  */
-import { execFile } from "node:child_process";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import Docker from "dockerode";
 import { RunRequestSchema, RunStatus, SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { engineRuntimeName, runscPlatforms, type RunscPlatform } from "../src/sandbox/runtimes.js";
+import { dockerRun } from "./support/docker-run.js";
 import { percentile } from "./support/latency.js";
 import { spawnServer } from "./support/spawn-server.js";
 
@@ -74,22 +74,6 @@ async function timed(work: () => Promise<void>): Promise<number> {
   return performance.now() - started;
 }
 
-function dockerRun(engineRuntime: string, argv: readonly string[], expected: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile(
-      "docker",
-      ["run", "--rm", "--network", "none", "--runtime", engineRuntime, image, ...argv],
-      { timeout: 120_000, maxBuffer: 16 << 20 },
-      (error, stdout) =>
-        error
-          ? reject(error)
-          : stdout === expected
-            ? resolve()
-            : reject(new Error(`docker run: unexpected output (${stdout.length} bytes)`)),
-    ),
-  );
-}
-
 /** Waits until the pool holds a warm container for each core language again (python, javascript, bash). */
 async function waitForWarm(docker: Docker): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -103,12 +87,15 @@ async function waitForWarm(docker: Docker): Promise<void> {
 async function measurePlatform(platform: RunscPlatform, docker: Docker): Promise<Row> {
   const engineRuntime = engineRuntimeName("runsc", platform, false);
   const floodArgv = ["python3", "-u", "-c", floodCode];
-  await dockerRun(engineRuntime, ["python3", "-c", "print(1)"], "1\n"); // the engine's caches
+  await dockerRun({ runtime: engineRuntime, image, argv: ["python3", "-c", "print(1)"], expected: "1\n" }); // the engine's caches
   const dockerFlood: number[] = [];
-  for (let i = 0; i < floodRuns; i++) dockerFlood.push(await timed(() => dockerRun(engineRuntime, floodArgv, expectedFlood)));
+  for (let i = 0; i < floodRuns; i++)
+    dockerFlood.push(await timed(() => dockerRun({ runtime: engineRuntime, image, argv: floodArgv, expected: expectedFlood })));
   const dockerPrint: number[] = [];
   for (let i = 0; i < printRuns; i++) {
-    dockerPrint.push(await timed(() => dockerRun(engineRuntime, ["python3", "-c", "print(1)"], "1\n")));
+    dockerPrint.push(
+      await timed(() => dockerRun({ runtime: engineRuntime, image, argv: ["python3", "-c", "print(1)"], expected: "1\n" })),
+    );
   }
 
   const server = await spawnServer({

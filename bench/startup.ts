@@ -12,12 +12,12 @@
  *   npm run bench:startup   (BENCH_RUNS: runs per cell at concurrency 1, default 20;
  *                            BENCH_RUNTIMES, default runc,runsc; BENCH_CONCURRENCIES, default 1,4,16)
  */
-import { execFile } from "node:child_process";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import Docker from "dockerode";
 import { RunRequestSchema, RunStatus, SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
+import { dockerRun } from "./support/docker-run.js";
 import { measure, summarize, type LatencySummary } from "./support/latency.js";
 import { spawnServer } from "./support/spawn-server.js";
 
@@ -44,18 +44,6 @@ interface Cell {
 
 const runsFor = (concurrency: number) => (concurrency === 1 ? runsAtOne : Math.max(runsAtOne, concurrency * 3));
 
-function dockerRun(runtime: string, argv: readonly string[]): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile(
-      "docker",
-      ["run", "--rm", "--network", "none", "--runtime", runtime, image, ...argv],
-      { timeout: 60_000 },
-      (error, stdout) =>
-        error ? reject(error) : stdout === "1\n" ? resolve() : reject(new Error(`unexpected output ${stdout}`)),
-    ),
-  );
-}
-
 async function waitForWarm(count: number): Promise<void> {
   const docker = new Docker();
   const deadline = Date.now() + 60_000;
@@ -70,8 +58,10 @@ const cells: Cell[] = [];
 for (const runtime of runtimes) {
   for (const program of programs) {
     for (const concurrency of concurrencies) {
-      await dockerRun(runtime, program.argv); // warm the engine's caches
-      const { samples, wallMs } = await measure(runsFor(concurrency), concurrency, () => dockerRun(runtime, program.argv));
+      await dockerRun({ runtime, image, argv: program.argv, expected: "1\n", timeoutMs: 60_000 }); // warm the engine's caches
+      const { samples, wallMs } = await measure(runsFor(concurrency), concurrency, () =>
+        dockerRun({ runtime, image, argv: program.argv, expected: "1\n", timeoutMs: 60_000 }),
+      );
       cells.push({
         runtime,
         language: program.language,

@@ -11,12 +11,12 @@
  *   npm run bench:throughput   (BENCH_RUNS: runs per cell, default 48; BENCH_RUNTIME: runc or runsc,
  *                               default runc; BENCH_LANGUAGES, default python,javascript,bash,c)
  */
-import { execFile } from "node:child_process";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RunRequestSchema, RunStatus, SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { familyImage } from "../src/service/image-families.js";
+import { dockerRun } from "./support/docker-run.js";
 import { measure, summarize, type LatencySummary } from "./support/latency.js";
 import { spawnServer } from "./support/spawn-server.js";
 
@@ -48,18 +48,6 @@ interface Cell {
   perSecond: number;
 }
 
-function dockerRun(image: string, argv: readonly string[]): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile(
-      "docker",
-      ["run", "--rm", "--network", "none", "--runtime", runtime, image, ...argv],
-      { timeout: 120_000 },
-      (error, stdout) =>
-        error ? reject(error) : stdout === "7\n" ? resolve() : reject(new Error(`unexpected output ${stdout}`)),
-    ),
-  );
-}
-
 const cells: Cell[] = [];
 const record = (language: string, concurrency: number, variant: string, result: { samples: number[]; wallMs: number }) =>
   cells.push({
@@ -71,13 +59,13 @@ const record = (language: string, concurrency: number, variant: string, result: 
   });
 
 for (const program of programs) {
-  await dockerRun(program.image, program.argv); // the engine's caches
+  await dockerRun({ runtime, image: program.image, argv: program.argv, expected: "7\n" }); // the engine's caches
   for (const concurrency of concurrencies) {
     record(
       program.language,
       concurrency,
       "docker run",
-      await measure(runs, concurrency, () => dockerRun(program.image, program.argv)),
+      await measure(runs, concurrency, () => dockerRun({ runtime, image: program.image, argv: program.argv, expected: "7\n" })),
     );
   }
 }

@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { useAurea } from "../support/aurea-server.js";
 import { noContainersWithin, removalBoundMs } from "../support/containers.js";
+import { javaHeapBomb } from "../support/hostile-programs.js";
 
 /**
  * The compile phase: a compiler in a sandbox of its own, with its own limits and output, and what
@@ -68,15 +69,7 @@ describe("the compile phase", () => {
   });
 
   it("ends MEMORY_LIMIT for a Java program whose heap outgrows the memory limit, not a crash or INTERNAL", async () => {
-    const code = [
-      "import java.util.*;",
-      "public class Main {",
-      "    public static void main(String[] args) {",
-      "        List<byte[]> kept = new ArrayList<>();",
-      "        for (;;) { byte[] block = new byte[1 << 20]; Arrays.fill(block, (byte) 1); kept.add(block); }",
-      "    }",
-      "}",
-    ].join("\n");
+    const code = javaHeapBomb;
     for (const runtime of ["runc", "runsc"]) {
       const response = await server.client.run({
         language: "java",

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { startAurea, useAurea } from "../support/aurea-server.js";
 import { noContainersWithin, removalBoundMs } from "../support/containers.js";
 import { createGrpcSandboxClient } from "../support/grpc-js-client.js";
+import { javaHeapBomb } from "../support/hostile-programs.js";
 
 /**
  * gVisor's platforms (RUNSC_PLATFORM): the whole suite runs runsc on the default (ptrace); here a
@@ -13,15 +14,6 @@ import { createGrpcSandboxClient } from "../support/grpc-js-client.js";
  */
 const docker = new Docker();
 const mebibyte = 1024 * 1024;
-const javaHeapBomb = [
-  "import java.util.*;",
-  "public class Main {",
-  "    public static void main(String[] args) {",
-  "        List<byte[]> kept = new ArrayList<>();",
-  "        for (;;) { byte[] block = new byte[1 << 20]; Arrays.fill(block, (byte) 1); kept.add(block); }",
-  "    }",
-  "}",
-].join("\n");
 
 /** The engine runtime of the first Aurea container of a run that appears while `work` runs. */
 async function runtimeOfRunContainer(work: Promise<unknown>): Promise<string | undefined> {

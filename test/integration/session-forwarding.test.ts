@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -41,9 +42,30 @@ async function replica(port?: number, peers: number[] = []): Promise<RunningAure
 /** A port nothing listens on: a replica that does not answer. */
 let silentPort: number;
 
+/**
+ * A loopback port below the kernel's ephemeral range that nothing listens on. A free port from
+ * the ephemeral range would do only until another test's server, started on port 0 meanwhile, is
+ * given it (it happened: the "silent" peer answered).
+ */
+async function portNobodyIsGiven(): Promise<number> {
+  const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+  for (let port = Math.min(low ?? 32768, 32768) - 1000; port > 1024; port -= 7) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once("error", () => resolve(true));
+    });
+    if (refused) return port;
+  }
+  throw new Error("no unused port below the ephemeral range");
+}
+
 beforeAll(async () => {
   const [ownerPort, otherPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
-  silentPort = await freeLoopbackPort();
+  silentPort = await portNobodyIsGiven();
   [owner, other] = await Promise.all([replica(ownerPort, [otherPort, silentPort]), replica(otherPort, [ownerPort])]);
   ownerAddress = `127.0.0.1:${owner.port}`;
 });

@@ -14,6 +14,8 @@ import { createRunner } from "./runner/runner.js";
 import { DockerodeNetworkClient } from "./docker/network-client.js";
 import { createEgressGateway } from "./egress/egress-gateway.js";
 import { createWarmPool } from "./runner/warm-pool.js";
+import { createRecycler } from "./runner/recycler.js";
+import { createPeakMemoryReset } from "./docker/peak-memory-reset.js";
 import { createSinglePortServer } from "./server/single-port-server.js";
 import { Admission } from "./service/admission.js";
 import { ApiKeyAuthenticator, loadApiKeys } from "./service/api-keys.js";
@@ -97,6 +99,18 @@ export function wireAurea(options: AureaAppOptions) {
       .map((language) => ({ language, shape: { ...defaultShape, image: imageFor(language.family) } })),
     idleTimeoutMs: config.warmPoolIdleTimeoutSeconds * 1000,
     refillConcurrency: config.warmPoolRefillConcurrency,
+    recycler: config.recycleSandboxes
+      ? createRecycler({
+          containers,
+          maxRuns: config.recycleMaxRuns,
+          // Enough for one caller's 16 runs at once; all callers' together are bounded too.
+          maxIdlePerCaller: 16,
+          maxIdle: 64,
+          idleTimeoutMs: config.warmPoolIdleTimeoutSeconds * 1000,
+          resetPeakMemory: createPeakMemoryReset({ containers, logger }),
+          logger,
+        })
+      : undefined,
     logger,
   });
   const metrics = createMetrics(

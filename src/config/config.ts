@@ -136,6 +136,13 @@ export interface AureaConfig {
   readonly warmPoolIdleTimeoutSeconds: number;
   /** Warm containers created at once while refilling (`WARM_POOL_REFILL_CONCURRENCY`, 1). */
   readonly warmPoolRefillConcurrency: number;
+  /**
+   * A warm container that served a clean run is scrubbed and serves the same API key's next run
+   * of the same shape (`RECYCLE_SANDBOXES`, true; runc only, runtimes.ts says why).
+   */
+  readonly recycleSandboxes: boolean;
+  /** Runs one recycled container may serve before it is removed (`RECYCLE_MAX_RUNS`, 100). */
+  readonly recycleMaxRuns: number;
   /** Serve gRPC server reflection, v1 and v1alpha (`REFLECTION_ENABLED`, default true). */
   readonly reflectionEnabled: boolean;
   /** Serve the playground page at `/` (`PLAYGROUND_ENABLED`, default true); its calls need a key like any other. */
@@ -283,6 +290,8 @@ export function parseConfig(env: Env): ConfigResult {
     warmPoolSize: read.integer("WARM_POOL_SIZE", 2, 0, 64),
     warmPoolIdleTimeoutSeconds: read.number("WARM_POOL_IDLE_TIMEOUT", 300, 1, 86_400),
     warmPoolRefillConcurrency: read.integer("WARM_POOL_REFILL_CONCURRENCY", 1, 1, 16),
+    recycleSandboxes: read.boolean("RECYCLE_SANDBOXES", true),
+    recycleMaxRuns: read.integer("RECYCLE_MAX_RUNS", 100, 1, 100_000),
     reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
     playgroundEnabled: read.boolean("PLAYGROUND_ENABLED", true),
     corsAllowedOrigins: read.origins("CORS_ALLOWED_ORIGINS"),

@@ -33,12 +33,17 @@ export interface ContainerClient {
   create(options: Docker.ContainerCreateOptions): Promise<string>;
   /** Attaches stdin, stdout and stderr as one multiplexed duplex (no TTY). */
   attach(id: string): Promise<Duplex>;
-  /** Resolves with the exit code at the container's next exit; call before `start`. */
-  waitForExit(id: string, timeoutMs: number): Promise<number>;
+  /**
+   * Resolves with the exit code at the container's next exit; call before `start`. An abort of
+   * `signal` ends the wait (rejecting), for a container that outlives the run (recycled).
+   */
+  waitForExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<number>;
   start(id: string): Promise<void>;
   /** Sends SIGKILL; a container that already stopped or is gone is not an error. */
   kill(id: string): Promise<void>;
   inspectExit(id: string): Promise<ContainerExit>;
+  /** The host's process id of the container's main process (0 when it is not running). */
+  mainPid(id: string): Promise<number>;
   /** Changes the limits the engine can change on a running container: CPU, memory, processes. */
   updateLimits(id: string, resources: EngineResources): Promise<void>;
   /** One stats sample of a running container (cgroup peak memory and CPU time). */
@@ -96,14 +101,23 @@ export class DockerodeContainerClient implements ContainerClient {
     );
   }
 
-  async waitForExit(id: string, timeoutMs: number): Promise<number> {
-    const result = (await engineCall(
-      this.logger,
-      "wait for container",
-      { container: id },
-      (abortSignal) => this.docker.getContainer(id).wait({ condition: "next-exit", abortSignal }),
-      { timeoutMs },
-    )) as { StatusCode: number };
+  async waitForExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    // An abandoned wait is the caller's choice, not an engine failure: it resolves inside the
+    // engine call (so no error is counted) and is rejected here.
+    const abandoned = { StatusCode: Number.NaN };
+    const result = (await engineCall(this.logger, "wait for container", { container: id }, (abortSignal) => {
+      const both = signal ? AbortSignal.any([abortSignal, signal]) : abortSignal;
+      const wait = this.docker.getContainer(id).wait({ condition: "next-exit", abortSignal: both }) as Promise<{
+        StatusCode: number;
+      }>;
+      if (!signal) return wait;
+      return new Promise<{ StatusCode: number }>((resolve, reject) => {
+        if (signal.aborted) resolve(abandoned);
+        signal.addEventListener("abort", () => resolve(abandoned), { once: true });
+        wait.then(resolve, (error: unknown) => (signal.aborted ? resolve(abandoned) : reject(error)));
+      });
+    }, { timeoutMs })) as { StatusCode: number };
+    if (result === abandoned) throw new Error(`wait for container ${id}: abandoned`);
     return result.StatusCode;
   }
 
@@ -141,6 +155,13 @@ export class DockerodeContainerClient implements ContainerClient {
     await engineCall(this.logger, "update container limits", { container: id, ...resources }, (abortSignal) =>
       callWithOptions(this.docker.getContainer(id), "update", { ...resources, abortSignal }),
     );
+  }
+
+  async mainPid(id: string): Promise<number> {
+    const info = await engineCall(this.logger, "inspect container", { container: id }, (abortSignal) =>
+      this.docker.getContainer(id).inspect({ abortSignal }),
+    );
+    return info.State?.Pid ?? 0;
   }
 
   async readUsage(id: string, timeoutMs: number): Promise<ContainerUsage> {

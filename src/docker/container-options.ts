@@ -57,6 +57,11 @@ export interface SandboxContainerRequest {
   readonly env?: readonly string[];
   /** The egress network the sandbox joins instead of none (egress/egress-gateway.ts). */
   readonly network?: SandboxNetwork | undefined;
+  /**
+   * Keeps stdin open when a server detaches, for a container that serves run after run (the
+   * supervisor's recycle mode): each run's input is counted, not ended.
+   */
+  readonly stdinStaysOpen?: boolean;
 }
 
 /** A sandbox's one network: its own, whose only other member is the egress gateway. */
@@ -220,8 +225,10 @@ export function toContainerCreateOptions(request: SandboxContainerRequest): Dock
       [containerLabels.runId]: request.runId,
       [containerLabels.instance]: request.instanceId,
     },
-    // stdin is attached before start and closed by the server once the input is written.
+    // stdin is attached before start and closed by the server once the input is written, unless
+    // the container serves more than one run.
     ...attachedStdio,
+    ...(request.stdinStaysOpen ? { StdinOnce: false } : {}),
     HostConfig: toHostConfig(request.shape, request.limits, request.network),
   };
 }

@@ -30,13 +30,23 @@ export interface LeaseRequest {
   readonly program: RunProgram;
   /** The run's egress network and the proxy settings for it; a run with one is always cold. */
   readonly network?: (SandboxNetwork & { readonly env: readonly string[] }) | undefined;
+  /** Whose run it is (an API key's id, "" on an open server): a recycled container serves only its caller. */
+  readonly caller: string;
+  /** The run's stdin is not all known before it starts (a streamed input). */
+  readonly streamsInput: boolean;
 }
+
+/**
+ * Where a run's container came from: made for it, warm from the pool and untouched, or recycled
+ * (it served an earlier run of the same caller, and was scrubbed since).
+ */
+export type ContainerOrigin = "cold" | "warm" | "recycled";
 
 /** A container handed to one run, and only to that run. */
 export interface ContainerLease {
   readonly id: string;
-  /** Where it came from, for logs only: the lifecycle is the same whatever the answer. */
-  readonly origin: "cold" | "warm";
+  /** Where it came from, for logs and metrics: the lifecycle is the same whatever the answer. */
+  readonly origin: ContainerOrigin;
   /**
    * The container's stdio, already attached (a warm container's, attached while it warmed up,
    * positioned after its loader's ready marker); undefined for the runner to attach itself.
@@ -47,6 +57,17 @@ export interface ContainerLease {
    * time the program; a warm container started long before its run is timed by the server.
    */
   readonly engineTimesRun: boolean;
+  /**
+   * Its stdin stays open after the run's input (a recyclable container's supervisor counts its
+   * input and then waits for the server's next command); the run writes its input without ending it.
+   */
+  readonly keepsStdinOpen?: boolean;
+  /**
+   * Hands the container back, instead of removing it, for the next run of the same caller: the
+   * pool scrubs it (and removes it if the scrub fails). Present only on recyclable containers;
+   * called only after a run recycle-rules.ts allows.
+   */
+  readonly reuse?: () => void;
   /** Starts the container; one started earlier is already running and this does nothing. */
   start(): Promise<void>;
   /**

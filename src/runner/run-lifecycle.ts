@@ -6,11 +6,19 @@ import type { ContainerClient, ContainerExit } from "../docker/container-client.
 import type { SandboxShape } from "../sandbox/limits.js";
 import { memoryKillMayEndProgramOnly } from "../sandbox/runtimes.js";
 import { collectArtifacts } from "./artifact-collection.js";
-import { workspaceFiles, type ContainerLease, type ContainerSource, type LeaseRequest } from "./container-source.js";
+import {
+  workspaceFiles,
+  type ContainerLease,
+  type ContainerOrigin,
+  type ContainerSource,
+  type LeaseRequest,
+} from "./container-source.js";
 import { RunOutput, type SupervisorTrailer } from "./run-output.js";
 import type { OutputStreamName } from "./output-capture.js";
 import { cancelledBeforeStart, type RunOutcome, type RunSpec, type TestOutcome } from "./run-spec.js";
 import { reconcile, type RunUsage, type StopReason } from "./verdict.js";
+import { recycleRefusal } from "./recycle-rules.js";
+import type { SupervisorReport } from "../sandbox/supervisor-protocol.js";
 
 /**
  * The states of one run, in order. Each method of RunLifecycle moves the run one step and is
@@ -93,6 +101,11 @@ export class RunLifecycle {
   /** The exit code from the engine's wait; undefined when the supervisor's report came first. */
   private waitedExitCode: number | undefined;
   private lostTrack: string | undefined;
+  private supervisorReport: SupervisorReport | undefined;
+  /** The engine took the whole input (a recycled container's supervisor counts it). */
+  private inputWritten = false;
+  /** Ends the engine's wait for the exit once the run is done (a recycled container does not exit). */
+  private readonly exitWait = new AbortController();
   /** Resolves at the first stop, so waits that no longer matter end early. */
   private readonly stopped: Promise<void>;
   private markStopped: () => void = () => undefined;
@@ -117,8 +130,8 @@ export class RunLifecycle {
     return this.lease?.id;
   }
 
-  /** Whether the lease's container was warm or cold, for the log line. */
-  get origin(): "warm" | "cold" | undefined {
+  /** Where the lease's container came from, for the log line. */
+  get origin(): ContainerOrigin | undefined {
     return this.lease?.origin;
   }
 
@@ -147,6 +160,8 @@ export class RunLifecycle {
       limits: spec.limits,
       program: spec,
       network: context.network,
+      caller: spec.callerId ?? "",
+      streamsInput: spec.moreInput !== undefined,
     });
     context.log.debug({ container: this.lease.id, origin: this.lease.origin }, "container acquired");
     this.attachment = this.lease.attachment ?? (await context.containers.attach(this.lease.id));
@@ -162,7 +177,7 @@ export class RunLifecycle {
     });
     this.output.listen(this.attachment);
     // Asked for before start so that an exit, however quick, cannot be missed.
-    this.exited = context.containers.waitForExit(this.lease.id, spec.timeoutMs + lifecycleAllowanceMs);
+    this.exited = context.containers.waitForExit(this.lease.id, spec.timeoutMs + lifecycleAllowanceMs, this.exitWait.signal);
     this.exited.catch(() => undefined);
     this.input = await this.lease.input(this.nonce, spec.artifacts);
     this.enter("prepared");
@@ -176,8 +191,14 @@ export class RunLifecycle {
     this.startedAt = performance.now();
     this.enter("started");
     this.context.observer?.onStarted?.();
-    if (this.spec.moreInput) void this.writeMoreInput(this.attachment, this.input ?? Buffer.alloc(0), this.spec.moreInput);
-    else this.attachment.end(this.input);
+    const input = this.input ?? Buffer.alloc(0);
+    const written = () => {
+      this.inputWritten = true;
+    };
+    if (this.spec.moreInput) void this.writeMoreInput(this.attachment, input, this.spec.moreInput);
+    // A recycled container's supervisor counts its input: stdin stays open for the next command.
+    else if (this.lease.keepsStdinOpen) this.attachment.write(input, (error) => error || written());
+    else this.attachment.end(input, written);
     this.timer = setTimeout(() => this.stop("timeout"), this.spec.timeoutMs);
     // A stop that came while the container was starting could not kill it then.
     const [earlier] = this.stoppedBy;
@@ -231,6 +252,7 @@ export class RunLifecycle {
     }
     this.expect("ended");
     const trailer: SupervisorTrailer = this.output?.finish() ?? { report: undefined, rest: Buffer.alloc(0) };
+    this.supervisorReport = trailer.report;
     const exit = this.lostTrack === undefined && (await this.engineRecordWanted(trailer)) ? await this.inspectExit() : undefined;
     const ending = reconcile({
       runtime: this.spec.runtime,
@@ -282,8 +304,32 @@ export class RunLifecycle {
     if (this.current === "removed") return undefined;
     clearTimeout(this.timer);
     this.attachment?.destroy();
+    this.exitWait.abort();
     this.enter("removed");
     return this.lease?.id;
+  }
+
+  /**
+   * After release, for the outcome it reported: hands a recyclable container back to its pool
+   * when recycle-rules.ts allows it, and says so; false leaves the container for removal.
+   */
+  handBack(outcome: RunOutcome | undefined): boolean {
+    const reuse = this.lease?.reuse;
+    if (!reuse || !outcome || this.current !== "removed") return false;
+    const refusal = recycleRefusal({
+      reportedFirst: this.reportedFirst,
+      report: this.supervisorReport,
+      stoppedBy: this.stoppedBy,
+      outcome,
+      artifactsWanted: this.spec.artifacts !== undefined,
+      inputWritten: this.inputWritten,
+    });
+    if (refusal) {
+      this.context.log.debug({ container: this.lease?.id, reason: refusal }, "container not recycled");
+      return false;
+    }
+    reuse();
+    return true;
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import { EgressUnavailableError, type EgressGateway, type EgressLease, type EgressReport } from "../egress/egress-gateway.js";
-import { createColdContainerSource, type ContainerSource } from "./container-source.js";
+import { createColdContainerSource, type ContainerOrigin, type ContainerSource } from "./container-source.js";
 import { RunLifecycle } from "./run-lifecycle.js";
 import type { RunObserver } from "./run-lifecycle.js";
 import type { RunOutcome, RunSpec } from "./run-spec.js";
@@ -45,7 +45,7 @@ export interface RunnerOptions {
   /** The egress gateway, for runs with a network policy; without it such runs are refused (UNAVAILABLE). */
   readonly egress?: EgressGateway | undefined;
   /** Told where each run's container came from (the warm pool's hits and misses, for metrics). */
-  readonly onContainer?: (language: string, runtime: string, origin: "warm" | "cold") => void;
+  readonly onContainer?: (language: string, runtime: string, origin: ContainerOrigin) => void;
 }
 
 /** Runs programs, each through its own RunLifecycle, and removes their containers afterwards. */
@@ -84,6 +84,7 @@ export function createRunner(options: RunnerOptions): Runner {
       while (removals.size > 0) await Promise.all([...removals]);
     },
     async run(spec, { signal, observer } = {}) {
+      let outcome: RunOutcome | undefined;
       const log = options.logger.child({
         run_id: spec.runId,
         ...(spec.requestId ? { request_id: spec.requestId } : {}),
@@ -123,7 +124,7 @@ export function createRunner(options: RunnerOptions): Runner {
         await run.waitForEnd();
         const reported = await run.report();
         const network = egress ? await finishEgress(egress, log) : undefined;
-        const outcome = network ? withNetworkUsage(reported, network) : reported;
+        outcome = network ? withNetworkUsage(reported, network) : reported;
         logRunFinished(log, spec, outcome, run.origin, network);
         return outcome;
       } finally {
@@ -131,7 +132,9 @@ export function createRunner(options: RunnerOptions): Runner {
         runs.delete(run);
         const id = run.release();
         if (egress) void egress.finish().catch(() => undefined);
-        if (id) {
+        // A recyclable container that served a clean run goes back to its pool, scrubbed there.
+        if (id && run.handBack(outcome)) live.delete(id);
+        else if (id) {
           live.add(id);
           removeLater(id, log, egress?.dispose);
         } else void egress?.dispose();

@@ -1,7 +1,7 @@
 import type { Duplex } from "node:stream";
 import { type ContainerLease, type RunProgram, workspaceFiles } from "./container-source.js";
 import { AttachStreamDemuxer } from "./output-capture.js";
-import { readyMarker, supervisorHeader, warmRunMessage } from "../sandbox/supervisor-protocol.js";
+import { readyMarker, recycledInputLimitBytes, supervisorHeader, warmRunMessage } from "../sandbox/supervisor-protocol.js";
 import { buildWorkspaceArchive } from "./workspace-archive.js";
 
 /**
@@ -14,6 +14,8 @@ import { buildWorkspaceArchive } from "./workspace-archive.js";
 export interface WarmContainer {
   readonly id: string;
   readonly attachment: Duplex;
+  /** Its supervisor serves run after run (recycle mode), scrubbing in between. */
+  readonly recyclable: boolean;
 }
 
 /** Longest a loader may take to say it is ready. */
@@ -25,7 +27,15 @@ export const readyTimeoutMs = 30_000;
  * a run, so the frames read here are exactly the marker's.
  */
 export function readReadyMarker(attachment: Duplex, timeoutMs: number): Promise<void> {
-  const expected = Buffer.from(readyMarker, "latin1");
+  return readExactly(attachment, Buffer.from(readyMarker, "latin1"), timeoutMs, "while warming up");
+}
+
+/**
+ * Reads exactly `expected` (stdout and stderr payload together) from an attach stream and leaves
+ * it paused after it; anything else, an end, or `timeoutMs` without it is an error that quotes
+ * what arrived (a recycled container's "scrub dirty STEP", say).
+ */
+export function readExactly(attachment: Duplex, expected: Buffer, timeoutMs: number, when: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let payload = Buffer.alloc(0);
     const demuxer = new AttachStreamDemuxer((_stream, chunk) => {
@@ -39,19 +49,17 @@ export function readReadyMarker(attachment: Duplex, timeoutMs: number): Promise<
       if (error) reject(error);
       else resolve();
     };
+    const quoted = () => JSON.stringify(payload.toString("latin1").slice(0, 80));
     const onData = (chunk: Buffer) => {
       demuxer.push(chunk);
-      if (payload.length < expected.length) return;
-      finish(
-        payload.equals(expected)
-          ? undefined
-          : new Error(`unexpected output while warming up: ${JSON.stringify(payload.toString("latin1").slice(0, 80))}`),
-      );
+      if (payload.length < expected.length && expected.subarray(0, payload.length).equals(payload)) return;
+      finish(payload.equals(expected) ? undefined : new Error(`unexpected output ${when}: ${quoted()}`));
     };
-    const onClose = () => finish(new Error("the container ended while warming up"));
-    const timer = setTimeout(() => finish(new Error(`no ready marker within ${timeoutMs} ms`)), timeoutMs);
+    const onClose = () => finish(new Error(`the container ended ${when} (after ${quoted()})`));
+    const timer = setTimeout(() => finish(new Error(`nothing expected within ${timeoutMs} ms ${when} (had ${quoted()})`)), timeoutMs);
     attachment.on("data", onData);
     attachment.once("close", onClose);
+    attachment.resume();
   });
 }
 
@@ -61,22 +69,32 @@ export function readReadyMarker(attachment: Duplex, timeoutMs: number): Promise<
  * code when it is the only file (and holds no NUL, which ends a message field): no archive to
  * extract then.
  */
-export function warmLease(warm: WarmContainer, program: RunProgram): ContainerLease {
+export function warmLease(warm: WarmContainer, program: RunProgram, origin: "warm" | "recycled" = "warm"): ContainerLease {
   return {
     id: warm.id,
-    origin: "warm",
+    origin,
     attachment: warm.attachment,
     engineTimesRun: false,
+    keepsStdinOpen: warm.recyclable,
     start: async () => undefined,
     async input(nonce, artifacts) {
-      const inlineCode = program.files.length === 0 && !program.code.includes("\0");
-      const archive = inlineCode ? Buffer.alloc(0) : await buildWorkspaceArchive(workspaceFiles(program));
-      return Buffer.concat([
-        supervisorHeader(archive.length, nonce, artifacts),
-        archive,
-        warmRunMessage(program.args, program.env, inlineCode ? program.code : undefined),
-        program.stdin,
-      ]);
+      let code = program.files.length === 0 && !program.code.includes("\0") ? program.code : undefined;
+      // A recycled container's input must fit its pipe (fitsRecycledContainer): large code goes
+      // in the archive instead.
+      if (warm.recyclable && code !== undefined && !fitsRecycledContainer(program, code)) code = undefined;
+      const archive = code === undefined ? await buildWorkspaceArchive(workspaceFiles(program)) : Buffer.alloc(0);
+      const message = warmRunMessage(program.args, program.env, code);
+      const inputBytes = warm.recyclable ? message.length + program.stdin.length : undefined;
+      return Buffer.concat([supervisorHeader(archive.length, nonce, artifacts, inputBytes), archive, message, program.stdin]);
     },
   };
+}
+
+/**
+ * Whether a run's input (the loader's message, with `code` when inline, and the program's stdin)
+ * fits a recyclable container, whose supervisor hands it over through a pipe before the program
+ * starts (supervisor-protocol.ts). A program that does not fit even without its code runs cold.
+ */
+export function fitsRecycledContainer(program: RunProgram, code?: string): boolean {
+  return warmRunMessage(program.args, program.env, code).length + program.stdin.length <= recycledInputLimitBytes;
 }

@@ -3,11 +3,12 @@ import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import { toContainerCreateOptions, toEngineResources } from "../docker/container-options.js";
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
-import { runtimeTraits } from "../sandbox/runtimes.js";
+import { recyclingRefusal, runtimeTraits } from "../sandbox/runtimes.js";
 import type { ContainerLease, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { Language } from "./languages.js";
 import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
-import { readReadyMarker, readyTimeoutMs, type WarmContainer, warmLease } from "./warm-container.js";
+import { fitsRecycledContainer, readReadyMarker, readyTimeoutMs, type WarmContainer, warmLease } from "./warm-container.js";
+import type { Recycler, RecycleSlot } from "./recycler.js";
 
 export interface WarmPoolOptions {
   readonly containers: ContainerClient;
@@ -24,6 +25,11 @@ export interface WarmPoolOptions {
   readonly idleTimeoutMs: number;
   /** Containers created at once while refilling, so refills never crowd out live runs. */
   readonly refillConcurrency: number;
+  /**
+   * Where containers go after a clean run, to serve the same caller's next one; without it every
+   * warm container serves one run. Only shapes whose runtime allows it (runtimes.ts) recycle.
+   */
+  readonly recycler?: Recycler | undefined;
   readonly logger: Logger;
 }
 
@@ -75,6 +81,28 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   let stopped = false;
   const creations = new Set<Promise<void>>();
 
+  /** Whether this shape's containers serve run after run. */
+  const recycles = (shape: SandboxShape) =>
+    options.recycler !== undefined && recyclingRefusal(shape.runtime, shape.runscPlatform) === undefined;
+
+  /**
+   * A lease whose container, when recyclable, goes back to the recycler after a clean run: for
+   * the same caller, shape and limits only, one run more.
+   */
+  function lease(warm: WarmContainer, request: LeaseRequest, pool: ShapePool, runs: number): ContainerLease {
+    const base = warmLease(warm, request.program, runs > 0 ? "recycled" : "warm");
+    const { recycler } = options;
+    if (!warm.recyclable || !recycler) return base;
+    return { ...base, reuse: () => recycler.handBack(warm.id, slotFor(request, pool), runs + 1) };
+  }
+
+  const slotFor = (request: LeaseRequest, pool: ShapePool): RecycleSlot => ({
+    shape: shapeKey(pool.language, pool.shape),
+    caller: request.caller,
+    limits: request.limits,
+    resetsPeak: runtimeTraits[pool.shape.runtime].peakMemoryFromCgroup,
+  });
+
   function poolFor(language: Language, shape: SandboxShape): ShapePool | undefined {
     const key = shapeKey(language, shape);
     let pool = pools.get(key);
@@ -108,8 +136,9 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           instanceId: options.instanceId,
           shape: pool.shape,
           limits: options.limits,
+          stdinStaysOpen: recycles(pool.shape),
           command: supervisorCommand(
-            "warm",
+            recycles(pool.shape) ? "recycle" : "warm",
             pool.shape.runtime,
             options.limits.pids,
             pool.language.warmLoader
@@ -124,7 +153,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       await containers.start(id);
       await readReadyMarker(attachment, readyTimeoutMs);
       if (started !== generation) throw new Error("the pool was reset while this container started");
-      const warm: WarmContainer = { id, attachment };
+      const warm: WarmContainer = { id, attachment, recyclable: recycles(pool.shape) };
       pool.idle.push(warm);
       waiting.add(id);
       pool.failures = 0;
@@ -188,13 +217,20 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           continue;
         }
         if (fit === "update") await containers.updateLimits(id, toEngineResources(pool.shape.runtime, request.limits));
-        return warmLease(warm, request.program);
+        return lease(warm, request, pool, 0);
       } catch (error) {
         logger.debug({ container: id, err: (error as Error).message }, "warm container skipped");
         discard(warm);
       }
     }
     return undefined;
+  }
+
+  /** The caller's own scrubbed container for this shape and these exact limits, if one waits. */
+  function takeRecycled(request: LeaseRequest, pool: ShapePool): ContainerLease | undefined {
+    if (!options.recycler || !recycles(pool.shape)) return undefined;
+    const taken = options.recycler.take(slotFor(request, pool));
+    return taken ? lease(taken.warm, request, pool, taken.runs) : undefined;
   }
 
   function discard(warm: WarmContainer): void {
@@ -204,16 +240,21 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
 
   return {
     async acquire(request) {
-      // A run whose language has no loader here (a compile phase, test cases), or with a network, is always cold.
+      // A run whose language has no loader here (a compile phase, test cases), or with a network,
+      // is always cold; so is one whose input a recyclable container cannot take.
       const warmable =
-        options.size > 0 && request.program.language.warmLoader !== undefined && !request.program.judged && !request.network;
+        options.size > 0 &&
+        request.program.language.warmLoader !== undefined &&
+        !request.program.judged &&
+        !request.network &&
+        (!recycles(request.shape) || (!request.streamsInput && fitsRecycledContainer(request.program)));
       const pool = warmable ? poolFor(request.program.language, request.shape) : undefined;
       if (pool) pool.lastDemand = Date.now();
-      const lease = pool ? await takeWarm(request, pool) : undefined;
+      const leased = pool ? (takeRecycled(request, pool) ?? (await takeWarm(request, pool))) : undefined;
       refill();
-      return lease ?? options.cold.acquire(request);
+      return leased ?? options.cold.acquire(request);
     },
-    containerIds: () => waiting,
+    containerIds: () => (options.recycler ? new Set([...waiting, ...options.recycler.containerIds()]) : waiting),
     start() {
       stopped = false;
       for (const { language, shape } of options.initial) poolFor(language, shape);
@@ -224,6 +265,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       sweep = setInterval(
         () => {
           const now = Date.now();
+          options.recycler?.sweep(now);
           for (const [key, pool] of pools) {
             pool.failures = 0;
             if (now - pool.lastDemand < options.idleTimeoutMs) continue;
@@ -241,6 +283,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     },
     invalidate() {
       generation++;
+      options.recycler?.invalidate();
       for (const pool of pools.values()) for (const warm of pool.idle.splice(0)) warm.attachment.destroy();
       waiting.clear();
     },
@@ -249,7 +292,10 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const all = [...pools.values()].flatMap((pool) => pool.idle.splice(0));
       waiting.clear();
       for (const warm of all) warm.attachment.destroy();
-      await Promise.all(all.map((warm) => containers.remove(warm.id).catch(() => undefined)));
+      await Promise.all([
+        ...all.map((warm) => containers.remove(warm.id).catch(() => undefined)),
+        options.recycler?.clear(),
+      ]);
       refill();
     },
     async stop() {

@@ -94,6 +94,11 @@ export interface RuntimeTraits {
    * runtime's own tmpfs does not enforce a file count (gVisor ignores nr_inodes).
    */
   readonly workspaceOnHostTmpfs: boolean;
+  /**
+   * The supervisor reads the program's peak memory from the container's cgroup, whose peak counts
+   * from the container's start: a recycled container's must be reset between runs (recycler.ts).
+   */
+  readonly peakMemoryFromCgroup: boolean;
 }
 
 /**
@@ -119,6 +124,7 @@ export const runtimeTraits: Readonly<Record<Runtime, RuntimeTraits>> = {
     minimumMemoryBytes: 8 * 1024 * 1024,
     minimumCpu: 0.01,
     workspaceOnHostTmpfs: false,
+    peakMemoryFromCgroup: true,
   },
   runsc: {
     // gVisor takes no live updates of its sandbox's limits.
@@ -137,5 +143,22 @@ export const runtimeTraits: Readonly<Record<Runtime, RuntimeTraits>> = {
     // start, at 0.1 about 3 s, at 0.25 about 1 s (measured here).
     minimumCpu: 0.1,
     workspaceOnHostTmpfs: true,
+    // gVisor's cgroup files have no peak (memory.max_usage_in_bytes): the report carries none.
+    peakMemoryFromCgroup: false,
   },
 };
+
+/**
+ * Why a container under `runtime` on `platform` is never recycled (recycler.ts), or undefined when
+ * it may be: its scrub must be able to prove the sandbox holds nothing of the last run, and a
+ * report must be the whole truth without waiting for the container's exit.
+ */
+export function recyclingRefusal(runtime: Runtime, platform: RunscPlatform): string | undefined {
+  if (runtime === "runc") return undefined;
+  if (memoryKillMayEndProgramOnly(runtime, platform)) {
+    return `on gVisor's ${platform} platform a failed run's memory kill shows only when the container exits`;
+  }
+  // gVisor keeps POSIX message queues in its own kernel with no file system to list them in
+  // (measured with 20240729: mq_open works, a queue outlives its process, /dev/mqueue is absent).
+  return "gVisor keeps POSIX message queues where no scrub can list them";
+}

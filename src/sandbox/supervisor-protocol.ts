@@ -66,9 +66,31 @@ export const manifestExtraEntries = 100;
 
 /**
  * How the supervisor starts the program: at once (`cold`), by releasing a waiting loader (`warm`),
- * or through the test-case runner (`cases`, sandbox/cases.sh), once per case.
+ * as `warm` for one run after another with a scrub between them (`recycle`), or through the
+ * test-case runner (`cases`, sandbox/cases.sh), once per case.
  */
-export type SupervisorMode = "cold" | "warm" | "cases";
+export type SupervisorMode = "cold" | "warm" | "recycle" | "cases";
+
+/**
+ * Most bytes of a recycled container's run input (the loader's message and the program's stdin):
+ * the supervisor writes it into a pipe before the program starts, which must never wait for a
+ * program that does not read, so it has to fit the pipe's buffer (64 KiB on Linux and gVisor).
+ */
+export const recycledInputLimitBytes = 60 * 1024;
+
+/** What the server writes on a recycled container's stdin after a run: scrub, then get ready again. */
+export function nextRunCommand(nonce: string): Buffer {
+  return Buffer.from(`next ${nonce}\n`, "ascii");
+}
+
+/**
+ * Everything a recycled container writes after `nextRunCommand` when its scrub proved it clean:
+ * the scrub's verdict, then the next loader's ready marker. A dirty scrub writes
+ * `scrub dirty STEP` instead and exits.
+ */
+export function cleanScrubAnswer(nonce: string): Buffer {
+  return Buffer.from(`\0${reportTag}:${nonce} scrub clean\n${readyMarker}`, "latin1");
+}
 
 /** Tag of the test-case runner's frame on stdout: NUL, tag, " ", the case's numbers, newline, its output. */
 export const caseTag = "aurea-case";
@@ -216,10 +238,19 @@ export function maxTrailerBytes(caps: ArtifactCaps | undefined): number {
   return reportBytes + manifestBytes + maxArtifactTarBytes(caps);
 }
 
-/** The line the supervisor expects before the archive. */
-export function supervisorHeader(archiveBytes: number, nonce: string, artifacts: ArtifactCaps | undefined): Buffer {
+/**
+ * The line the supervisor expects before the archive; `inputBytes`, in recycle mode only, counts
+ * the run's input that follows the archive (everything after it is the server's next command).
+ */
+export function supervisorHeader(
+  archiveBytes: number,
+  nonce: string,
+  artifacts: ArtifactCaps | undefined,
+  inputBytes?: number,
+): Buffer {
   const collect = artifacts ? `1 ${artifacts.maxFiles} ${artifacts.maxFileBytes} ${maxArtifactTarBytes(artifacts)}` : "0 0 0 0";
-  return Buffer.from(`${archiveBytes} ${nonce} ${collect}\n`, "ascii");
+  const input = inputBytes === undefined ? "" : ` ${inputBytes}`;
+  return Buffer.from(`${archiveBytes} ${nonce} ${collect}${input}\n`, "ascii");
 }
 
 /** Bytes the supervisor writes last on stderr, after every other process is dead. */

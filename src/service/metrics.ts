@@ -52,7 +52,7 @@ export interface AureaMetrics {
   /** A session's exec ended. */
   recordExec(language: string, runtime: string, outcome: RunOutcome): void;
   /** A container was handed to a run: from the warm pool, or made cold. */
-  recordContainer(language: string, runtime: string, origin: "warm" | "cold"): void;
+  recordContainer(language: string, runtime: string, origin: "warm" | "cold" | "recycled"): void;
   recordImageBuild(family: string, result: "ok" | "failed"): void;
   /** The egress gateway allowed or denied a connection (denied: with its reason, such as not_allowed). */
   recordEgressConnection(allowed: boolean, reason: string): void;
@@ -118,7 +118,7 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
   });
   const containers = new Counter({
     name: "aurea_run_containers_total",
-    help: "Containers handed to runs, by language, runtime and origin: warm (a pool hit) or cold (a miss, or no pool).",
+    help: "Containers handed to runs, by language, runtime and origin: warm (a pool hit), recycled (the caller's own scrubbed container) or cold (a miss, or no pool).",
     labelNames: ["language", "runtime", "origin"],
     registers: [registry],
   });

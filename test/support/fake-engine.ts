@@ -225,13 +225,22 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     return stream;
   }
 
-  waitForExit(id: string): Promise<number> {
+  waitForExit(id: string, _timeoutMs?: number, signal?: AbortSignal): Promise<number> {
     return this.enter("wait").then(
       () =>
         new Promise<number>((resolve, reject) => {
           const container = this.containers.get(id);
-          if (!container) reject(new ContainerGoneError(`wait for container: no such container ${id}`));
-          else container.waiters.push({ resolve, reject });
+          if (!container) return reject(new ContainerGoneError(`wait for container: no such container ${id}`));
+          const waiter = { resolve, reject };
+          container.waiters.push(waiter);
+          signal?.addEventListener(
+            "abort",
+            () => {
+              container.waiters.splice(container.waiters.indexOf(waiter), 1);
+              reject(new Error(`wait for container ${id}: abandoned`));
+            },
+            { once: true },
+          );
         }),
     );
   }
@@ -280,6 +289,11 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
       startedAtMs: container.startedAtMs,
       finishedAtMs: container.finishedAtMs,
     };
+  }
+
+  async mainPid(id: string): Promise<number> {
+    await this.enter("inspect");
+    return this.get(id).state === "running" ? 4242 : 0;
   }
 
   async updateLimits(id: string, resources: EngineResources): Promise<void> {

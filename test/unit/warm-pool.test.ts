@@ -43,6 +43,8 @@ function request(overrides: Partial<LeaseRequest> = {}): LeaseRequest {
     shape: runc,
     limits,
     program: { language: python, code: "print(1)", files: [], args: [], env: [], stdin: new Uint8Array() },
+    caller: "",
+    streamsInput: false,
     ...overrides,
   };
 }

@@ -1,0 +1,180 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import type { ContainerClient } from "../docker/container-client.js";
+import type { SandboxLimits } from "../sandbox/limits.js";
+import { cleanScrubAnswer, nextRunCommand } from "../sandbox/supervisor-protocol.js";
+import { readExactly, type WarmContainer } from "./warm-container.js";
+
+/**
+ * Containers that served a run and may serve the same caller's next run of the same shape and
+ * limits: each is scrubbed by its supervisor (the compiled aurea-scrub proves nothing of the run
+ * is left) before it waits here, is handed only to the caller whose run it served, and is
+ * removed after `maxRuns` runs, a failed scrub, or `idleTimeoutMs` unused.
+ */
+
+export interface RecyclerOptions {
+  readonly containers: ContainerClient;
+  /** Runs a container may serve before it is removed (RECYCLE_MAX_RUNS). */
+  readonly maxRuns: number;
+  /** Scrubbed containers kept per caller and shape; more are removed. */
+  readonly maxIdlePerCaller: number;
+  /** Scrubbed containers kept in all; more are removed. */
+  readonly maxIdle: number;
+  /** A container unused this long is removed. */
+  readonly idleTimeoutMs: number;
+  /**
+   * Resets the container's peak-memory counter after its scrub, where the supervisor reports it
+   * (runc's cgroup), so the next run's peak is its own; a failure removes the container.
+   */
+  readonly resetPeakMemory: (id: string) => Promise<void>;
+  readonly logger: Logger;
+}
+
+/** Who a recycled container may serve, and with what. */
+export interface RecycleSlot {
+  /** The warm pool's shape key (language, loader, image, runtime, root filesystem). */
+  readonly shape: string;
+  readonly caller: string;
+  readonly limits: SandboxLimits;
+  /** Whether its peak-memory counter needs a reset between runs (runtimes.ts). */
+  readonly resetsPeak: boolean;
+}
+
+export interface Recycler {
+  /** A scrubbed container for exactly this slot, with the runs it served, or undefined. */
+  take(slot: RecycleSlot): { warm: WarmContainer; runs: number } | undefined;
+  /** After a run it served cleanly: scrubs it in the background and keeps it, or removes it. */
+  handBack(id: string, slot: RecycleSlot, runs: number): void;
+  /** Ids of the containers waiting or being scrubbed, which the orphan reaper must leave alone. */
+  containerIds(): ReadonlySet<string>;
+  /** Removes containers unused for `idleTimeoutMs`. */
+  sweep(now: number): void;
+  /** Forgets every container (the engine went away); the reaper removes them. */
+  invalidate(): void;
+  /** Removes every container (a new image, or shutdown). */
+  clear(): Promise<void>;
+}
+
+/** Longest a scrub and the next loader's start may take. */
+const scrubTimeoutMs = 15_000;
+
+interface Waiting {
+  readonly warm: WarmContainer;
+  readonly slot: RecycleSlot;
+  readonly runs: number;
+  readonly since: number;
+}
+
+const slotKey = (slot: RecycleSlot) => JSON.stringify([slot.shape, slot.caller, slot.limits]);
+
+export function createRecycler(options: RecyclerOptions): Recycler {
+  const { containers, logger } = options;
+  const waiting = new Map<string, Waiting[]>();
+  const ids = new Set<string>();
+  /** Attach streams of scrubs in progress, ended by clear() so none outlives a shutdown. */
+  const scrubbing = new Map<string, { attachment?: WarmContainer["attachment"]; done: Promise<void> }>();
+  let generation = 0;
+
+  const idleCount = () => [...waiting.values()].reduce((sum, list) => sum + list.length, 0);
+
+  function remove(id: string): void {
+    ids.delete(id);
+    void containers.remove(id).catch(() => undefined);
+  }
+
+  function drop(entry: Waiting): void {
+    entry.warm.attachment.destroy();
+    remove(entry.warm.id);
+  }
+
+  async function scrub(id: string, slot: RecycleSlot, runs: number): Promise<void> {
+    const started = generation;
+    const log = logger.child({ container: id });
+    let attachment: WarmContainer["attachment"] | undefined;
+    try {
+      attachment = await containers.attach(id);
+      const tracked = scrubbing.get(id);
+      if (tracked) tracked.attachment = attachment;
+      // While it waits, nobody else listens: a socket error must not go unhandled.
+      attachment.on("error", () => undefined);
+      const nonce = randomBytes(16).toString("hex");
+      attachment.write(nextRunCommand(nonce));
+      await readExactly(attachment, cleanScrubAnswer(nonce), scrubTimeoutMs, "while scrubbing for the next run");
+      if (slot.resetsPeak) await options.resetPeakMemory(id);
+      if (started !== generation) throw new Error("the pool was reset during the scrub");
+      const list = waiting.get(slotKey(slot)) ?? [];
+      if (list.length >= options.maxIdlePerCaller) throw new Error("enough containers already wait for this caller");
+      if (idleCount() >= options.maxIdle) throw new Error("enough recycled containers already wait");
+      const entry: Waiting = { warm: { id, attachment, recyclable: true }, slot, runs, since: Date.now() };
+      list.push(entry);
+      waiting.set(slotKey(slot), list);
+      log.debug({ runs }, "container scrubbed for the caller's next run");
+      // A container that dies while it waits leaves at once.
+      attachment.once("close", () => {
+        const index = list.indexOf(entry);
+        if (index >= 0) list.splice(index, 1);
+        if (index >= 0) remove(id);
+      });
+    } catch (error) {
+      log.info({ err: (error as Error).message, runs }, "container not recycled");
+      attachment?.destroy();
+      remove(id);
+    }
+  }
+
+  return {
+    take(slot) {
+      const list = waiting.get(slotKey(slot));
+      for (let entry = list?.shift(); entry !== undefined; entry = list?.shift()) {
+        if (entry.warm.attachment.destroyed || !entry.warm.attachment.readable) {
+          drop(entry);
+          continue;
+        }
+        return { warm: entry.warm, runs: entry.runs };
+      }
+      return undefined;
+    },
+    handBack(id, slot, runs) {
+      if (runs >= options.maxRuns) {
+        logger.debug({ container: id, runs }, "container served its most runs");
+        void containers.remove(id).catch(() => undefined);
+        return;
+      }
+      ids.add(id);
+      const done = scrub(id, slot, runs).finally(() => scrubbing.delete(id));
+      scrubbing.set(id, { done });
+    },
+    containerIds: () => ids,
+    sweep(now) {
+      for (const [key, list] of waiting) {
+        const expired = list.filter((entry) => now - entry.since >= options.idleTimeoutMs);
+        for (const entry of expired) {
+          list.splice(list.indexOf(entry), 1);
+          drop(entry);
+        }
+        if (list.length === 0) waiting.delete(key);
+      }
+    },
+    invalidate() {
+      generation++;
+      for (const list of waiting.values()) for (const entry of list) entry.warm.attachment.destroy();
+      waiting.clear();
+      ids.clear();
+    },
+    async clear() {
+      generation++;
+      const inProgress = [...scrubbing.values()];
+      for (const scrub of inProgress) scrub.attachment?.destroy();
+      await Promise.all(inProgress.map((scrub) => scrub.done));
+      const all = [...waiting.values()].flat();
+      waiting.clear();
+      for (const entry of all) entry.warm.attachment.destroy();
+      await Promise.all(
+        all.map((entry) => {
+          ids.delete(entry.warm.id);
+          return containers.remove(entry.warm.id).catch(() => undefined);
+        }),
+      );
+    },
+  };
+}

@@ -117,7 +117,7 @@ export function wireAurea(options: AureaAppOptions) {
     {
       running: () => admission.active,
       queued: () => admission.queued,
-      warmContainers: () => warmPool.containerIds().size,
+      warmContainers: () => warmPool.waitingCounts().warm,
       sessions: () => sessions.counts(),
     },
     { version },

@@ -13,8 +13,11 @@ export interface AureaApp {
   start(): Promise<AddressInfo>;
   /** Turns health to NOT_SERVING, stops listening and lets calls in flight finish for up to `graceMs`. */
   stop(graceMs?: number): Promise<void>;
-  /** What the server holds now: runs admitted (running), queued, with their program started, and warm containers ready. */
-  load(): { running: number; queued: number; started: number; warm: number };
+  /**
+   * What the server holds now: runs admitted (running), queued, with their program started, warm
+   * containers ready, and recycled ones waiting for their callers.
+   */
+  load(): { running: number; queued: number; started: number; warm: number; recycled: number };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -103,7 +106,7 @@ export function createAureaApp(options: AureaAppOptions): AureaApp {
       running: admission.active,
       queued: admission.queued,
       started: parts.runner.programsRunning(),
-      warm: parts.warmPool.containerIds().size,
+      ...parts.warmPool.waitingCounts(),
     }),
     async start() {
       await checkRuntimeSafety({ engine: parts.engine, config, seccompProfile: parts.seccompProfile, logger });

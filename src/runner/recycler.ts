@@ -47,6 +47,8 @@ export interface Recycler {
   handBack(id: string, slot: RecycleSlot, runs: number): void;
   /** Ids of the containers waiting or being scrubbed, which the orphan reaper must leave alone. */
   containerIds(): ReadonlySet<string>;
+  /** Scrubbed containers waiting for their callers now. */
+  waitingCount(): number;
   /** Removes containers unused for `idleTimeoutMs`. */
   sweep(now: number): void;
   /** Forgets every container (the engine went away); the reaper removes them. */
@@ -145,6 +147,7 @@ export function createRecycler(options: RecyclerOptions): Recycler {
       scrubbing.set(id, { done });
     },
     containerIds: () => ids,
+    waitingCount: idleCount,
     sweep(now) {
       for (const [key, list] of waiting) {
         const expired = list.filter((entry) => now - entry.since >= options.idleTimeoutMs);

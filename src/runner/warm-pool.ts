@@ -34,8 +34,10 @@ export interface WarmPoolOptions {
 }
 
 export interface WarmPool extends ContainerSource {
-  /** Ids of the warm containers waiting, which the orphan reaper must leave alone. */
+  /** Ids of the warm and recycled containers waiting (or being scrubbed), which the orphan reaper must leave alone. */
   containerIds(): ReadonlySet<string>;
+  /** Containers waiting now: warm ones no run has touched, and recycled ones waiting for their callers. */
+  waitingCounts(): { warm: number; recycled: number };
   /** Fills the initial shapes and starts the idle sweep. */
   start(): void;
   /** Forgets every warm container (the engine went away: they may be dead); the reaper removes them. */
@@ -255,6 +257,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       return leased ?? options.cold.acquire(request);
     },
     containerIds: () => (options.recycler ? new Set([...waiting, ...options.recycler.containerIds()]) : waiting),
+    waitingCounts: () => ({ warm: waiting.size, recycled: options.recycler?.waitingCount() ?? 0 }),
     start() {
       stopped = false;
       for (const { language, shape } of options.initial) poolFor(language, shape);

@@ -17,8 +17,8 @@ export interface RunningAurea {
   readonly baseUrl: string;
   /** Every log line the server wrote so far, parsed. */
   logs(): Record<string, unknown>[];
-  /** Runs admitted, queued and with their program started, warm containers ready, right now. */
-  load(): { running: number; queued: number; started: number; warm: number };
+  /** Runs admitted, queued and with their program started, warm and recycled containers ready, right now. */
+  load(): { running: number; queued: number; started: number; warm: number; recycled: number };
   stop(): Promise<void>;
 }
 
@@ -56,7 +56,8 @@ export async function startAurea(
       done();
     },
   });
-  const logger = pino({ level: "info" }, sink);
+  // TEST_LOG_LEVEL=debug shows (with TEST_LOG=1) and keeps every engine call and state change.
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "info" }, sink);
   const app = createAureaApp({ config: parsed.config, logger, ...options });
   const address = await app.start();
   return {

@@ -83,6 +83,8 @@ export function wireAurea(options: AureaAppOptions) {
     runtime: config.defaultRuntime,
     runscPlatform: config.runscPlatform,
     seccompProfile,
+    // As the runner's own shapes (runner.ts): one shape per language whichever made it first.
+    denyMessageQueues: config.recycleSandboxes && config.defaultRuntime === "runsc",
   };
   const warmPool = createWarmPool({
     containers,
@@ -147,6 +149,7 @@ export function wireAurea(options: AureaAppOptions) {
     outputLimitBytes: config.outputLimitBytes,
     seccompProfile,
     runscPlatform: config.runscPlatform,
+    denyRunscMessageQueues: config.recycleSandboxes,
     logger,
   });
   const versions = createLanguageVersions({

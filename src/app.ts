@@ -15,9 +15,9 @@ export interface AureaApp {
   stop(graceMs?: number): Promise<void>;
   /**
    * What the server holds now: runs admitted (running), queued, with their program started, warm
-   * containers ready, and recycled ones waiting for their callers.
+   * containers ready, and recycled ones waiting for their callers or being scrubbed.
    */
-  load(): { running: number; queued: number; started: number; warm: number; recycled: number };
+  load(): { running: number; queued: number; started: number; warm: number; recycled: number; scrubbing: number };
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {

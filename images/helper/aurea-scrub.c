@@ -19,7 +19,8 @@
  *              directories enterable (a program may leave a directory with mode 000); none left;
  *   ipc        every System V shared memory segment, semaphore set and message queue created or
  *              owned by this user removed; the IPC namespace is the sandbox's own, so none may
- *              remain at all;
+ *              remain at all (counted by the namespace: sets, queues, and pages of shared memory,
+ *              since gVisor's count of segments never falls);
  *   sockets    the network namespace is the sandbox's own (no network, or a run never recycled):
  *              /proc/self/net lists no socket (an abstract Unix socket, a listener, a TIME_WAIT).
  *
@@ -213,36 +214,60 @@ static int mine(uid_t owner, uid_t creator) {
   return owner == self_uid || creator == self_uid;
 }
 
+/*
+ * The index after which no System V object is looked for: Linux's *_INFO calls return the highest
+ * index in use, but gVisor's return 0 and its *_STAT calls take ids from 1, so objects are looked
+ * for up to here at least, and the proof below fails if one lies beyond.
+ */
+#define MIN_IPC_INDEXES 4096
+
+/*
+ * The id a *_STAT call at `index` found: Linux returns it, gVisor returns 0 and takes the id as
+ * index (and an unreadable object's id is the index there too).
+ */
+static int stat_id(int result, int index) {
+  return result > 0 ? result : index;
+}
+
 /* Removes this user's System V objects, then proves the namespace holds none at all. */
 static int scrub_ipc(void) {
   struct shm_info shm_usage;
   int top = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&shm_usage);
-  for (int index = 0; index <= top; index++) {
+  /* gVisor's used_ids never falls after a removal; the pages in use (a segment has one at least) do. */
+  for (int index = 0, found = 0; top >= 0 && shm_usage.shm_tot > 0 && found < shm_usage.used_ids && index <= top + MIN_IPC_INDEXES;
+       index++) {
     struct shmid_ds segment;
-    int id = shmctl(index, SHM_STAT_ANY, &segment);
-    if (id < 0) id = shmctl(index, SHM_STAT, &segment);
-    if (id >= 0 && mine(segment.shm_perm.uid, segment.shm_perm.cuid)) shmctl(id, IPC_RMID, NULL);
+    int result = shmctl(index, SHM_STAT_ANY, &segment);
+    if (result < 0) result = shmctl(index, SHM_STAT, &segment);
+    if (result < 0 && errno != EACCES) continue;
+    found++;
+    /* Unreadable (mode 000, and no *_STAT_ANY under gVisor): its owner may still remove it. */
+    if (result < 0 || mine(segment.shm_perm.uid, segment.shm_perm.cuid)) shmctl(stat_id(result, index), IPC_RMID, NULL);
   }
   struct seminfo sem_usage;
   union semun argument = {.info = &sem_usage};
   top = semctl(0, 0, SEM_INFO, argument);
-  for (int index = 0; index <= top; index++) {
+  for (int index = 0, found = 0; top >= 0 && found < sem_usage.semusz && index <= top + MIN_IPC_INDEXES; index++) {
     struct semid_ds set;
     argument.buf = &set;
-    int id = semctl(index, 0, SEM_STAT_ANY, argument);
-    if (id < 0) id = semctl(index, 0, SEM_STAT, argument);
-    if (id >= 0 && mine(set.sem_perm.uid, set.sem_perm.cuid)) semctl(id, 0, IPC_RMID);
+    int result = semctl(index, 0, SEM_STAT_ANY, argument);
+    if (result < 0) result = semctl(index, 0, SEM_STAT, argument);
+    if (result < 0 && errno != EACCES) continue;
+    found++;
+    if (result < 0 || mine(set.sem_perm.uid, set.sem_perm.cuid)) semctl(stat_id(result, index), 0, IPC_RMID);
   }
   struct msginfo msg_usage;
   top = msgctl(0, MSG_INFO, (struct msqid_ds *)(void *)&msg_usage);
-  for (int index = 0; index <= top; index++) {
+  for (int index = 0, found = 0; top >= 0 && found < msg_usage.msgpool && index <= top + MIN_IPC_INDEXES; index++) {
     struct msqid_ds queue;
-    int id = msgctl(index, MSG_STAT_ANY, &queue);
-    if (id < 0) id = msgctl(index, MSG_STAT, &queue);
-    if (id >= 0 && mine(queue.msg_perm.uid, queue.msg_perm.cuid)) msgctl(id, IPC_RMID, NULL);
+    int result = msgctl(index, MSG_STAT_ANY, &queue);
+    if (result < 0) result = msgctl(index, MSG_STAT, &queue);
+    if (result < 0 && errno != EACCES) continue;
+    found++;
+    if (result < 0 || mine(queue.msg_perm.uid, queue.msg_perm.cuid)) msgctl(stat_id(result, index), IPC_RMID, NULL);
   }
   /* The proof: the namespace's own counts, which need no permission on any object. */
-  if (shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&shm_usage) < 0 || shm_usage.used_ids != 0) return -1;
+  if (shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&shm_usage) < 0 || shm_usage.shm_tot != 0) return -1;
   argument.info = &sem_usage;
   if (semctl(0, 0, SEM_INFO, argument) < 0 || sem_usage.semusz != 0) return -1;
   if (msgctl(0, MSG_INFO, (struct msqid_ds *)(void *)&msg_usage) < 0 || msg_usage.msgpool != 0) return -1;

@@ -105,18 +105,24 @@ export class DockerodeContainerClient implements ContainerClient {
     // An abandoned wait is the caller's choice, not an engine failure: it resolves inside the
     // engine call (so no error is counted) and is rejected here.
     const abandoned = { StatusCode: Number.NaN };
-    const result = (await engineCall(this.logger, "wait for container", { container: id }, (abortSignal) => {
-      const both = signal ? AbortSignal.any([abortSignal, signal]) : abortSignal;
-      const wait = this.docker.getContainer(id).wait({ condition: "next-exit", abortSignal: both }) as Promise<{
-        StatusCode: number;
-      }>;
-      if (!signal) return wait;
-      return new Promise<{ StatusCode: number }>((resolve, reject) => {
-        if (signal.aborted) resolve(abandoned);
-        signal.addEventListener("abort", () => resolve(abandoned), { once: true });
-        wait.then(resolve, (error: unknown) => (signal.aborted ? resolve(abandoned) : reject(error)));
-      });
-    }, { timeoutMs })) as { StatusCode: number };
+    const result = (await engineCall(
+      this.logger,
+      "wait for container",
+      { container: id },
+      (abortSignal) => {
+        const both = signal ? AbortSignal.any([abortSignal, signal]) : abortSignal;
+        const wait = this.docker.getContainer(id).wait({ condition: "next-exit", abortSignal: both }) as Promise<{
+          StatusCode: number;
+        }>;
+        if (!signal) return wait;
+        return new Promise<{ StatusCode: number }>((resolve, reject) => {
+          if (signal.aborted) resolve(abandoned);
+          signal.addEventListener("abort", () => resolve(abandoned), { once: true });
+          wait.then(resolve, (error: unknown) => (signal.aborted ? resolve(abandoned) : reject(error)));
+        });
+      },
+      { timeoutMs },
+    )) as { StatusCode: number };
     if (result === abandoned) throw new Error(`wait for container ${id}: abandoned`);
     return result.StatusCode;
   }

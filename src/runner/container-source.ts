@@ -108,8 +108,9 @@ export function createColdContainerSource(containers: ContainerClient): Containe
                 shape.runtime,
                 limits.pids,
                 casesCommand(shape.runtime, limits.pids, program.language.command),
+                shape,
               )
-            : supervisorCommand("cold", shape.runtime, limits.pids, [...program.language.command, ...program.args]),
+            : supervisorCommand("cold", shape.runtime, limits.pids, [...program.language.command, ...program.args], shape),
           // The gateway's proxy settings last: they win over a request's own.
           env: network ? [...program.env, ...network.env] : program.env,
           network,

@@ -1,3 +1,5 @@
+import type { SandboxShape } from "../sandbox/limits.js";
+import { memoryKillMayEndProgramOnly, runtimeTraits } from "../sandbox/runtimes.js";
 import type { SupervisorReport } from "../sandbox/supervisor-protocol.js";
 import type { RunOutcome } from "./run-spec.js";
 import type { StopReason } from "./verdict.js";
@@ -35,5 +37,24 @@ export function recycleRefusal(facts: RecycleFacts): string | undefined {
   if (facts.outcome.stdoutTruncated || facts.outcome.stderrTruncated) return "output was cut";
   if (facts.outcome.error) return "the run ended in an error";
   if (!facts.inputWritten) return "the input was not all written";
+  return undefined;
+}
+
+/**
+ * Why containers of `shape` are never recycled, or undefined when they may be: the scrub must be
+ * able to prove the sandbox holds nothing of the last run, and a report must be the whole truth
+ * without waiting for the container's exit.
+ */
+export function recyclingRefusal(shape: SandboxShape): string | undefined {
+  const { runtime, runscPlatform } = shape;
+  if (memoryKillMayEndProgramOnly(runtime, runscPlatform)) {
+    return `on gVisor's ${runscPlatform} platform a failed run's memory kill shows only when the container exits`;
+  }
+  // gVisor keeps POSIX message queues in its own kernel with nothing to list them in (measured
+  // with 20240729: mq_open works, a queue outlives its process, /dev/mqueue is absent): its
+  // programs are recycled only when denied them.
+  if (!runtimeTraits[runtime].posixMessageQueuesListable && !shape.denyMessageQueues) {
+    return `${runtime} keeps POSIX message queues where no scrub can list them, and this shape allows them`;
+  }
   return undefined;
 }

@@ -27,6 +27,8 @@ export interface RecyclerOptions {
    * (runc's cgroup), so the next run's peak is its own; a failure removes the container.
    */
   readonly resetPeakMemory: (id: string) => Promise<void>;
+  /** Longest a scrub and the next loader's start may take (default 15 s). */
+  readonly scrubTimeoutMs?: number;
   readonly logger: Logger;
 }
 
@@ -49,6 +51,8 @@ export interface Recycler {
   containerIds(): ReadonlySet<string>;
   /** Scrubbed containers waiting for their callers now. */
   waitingCount(): number;
+  /** Containers being scrubbed now. */
+  scrubbingCount(): number;
   /** Removes containers unused for `idleTimeoutMs`. */
   sweep(now: number): void;
   /** Forgets every container (the engine went away); the reaper removes them. */
@@ -57,8 +61,7 @@ export interface Recycler {
   clear(): Promise<void>;
 }
 
-/** Longest a scrub and the next loader's start may take. */
-const scrubTimeoutMs = 15_000;
+const defaultScrubTimeoutMs = 15_000;
 
 interface Waiting {
   readonly warm: WarmContainer;
@@ -97,11 +100,17 @@ export function createRecycler(options: RecyclerOptions): Recycler {
       attachment = await containers.attach(id);
       const tracked = scrubbing.get(id);
       if (tracked) tracked.attachment = attachment;
+      if (started !== generation) throw new Error("the pool was reset during the scrub");
       // While it waits, nobody else listens: a socket error must not go unhandled.
       attachment.on("error", () => undefined);
       const nonce = randomBytes(16).toString("hex");
       attachment.write(nextRunCommand(nonce));
-      await readExactly(attachment, cleanScrubAnswer(nonce), scrubTimeoutMs, "while scrubbing for the next run");
+      await readExactly(
+        attachment,
+        cleanScrubAnswer(nonce),
+        options.scrubTimeoutMs ?? defaultScrubTimeoutMs,
+        "while scrubbing for the next run",
+      );
       if (slot.resetsPeak) await options.resetPeakMemory(id);
       if (started !== generation) throw new Error("the pool was reset during the scrub");
       const list = waiting.get(slotKey(slot)) ?? [];
@@ -118,7 +127,8 @@ export function createRecycler(options: RecyclerOptions): Recycler {
         if (index >= 0) remove(id);
       });
     } catch (error) {
-      log.info({ err: (error as Error).message, runs }, "container not recycled");
+      // A reset (shutdown, new image, engine outage) ends scrubs on purpose.
+      log[started === generation ? "info" : "debug"]({ err: (error as Error).message, runs }, "container not recycled");
       attachment?.destroy();
       remove(id);
     }
@@ -148,6 +158,7 @@ export function createRecycler(options: RecyclerOptions): Recycler {
     },
     containerIds: () => ids,
     waitingCount: idleCount,
+    scrubbingCount: () => scrubbing.size,
     sweep(now) {
       for (const [key, list] of waiting) {
         const expired = list.filter((entry) => now - entry.since >= options.idleTimeoutMs);

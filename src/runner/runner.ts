@@ -41,6 +41,11 @@ export interface RunnerOptions {
   readonly seccompProfile: string | undefined;
   /** gVisor's platform for runs under `runsc` (RUNSC_PLATFORM). */
   readonly runscPlatform: RunscPlatform;
+  /**
+   * Runs under runsc are denied POSIX message queues (SandboxShape.denyMessageQueues): on where
+   * sandboxes are recycled, so cold and warm runs alike see the same.
+   */
+  readonly denyRunscMessageQueues?: boolean;
   readonly logger: Logger;
   /** The egress gateway, for runs with a network policy; without it such runs are refused (UNAVAILABLE). */
   readonly egress?: EgressGateway | undefined;
@@ -102,6 +107,7 @@ export function createRunner(options: RunnerOptions): Runner {
           runtime: spec.runtime,
           runscPlatform: options.runscPlatform,
           seccompProfile: options.seccompProfile,
+          denyMessageQueues: spec.runtime === "runsc" && options.denyRunscMessageQueues === true,
         },
         outputLimitBytes: options.outputLimitBytes,
         log,

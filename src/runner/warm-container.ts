@@ -56,7 +56,10 @@ export function readExactly(attachment: Duplex, expected: Buffer, timeoutMs: num
       finish(payload.equals(expected) ? undefined : new Error(`unexpected output ${when}: ${quoted()}`));
     };
     const onClose = () => finish(new Error(`the container ended ${when} (after ${quoted()})`));
-    const timer = setTimeout(() => finish(new Error(`nothing expected within ${timeoutMs} ms ${when} (had ${quoted()})`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`nothing expected within ${timeoutMs} ms ${when} (had ${quoted()})`)),
+      timeoutMs,
+    );
     attachment.on("data", onData);
     attachment.once("close", onClose);
     attachment.resume();

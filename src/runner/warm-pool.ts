@@ -3,7 +3,8 @@ import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import { toContainerCreateOptions, toEngineResources } from "../docker/container-options.js";
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
-import { recyclingRefusal, runtimeTraits } from "../sandbox/runtimes.js";
+import { runtimeTraits } from "../sandbox/runtimes.js";
+import { recyclingRefusal } from "./recycle-rules.js";
 import type { ContainerLease, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { Language } from "./languages.js";
 import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
@@ -36,8 +37,11 @@ export interface WarmPoolOptions {
 export interface WarmPool extends ContainerSource {
   /** Ids of the warm and recycled containers waiting (or being scrubbed), which the orphan reaper must leave alone. */
   containerIds(): ReadonlySet<string>;
-  /** Containers waiting now: warm ones no run has touched, and recycled ones waiting for their callers. */
-  waitingCounts(): { warm: number; recycled: number };
+  /**
+   * Containers waiting now: warm ones no run has touched, recycled ones waiting for their callers,
+   * and ones being scrubbed for their callers' next runs.
+   */
+  waitingCounts(): { warm: number; recycled: number; scrubbing: number };
   /** Fills the initial shapes and starts the idle sweep. */
   start(): void;
   /** Forgets every warm container (the engine went away: they may be dead); the reaper removes them. */
@@ -84,8 +88,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   const creations = new Set<Promise<void>>();
 
   /** Whether this shape's containers serve run after run. */
-  const recycles = (shape: SandboxShape) =>
-    options.recycler !== undefined && recyclingRefusal(shape.runtime, shape.runscPlatform) === undefined;
+  const recycles = (shape: SandboxShape) => options.recycler !== undefined && recyclingRefusal(shape) === undefined;
 
   /**
    * A lease whose container, when recyclable, goes back to the recycler after a clean run: for
@@ -146,6 +149,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
             pool.language.warmLoader
               ? loaderCommand(pool.language.warmLoader, pool.language.fileName, pool.language.command)
               : [],
+            pool.shape,
           ),
         }),
       );
@@ -257,7 +261,11 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       return leased ?? options.cold.acquire(request);
     },
     containerIds: () => (options.recycler ? new Set([...waiting, ...options.recycler.containerIds()]) : waiting),
-    waitingCounts: () => ({ warm: waiting.size, recycled: options.recycler?.waitingCount() ?? 0 }),
+    waitingCounts: () => ({
+      warm: waiting.size,
+      recycled: options.recycler?.waitingCount() ?? 0,
+      scrubbing: options.recycler?.scrubbingCount() ?? 0,
+    }),
     start() {
       stopped = false;
       for (const { language, shape } of options.initial) poolFor(language, shape);
@@ -295,10 +303,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const all = [...pools.values()].flatMap((pool) => pool.idle.splice(0));
       waiting.clear();
       for (const warm of all) warm.attachment.destroy();
-      await Promise.all([
-        ...all.map((warm) => containers.remove(warm.id).catch(() => undefined)),
-        options.recycler?.clear(),
-      ]);
+      await Promise.all([...all.map((warm) => containers.remove(warm.id).catch(() => undefined)), options.recycler?.clear()]);
       refill();
     },
     async stop() {

@@ -18,6 +18,12 @@ export interface SandboxShape {
   readonly runscPlatform: RunscPlatform;
   /** seccomp profile as JSON text; undefined leaves the engine's built-in default. */
   readonly seccompProfile: string | undefined;
+  /**
+   * The program runs with POSIX message queues denied (images/helper/aurea-no-mqueue.c): set for
+   * runs under runsc where sandboxes are recycled, since gVisor keeps queues where no scrub can
+   * list them and ignores the seccomp profile (runner/recycle-rules.ts).
+   */
+  readonly denyMessageQueues?: boolean;
 }
 
 /** Resource limits of one run, already resolved against the server's maxima. */

@@ -99,6 +99,11 @@ export interface RuntimeTraits {
    * from the container's start: a recycled container's must be reset between runs (recycler.ts).
    */
   readonly peakMemoryFromCgroup: boolean;
+  /**
+   * POSIX message queues live in a file system a scrub can list (/dev/mqueue); gVisor keeps them
+   * in its own kernel, with none (recycle-rules.ts).
+   */
+  readonly posixMessageQueuesListable: boolean;
 }
 
 /**
@@ -125,6 +130,7 @@ export const runtimeTraits: Readonly<Record<Runtime, RuntimeTraits>> = {
     minimumCpu: 0.01,
     workspaceOnHostTmpfs: false,
     peakMemoryFromCgroup: true,
+    posixMessageQueuesListable: true,
   },
   runsc: {
     // gVisor takes no live updates of its sandbox's limits.
@@ -145,20 +151,6 @@ export const runtimeTraits: Readonly<Record<Runtime, RuntimeTraits>> = {
     workspaceOnHostTmpfs: true,
     // gVisor's cgroup files have no peak (memory.max_usage_in_bytes): the report carries none.
     peakMemoryFromCgroup: false,
+    posixMessageQueuesListable: false,
   },
 };
-
-/**
- * Why a container under `runtime` on `platform` is never recycled (recycler.ts), or undefined when
- * it may be: its scrub must be able to prove the sandbox holds nothing of the last run, and a
- * report must be the whole truth without waiting for the container's exit.
- */
-export function recyclingRefusal(runtime: Runtime, platform: RunscPlatform): string | undefined {
-  if (runtime === "runc") return undefined;
-  if (memoryKillMayEndProgramOnly(runtime, platform)) {
-    return `on gVisor's ${platform} platform a failed run's memory kill shows only when the container exits`;
-  }
-  // gVisor keeps POSIX message queues in its own kernel with no file system to list them in
-  // (measured with 20240729: mq_open works, a queue outlives its process, /dev/mqueue is absent).
-  return "gVisor keeps POSIX message queues where no scrub can list them";
-}

@@ -7,6 +7,7 @@ import {
   casesDir,
   goFifo,
   manifestExtraEntries,
+  noMessageQueuesHelper,
   readyTag,
   reportTag,
   stderrEndTag,
@@ -47,13 +48,20 @@ function scriptText(relativePath: string): string {
  * loader's) argv, which it runs as the sandbox user, held to `pids` processes inside the sandbox
  * and its output relayed where the runtime needs either.
  */
-export function supervisorCommand(mode: SupervisorMode, runtime: Runtime, pids: number, program: readonly string[]): string[] {
+export function supervisorCommand(
+  mode: SupervisorMode,
+  runtime: Runtime,
+  pids: number,
+  program: readonly string[],
+  /** Start the program through aurea-no-mqueue (SandboxShape.denyMessageQueues says when). */
+  options: { readonly denyMessageQueues?: boolean | undefined } = {},
+): string[] {
   const traits = runtimeTraits[runtime];
   return supervisorArgv({
     mode,
     processes: traits.processLimitInside ? String(pids) : "-",
     output: traits.relaysOutput ? "relay" : "direct",
-    program,
+    program: options.denyMessageQueues ? [noMessageQueuesHelper, ...program] : program,
   });
 }
 

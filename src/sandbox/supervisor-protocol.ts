@@ -39,6 +39,9 @@ export const sandboxCounterFiles = {
  */
 export const programUserSetprivFlags = ["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"] as const;
 
+/** The core image's helper that runs a command with POSIX message queues denied (images/helper/). */
+export const noMessageQueuesHelper = "/usr/local/lib/aurea/aurea-no-mqueue";
+
 /** The FIFO a warm container's supervisor and loader meet at (on the /tmp tmpfs). */
 export const goFifo = "/tmp/.aurea-go";
 

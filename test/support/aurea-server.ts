@@ -18,7 +18,7 @@ export interface RunningAurea {
   /** Every log line the server wrote so far, parsed. */
   logs(): Record<string, unknown>[];
   /** Runs admitted, queued and with their program started, warm and recycled containers ready, right now. */
-  load(): { running: number; queued: number; started: number; warm: number; recycled: number };
+  load(): { running: number; queued: number; started: number; warm: number; recycled: number; scrubbing: number };
   stop(): Promise<void>;
 }
 

@@ -127,6 +127,12 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
   program: (input: Buffer) => FakeProgram = () => ({ stdout: "ok\n", status: 0 });
   /** When set, started containers run this interactive program instead of `program`. */
   interactive: FakeInteractive | undefined;
+  /**
+   * What a recyclable container's scrub says when told "next NONCE" (its stdin stays open):
+   * "clean" writes the verdict and the next loader's ready marker; anything else ("dirty files")
+   * writes that verdict and exits, as the supervisor does; "silent" writes nothing.
+   */
+  scrubVerdict: (id: string) => string = () => "clean";
   private readonly containers = new Map<string, FakeContainer>();
   private readonly gates = new Map<FakeAction, () => Promise<void>>();
   private readonly failures = new Map<FakeAction, Error>();
@@ -211,7 +217,9 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
     const stream = new Duplex({
       read: () => undefined,
       write: (chunk: Buffer, _encoding, done) => {
-        if (container.onInput) container.onInput(Buffer.from(chunk));
+        const text = Buffer.from(chunk).toString("latin1");
+        if (container.options.StdinOnce === false && text.startsWith("next ")) this.scrub(container, text.slice(5).trim());
+        else if (container.onInput) container.onInput(Buffer.from(chunk));
         else container.input.push(Buffer.from(chunk));
         done();
       },
@@ -406,6 +414,17 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
       container.oomKilled = program.oomKilled ?? false;
       if (program.exitAfterMs) setTimeout(() => this.exit(container, status), program.exitAfterMs);
       else this.exit(container, status);
+    });
+  }
+
+  /** A recyclable container's answer to "next NONCE" (scrubVerdict). */
+  private scrub(container: FakeContainer, nonce: string): void {
+    const verdict = this.scrubVerdict(container.id);
+    if (verdict === "silent") return;
+    setImmediate(() => {
+      container.stream?.push(frame(1, `\0${reportTag}:${nonce} scrub ${verdict}\n`));
+      if (verdict === "clean") container.stream?.push(frame(1, readyMarker));
+      else this.exit(container, 0);
     });
   }
 

@@ -1,10 +1,10 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repositoryRoot } from "../../src/config/repository.js";
+import { buildHelperWithSanitizers } from "../support/helper-build.js";
 import { requireTool } from "../support/required-tools.js";
 
 /**
@@ -12,7 +12,6 @@ import { requireTool } from "../support/required-tools.js";
  * under AddressSanitizer and UndefinedBehaviorSanitizer (any report fails the run: the sanitizers
  * abort on the first), and driven through real pipes. The image builds the same file with -O2.
  */
-const source = join(repositoryRoot(), "images", "helper", "aurea-relay.c");
 let dir: string;
 let relay: string;
 
@@ -20,21 +19,7 @@ beforeAll(() => {
   requireTool("gcc");
   requireTool("python3");
   dir = mkdtempSync(join(tmpdir(), "aurea-relay-"));
-  relay = join(dir, "aurea-relay");
-  execFileSync("gcc", [
-    "-std=c11",
-    "-g",
-    "-O1",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-fsanitize=address,undefined",
-    "-fno-sanitize-recover=all",
-    "-fno-omit-frame-pointer",
-    "-o",
-    relay,
-    source,
-  ]);
+  relay = buildHelperWithSanitizers("aurea-relay", dir);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repositoryRoot } from "../../src/config/repository.js";
+import { buildHelperWithSanitizers } from "../support/helper-build.js";
 import { requireTool } from "../support/required-tools.js";
 
 /**
@@ -13,7 +13,6 @@ import { requireTool } from "../support/required-tools.js";
  * run as root, as CI does): its kill(-1) and its proofs then see only what the test made.
  * Integration tests (recycling.test.ts) run the image's build of it inside real sandboxes.
  */
-const source = join(repositoryRoot(), "images", "helper", "aurea-scrub.c");
 const user = 64_123;
 let dir: string;
 let scrub: string;
@@ -23,21 +22,7 @@ beforeAll(() => {
   for (const tool of ["gcc", "unshare", "setpriv", "ipcmk", "ipcs", "python3"]) requireTool(tool);
   dir = mkdtempSync(join(tmpdir(), "aurea-scrub-"));
   execFileSync("chmod", ["0755", dir]);
-  scrub = join(dir, "aurea-scrub");
-  execFileSync("gcc", [
-    "-std=c11",
-    "-g",
-    "-O1",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-fsanitize=address,undefined",
-    "-fno-sanitize-recover=all",
-    "-fno-omit-frame-pointer",
-    "-o",
-    scrub,
-    source,
-  ]);
+  scrub = buildHelperWithSanitizers("aurea-scrub", dir);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -176,7 +161,10 @@ sleep 0.3`,
   });
 
   it("is dirty when a socket stays open in the network namespace (root's listener)", () => {
-    const run = scrubAfter("true", `python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); time.sleep(1000)' & sleep 0.3`);
+    const run = scrubAfter(
+      "true",
+      `python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); time.sleep(1000)' & sleep 0.3`,
+    );
     expect([run.verdict, run.status]).toEqual(["dirty sockets", "1"]);
   });
 
@@ -192,7 +180,9 @@ sleep 0.3`,
     const bare = spawnSync(scrub, [], { encoding: "utf8" });
     expect(bare.status).toBe(2);
     expect(bare.stderr).toContain("usage");
-    const badMode = spawnSync("setpriv", [`--reuid=${user}`, `--regid=${user}`, "--clear-groups", scrub, "9z", dir], { encoding: "utf8" });
+    const badMode = spawnSync("setpriv", [`--reuid=${user}`, `--regid=${user}`, "--clear-groups", scrub, "9z", dir], {
+      encoding: "utf8",
+    });
     expect(badMode.status).toBe(2);
   });
 });

@@ -4,9 +4,10 @@
  * program measured in this same run. Every answer is checked. Unlike bench:startup, nothing is
  * paced: the warm pool has to keep up, as it must in production.
  *
- * Variants: `docker run` (the baseline) and `aurea` (warm pool, a fresh container per run). A
- * variant that recycles sandboxes between runs of one API key is not built yet (issue #26), so
- * it is not a column here.
+ * Variants: `docker run` (the baseline); `aurea, fresh` (warm pool, a fresh container per run:
+ * RECYCLE_SANDBOXES=false); `aurea, recycled` (the default: a container that served a clean run
+ * serves the same caller's next one after its scrub). Each Aurea variant first runs one wave of
+ * 16 at once, so the measured runs find the pools as a busy server has them.
  *
  *   npm run bench:throughput   (BENCH_RUNS: runs per cell, default 48; BENCH_RUNTIME: runc or runsc,
  *                               default runc; BENCH_LANGUAGES, default python,javascript,bash,c)
@@ -70,32 +71,42 @@ for (const program of programs) {
   }
 }
 
-const server = await spawnServer({
-  SANDBOX_RUNTIME: runtime,
-  MAX_CONCURRENT_RUNS: "16",
-  MAX_QUEUED_RUNS: "64",
-});
-try {
-  const client = createClient(SandboxService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
-  for (const program of programs) {
-    const request = create(RunRequestSchema, { language: program.language, code: program.code });
-    const run = async () => {
-      const response = await client.run(request);
-      if (response.status !== RunStatus.OK || response.stdout !== "7\n") {
-        throw new Error(`aurea ${program.language}: ${RunStatus[response.status]} ${response.stderr} ${response.error}`);
-      }
-    };
-    await run(); // the language's first run starts its pool (and, for C, its compile path)
-    for (const concurrency of concurrencies)
-      record(program.language, concurrency, "aurea", await measure(runs, concurrency, run));
+const variants = [
+  { name: "aurea, fresh", env: { RECYCLE_SANDBOXES: "false" } },
+  { name: "aurea, recycled", env: { RECYCLE_SANDBOXES: "true" } },
+];
+for (const variant of variants) {
+  const server = await spawnServer({
+    SANDBOX_RUNTIME: runtime,
+    MAX_CONCURRENT_RUNS: "16",
+    MAX_QUEUED_RUNS: "64",
+    // The server's default (spawnServer's is 0, for exact container counts in tests).
+    WARM_POOL_SIZE: "2",
+    ...variant.env,
+  });
+  try {
+    const client = createClient(SandboxService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }));
+    for (const program of programs) {
+      const request = create(RunRequestSchema, { language: program.language, code: program.code });
+      const run = async () => {
+        const response = await client.run(request);
+        if (response.status !== RunStatus.OK || response.stdout !== "7\n") {
+          throw new Error(`aurea ${program.language}: ${RunStatus[response.status]} ${response.stderr} ${response.error}`);
+        }
+      };
+      // The language's first runs start its pool (and, for C, its compile path).
+      await measure(16, 16, run);
+      for (const concurrency of concurrencies)
+        record(program.language, concurrency, variant.name, await measure(runs, concurrency, run));
+    }
+  } finally {
+    await server.stop();
   }
-} finally {
-  await server.stop();
 }
 
 const baseline = (cell: Cell) =>
   cells.find((c) => c.variant === "docker run" && c.language === cell.language && c.concurrency === cell.concurrency)!;
-console.log(`\nThroughput under ${runtime}: ${runs} runs per cell, nothing paced (MAX_CONCURRENT_RUNS 16)\n`);
+console.log(`\nThroughput under ${runtime}: ${runs} runs per cell, one API key, nothing paced (MAX_CONCURRENT_RUNS 16)\n`);
 console.log("| language | concurrency | variant | p50 ms | p95 ms | runs/s | runs/s / docker run |");
 console.log("| --- | ---: | --- | ---: | ---: | ---: | ---: |");
 for (const cell of cells.sort((a, b) => a.language.localeCompare(b.language) || a.concurrency - b.concurrency)) {
@@ -106,7 +117,7 @@ for (const cell of cells.sort((a, b) => a.language.localeCompare(b.language) || 
 
 // Issue #26's goals, against what this run measured.
 const at = (language: string, concurrency: number) =>
-  cells.find((c) => c.variant === "aurea" && c.language === language && c.concurrency === concurrency);
+  cells.find((c) => c.variant === "aurea, recycled" && c.language === language && c.concurrency === concurrency);
 const python16 = at("python", 16);
 const python1 = at("python", 1);
 console.log("\n| goal | measured | met |");

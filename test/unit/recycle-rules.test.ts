@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { peakMemoryFile } from "../../src/docker/peak-memory-reset.js";
 import { recycleRefusal, recyclingRefusal, type RecycleFacts } from "../../src/runner/recycle-rules.js";
 import { fitsRecycledContainer } from "../../src/runner/warm-container.js";
-import { cleanScrubAnswer, nextRunCommand, recycledInputLimitBytes, supervisorHeader } from "../../src/sandbox/supervisor-protocol.js";
+import {
+  cleanScrubAnswer,
+  nextRunCommand,
+  recycledInputLimitBytes,
+  supervisorHeader,
+} from "../../src/sandbox/supervisor-protocol.js";
 import { runcShape } from "../support/fixtures.js";
 import { repositoryLanguages } from "../support/languages.js";
 
@@ -20,7 +25,9 @@ const clean: RecycleFacts = {
 describe("when a container may serve its caller's next run (recycleRefusal)", () => {
   it("after a run that ended on its own, whatever its status", () => {
     expect(recycleRefusal(clean)).toBeUndefined();
-    expect(recycleRefusal({ ...clean, report: { ...clean.report, kind: "finished", status: 139 } as RecycleFacts["report"] })).toBeUndefined();
+    expect(
+      recycleRefusal({ ...clean, report: { ...clean.report, kind: "finished", status: 139 } as RecycleFacts["report"] }),
+    ).toBeUndefined();
   });
 
   it.each<[string, Partial<RecycleFacts>, string]>([
@@ -29,7 +36,11 @@ describe("when a container may serve its caller's next run (recycleRefusal)", ()
     ["no report came", { report: undefined }, "no report from the supervisor"],
     ["the workspace could not be set up", { report: { kind: "setup-failed" } }, "no report from the supervisor"],
     ["artifacts ended its output", { artifactsWanted: true }, "artifacts were collected"],
-    ["a limit was reached", { outcome: { ...clean.outcome, limitsHit: ["pids", "memory"] } }, "the run reached a limit (pids, memory)"],
+    [
+      "a limit was reached",
+      { outcome: { ...clean.outcome, limitsHit: ["pids", "memory"] } },
+      "the run reached a limit (pids, memory)",
+    ],
     ["output was cut", { outcome: { ...clean.outcome, stderrTruncated: true } }, "output was cut"],
     ["the run ended in an error", { outcome: { ...clean.outcome, error: "lost track" } }, "the run ended in an error"],
     ["its input was not all written", { inputWritten: false }, "the input was not all written"],
@@ -57,7 +68,14 @@ describe("the recycle protocol's bytes", () => {
   });
 
   it("takes a program into a recycled container only when its input fits the supervisor's pipe", () => {
-    const program = { language: python, code: "x".repeat(100_000), files: [], args: ["a"], env: ["A=1"], stdin: new Uint8Array() };
+    const program = {
+      language: python,
+      code: "x".repeat(100_000),
+      files: [],
+      args: ["a"],
+      env: ["A=1"],
+      stdin: new Uint8Array(),
+    };
     expect(fitsRecycledContainer(program)).toBe(true);
     expect(fitsRecycledContainer(program, program.code)).toBe(false);
     expect(fitsRecycledContainer({ ...program, stdin: new Uint8Array(recycledInputLimitBytes) })).toBe(false);

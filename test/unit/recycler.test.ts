@@ -36,7 +36,14 @@ function setUp(options: Partial<RecyclerOptions> = {}) {
   /** A running container that just served a run (its stdin stays open, as a recyclable one's). */
   const served = async () => {
     const id = await engine.create(
-      toContainerCreateOptions({ runId: "warm", instanceId: "test", shape: runcShape, limits: testLimits, command: ["true"], stdinStaysOpen: true }),
+      toContainerCreateOptions({
+        runId: "warm",
+        instanceId: "test",
+        shape: runcShape,
+        limits: testLimits,
+        command: ["true"],
+        stdinStaysOpen: true,
+      }),
     );
     await engine.start(id);
     return id;

@@ -11,7 +11,7 @@ import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } fr
  */
 
 /** Callers, one API key each: a test that counts a caller's containers has a caller of its own. */
-const callers = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan"] as const;
+const callers = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"] as const;
 type Caller = (typeof callers)[number];
 const keyOf = (caller: Caller) => `${caller}-key-0123456789abcdef`;
 
@@ -176,6 +176,22 @@ describe.each(["runc", "runsc"] as const)("recycled sandboxes (%s)", (runtime) =
     expect(origin(fresh)).toBe("warm");
     expect(containerOf(fresh)).not.toBe(containerOf(first));
     expect(runOf(second.stdout)).toBe(runOf(fresh.stdout));
+  });
+
+  it("gives a recycled run its stdin to the end, its files, arguments and environment", async () => {
+    const request = (word: string) => ({
+      code: `${printContainer}\nimport os, sys\nprint(sys.stdin.read(), sys.argv[1:], os.environ['WORD'], open('data.txt').read())`,
+      stdin: Buffer.from(`stdin of ${word}`),
+      args: [word, "two words"],
+      env: { WORD: word },
+      files: { "data.txt": `file of ${word}` },
+    });
+    const first = await containerRun(as("judy"), request("one"));
+    await scrubbed();
+    const second = await containerRun(as("judy"), request("two"));
+    expect(second).toMatchObject({ origin: "recycled", container: first.container });
+    expect(runOf(first.response.stdout)).toBe("stdin of one ['one', 'two words'] one file of one\n");
+    expect(runOf(second.response.stdout)).toBe("stdin of two ['two', 'two words'] two file of two\n");
   });
 
   it("counts usage per run: the next run's CPU time and peak memory are its own", async () => {

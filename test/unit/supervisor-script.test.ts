@@ -75,10 +75,12 @@ async function supervise(options: {
   archive?: Buffer;
   /** uid:gid of the program (the sandbox user by default). */
   user?: string;
+  /** Recycle mode: the run's input counted in the header (what follows it is the next command). */
+  inputBytes?: number;
 }): Promise<SupervisedRun> {
   const archive = options.archive ?? (options.files ? await buildWorkspaceArchive(options.files) : Buffer.alloc(0));
   const input = Buffer.concat([
-    supervisorHeader(archive.length, nonce, options.artifacts),
+    supervisorHeader(archive.length, nonce, options.artifacts, options.inputBytes),
     archive,
     options.after ?? Buffer.alloc(0),
   ]);
@@ -259,19 +261,20 @@ describe("the supervisor, relaying output through pipes in the sandbox", () => {
   });
 });
 
+const fifo = () => join(workspace, ".go");
+// The server's own loader argv (sandbox-scripts.ts), its fixed paths replaced by this test's.
+const loader =
+  (kind: WarmLoader, codeFile: string, command: string[] = []) =>
+  () =>
+    loaderCommand(kind, codeFile, command).map((arg) => (arg === goFifo ? fifo() : arg === workspaceDir ? workspace : arg));
+const loaders: [string, string, () => string[]][] = [
+  ["bash", "main.sh", loader("exec", "main.sh", ["bash", "main.sh"])],
+  ["python", "main.py", loader("python", "main.py")],
+  ["node", "main.js", loader("node", "main.js")],
+  ["ruby", "main.rb", loader("ruby", "main.rb")],
+];
+
 describe("the supervisor, warm, with each loader", () => {
-  const fifo = () => join(workspace, ".go");
-  // The server's own loader argv (sandbox-scripts.ts), its fixed paths replaced by this test's.
-  const loader =
-    (kind: WarmLoader, codeFile: string, command: string[] = []) =>
-    () =>
-      loaderCommand(kind, codeFile, command).map((arg) => (arg === goFifo ? fifo() : arg === workspaceDir ? workspace : arg));
-  const loaders: [string, string, () => string[]][] = [
-    ["bash", "main.sh", loader("exec", "main.sh", ["bash", "main.sh"])],
-    ["python", "main.py", loader("python", "main.py")],
-    ["node", "main.js", loader("node", "main.js")],
-    ["ruby", "main.rb", loader("ruby", "main.rb")],
-  ];
   const programs: Record<string, string> = {
     bash: 'read -r line; echo "$1|$SUFFIX|$line"; exit 4',
     python: "import os, sys\nprint(sys.argv[1] + '|' + os.environ['SUFFIX'] + '|' + sys.stdin.readline().strip())\nsys.exit(4)",
@@ -322,4 +325,37 @@ describe("the supervisor, warm, with each loader", () => {
     expect(run.stdout).toBe(`\0${readyTag}\n42\n`);
     expect(run.report).toMatchObject({ kind: "finished", status: 0 });
   });
+});
+
+describe("the supervisor, recycling", () => {
+  const toTheEnd: Record<string, string> = {
+    bash: 'printf "%s|" "$1"; cat',
+    python: "import sys\nsys.stdout.write(sys.argv[1] + '|' + sys.stdin.read())",
+    node: "process.stdout.write(process.argv[2] + '|' + require('fs').readFileSync(0, 'utf8'))",
+    ruby: 'print ARGV[0] + "|" + $stdin.read',
+  };
+  const cases = loaders.flatMap(([name, , argv]) =>
+    (["direct", "relay"] as const).map((output) => [name, output, argv] as const),
+  );
+  it.each(cases)(
+    "%s (%s output): takes exactly its counted input, to its end, reports, then answers the next command",
+    async (name, output, argv) => {
+      requireTool(argv()[0]!);
+      const message = warmRunMessage(["a b"], [], toTheEnd[name]);
+      const stdin = Buffer.from("line one\nline two");
+      const run = await supervise({
+        mode: "recycle",
+        output,
+        program: argv(),
+        files: [file("data.txt", "in the archive")],
+        after: Buffer.concat([message, stdin, Buffer.from("next 0123abcd\n")]),
+        inputBytes: message.length + stdin.length,
+      });
+      expect(run.stdout).toBe(`\0${readyTag}\na b|line one\nline two`);
+      expect(run.report).toMatchObject({ kind: "finished", status: 0 });
+      // Outside the image there is no scrub helper: the supervisor says its scrub failed, and exits.
+      expect(run.rest.toString("latin1")).toBe(`\0${reportTag}:0123abcd scrub dirty no-scrub-helper\n`);
+      expect(run.exitCode).toBe(0);
+    },
+  );
 });

@@ -261,7 +261,13 @@ if [ "$mode" = recycle ]; then
   while :; do
     open_output
     exec 6<>"$private/input"
-    start_program "$@" <"$private/input" 6<&- >&4 2>&5 4>&- 5>&- &
+    # Redirections on a function call make dash keep copies of the fds they replace (fd 6, the
+    # FIFO's writer, among them) for as long as the call runs: the loader would never see its
+    # input end. A subshell's own `exec` closes them for good.
+    (
+      exec 6<&- 4>&- 5>&-
+      start_program "$@"
+    ) <"$private/input" >&4 2>&5 &
     child=$!
     receive_workspace
     [ -n "$input_size" ] || exit 125

@@ -28,7 +28,7 @@ export interface WarmPoolOptions {
   readonly refillConcurrency: number;
   /**
    * Where containers go after a clean run, to serve the same caller's next one; without it every
-   * warm container serves one run. Only shapes whose runtime allows it (runtimes.ts) recycle.
+   * warm container serves one run. Only shapes recycle-rules.ts allows recycle.
    */
   readonly recycler?: Recycler | undefined;
   readonly logger: Logger;

@@ -6,8 +6,8 @@
  *
  * Variants: `docker run` (the baseline); `aurea, fresh` (warm pool, a fresh container per run:
  * RECYCLE_SANDBOXES=false); `aurea, recycled` (the default: a container that served a clean run
- * serves the same caller's next one after its scrub). Each Aurea variant first runs one wave of
- * 16 at once, so the measured runs find the pools as a busy server has them.
+ * serves the same caller's next one after its scrub). Before each Aurea cell, 8 unmeasured runs
+ * per client at the cell's concurrency leave the pools as a server busy with that load has them.
  *
  *   npm run bench:throughput   (BENCH_RUNS: runs per cell, default 48; BENCH_RUNTIME: runc or runsc,
  *                               default runc; BENCH_LANGUAGES, default python,javascript,bash,c)
@@ -94,10 +94,12 @@ for (const variant of variants) {
           throw new Error(`aurea ${program.language}: ${RunStatus[response.status]} ${response.stderr} ${response.error}`);
         }
       };
-      // The language's first runs start its pool (and, for C, its compile path).
-      await measure(16, 16, run);
-      for (const concurrency of concurrencies)
+      for (const concurrency of concurrencies) {
+        // Unmeasured runs at the cell's own concurrency first: the pools (and the caller's
+        // recycled containers) as a server busy with this load has them.
+        await measure(concurrency * 8, concurrency, run);
         record(program.language, concurrency, variant.name, await measure(runs, concurrency, run));
+      }
     }
   } finally {
     await server.stop();

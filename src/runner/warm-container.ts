@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import { type ContainerLease, type RunProgram, workspaceFiles } from "./container-source.js";
+import { type ContainerLease, type ContainerOrigin, type RunProgram, workspaceFiles } from "./container-source.js";
 import { AttachStreamDemuxer } from "./output-capture.js";
 import { readyMarker, recycledInputLimitBytes, supervisorHeader, warmRunMessage } from "../sandbox/supervisor-protocol.js";
 import { buildWorkspaceArchive } from "./workspace-archive.js";
@@ -72,7 +72,7 @@ export function readExactly(attachment: Duplex, expected: Buffer, timeoutMs: num
  * code when it is the only file (and holds no NUL, which ends a message field): no archive to
  * extract then.
  */
-export function warmLease(warm: WarmContainer, program: RunProgram, origin: "warm" | "recycled" = "warm"): ContainerLease {
+export function warmLease(warm: WarmContainer, program: RunProgram, origin: ContainerOrigin = "warm"): ContainerLease {
   return {
     id: warm.id,
     origin,

@@ -5,7 +5,7 @@ import { toContainerCreateOptions, toEngineResources } from "../docker/container
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import { runtimeTraits } from "../sandbox/runtimes.js";
 import { recyclingRefusal } from "./recycle-rules.js";
-import type { ContainerLease, ContainerSource, LeaseRequest } from "./container-source.js";
+import type { ContainerLease, ContainerOrigin, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { Language } from "./languages.js";
 import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
 import { fitsRecycledContainer, readReadyMarker, readyTimeoutMs, type WarmContainer, warmLease } from "./warm-container.js";
@@ -94,8 +94,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
    * A lease whose container, when recyclable, goes back to the recycler after a clean run: for
    * the same caller, shape and limits only, one run more.
    */
-  function lease(warm: WarmContainer, request: LeaseRequest, pool: ShapePool, runs: number): ContainerLease {
-    const base = warmLease(warm, request.program, runs > 0 ? "recycled" : "warm");
+  function lease(
+    warm: WarmContainer,
+    request: LeaseRequest,
+    pool: ShapePool,
+    runs: number,
+    origin: ContainerOrigin = runs > 0 ? "recycled" : "warm",
+  ): ContainerLease {
+    const base = warmLease(warm, request.program, origin);
     const { recycler } = options;
     if (!warm.recyclable || !recycler) return base;
     return { ...base, reuse: () => recycler.handBack(warm.id, slotFor(request, pool), runs + 1) };
@@ -128,10 +134,12 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     }
   }
 
-  async function createWarm(pool: ShapePool): Promise<void> {
-    const started = generation;
-    pool.creating++;
-    refilling++;
+  /**
+   * Creates, attaches and starts a container of `pool`'s shape with `limits`, its loader waiting,
+   * and resolves once the loader said it is ready; removes it again on any failure.
+   */
+  async function startLoaded(pool: ShapePool, limits: SandboxLimits): Promise<WarmContainer> {
+    const recyclable = recycles(pool.shape);
     let id: string | undefined;
     let attachment: Duplex | undefined;
     try {
@@ -140,12 +148,12 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           runId: "warm",
           instanceId: options.instanceId,
           shape: pool.shape,
-          limits: options.limits,
-          stdinStaysOpen: recycles(pool.shape),
+          limits,
+          stdinStaysOpen: recyclable,
           command: supervisorCommand(
-            recycles(pool.shape) ? "recycle" : "warm",
+            recyclable ? "recycle" : "warm",
             pool.shape.runtime,
-            options.limits.pids,
+            limits.pids,
             pool.language.warmLoader
               ? loaderCommand(pool.language.warmLoader, pool.language.fileName, pool.language.command)
               : [],
@@ -154,23 +162,39 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         }),
       );
       attachment = await containers.attach(id);
-      // While it waits in the pool, nobody else listens: a socket error must not go unhandled.
+      // While it waits, nobody else listens: a socket error must not go unhandled.
       attachment.on("error", () => undefined);
       await containers.start(id);
       await readReadyMarker(attachment, readyTimeoutMs);
+      return { id, attachment, recyclable };
+    } catch (error) {
+      attachment?.destroy();
+      if (id) await containers.remove(id).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async function createWarm(pool: ShapePool): Promise<void> {
+    const started = generation;
+    pool.creating++;
+    refilling++;
+    let warm: WarmContainer | undefined;
+    try {
+      warm = await startLoaded(pool, options.limits);
       if (started !== generation) throw new Error("the pool was reset while this container started");
-      const warm: WarmContainer = { id, attachment, recyclable: recycles(pool.shape) };
+      const { id, attachment } = warm;
       pool.idle.push(warm);
       waiting.add(id);
       pool.failures = 0;
       // A container that dies while it waits (killed, or the engine went away) ends its attach
       // stream: it leaves the pool at once, and a fresh one takes its place.
+      const made = warm;
       attachment.once("close", () => {
-        const index = pool.idle.indexOf(warm);
+        const index = pool.idle.indexOf(made);
         if (index < 0) return;
         pool.idle.splice(index, 1);
-        waiting.delete(warm.id);
-        void containers.remove(warm.id).catch(() => undefined);
+        waiting.delete(id);
+        void containers.remove(id).catch(() => undefined);
         refill();
       });
     } catch (error) {
@@ -181,8 +205,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         { language: pool.language.name, err: (error as Error).message },
         "warm container not made",
       );
-      attachment?.destroy();
-      if (id) await containers.remove(id).catch(() => undefined);
+      if (warm) discard(warm);
     } finally {
       pool.creating--;
       refilling--;
@@ -232,6 +255,20 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     return undefined;
   }
 
+  /**
+   * A recyclable container started for this run, with its limits, when none waits: it costs what
+   * a cold one does, and afterwards serves the caller's next runs. Where its loader fails, the run
+   * goes cold after all.
+   */
+  async function startedForRun(request: LeaseRequest, pool: ShapePool): Promise<ContainerLease> {
+    try {
+      return lease(await startLoaded(pool, request.limits), request, pool, 0, "cold");
+    } catch (error) {
+      logger.debug({ language: pool.language.name, err: (error as Error).message }, "recyclable container not started");
+      return options.cold.acquire(request);
+    }
+  }
+
   /** The caller's own scrubbed container for this shape and these exact limits, if one waits. */
   function takeRecycled(request: LeaseRequest, pool: ShapePool): ContainerLease | undefined {
     if (!options.recycler || !recycles(pool.shape)) return undefined;
@@ -258,7 +295,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       if (pool) pool.lastDemand = Date.now();
       const leased = pool ? (takeRecycled(request, pool) ?? (await takeWarm(request, pool))) : undefined;
       refill();
-      return leased ?? options.cold.acquire(request);
+      return leased ?? (pool && recycles(pool.shape) ? await startedForRun(request, pool) : options.cold.acquire(request));
     },
     containerIds: () => (options.recycler ? new Set([...waiting, ...options.recycler.containerIds()]) : waiting),
     waitingCounts: () => ({

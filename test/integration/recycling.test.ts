@@ -11,7 +11,7 @@ import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } fr
  */
 
 /** Callers, one API key each: a test that counts a caller's containers has a caller of its own. */
-const callers = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"] as const;
+const callers = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken"] as const;
 type Caller = (typeof callers)[number];
 const keyOf = (caller: Caller) => `${caller}-key-0123456789abcdef`;
 
@@ -211,6 +211,16 @@ describe.each(["runc", "runsc"] as const)("recycled sandboxes (%s)", (runtime) =
       expect(Number(usage(heavy.response).peak_memory_bytes)).toBeGreaterThan(150 << 20);
       expect(Number(usage(light.response).peak_memory_bytes)).toBeLessThan(60 << 20);
     }
+  });
+
+  it("starts a recyclable container for a run that finds none waiting, which then serves the caller", async () => {
+    const firsts = await Promise.all([1, 2, 3].map(() => containerRun(as("ken"))));
+    for (const first of firsts) expect(first.response.status).toBe("RUN_STATUS_OK");
+    await scrubbed();
+    const seconds = await Promise.all([1, 2, 3].map(() => containerRun(as("ken"))));
+    // Each of the three served again: none was a one-run cold container.
+    expect(new Set(seconds.map((second) => second.container))).toEqual(new Set(firsts.map((first) => first.container)));
+    for (const second of seconds) expect(second.origin).toBe("recycled");
   });
 
   it("never gives one caller's container to another", async () => {

@@ -24,8 +24,9 @@
  *   sockets    the network namespace is the sandbox's own (no network, or a run never recycled):
  *              /proc/self/net lists no socket (an abstract Unix socket, a listener, a TIME_WAIT).
  *
- * It prints "clean" and exits 0, or prints "dirty STEP" and exits 1 at the first step whose proof
- * fails (the container is then removed instead of reused); 2 on bad arguments or as root.
+ * It prints "clean" and exits 0, or prints "dirty STEP" (for processes, with the last one left:
+ * "dirty processes (pid N state S parent P)") and exits 1 at the first step whose proof fails (the
+ * container is then removed instead of reused); 2 on bad arguments or as root.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -64,12 +65,15 @@ static long now_ms(void) {
   return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* What /proc says of one process: whether it is this user's, a zombie, and its parent. */
+/* What /proc says of one process: whether it is this user's, its state letter, and its parent. */
 struct process_facts {
   int mine;
-  int zombie;
+  char state;
   long parent;
 };
+
+/* The last process counted as left, for the dirty verdict. */
+static char left_behind[80];
 
 static int read_process(const char *pid, struct process_facts *facts) {
   char path[64];
@@ -78,11 +82,11 @@ static int read_process(const char *pid, struct process_facts *facts) {
   FILE *status = fopen(path, "re");
   if (!status) return -1;
   facts->mine = 0;
-  facts->zombie = 0;
+  facts->state = '?';
   facts->parent = -1;
   while (fgets(line, sizeof line, status)) {
     unsigned long real, effective, saved, filesystem;
-    if (strncmp(line, "State:", 6) == 0) facts->zombie = strchr(line, 'Z') != NULL;
+    if (strncmp(line, "State:", 6) == 0) sscanf(line + 6, " %c", &facts->state);
     else if (strncmp(line, "PPid:", 5) == 0) facts->parent = strtol(line + 5, NULL, 10);
     else if (sscanf(line, "Uid: %lu %lu %lu %lu", &real, &effective, &saved, &filesystem) == 4)
       facts->mine = real == self_uid || effective == self_uid || saved == self_uid || filesystem == self_uid;
@@ -105,8 +109,9 @@ static int count_processes(int *live, int *zombies) {
     if (*end != '\0' || pid <= 0 || pid == self) continue;
     struct process_facts facts;
     if (read_process(entry->d_name, &facts) != 0 || !facts.mine) continue;
-    if (facts.zombie && facts.parent == 1) (*zombies)++;
+    if (facts.state == 'Z' && facts.parent == 1) (*zombies)++;
     else (*live)++;
+    snprintf(left_behind, sizeof left_behind, "pid %ld state %c parent %ld", pid, facts.state, facts.parent);
   }
   closedir(proc);
   return 0;
@@ -317,7 +322,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "aurea-scrub: refuses to run as root\n");
     return 2;
   }
-  if (scrub_processes() != 0) return dirty("processes");
+  if (scrub_processes() != 0) {
+    printf("dirty processes (%s)\n", left_behind);
+    return 1;
+  }
   if (scrub_files(argc - 2, argv + 2, (mode_t)mode) != 0) return dirty("files");
   if (scrub_ipc() != 0) return dirty("ipc");
   if (scrub_sockets() != 0) return dirty("sockets");

@@ -27,16 +27,30 @@ export interface PeakMemoryResetOptions {
   readonly hostRoot?: string;
 }
 
+/** Containers whose peak file is remembered: more than recycled ones wait (recycler.ts). */
+const rememberedFiles = 256;
+
 export function createPeakMemoryReset(options: PeakMemoryResetOptions): (id: string) => Promise<void> {
   const root = options.hostRoot ?? "";
+  // A container's cgroup never moves: its file is found once (an engine call and a read) and
+  // kept, oldest forgotten first.
+  const files = new Map<string, string>();
+  const fileOf = async (id: string) => {
+    const known = files.get(id);
+    if (known) return known;
+    const pid = await options.containers.mainPid(id);
+    const file = peakMemoryFile(await readFile(`${root}/proc/${pid}/cgroup`, "utf8"));
+    if (!file) throw new Error(`process ${pid} has no cgroup v1 memory controller`);
+    if (files.size >= rememberedFiles) files.delete(files.keys().next().value as string);
+    files.set(id, file);
+    return file;
+  };
   let warned = false;
   return async (id) => {
     try {
-      const pid = await options.containers.mainPid(id);
-      const file = peakMemoryFile(await readFile(`${root}/proc/${pid}/cgroup`, "utf8"));
-      if (!file) throw new Error(`process ${pid} has no cgroup v1 memory controller`);
-      await writeFile(`${root}${file}`, "0");
+      await writeFile(`${root}${await fileOf(id)}`, "0");
     } catch (error) {
+      files.delete(id);
       if (!warned) {
         warned = true;
         options.logger.warn(

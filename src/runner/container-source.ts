@@ -64,10 +64,11 @@ export interface ContainerLease {
   readonly keepsStdinOpen?: boolean;
   /**
    * Hands the container back, instead of removing it, for the next run of the same caller: the
-   * pool scrubs it (and removes it if the scrub fails). Present only on recyclable containers;
-   * called only after a run recycle-rules.ts allows.
+   * pool scrubs it (and removes it if the scrub fails), over `attachment` when the run kept its
+   * attach stream. Present only on recyclable containers; called only after a run
+   * recycle-rules.ts allows.
    */
-  readonly reuse?: () => void;
+  readonly reuse?: (attachment: Duplex | undefined) => void;
   /** Starts the container; one started earlier is already running and this does nothing. */
   start(): Promise<void>;
   /**

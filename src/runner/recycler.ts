@@ -45,8 +45,11 @@ export interface RecycleSlot {
 export interface Recycler {
   /** A scrubbed container for exactly this slot, with the runs it served, or undefined. */
   take(slot: RecycleSlot): { warm: WarmContainer; runs: number } | undefined;
-  /** After a run it served cleanly: scrubs it in the background and keeps it, or removes it. */
-  handBack(id: string, slot: RecycleSlot, runs: number): void;
+  /**
+   * After a run it served cleanly: scrubs it in the background (over `attachment`, the run's
+   * attach stream, when given) and keeps it, or removes it.
+   */
+  handBack(id: string, slot: RecycleSlot, runs: number, attachment?: WarmContainer["attachment"]): void;
   /** Ids of the containers waiting or being scrubbed, which the orphan reaper must leave alone. */
   containerIds(): ReadonlySet<string>;
   /** Scrubbed containers waiting for their callers now. */
@@ -92,12 +95,17 @@ export function createRecycler(options: RecyclerOptions): Recycler {
     remove(entry.warm.id);
   }
 
-  async function scrub(id: string, slot: RecycleSlot, runs: number): Promise<void> {
+  async function scrub(
+    id: string,
+    slot: RecycleSlot,
+    runs: number,
+    kept: WarmContainer["attachment"] | undefined,
+  ): Promise<void> {
     const started = generation;
     const log = logger.child({ container: id });
-    let attachment: WarmContainer["attachment"] | undefined;
+    let attachment: WarmContainer["attachment"] | undefined = kept;
     try {
-      attachment = await containers.attach(id);
+      attachment ??= await containers.attach(id);
       const tracked = scrubbing.get(id);
       if (tracked) tracked.attachment = attachment;
       if (started !== generation) throw new Error("the pool was reset during the scrub");
@@ -146,15 +154,16 @@ export function createRecycler(options: RecyclerOptions): Recycler {
       }
       return undefined;
     },
-    handBack(id, slot, runs) {
+    handBack(id, slot, runs, attachment) {
       if (runs >= options.maxRuns) {
         logger.debug({ container: id, runs }, "container served its most runs");
+        attachment?.destroy();
         void containers.remove(id).catch(() => undefined);
         return;
       }
       ids.add(id);
-      const done = scrub(id, slot, runs).finally(() => scrubbing.delete(id));
-      scrubbing.set(id, { done });
+      const done = scrub(id, slot, runs, attachment).finally(() => scrubbing.delete(id));
+      scrubbing.set(id, { attachment, done });
     },
     containerIds: () => ids,
     waitingCount: idleCount,

@@ -14,7 +14,7 @@ import {
   type LeaseRequest,
 } from "./container-source.js";
 import { RunOutput, type SupervisorTrailer } from "./run-output.js";
-import type { OutputStreamName } from "./output-capture.js";
+import { type OutputStreamName, whenStreamEnds } from "./output-capture.js";
 import { cancelledBeforeStart, type RunOutcome, type RunSpec, type TestOutcome } from "./run-spec.js";
 import { reconcile, type RunUsage, type StopReason } from "./verdict.js";
 import { recycleRefusal } from "./recycle-rules.js";
@@ -104,6 +104,7 @@ export class RunLifecycle {
   private supervisorReport: SupervisorReport | undefined;
   /** The engine took the whole input (a recycled container's supervisor counts it). */
   private inputWritten = false;
+  private keptAttachment = false; // after the report, for the scrub of a container that stays
   /** Ends the engine's wait for the exit once the run is done (a recycled container does not exit). */
   private readonly exitWait = new AbortController();
   /** Resolves at the first stop, so waits that no longer matter end early. */
@@ -238,7 +239,9 @@ export class RunLifecycle {
     this.endedAt = performance.now();
     this.enter("ended");
     if (!reportedFirst) await Promise.race([this.outputEnded, sleep(outputDrainMs), this.stopped]);
-    this.attachment.destroy();
+    this.keptAttachment = reportedFirst && this.lease?.keepsStdinOpen === true;
+    if (this.keptAttachment) this.output.stopListening(this.attachment);
+    else this.attachment.destroy();
     await this.killing;
     this.reportedFirst = reportedFirst;
   }
@@ -303,32 +306,37 @@ export class RunLifecycle {
   release(): string | undefined {
     if (this.current === "removed") return undefined;
     clearTimeout(this.timer);
-    this.attachment?.destroy();
+    if (!this.keptAttachment) this.attachment?.destroy();
     this.exitWait.abort();
     this.enter("removed");
     return this.lease?.id;
   }
 
   /**
-   * After release, for the outcome it reported: hands a recyclable container back to its pool
-   * when recycle-rules.ts allows it, and says so; false leaves the container for removal.
+   * After release, for the outcome it reported: hands a recyclable container (and its kept attach
+   * stream) back to its pool when recycle-rules.ts allows it, and says so; false leaves the
+   * container for removal.
    */
   handBack(outcome: RunOutcome | undefined): boolean {
     const reuse = this.lease?.reuse;
-    if (!reuse || !outcome || this.current !== "removed") return false;
-    const refusal = recycleRefusal({
-      reportedFirst: this.reportedFirst,
-      report: this.supervisorReport,
-      stoppedBy: this.stoppedBy,
-      outcome,
-      artifactsWanted: this.spec.artifacts !== undefined,
-      inputWritten: this.inputWritten,
-    });
-    if (refusal) {
+    const kept = this.keptAttachment ? this.attachment : undefined;
+    const refusal =
+      !reuse || !outcome || this.current !== "removed"
+        ? "not recyclable"
+        : recycleRefusal({
+            reportedFirst: this.reportedFirst,
+            report: this.supervisorReport,
+            stoppedBy: this.stoppedBy,
+            outcome,
+            artifactsWanted: this.spec.artifacts !== undefined,
+            inputWritten: this.inputWritten,
+          });
+    if (refusal || !reuse) {
+      kept?.destroy();
       this.context.log.debug({ container: this.lease?.id, reason: refusal }, "container not recycled");
       return false;
     }
-    reuse();
+    reuse(kept);
     return true;
   }
 
@@ -389,12 +397,4 @@ export class RunLifecycle {
     this.context.log.debug({ state: next }, "run state");
     this.context.observer?.onState?.(next);
   }
-}
-
-function whenStreamEnds(stream: Duplex): Promise<void> {
-  return new Promise((resolve) => {
-    stream.once("end", resolve);
-    stream.once("close", resolve);
-    stream.once("error", () => resolve());
-  });
 }

@@ -43,6 +43,7 @@ export class RunOutput {
   private readonly trailer: TrailerSplitter;
   private readonly stderrEnd: TrailerSplitter;
   private readonly demuxer: AttachStreamDemuxer;
+  private readonly onData = (chunk: Buffer) => this.demuxer.push(chunk);
 
   constructor(private readonly options: RunOutputOptions) {
     this.stdout = new CappedBuffer(options.limitBytes);
@@ -67,8 +68,14 @@ export class RunOutput {
 
   /** Reads the attach stream from now on. */
   listen(attachment: Duplex): void {
-    attachment.on("data", (chunk: Buffer) => this.demuxer.push(chunk));
+    attachment.on("data", this.onData);
     attachment.resume();
+  }
+
+  /** Stops reading it, leaving it paused (a recycled container's stream, for its scrub). */
+  stopListening(attachment: Duplex): void {
+    attachment.off("data", this.onData);
+    attachment.pause();
   }
 
   /** Ends both streams and returns what the supervisor reported. */

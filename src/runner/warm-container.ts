@@ -49,7 +49,7 @@ export function readExactly(attachment: Duplex, expected: Buffer, timeoutMs: num
       if (error) reject(error);
       else resolve();
     };
-    const quoted = () => JSON.stringify(payload.toString("latin1").slice(0, 80));
+    const quoted = () => JSON.stringify(payload.toString("latin1").slice(0, 160));
     const onData = (chunk: Buffer) => {
       demuxer.push(chunk);
       if (payload.length < expected.length && expected.subarray(0, payload.length).equals(payload)) return;

@@ -104,7 +104,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     const base = warmLease(warm, request.program, origin);
     const { recycler } = options;
     if (!warm.recyclable || !recycler) return base;
-    return { ...base, reuse: () => recycler.handBack(warm.id, slotFor(request, pool), runs + 1) };
+    return { ...base, reuse: (attachment) => recycler.handBack(warm.id, slotFor(request, pool), runs + 1, attachment) };
   }
 
   const slotFor = (request: LeaseRequest, pool: ShapePool): RecycleSlot => ({

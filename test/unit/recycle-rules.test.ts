@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { peakMemoryFile } from "../../src/docker/peak-memory-reset.js";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createPeakMemoryReset, peakMemoryFile } from "../../src/docker/peak-memory-reset.js";
 import { recycleRefusal, recyclingRefusal, type RecycleFacts } from "../../src/runner/recycle-rules.js";
 import { fitsRecycledContainer } from "../../src/runner/warm-container.js";
 import {
@@ -8,7 +11,7 @@ import {
   recycledInputLimitBytes,
   supervisorHeader,
 } from "../../src/sandbox/supervisor-protocol.js";
-import { runcShape } from "../support/fixtures.js";
+import { runcShape, silentLogger } from "../support/fixtures.js";
 import { repositoryLanguages } from "../support/languages.js";
 
 const python = repositoryLanguages.find("python")!;
@@ -89,5 +92,35 @@ describe("peakMemoryFile", () => {
     expect(peakMemoryFile(v1)).toBe("/sys/fs/cgroup/memory/docker/abc/memory.max_usage_in_bytes");
     expect(peakMemoryFile("4:cpu,memory:/a:b\n")).toBe("/sys/fs/cgroup/memory/a:b/memory.max_usage_in_bytes");
     expect(peakMemoryFile("0::/system.slice/docker-abc.scope\n")).toBeUndefined();
+  });
+});
+
+describe("createPeakMemoryReset", () => {
+  it("writes 0 to the container's peak file under the host's root, finding it once per container", async () => {
+    const root = mkdtempSync(join(tmpdir(), "aurea-peak-"));
+    try {
+      mkdirSync(join(root, "proc", "4242"), { recursive: true });
+      writeFileSync(join(root, "proc", "4242", "cgroup"), "9:memory:/docker/abc\n");
+      const peak = join(root, "sys/fs/cgroup/memory/docker/abc/memory.max_usage_in_bytes");
+      mkdirSync(join(peak, ".."), { recursive: true });
+      writeFileSync(peak, "123456");
+      const asked: string[] = [];
+      const reset = createPeakMemoryReset({
+        containers: { mainPid: async (id) => (asked.push(id), id === "abc" ? 4242 : 9999) },
+        logger: silentLogger,
+        hostRoot: root,
+      });
+      await reset("abc");
+      expect(readFileSync(peak, "utf8")).toBe("0");
+      writeFileSync(peak, "999");
+      await reset("abc");
+      expect(readFileSync(peak, "utf8")).toBe("0");
+      expect(asked).toEqual(["abc"]);
+      // A container whose process the host's /proc does not show (a server in a container without it).
+      await expect(reset("gone")).rejects.toThrow(/ENOENT/);
+      expect(asked).toEqual(["abc", "gone"]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -289,13 +289,14 @@ if [ "$mode" = recycle ]; then
     }
     IFS=' ' read -r command next_nonce || exit "$status"
     [ "$command" = next ] || exit "$status"
-    # As the program's user, so it removes exactly what that user could have left. While this
-    # shell waits for it, it reaps the zombies the sweep left (PID 1 waits for any child).
+    # As the program's user, so it removes exactly what that user could have left. It runs in the
+    # foreground, its verdict in a file: while this shell waits for it, it reaps the zombies the
+    # sweep left (PID 1's wait takes any child), which it would not while reading a command
+    # substitution's output.
+    verdict="dirty no-scrub-helper"
     if [ -x "$scrub" ]; then
-      verdict=$(as_program "$scrub" "$workspace_mode" "$workspace" /tmp /dev/shm /dev/mqueue 2>/dev/null) ||
-        verdict=${verdict:-dirty scrub-failed}
-    else
-      verdict="dirty no-scrub-helper"
+      as_program "$scrub" "$workspace_mode" "$workspace" /tmp /dev/shm /dev/mqueue >"$private/verdict" 2>/dev/null
+      read -r verdict <"$private/verdict" || verdict=${verdict:-dirty scrub-failed}
     fi
     printf '\0%s:%s scrub %s\n' "$report_tag" "$next_nonce" "$verdict"
     [ "$verdict" = clean ] || exit "$status"

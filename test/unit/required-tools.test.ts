@@ -5,7 +5,21 @@ describe("the tools the tests need (scripts/test-tools.txt)", () => {
   it("lists every tool the suites call by name, each with a Debian package and a suite", () => {
     const tools = readTestTools();
     expect(tools.map((tool) => tool.command).sort()).toEqual(
-      ["chromium", "docker-compose", "gcc", "ip", "pip3", "promtool", "python3", "ruby", "shellcheck", "unshare"].sort(),
+      [
+        "chromium",
+        "docker-compose",
+        "gcc",
+        "ip",
+        "ipcmk",
+        "ipcs",
+        "pip3",
+        "promtool",
+        "python3",
+        "ruby",
+        "setpriv",
+        "shellcheck",
+        "unshare",
+      ].sort(),
     );
     for (const tool of tools) {
       expect(["bookworm", "trixie"]).toContain(tool.suite);

@@ -136,16 +136,17 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
 
   /**
    * Creates, attaches and starts a container of `pool`'s shape with `limits`, its loader waiting,
-   * and resolves once the loader said it is ready; removes it again on any failure.
+   * and resolves once the loader said it is ready; removes it again on any failure. `runId` labels
+   * it: "warm" for the pool's, the run's own for one started for a run.
    */
-  async function startLoaded(pool: ShapePool, limits: SandboxLimits): Promise<WarmContainer> {
+  async function startLoaded(pool: ShapePool, limits: SandboxLimits, runId: string): Promise<WarmContainer> {
     const recyclable = recycles(pool.shape);
     let id: string | undefined;
     let attachment: Duplex | undefined;
     try {
       id = await containers.create(
         toContainerCreateOptions({
-          runId: "warm",
+          runId,
           instanceId: options.instanceId,
           shape: pool.shape,
           limits,
@@ -180,7 +181,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     refilling++;
     let warm: WarmContainer | undefined;
     try {
-      warm = await startLoaded(pool, options.limits);
+      warm = await startLoaded(pool, options.limits, "warm");
       if (started !== generation) throw new Error("the pool was reset while this container started");
       const { id, attachment } = warm;
       pool.idle.push(warm);
@@ -262,7 +263,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
    */
   async function startedForRun(request: LeaseRequest, pool: ShapePool): Promise<ContainerLease> {
     try {
-      return lease(await startLoaded(pool, request.limits), request, pool, 0, "cold");
+      return lease(await startLoaded(pool, request.limits, request.runId), request, pool, 0, "cold");
     } catch (error) {
       logger.debug({ language: pool.language.name, err: (error as Error).message }, "recyclable container not started");
       return options.cold.acquire(request);

@@ -106,7 +106,12 @@ describe("createPeakMemoryReset", () => {
       writeFileSync(peak, "123456");
       const asked: string[] = [];
       const reset = createPeakMemoryReset({
-        containers: { mainPid: async (id) => (asked.push(id), id === "abc" ? 4242 : 9999) },
+        containers: {
+          mainPid: async (id) => {
+            asked.push(id);
+            return id === "abc" ? 4242 : 9999;
+          },
+        },
         logger: silentLogger,
         hostRoot: root,
       });

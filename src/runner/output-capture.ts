@@ -3,7 +3,6 @@
  * split into stdout and stderr as bytes arrive (no frame is ever buffered whole, however large
  * the program claims it is), and each stream keeps at most a fixed number of bytes.
  */
-import type { Duplex } from "node:stream";
 
 export { AttachStreamDemuxer, type OutputStreamName } from "../docker/attach-stream.js";
 
@@ -118,13 +117,4 @@ export class TrailerSplitter {
     }
     return 0;
   }
-}
-
-/** Resolves when a stream ended, closed or failed: whichever comes first. */
-export function whenStreamEnds(stream: Duplex): Promise<void> {
-  return new Promise((resolve) => {
-    stream.once("end", resolve);
-    stream.once("close", resolve);
-    stream.once("error", () => resolve());
-  });
 }

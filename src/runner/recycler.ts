@@ -71,6 +71,8 @@ interface Waiting {
   readonly slot: RecycleSlot;
   readonly runs: number;
   readonly since: number;
+  /** Drops it when its container dies while it waits; taken off when a run takes it. */
+  readonly onClose: () => void;
 }
 
 const slotKey = (slot: RecycleSlot) => JSON.stringify([slot.shape, slot.caller, slot.limits]);
@@ -105,12 +107,15 @@ export function createRecycler(options: RecyclerOptions): Recycler {
     const log = logger.child({ container: id });
     let attachment: WarmContainer["attachment"] | undefined = kept;
     try {
-      attachment ??= await containers.attach(id);
+      if (!attachment) {
+        attachment = await containers.attach(id);
+        // While it waits, nobody else listens: a socket error must not go unhandled. (A kept
+        // stream has had such a handler since the pool made it.)
+        attachment.on("error", () => undefined);
+      }
       const tracked = scrubbing.get(id);
       if (tracked) tracked.attachment = attachment;
       if (started !== generation) throw new Error("the pool was reset during the scrub");
-      // While it waits, nobody else listens: a socket error must not go unhandled.
-      attachment.on("error", () => undefined);
       const nonce = randomBytes(16).toString("hex");
       attachment.write(nextRunCommand(nonce));
       await readExactly(
@@ -124,16 +129,17 @@ export function createRecycler(options: RecyclerOptions): Recycler {
       const list = waiting.get(slotKey(slot)) ?? [];
       if (list.length >= options.maxIdlePerCaller) throw new Error("enough containers already wait for this caller");
       if (idleCount() >= options.maxIdle) throw new Error("enough recycled containers already wait");
-      const entry: Waiting = { warm: { id, attachment, recyclable: true }, slot, runs, since: Date.now() };
-      list.push(entry);
-      waiting.set(slotKey(slot), list);
-      log.debug({ runs }, "container scrubbed for the caller's next run");
       // A container that dies while it waits leaves at once.
-      attachment.once("close", () => {
+      const onClose = () => {
         const index = list.indexOf(entry);
         if (index >= 0) list.splice(index, 1);
         if (index >= 0) remove(id);
-      });
+      };
+      const entry: Waiting = { warm: { id, attachment, recyclable: true }, slot, runs, since: Date.now(), onClose };
+      list.push(entry);
+      waiting.set(slotKey(slot), list);
+      attachment.once("close", onClose);
+      log.debug({ runs }, "container scrubbed for the caller's next run");
     } catch (error) {
       // A reset (shutdown, new image, engine outage) ends scrubs on purpose.
       log[started === generation ? "info" : "debug"]({ err: (error as Error).message, runs }, "container not recycled");
@@ -150,6 +156,7 @@ export function createRecycler(options: RecyclerOptions): Recycler {
           drop(entry);
           continue;
         }
+        entry.warm.attachment.off("close", entry.onClose);
         return { warm: entry.warm, runs: entry.runs };
       }
       return undefined;

@@ -14,7 +14,7 @@ import {
   type LeaseRequest,
 } from "./container-source.js";
 import { RunOutput, type SupervisorTrailer } from "./run-output.js";
-import { type OutputStreamName, whenStreamEnds } from "./output-capture.js";
+import type { OutputStreamName } from "./output-capture.js";
 import { cancelledBeforeStart, type RunOutcome, type RunSpec, type TestOutcome } from "./run-spec.js";
 import { reconcile, type RunUsage, type StopReason } from "./verdict.js";
 import { recycleRefusal } from "./recycle-rules.js";
@@ -166,9 +166,6 @@ export class RunLifecycle {
     });
     context.log.debug({ container: this.lease.id, origin: this.lease.origin }, "container acquired");
     this.attachment = this.lease.attachment ?? (await context.containers.attach(this.lease.id));
-    // A program that exits without reading its stdin closes the pipe; that is its business.
-    this.attachment.on("error", () => undefined);
-    this.outputEnded = whenStreamEnds(this.attachment);
     this.output = new RunOutput({
       nonce: this.nonce,
       limitBytes: spec.outputLimitBytes ?? context.outputLimitBytes,
@@ -177,6 +174,7 @@ export class RunLifecycle {
       onOverflow: () => this.stop("output_limit"),
     });
     this.output.listen(this.attachment);
+    this.outputEnded = this.output.ended;
     // Asked for before start so that an exit, however quick, cannot be missed.
     this.exited = context.containers.waitForExit(this.lease.id, spec.timeoutMs + lifecycleAllowanceMs, this.exitWait.signal);
     this.exited.catch(() => undefined);

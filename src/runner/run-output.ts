@@ -44,6 +44,9 @@ export class RunOutput {
   private readonly stderrEnd: TrailerSplitter;
   private readonly demuxer: AttachStreamDemuxer;
   private readonly onData = (chunk: Buffer) => this.demuxer.push(chunk);
+  /** Resolves when the attach stream ended, closed or failed, once listened to. */
+  readonly ended: Promise<void>;
+  private readonly onEnd: () => void;
 
   constructor(private readonly options: RunOutputOptions) {
     this.stdout = new CappedBuffer(options.limitBytes);
@@ -54,6 +57,9 @@ export class RunOutput {
       maxTrailerBytes(options.artifacts),
     );
     this.stderrEnd = new TrailerSplitter(stderrEndMarker(options.nonce), (chunk) => this.keep("stderr", this.stderr, chunk), 64);
+    let ended: () => void = () => undefined;
+    this.ended = new Promise<void>((resolve) => (ended = resolve));
+    this.onEnd = () => ended();
     let reportedWhole: () => void = () => undefined;
     this.reported = new Promise<void>((resolve) => (reportedWhole = resolve));
     this.demuxer = new AttachStreamDemuxer((stream, chunk) => {
@@ -66,15 +72,20 @@ export class RunOutput {
     });
   }
 
-  /** Reads the attach stream from now on. */
+  /**
+   * Reads the attach stream from now on. An error on it ends it (a program that exits without
+   * reading its stdin closes the pipe; that is its business).
+   */
   listen(attachment: Duplex): void {
     attachment.on("data", this.onData);
+    for (const event of ["end", "close", "error"]) attachment.on(event, this.onEnd);
     attachment.resume();
   }
 
-  /** Stops reading it, leaving it paused (a recycled container's stream, for its scrub). */
+  /** Stops reading it, leaving it paused and as it was (a recycled container's, for its scrub). */
   stopListening(attachment: Duplex): void {
     attachment.off("data", this.onData);
+    for (const event of ["end", "close", "error"]) attachment.off(event, this.onEnd);
     attachment.pause();
   }
 

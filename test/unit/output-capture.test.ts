@@ -1,5 +1,7 @@
+import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AttachStreamDemuxer, CappedBuffer, type OutputStreamName } from "../../src/runner/output-capture.js";
+import { RunOutput } from "../../src/runner/run-output.js";
 
 function frame(type: number, payload: string | Buffer): Buffer {
   const body = Buffer.from(payload);
@@ -76,5 +78,19 @@ describe("CappedBuffer", () => {
     const buffer = new CappedBuffer(3);
     buffer.append(Buffer.from("abc"));
     expect(buffer.overflowed).toBe(false);
+  });
+});
+
+describe("RunOutput on a stream that outlives the run (a recycled container's)", () => {
+  it("takes every listener it added off again, leaving the stream paused", () => {
+    const stream = new PassThrough();
+    const before = ["data", "end", "close", "error"].map((event) => stream.listenerCount(event));
+    for (let run = 0; run < 20; run++) {
+      const output = new RunOutput({ nonce: "n", limitBytes: 1024, artifacts: undefined, onOverflow: () => undefined });
+      output.listen(stream);
+      output.stopListening(stream);
+    }
+    expect(["data", "end", "close", "error"].map((event) => stream.listenerCount(event))).toEqual(before);
+    expect(stream.isPaused()).toBe(true);
   });
 });

@@ -69,6 +69,24 @@ describe("the recycler", () => {
     expect(engine.containerIds()).toEqual([id]);
   });
 
+  it("scrubs over the run's own attach stream when it kept it, adding no listener per run", async () => {
+    const { engine, recycler, served, settled } = setUp({ maxRuns: 50 });
+    const id = await served();
+    const attachment = await engine.attach(id);
+    attachment.on("error", () => undefined);
+    recycler.handBack(id, slot("alice"), 1, attachment);
+    for (let run = 2; run <= 20; run++) {
+      await settled();
+      const taken = recycler.take(slot("alice"));
+      expect(taken?.warm.attachment).toBe(attachment);
+      recycler.handBack(id, slot("alice"), run, taken?.warm.attachment);
+    }
+    await settled();
+    expect(recycler.waitingCount()).toBe(1);
+    expect(engine.calls.filter((call) => call === "attach")).toHaveLength(1);
+    for (const event of ["close", "error", "data", "end"]) expect(attachment.listenerCount(event)).toBeLessThanOrEqual(1);
+  });
+
   it("removes a container whose scrub is dirty, or silent past the deadline", async () => {
     const { engine, recycler, served, settled } = setUp();
     const dirty = await served();

@@ -206,7 +206,9 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         { language: pool.language.name, err: (error as Error).message },
         "warm container not made",
       );
-      if (warm) discard(warm);
+      // Awaited: stop() waits for creations, and so for this removal.
+      warm?.attachment.destroy();
+      if (warm) await containers.remove(warm.id).catch(() => undefined);
     } finally {
       pool.creating--;
       refilling--;

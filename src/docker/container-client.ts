@@ -34,10 +34,12 @@ export interface ContainerClient {
   /** Attaches stdin, stdout and stderr as one multiplexed duplex (no TTY). */
   attach(id: string): Promise<Duplex>;
   /**
-   * Resolves with the exit code at the container's next exit; call before `start`. An abort of
+   * Resolves with the exit code at the container's next exit; call before `start`. For a container
+   * already running (warm), `running` waits for it to be not running instead, so an exit that comes
+   * before the engine registered the wait (a kill right after the call) is not missed. An abort of
    * `signal` ends the wait (rejecting), for a container that outlives the run (recycled).
    */
-  waitForExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<number>;
+  waitForExit(id: string, timeoutMs: number, signal?: AbortSignal, running?: boolean): Promise<number>;
   start(id: string): Promise<void>;
   /** Sends SIGKILL; a container that already stopped or is gone is not an error. */
   kill(id: string): Promise<void>;
@@ -101,7 +103,7 @@ export class DockerodeContainerClient implements ContainerClient {
     );
   }
 
-  async waitForExit(id: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+  async waitForExit(id: string, timeoutMs: number, signal?: AbortSignal, running = false): Promise<number> {
     // An abandoned wait is the caller's choice, not an engine failure: it resolves inside the
     // engine call (so no error is counted) and is rejected here.
     const abandoned = { StatusCode: Number.NaN };
@@ -111,7 +113,8 @@ export class DockerodeContainerClient implements ContainerClient {
       { container: id },
       (abortSignal) => {
         const both = signal ? AbortSignal.any([abortSignal, signal]) : abortSignal;
-        const wait = this.docker.getContainer(id).wait({ condition: "next-exit", abortSignal: both }) as Promise<{
+        const condition = running ? "not-running" : "next-exit";
+        const wait = this.docker.getContainer(id).wait({ condition, abortSignal: both }) as Promise<{
           StatusCode: number;
         }>;
         if (!signal) return wait;

@@ -176,7 +176,8 @@ export class RunLifecycle {
     this.output.listen(this.attachment);
     this.outputEnded = this.output.ended;
     // Asked for before start so that an exit, however quick, cannot be missed.
-    this.exited = context.containers.waitForExit(this.lease.id, spec.timeoutMs + lifecycleAllowanceMs, this.exitWait.signal);
+    const [id, running, deadline] = [this.lease.id, !this.lease.engineTimesRun, spec.timeoutMs + lifecycleAllowanceMs];
+    this.exited = context.containers.waitForExit(id, deadline, this.exitWait.signal, running);
     this.exited.catch(() => undefined);
     this.input = await this.lease.input(this.nonce, spec.artifacts);
     this.enter("prepared");

@@ -138,7 +138,7 @@ export interface AureaConfig {
   readonly warmPoolRefillConcurrency: number;
   /**
    * A warm container that served a clean run is scrubbed and serves the same API key's next run
-   * of the same shape (`RECYCLE_SANDBOXES`, true; runc only, runtimes.ts says why).
+   * of the same shape (`RECYCLE_SANDBOXES`, true; which shapes may: runner/recycle-rules.ts).
    */
   readonly recycleSandboxes: boolean;
   /** Runs one recycled container may serve before it is removed (`RECYCLE_MAX_RUNS`, 100). */

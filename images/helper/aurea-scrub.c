@@ -45,10 +45,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "user-files.h"
+
 /* Longest the process step waits for the last of the user's processes to be gone. */
 #define PROCESS_DEADLINE_MS 2000
-/* Deepest directory tree removed; a deeper one makes the container dirty (fds are bounded). */
-#define MAX_DEPTH 256
 
 union semun {
   int val;
@@ -130,41 +130,6 @@ static int scrub_processes(void) {
   }
 }
 
-/* Removes every entry of this user's inside the directory `dir` (an open fd, closed here). */
-static int empty_directory(int dir, int depth) {
-  if (depth > MAX_DEPTH) {
-    close(dir);
-    return -1;
-  }
-  DIR *listing = fdopendir(dir);
-  if (!listing) {
-    close(dir);
-    return -1;
-  }
-  int failed = 0;
-  struct dirent *entry;
-  while ((entry = readdir(listing)) != NULL) {
-    const char *name = entry->d_name;
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
-    struct stat info;
-    if (fstatat(dirfd(listing), name, &info, AT_SYMLINK_NOFOLLOW) != 0) {
-      failed = 1;
-      continue;
-    }
-    if (info.st_uid != self_uid) continue;
-    if (S_ISDIR(info.st_mode)) {
-      fchmodat(dirfd(listing), name, 0700, 0);
-      int child = openat(dirfd(listing), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0 || empty_directory(child, depth + 1) != 0) failed = 1;
-      if (unlinkat(dirfd(listing), name, AT_REMOVEDIR) != 0) failed = 1;
-    } else if (unlinkat(dirfd(listing), name, 0) != 0) {
-      failed = 1;
-    }
-  }
-  closedir(listing);
-  return failed ? -1 : 0;
-}
-
 /* Whether any entry directly inside `path` is still this user's. */
 static int holds_entries_of_mine(const char *path) {
   DIR *listing = opendir(path);
@@ -209,7 +174,7 @@ static int scrub_files(int count, char **dirs, mode_t workspace_mode) {
       return -1;
     }
     if (i == 0) fchmod(dir, 0700);
-    if (empty_directory(dir, 0) != 0 || holds_entries_of_mine(dirs[i])) failed = 1;
+    if (remove_entries_of(self_uid, dir, 0) != 0 || holds_entries_of_mine(dirs[i])) failed = 1;
   }
   if (reset_workspace(dirs[0], workspace_mode) != 0) failed = 1;
   return failed ? -1 : 0;

@@ -7,7 +7,7 @@ import { decideCaseVerdict, interruptedCaseVerdict, judgedVerdict, type RunVerdi
 import { buildWorkspaceArchive } from "./workspace-archive.js";
 
 /**
- * Judging a program against test cases in one sandbox: the case runner (sandbox/cases.sh) runs
+ * Judging a program against test cases in one sandbox: the case runner (images/helper/aurea-cases.c) runs
  * it once per case as a fresh process in a fresh copy of the workspace. Each case's input is
  * written to the sandbox only after the previous case was reported and judged, so no case can
  * read another's input, and `stop_on_first_failure` stops before the next case's input exists.

@@ -353,7 +353,7 @@ export function decideVerdict(ending: VerdictFacts): RunVerdict {
   return ending.oomKilled ? "memory_limit" : "runtime_error";
 }
 
-/** What the case runner (sandbox/cases.sh) and the comparison say about one test case. */
+/** What the case runner (images/helper/aurea-cases.c) and the comparison say about one test case. */
 export interface CaseFacts {
   /** Exit status as the case runner's shell saw it (128 + N for signal N). */
   readonly status: number;

@@ -7,6 +7,7 @@ import {
   casesDir,
   goFifo,
   manifestExtraEntries,
+  caseRunnerHelper,
   noMessageQueuesHelper,
   readyTag,
   reportTag,
@@ -101,23 +102,13 @@ export function supervisorArgv(args: SupervisorArguments): string[] {
 }
 
 /**
- * argv of the test-case runner (sandbox/cases.sh), which runs `program` once per test case as the
- * sandbox user, held to `processes` processes where the runtime counts them inside the sandbox.
+ * argv of the test-case runner (images/helper/aurea-cases.c), which runs `program` once per test
+ * case as the sandbox user, held to `processes` processes where the runtime counts them inside the
+ * sandbox.
  */
 export function casesCommand(runtime: Runtime, processes: number, program: readonly string[]): string[] {
   const inside = runtimeTraits[runtime].processLimitInside;
-  return [
-    "/bin/bash",
-    "-c",
-    scriptText("cases.sh"),
-    "aurea-cases",
-    workspaceDir,
-    casesDir,
-    sandboxUser,
-    inside ? String(processes) : "-",
-    caseTag,
-    ...program,
-  ];
+  return [caseRunnerHelper, workspaceDir, casesDir, sandboxUser, inside ? String(processes) : "-", caseTag, ...program];
 }
 
 /**

@@ -11,7 +11,7 @@ export const workspaceDir = "/workspace";
 
 /**
  * The sandbox's counters of limits hit, as every program inside reads them: the supervisor per
- * run (programs/supervisor.sh), the case runner per case (cases.sh, OOM kills only) and the
+ * run (programs/supervisor.sh), the case runner per case (images/helper/aurea-cases.c, OOM kills only) and the
  * session agent per exec (session-agent/agent_counters.py). Each counter is the first of its
  * files that can be read (cgroup v1, then v2), as one number or as a "key value" line's value.
  * Described here once; test/unit/supervisor-protocol.test.ts checks each program reads exactly these.
@@ -34,10 +34,14 @@ export const sandboxCounterFiles = {
 /**
  * How a program is started as the sandbox user, by every program inside that starts one: no
  * supplementary group, the user's gid and uid, no inheritable capability and an empty bounding
- * set (the switch from root empties the other sets). supervisor.sh and cases.sh run setpriv with
- * these flags; the session agent does the same in-process (agent_processes.drop_to_program_user).
+ * set (the switch from root empties the other sets). supervisor.sh runs setpriv with these
+ * flags; the case runner (images/helper/aurea-cases.c, become_program_user) and the session agent
+ * (agent_processes.drop_to_program_user) take the same steps in-process.
  */
 export const programUserSetprivFlags = ["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"] as const;
+
+/** The core image's test-case runner (images/helper/aurea-cases.c). */
+export const caseRunnerHelper = "/usr/local/lib/aurea/aurea-cases";
 
 /** The core image's helper that runs a command with POSIX message queues denied (images/helper/). */
 export const noMessageQueuesHelper = "/usr/local/lib/aurea/aurea-no-mqueue";
@@ -70,7 +74,7 @@ export const manifestExtraEntries = 100;
 /**
  * How the supervisor starts the program: at once (`cold`), by releasing a waiting loader (`warm`),
  * as `warm` for one run after another with a scrub between them (`recycle`), or through the
- * test-case runner (`cases`, sandbox/cases.sh), once per case.
+ * test-case runner (`cases`, images/helper/aurea-cases.c), once per case.
  */
 export type SupervisorMode = "cold" | "warm" | "recycle" | "cases";
 
@@ -98,7 +102,7 @@ export function cleanScrubAnswer(nonce: string): Buffer {
 /** Tag of the test-case runner's frame on stdout: NUL, tag, " ", the case's numbers, newline, its output. */
 export const caseTag = "aurea-case";
 
-/** One test case as the case runner reads it (sandbox/cases.sh). */
+/** One test case as the case runner reads it (images/helper/aurea-cases.c). */
 export interface CaseInput {
   /** The workspace as the case starts it: the post-compile files, again for every case. */
   readonly archive: Buffer;
@@ -129,10 +133,10 @@ export function encodeCaseInput(input: CaseInput): Buffer {
 /** What the case runner reported for one case. */
 export interface CaseFrame {
   readonly index: number;
-  /** The exit status as the runner's shell saw it: the program's, 128 + N for signal N, 124 for the wall limit. */
+  /** The program's exit status, or 128 + N when signal N ended it (SIGKILL at the wall limit too: see timedOut). */
   readonly status: number;
   readonly wallMicroseconds: number;
-  /** CPU seconds and peak resident kilobytes (GNU time); undefined when the process was killed at the wall limit. */
+  /** CPU seconds and peak resident kilobytes of the program and the children it waited for (wait4); undefined when not reported. */
   readonly userSeconds: number | undefined;
   readonly systemSeconds: number | undefined;
   readonly maxRssKilobytes: number | undefined;

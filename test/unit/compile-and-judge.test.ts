@@ -166,7 +166,7 @@ function plan(cases: JudgeCase[], stopOnFirstFailure = false): JudgePlan {
   };
 }
 
-/** One frame of the case runner (sandbox/programs/cases.sh), as it writes them. */
+/** One frame of the case runner (images/helper/aurea-cases.c), as it writes them. */
 function frame(index: number, status: number, stdout: string, options: { timedOut?: boolean } = {}): Buffer {
   const out = Buffer.from(stdout);
   const fields = [index, status, 1000, "0.00", "0.00", 1024, options.timedOut ? 1 : 0, 0, out.length, 0];

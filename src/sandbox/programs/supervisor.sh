@@ -6,7 +6,7 @@
 # Every value comes from argv (src/sandbox/supervisor-protocol.ts decides them); nothing is
 # interpolated into this text.
 #   MODE            cold: run PROGRAM once the workspace files are in place;
-#                   cases: PROGRAM is the test-case runner (cases.sh), run as root, which runs
+#                   cases: PROGRAM is the test-case runner (images/helper/aurea-cases.c), run as root, which runs
 #                   the program once per test case;
 #                   warm: PROGRAM is a language loader (loaders/), started at once and waiting on
 #                   GO_FIFO, which this script opens once the files are in place;
@@ -316,7 +316,7 @@ if [ "$mode" = warm ]; then
   wait_for "$child"
   status=$waited
 elif [ "$mode" = cases ]; then
-  # PROGRAM is the test-case runner (sandbox/cases.sh), root's like this script: it starts the
+  # PROGRAM is the test-case runner (images/helper/aurea-cases.c), root's like this script: it starts the
   # program as its user once per case, and its frames are the output.
   receive_workspace
   "$@" >&4 2>&5 4>&- 5>&-

@@ -55,9 +55,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tar-extract.h"
 #include "user-files.h"
 
 #define TAR "/usr/bin/tar"
+/* Largest archive extracted from memory; a larger one streams through GNU tar. */
+#define MAX_BUFFERED_ARCHIVE (64L << 20)
 /* Longest the sweep keeps finding processes of the user before the runner gives up (status 125). */
 #define SWEEP_DEADLINE_MS 5000
 /* Longest the output pipes stay open once every process of the user is gone. */
@@ -71,6 +74,7 @@ static const char *case_tag;
 static char **program;
 static int program_argc;
 static mode_t workspace_mode;
+static mode_t umask_bits;
 
 /* ---- The case input, read through one buffer: nothing else reads this runner's stdin. ---- */
 
@@ -162,24 +166,27 @@ static int wait_for(pid_t pid, struct rusage *usage) {
   return got == pid ? status : -1;
 }
 
-/* Step 1: the user's files gone, the workspace's mode back, the archive extracted. 0, or -1. */
-static int fresh_workspace(size_t archive_bytes) {
-  pid_t cleaner = fork();
-  if (cleaner < 0) return -1;
-  if (cleaner == 0) {
-    become_program_user();
-    chmod(workspace, workspace_mode);
-    const char *places[] = {workspace, "/tmp", "/dev/shm"};
-    int failed = 0;
-    for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
-      int dir = open(places[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dir >= 0 && remove_entries_of(program_uid, dir, 0) != 0) failed = 1;
-    }
-    _exit(failed);
+/*
+ * In a child, as the program's user: everything of the user's in the workspace, /tmp and /dev/shm
+ * removed and the workspace's mode back; then `archive` (a simple one, or NULL) extracted. Exits 0,
+ * or 3 when the extraction failed (a failure to remove is the program's doing: the file it made
+ * unremovable shows in the next case).
+ */
+static void empty_and_extract(const char *archive, size_t length) {
+  become_program_user();
+  chmod(workspace, workspace_mode);
+  const char *places[] = {workspace, "/tmp", "/dev/shm"};
+  for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+    int dir = open(places[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) remove_entries_of(program_uid, dir, 0);
   }
-  /* A failure here is the program's doing (a file it made unremovable) and shows in the case. */
-  wait_for(cleaner, NULL);
-  if (archive_bytes == 0) return 0;
+  if (!archive) _exit(0);
+  int root = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  _exit(root >= 0 && tar_extract(root, archive, length, umask_bits) == 0 ? 0 : 3);
+}
+
+/* GNU tar, as the program's user, extracting `length` bytes of `archive` or, when it is NULL, of stdin. 0, or -1. */
+static int run_tar(const char *archive, size_t length) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
   pid_t tar = fork();
@@ -193,8 +200,8 @@ static int fresh_workspace(size_t archive_bytes) {
   }
   close(pipe_fds[0]);
   /* All of the archive is read, whatever tar does with it: the next case starts after it. */
-  int writing = 1;
-  for (size_t left = archive_bytes; left > 0;) {
+  int writing = archive ? write_all(pipe_fds[1], archive, length) == 0 : 1;
+  for (size_t left = archive ? 0 : length; left > 0;) {
     const char *data;
     size_t got = input_take(left, &data);
     if (got == 0) return -1;
@@ -204,6 +211,42 @@ static int fresh_workspace(size_t archive_bytes) {
   close(pipe_fds[1]);
   int status = wait_for(tar, NULL);
   return writing && status == 0 ? 0 : -1;
+}
+
+/*
+ * Step 1: the user's files gone, the workspace's mode back, the archive extracted: by one child
+ * that extracts it itself (tar-extract.h) when it is simple, as Aurea's archives are; else, or
+ * when that failed, by GNU tar after the emptying is done again. 0, or -1.
+ */
+static int fresh_workspace(size_t archive_bytes) {
+  char *archive = NULL;
+  int simple = 0;
+  if (archive_bytes > 0 && archive_bytes <= MAX_BUFFERED_ARCHIVE) {
+    archive = malloc(archive_bytes);
+    if (!archive) return -1;
+    for (size_t read_so_far = 0; read_so_far < archive_bytes;) {
+      const char *data;
+      size_t got = input_take(archive_bytes - read_so_far, &data);
+      if (got == 0) {
+        free(archive);
+        return -1;
+      }
+      memcpy(archive + read_so_far, data, got);
+      read_so_far += got;
+    }
+    simple = tar_is_simple(archive, archive_bytes);
+  }
+  int result = -1;
+  for (int attempt = simple ? 0 : 1; attempt < 2 && result != 0; attempt++) {
+    pid_t child = fork();
+    if (child < 0) break;
+    if (child == 0) empty_and_extract(attempt == 0 ? archive : NULL, archive_bytes);
+    int status = wait_for(child, NULL);
+    if (attempt == 0) result = status == 0 ? 0 : -1;
+    else result = archive_bytes == 0 ? 0 : run_tar(archive, archive_bytes);
+  }
+  free(archive);
+  return result;
 }
 
 /* ---- Step 2: the program, on pipes of its user's. ---- */
@@ -591,6 +634,8 @@ int main(int argc, char **argv) {
   /* A directory of its own, root's alone, as the supervisor's relays have theirs. */
   if (stat(workspace, &info) != 0 || mkdir(private_dir, 0700) != 0) return 125;
   workspace_mode = info.st_mode & 07777;
+  umask_bits = umask(022);
+  umask(umask_bits);
   /* Orphans of the program's processes become this runner's, which reaps them in the sweep. */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   signal(SIGPIPE, SIG_IGN);

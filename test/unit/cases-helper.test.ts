@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildWorkspaceArchive } from "../../src/runner/workspace-archive.js";
 import { type CaseFrame, CaseFrameParser, caseTag, encodeCaseInput } from "../../src/sandbox/supervisor-protocol.js";
@@ -38,6 +39,8 @@ interface Case {
   readonly outputCap?: number;
   /** Other files of the workspace. */
   readonly files?: Record<string, string>;
+  /** The workspace archive itself, instead of main.sh and files. */
+  readonly archive?: Buffer;
 }
 
 interface Judged {
@@ -47,6 +50,8 @@ interface Judged {
   readonly malformed: boolean;
   /** Processes of the user left once the runner ended. */
   readonly left: string;
+  /** How many times GNU tar was started (with `countTar`). */
+  readonly tarStarts: number;
 }
 
 let runs = 0;
@@ -54,7 +59,7 @@ let runs = 0;
 /** Runs the cases through the runner in a fresh workspace (the user's, mode 0700); `raw` is appended as is. */
 async function judge(
   cases: readonly Case[],
-  options: { processes?: string; raw?: Buffer; program?: string[] } = {},
+  options: { processes?: string; raw?: Buffer; program?: string[]; countTar?: boolean } = {},
 ): Promise<Judged> {
   const root = join(dir, `run-${runs++}`);
   const workspace = join(root, "workspace");
@@ -70,7 +75,7 @@ async function judge(
     }));
     blocks.push(
       encodeCaseInput({
-        archive: await buildWorkspaceArchive(files),
+        archive: testCase.archive ?? (await buildWorkspaceArchive(files)),
         args: testCase.args ?? [],
         stdin: Buffer.from(testCase.stdin ?? ""),
         timeoutSeconds: testCase.timeoutSeconds ?? 10,
@@ -89,19 +94,43 @@ async function judge(
     caseTag,
     ...(options.program ?? ["bash", "main.sh"]),
   ];
+  // With countTar, /usr/bin/tar is (in this mount namespace only) a script that counts its starts.
+  const tarCount = join(root, "tar-starts");
+  if (options.countTar) {
+    writeFileSync(tarCount, "");
+    chmodSync(tarCount, 0o666);
+    writeFileSync(join(root, "counting-tar"), `#!/bin/sh\necho started >> ${tarCount}\nexec ${join(root, "real-tar")} "$@"\n`, {
+      mode: 0o755,
+    });
+    copyFileSync("/usr/bin/tar", join(root, "real-tar"));
+    chmodSync(join(root, "real-tar"), 0o755);
+  }
+  const countTar = options.countTar ? `mount --bind ${join(root, "counting-tar")} /usr/bin/tar || exit 99; ` : "";
   // The runner is PID 1 of its namespace; a shell after it counts what the user left.
-  const script = `"$@"; status=$?; echo "left=$(ps -e -o uid=,comm= | awk -v u=${user} '$1 == u {print $2}' | tr '\\n' ' ')" >&2; exit $status`;
-  const result = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "--ipc", "bash", "-c", script, "cases", ...argv], {
-    input: Buffer.concat(blocks),
-    timeout: 60_000,
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const script = `${countTar}"$@"; status=$?; echo "left=$(ps -e -o uid=,comm= | awk -v u=${user} '$1 == u {print $2}' | tr '\\n' ' ')" >&2; exit $status`;
+  const result = spawnSync(
+    "unshare",
+    ["--pid", "--fork", "--mount-proc", "--ipc", "--mount", "bash", "-c", script, "cases", ...argv],
+    {
+      input: Buffer.concat(blocks),
+      timeout: 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   const frames: CaseFrame[] = [];
   const parser = new CaseFrameParser((frame) => frames.push(frame));
   parser.push(result.stdout);
   const stderr = result.stderr.toString();
   const left = /left=(.*)/.exec(stderr)?.[1]?.trim() ?? "?";
-  return { frames, status: result.status, stderr: stderr.replace(/left=.*\n?/, ""), malformed: parser.malformed, left };
+  const tarStarts = options.countTar ? readFileSync(tarCount, "utf8").split("\n").filter(Boolean).length : 0;
+  return {
+    frames,
+    status: result.status,
+    stderr: stderr.replace(/left=.*\n?/, ""),
+    malformed: parser.malformed,
+    left,
+    tarStarts,
+  };
 }
 
 const text = (frame: CaseFrame | undefined) => frame?.stdout.toString() ?? "";
@@ -241,6 +270,49 @@ describe("aurea-cases", () => {
     expect(text(bomb)).toBe("forked 9\n");
     expect(text(next)).toBe("next\n");
     expect(judged.left).toBe("");
+  });
+
+  it("extracts Aurea's own archives itself, exactly as tar does, and hands any other archive to tar", async () => {
+    const longName = `src/${"a-long-directory-name/".repeat(6)}${"n".repeat(90)}.txt`;
+    const files = [
+      { name: "main.sh", content: Buffer.from(`find . -mindepth 1 -printf '%p %y %m %s %T@\\n' | sort; cat ${longName}`) },
+      { name: "bin/tool", content: Buffer.from("#!/bin/sh\n"), executable: true },
+      { name: "empty.txt", content: Buffer.alloc(0) },
+      { name: longName, content: Buffer.from("deep\n") },
+      { name: "data/blocks.bin", content: Buffer.alloc(5000, 7) },
+    ];
+    const simple = await buildWorkspaceArchive(files);
+    // The same files after a symbolic link: not an archive Aurea builds.
+    const linked = await new Promise<Buffer>((resolve, reject) => {
+      const archive = pack();
+      const chunks: Buffer[] = [];
+      archive.on("data", (chunk: Buffer) => chunks.push(chunk));
+      archive.on("end", () => resolve(Buffer.concat(chunks)));
+      archive.on("error", reject);
+      archive.entry({ name: "link", type: "symlink", linkname: "main.sh", mtime: new Date(0) });
+      archive.finalize();
+    });
+    const tarOnly = Buffer.concat([linked.subarray(0, linked.length - 1024), simple]);
+    const judged = await judge(
+      [
+        { script: "", archive: simple },
+        { script: "", archive: simple },
+        { script: "", archive: tarOnly },
+      ],
+      { countTar: true },
+    );
+    expect(judged.stderr).toBe("");
+    const [first, second, third] = judged.frames.map(text);
+    expect(first).toContain("./bin/tool f 755 10 0.0000000000\n");
+    expect(first).toContain("./empty.txt f 644 0 0.0000000000\n");
+    expect(first).toContain("./data/blocks.bin f 644 5000 0.0000000000\n");
+    expect(first).toContain("./src d 755 ");
+    expect(first).toContain(`./${longName} f 644 5 0.0000000000\n`);
+    expect(first?.endsWith("deep\n")).toBe(true);
+    expect(second).toBe(first);
+    // The same files through tar (and the link), with the same modes and times.
+    expect(third).toBe(first?.replace("./main.sh", "./link l 777 7 0.0000000000\n./main.sh"));
+    expect(judged.tarStarts).toBe(1);
   });
 
   it("says 127 with a message for a program that is not there", async () => {

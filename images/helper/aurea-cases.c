@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "program-user.h"
 #include "tar-extract.h"
 #include "user-files.h"
 
@@ -136,27 +137,6 @@ static int write_all(int fd, const char *data, size_t length) {
   return 0;
 }
 
-/* ---- Becoming the program's user, in a child, before anything of the program's runs. ---- */
-
-static void become_program_user(void) {
-  if (setgroups(0, NULL) != 0 || setresgid(program_gid, program_gid, program_gid) != 0) _exit(125);
-  for (unsigned long cap = 0; cap <= 63; cap++) {
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) _exit(125);
-  }
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  if (setresuid(program_uid, program_uid, program_uid) != 0) _exit(125);
-  /* The switch from root emptied the permitted and effective sets; the inheritable one it keeps. */
-  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct none[2];
-  memset(none, 0, sizeof none);
-  if (syscall(SYS_capset, &header, none) != 0) _exit(125);
-  sigset_t all;
-  sigemptyset(&all);
-  sigprocmask(SIG_SETMASK, &all, NULL);
-  signal(SIGPIPE, SIG_DFL);
-  signal(SIGCHLD, SIG_DFL);
-}
-
 /* Waits for one child (EINTR retried); its wait status, or -1. */
 static int wait_for(pid_t pid, struct rusage *usage) {
   int status;
@@ -173,7 +153,7 @@ static int wait_for(pid_t pid, struct rusage *usage) {
  * unremovable shows in the next case).
  */
 static void empty_and_extract(const char *archive, size_t length) {
-  become_program_user();
+  become_program_user(program_uid, program_gid);
   chmod(workspace, workspace_mode);
   const char *places[] = {workspace, "/tmp", "/dev/shm"};
   for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
@@ -194,7 +174,7 @@ static int run_tar(const char *archive, size_t length) {
   if (tar == 0) {
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (dup2(pipe_fds[0], 0) < 0 || null < 0 || dup2(null, 1) < 0) _exit(125);
-    become_program_user();
+    become_program_user(program_uid, program_gid);
     execl(TAR, "tar", "-x", "-C", workspace, "--no-same-owner", "--no-same-permissions", (char *)NULL);
     _exit(127);
   }
@@ -290,7 +270,7 @@ static int receive_fd(int socket_fd) {
 
 /* In the child: the user's stdin pipe made, its far end handed to the runner, the program started on it and on `outputs`. */
 static void start_program(int socket_fd, const int outputs[2], char **args, long cpu_seconds) {
-  become_program_user();
+  become_program_user(program_uid, program_gid);
   if (processes >= 0) {
     struct rlimit limit = {(rlim_t)processes, (rlim_t)processes};
     if (setrlimit(RLIMIT_NPROC, &limit) != 0) _exit(125);

@@ -2,12 +2,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildWorkspaceArchive } from "../../src/runner/workspace-archive.js";
 import { type CaseFrame, CaseFrameParser, caseTag, encodeCaseInput } from "../../src/sandbox/supervisor-protocol.js";
 import { buildHelperWithSanitizers } from "../support/helper-build.js";
 import { requireTool } from "../support/required-tools.js";
+import { packArchive } from "../support/tar-archives.js";
 
 /**
  * The test-case runner (images/helper/aurea-cases.c), compiled here with the host's gcc under
@@ -283,15 +283,7 @@ describe("aurea-cases", () => {
     ];
     const simple = await buildWorkspaceArchive(files);
     // The same files after a symbolic link: not an archive Aurea builds.
-    const linked = await new Promise<Buffer>((resolve, reject) => {
-      const archive = pack();
-      const chunks: Buffer[] = [];
-      archive.on("data", (chunk: Buffer) => chunks.push(chunk));
-      archive.on("end", () => resolve(Buffer.concat(chunks)));
-      archive.on("error", reject);
-      archive.entry({ name: "link", type: "symlink", linkname: "main.sh", mtime: new Date(0) });
-      archive.finalize();
-    });
+    const linked = await packArchive([{ header: { name: "link", type: "symlink", linkname: "main.sh", mtime: new Date(0) } }]);
     const tarOnly = Buffer.concat([linked.subarray(0, linked.length - 1024), simple]);
     const judged = await judge(
       [

@@ -112,6 +112,7 @@ describe("what every program inside reads and does alike (described once in supe
   const program = (name: string) => readFileSync(new URL(`../../src/sandbox/programs/${name}`, import.meta.url), "utf8");
   const supervisor = program("supervisor.sh");
   const cases = readFileSync(new URL("../../images/helper/aurea-cases.c", import.meta.url), "utf8");
+  const programUser = readFileSync(new URL("../../images/helper/program-user.h", import.meta.url), "utf8");
   const agentCounters = program("session-agent/agent_counters.py");
   const agentProcesses = program("session-agent/agent_processes.py");
   /** A shell script's paths may be written as $cg/... with cg=/sys/fs/cgroup. */
@@ -145,8 +146,8 @@ describe("what every program inside reads and does alike (described once in supe
     for (const flag of programUserSetprivFlags) expect(supervisor).toContain(flag);
     // The case runner's steps in C, in the same order as the agent's: no groups, the gid, the
     // bounding set emptied, the uid, then no inheritable capability.
-    expect(cases).toMatch(
-      /static void become_program_user\(void\) \{[\s\S]*setgroups\(0, NULL\)[\s\S]*setresgid[\s\S]*PR_CAPBSET_DROP[\s\S]*setresuid[\s\S]*SYS_capset/,
+    expect(programUser).toMatch(
+      /static void become_program_user\(uid_t uid, gid_t gid\) \{[\s\S]*setgroups\(0, NULL\)[\s\S]*setresgid[\s\S]*PR_CAPBSET_DROP[\s\S]*setresuid[\s\S]*SYS_capset/,
     );
     // In-process, the agent's three steps: no groups, the gid and uid, the bounding set emptied.
     expect(agentProcesses).toMatch(

@@ -35,9 +35,9 @@
 # What it does:
 # 1. reads one header line from stdin: archive size, nonce, what to collect afterwards, and
 #    (recycle mode) the size of the run's input;
-# 2. extracts the workspace archive that follows (exactly that many bytes: `head -c` never reads
-#    past its count from a pipe), so files reach a read-only root's tmpfs through the container's
-#    own processes, as the engine's archive API cannot;
+# 2. extracts the workspace archive that follows (exactly that many bytes: aurea-receive and
+#    `head -c` never read past their count from a pipe), so files reach a read-only root's tmpfs
+#    through the container's own processes, as the engine's archive API cannot;
 # 3. runs the program; its stdin is whatever follows the archive;
 # 4. when it ends, SIGKILLs every process left (`kill -KILL -1` spares only PID 1 and this shell,
 #    so daemons, double forks and `setsid` escapes die with the run);
@@ -111,14 +111,26 @@ wait_for() {
   }
 }
 
-# Reads the header and extracts the archive, as the program's user so the files are its own. The
-# archive is Aurea's own, built from validated names, so extracting it is safe.
+# Reads the header and extracts the archive, as the program's user so the files are its own (the
+# archive is Aurea's own, built from validated names, so extracting it is safe); in recycle mode
+# also hands the run's input to the loader's FIFO (fd 6). The core image's aurea-receive
+# (images/helper/aurea-receive.c) does both in one process; an image without it takes the shell's way.
+receive=/usr/local/lib/aurea/aurea-receive
 receive_workspace() {
   IFS=' ' read -r size nonce capture max_files max_file_bytes max_tar_bytes input_size || exit 125
-  if [ "$size" -gt 0 ] && ! head -c "$size" | as_program tar -x -C "$workspace" --no-same-owner --no-same-permissions; then
-    printf '\0%s:%s setup-failed\n' "$report_tag" "$nonce"
-    exit 125
+  if [ -x "$receive" ]; then
+    if [ "$mode" = recycle ]; then
+      [ -n "$input_size" ] || exit 125
+      "$receive" "$size" "$workspace" "$program_uid:$program_gid" "$input_size" && return
+    else
+      "$receive" "$size" "$workspace" "$program_uid:$program_gid" && return
+    fi
+  elif { [ "$size" = 0 ] || head -c "$size" | as_program tar -x -C "$workspace" --no-same-owner --no-same-permissions; } &&
+    { [ "$mode" != recycle ] || { [ -n "$input_size" ] && head -c "$input_size" >&6; }; }; then
+    return
   fi
+  printf '\0%s:%s setup-failed\n' "$report_tag" "$nonce"
+  exit 125
 }
 
 # Where the program's output goes, held as fds 4 and 5 until it has ended: the container's own
@@ -270,11 +282,9 @@ if [ "$mode" = recycle ]; then
     ) <"$private/input" >&4 2>&5 &
     child=$!
     receive_workspace
-    [ -n "$input_size" ] || exit 125
+    exec 6>&-
     read_counters
     since_counters
-    head -c "$input_size" >&6 || exit 125
-    exec 6>&-
     printf 'go\n' >"$go_fifo"
     wait_for "$child"
     status=$waited

@@ -213,7 +213,8 @@ describe("what one case can do to another", () => {
   }, 60_000);
 
   it("cannot read the expected output or the next case's input from anywhere in its sandbox", async () => {
-    const secret = "expected-secret-7f3a";
+    // Letters no hex number holds: /proc files print addresses (0x7f3a... once matched "7f3a").
+    const secret = "expected-secret-qzxj";
     const code = [
       "import os",
       "found = []",
@@ -225,7 +226,7 @@ describe("what one case can do to another", () => {
       "                with open(os.path.join(path, name), 'rb') as f: blob = f.read(1 << 20)",
       "            except Exception: continue",
       // Built at run time, so the program's own source does not hold what it looks for.
-      "            if ('7f' + '3a').encode() in blob or ('next-input-' + '91c2').encode() in blob: found.append(os.path.join(path, name))",
+      "            if ('qz' + 'xj').encode() in blob or ('next-input-' + '91c2').encode() in blob: found.append(os.path.join(path, name))",
       "print(found)",
     ].join("\n");
     const response = await server.client.run({

@@ -58,25 +58,48 @@ def hide_loader(kind, value, trace):
 
 
 def own_stdin():
-    """Makes stdin a pipe of this user's, fed by `cat`: the container's stdin is root's pipe,
-    which the program can read but not open by name (/dev/stdin)."""
+    """Makes stdin a pipe of this user's: the container's stdin (or a recycled container's input
+    FIFO) is root's, which the program can read but not open by name (/dev/stdin). When all of the
+    input is already there (a recycled container's, written and closed before "go", at most what
+    a pipe holds) it is written into the pipe here; else a `cat` feeds the pipe, after what was
+    read meanwhile."""
+    import select
+
+    taken = b""
+    while select.select([0], [], [], 0)[0]:
+        chunk = os.read(0, PIPE_HOLDS + 1 - len(taken))
+        if not chunk:
+            read_end, write_end = os.pipe()
+            os.write(write_end, taken)
+            os.close(write_end)
+            os.dup2(read_end, 0)
+            os.close(read_end)
+            return
+        taken += chunk
+        if len(taken) > PIPE_HOLDS:
+            break
     read_end, write_end = os.pipe()
     if os.fork() == 0:
         os.close(read_end)
         os.dup2(write_end, 1)
         os.close(write_end)
+        while taken:
+            taken = taken[os.write(1, taken) :]
         os.execvp("cat", ["cat"])
     os.close(write_end)
     os.dup2(read_end, 0)
     os.close(read_end)
 
 
+# What an empty pipe takes without blocking its writer (Linux's and gVisor's default size).
+PIPE_HOLDS = 65536
+
 _workspace, _code_file, _args, _program = receive_run()
 own_stdin()
 sys.argv = [_code_file] + _args
 sys.path[0] = _workspace
 sys.excepthook = hide_loader
-del receive_run, hide_loader, own_stdin
+del receive_run, hide_loader, own_stdin, PIPE_HOLDS
 exec(
     _program,
     {

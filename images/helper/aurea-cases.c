@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "program-user.h"
+#include "write-all.h"
 #include "tar-extract.h"
 #include "user-files.h"
 
@@ -123,18 +124,6 @@ static void pause_ms(long ms) {
   struct timespec pause = {ms / 1000, (ms % 1000) * 1000000};
   while (nanosleep(&pause, &pause) < 0 && errno == EINTR) {
   }
-}
-
-/* Writes all of data to fd (a blocking one); 0, or -1 when the reader is gone. */
-static int write_all(int fd, const char *data, size_t length) {
-  while (length > 0) {
-    ssize_t written = write(fd, data, length);
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) return -1;
-    data += written;
-    length -= (size_t)written;
-  }
-  return 0;
 }
 
 /* Waits for one child (EINTR retried); its wait status, or -1. */

@@ -30,6 +30,7 @@
 
 #include "program-user.h"
 #include "tar-extract.h"
+#include "write-all.h"
 
 #define TAR "/usr/bin/tar"
 /* Largest archive or input taken: the workspace's and the recycled input's caps are far below. */
@@ -48,17 +49,6 @@ static char *read_exactly(size_t length) {
     got += (size_t)read_now;
   }
   return data;
-}
-
-static int write_all(int fd, const char *data, size_t length) {
-  while (length > 0) {
-    ssize_t written = write(fd, data, length);
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) return -1;
-    data += written;
-    length -= (size_t)written;
-  }
-  return 0;
 }
 
 /* Extracts the archive as the program's user: 0, or 1. Returns only without GNU tar's help. */

@@ -29,6 +29,11 @@ export interface RecyclerOptions {
   readonly resetPeakMemory: (id: string) => Promise<void>;
   /** Longest a scrub and the next loader's start may take (default 15 s). */
   readonly scrubTimeoutMs?: number;
+  /**
+   * Longest `takeSoon` waits for one of the caller's containers still being scrubbed (default
+   * 1 s): a scrub and a loader's start take tens of milliseconds, a new container hundreds.
+   */
+  readonly scrubWaitMs?: number;
   readonly logger: Logger;
 }
 
@@ -44,7 +49,13 @@ export interface RecycleSlot {
 
 export interface Recycler {
   /** A scrubbed container for exactly this slot, with the runs it served, or undefined. */
-  take(slot: RecycleSlot): { warm: WarmContainer; runs: number } | undefined;
+  take(slot: RecycleSlot): Recycled | undefined;
+  /**
+   * As `take`, but when none waits and one of this slot's containers is still being scrubbed
+   * (one for each caller already waiting), waits for it, up to `scrubWaitMs`; undefined when none
+   * is coming, its scrub failed, or the wait ran out.
+   */
+  takeSoon(slot: RecycleSlot): Promise<Recycled | undefined>;
   /**
    * After a run it served cleanly: scrubs it in the background (over `attachment`, the run's
    * attach stream, when given) and keeps it, or removes it.
@@ -64,7 +75,14 @@ export interface Recycler {
   clear(): Promise<void>;
 }
 
+/** A recycled container handed to a run, with the runs it served before. */
+export interface Recycled {
+  readonly warm: WarmContainer;
+  readonly runs: number;
+}
+
 const defaultScrubTimeoutMs = 15_000;
+const defaultScrubWaitMs = 1_000;
 
 interface Waiting {
   readonly warm: WarmContainer;
@@ -83,7 +101,29 @@ export function createRecycler(options: RecyclerOptions): Recycler {
   const ids = new Set<string>();
   /** Attach streams of scrubs in progress, ended by clear() so none outlives a shutdown. */
   const scrubbing = new Map<string, { attachment?: WarmContainer["attachment"]; done: Promise<void> }>();
+  /** Per slot: how many of its containers are being scrubbed, and the runs waiting for them (first first). */
+  const scrubbingFor = new Map<string, number>();
+  const takers = new Map<string, ((recycled: Recycled | undefined) => void)[]>();
   let generation = 0;
+
+  /** Hands a scrubbed container to the first run waiting for its slot; false when none waits. */
+  function handToTaker(key: string, recycled: Recycled): boolean {
+    const taker = takers.get(key)?.shift();
+    taker?.(recycled);
+    return taker !== undefined;
+  }
+
+  /** Runs that wait for more containers than are being scrubbed for them go on without one. */
+  function releaseExcessTakers(key: string): void {
+    const waitingTakers = takers.get(key) ?? [];
+    while (waitingTakers.length > (scrubbingFor.get(key) ?? 0)) waitingTakers.pop()?.(undefined);
+    if (waitingTakers.length === 0) takers.delete(key);
+  }
+
+  function releaseAllTakers(): void {
+    for (const key of [...takers.keys()]) for (const taker of takers.get(key)?.splice(0) ?? []) taker(undefined);
+    takers.clear();
+  }
 
   const idleCount = () => [...waiting.values()].reduce((sum, list) => sum + list.length, 0);
 
@@ -126,6 +166,10 @@ export function createRecycler(options: RecyclerOptions): Recycler {
       );
       if (slot.resetsPeak) await options.resetPeakMemory(id);
       if (started !== generation) throw new Error("the pool was reset during the scrub");
+      if (handToTaker(slotKey(slot), { warm: { id, attachment, recyclable: true }, runs })) {
+        log.debug({ runs }, "container scrubbed and handed to the caller's waiting run");
+        return;
+      }
       const list = waiting.get(slotKey(slot)) ?? [];
       if (list.length >= options.maxIdlePerCaller) throw new Error("enough containers already wait for this caller");
       if (idleCount() >= options.maxIdle) throw new Error("enough recycled containers already wait");
@@ -169,8 +213,34 @@ export function createRecycler(options: RecyclerOptions): Recycler {
         return;
       }
       ids.add(id);
-      const done = scrub(id, slot, runs, attachment).finally(() => scrubbing.delete(id));
+      const key = slotKey(slot);
+      scrubbingFor.set(key, (scrubbingFor.get(key) ?? 0) + 1);
+      const done = scrub(id, slot, runs, attachment).finally(() => {
+        scrubbing.delete(id);
+        const left = (scrubbingFor.get(key) ?? 1) - 1;
+        if (left > 0) scrubbingFor.set(key, left);
+        else scrubbingFor.delete(key);
+        releaseExcessTakers(key);
+      });
       scrubbing.set(id, { attachment, done });
+    },
+    takeSoon(slot) {
+      const now = this.take(slot);
+      const key = slotKey(slot);
+      if (now || (scrubbingFor.get(key) ?? 0) <= (takers.get(key)?.length ?? 0)) return Promise.resolve(now);
+      return new Promise((resolve) => {
+        const taker = (recycled: Recycled | undefined) => {
+          clearTimeout(timer);
+          resolve(recycled);
+        };
+        const timer = setTimeout(() => {
+          const list = takers.get(key);
+          const index = list?.indexOf(taker) ?? -1;
+          if (index >= 0) list?.splice(index, 1);
+          resolve(undefined);
+        }, options.scrubWaitMs ?? defaultScrubWaitMs);
+        takers.set(key, [...(takers.get(key) ?? []), taker]);
+      });
     },
     containerIds: () => ids,
     waitingCount: idleCount,
@@ -187,12 +257,14 @@ export function createRecycler(options: RecyclerOptions): Recycler {
     },
     invalidate() {
       generation++;
+      releaseAllTakers();
       for (const list of waiting.values()) for (const entry of list) entry.warm.attachment.destroy();
       waiting.clear();
       ids.clear();
     },
     async clear() {
       generation++;
+      releaseAllTakers();
       const inProgress = [...scrubbing.values()];
       for (const scrub of inProgress) scrub.attachment?.destroy();
       await Promise.all(inProgress.map((scrub) => scrub.done));

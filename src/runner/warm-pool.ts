@@ -272,10 +272,15 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     }
   }
 
-  /** The caller's own scrubbed container for this shape and these exact limits, if one waits. */
-  function takeRecycled(request: LeaseRequest, pool: ShapePool): ContainerLease | undefined {
+  /**
+   * The caller's own scrubbed container for this shape and these exact limits: one that waits now,
+   * or (`soon`) one of theirs being scrubbed now. Many runs at once would otherwise each start a
+   * new container while the caller's own are a few milliseconds from ready.
+   */
+  async function takeRecycled(request: LeaseRequest, pool: ShapePool, soon: boolean): Promise<ContainerLease | undefined> {
     if (!options.recycler || !recycles(pool.shape)) return undefined;
-    const taken = options.recycler.take(slotFor(request, pool));
+    const slot = slotFor(request, pool);
+    const taken = soon ? await options.recycler.takeSoon(slot) : options.recycler.take(slot);
     return taken ? lease(taken.warm, request, pool, taken.runs) : undefined;
   }
 
@@ -296,7 +301,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         (!recycles(request.shape) || (!request.streamsInput && fitsRecycledContainer(request.program)));
       const pool = warmable ? poolFor(request.program.language, request.shape) : undefined;
       if (pool) pool.lastDemand = Date.now();
-      const leased = pool ? (takeRecycled(request, pool) ?? (await takeWarm(request, pool))) : undefined;
+      // The caller's waiting container first, then a warm one of the pool's (so one caller's runs
+      // back to back alternate between two containers, one scrubbed while the other serves),
+      // then one of the caller's being scrubbed.
+      const leased = pool
+        ? ((await takeRecycled(request, pool, false)) ??
+          (await takeWarm(request, pool)) ??
+          (await takeRecycled(request, pool, true)))
+        : undefined;
       refill();
       return leased ?? (pool && recycles(pool.shape) ? await startedForRun(request, pool) : options.cold.acquire(request));
     },

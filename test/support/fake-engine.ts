@@ -133,6 +133,8 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
    * writes that verdict and exits, as the supervisor does; "silent" writes nothing.
    */
   scrubVerdict: (id: string) => string = () => "clean";
+  /** How long a recyclable container's scrub takes before it answers (0: at once). */
+  scrubDelayMs = 0;
   private readonly containers = new Map<string, FakeContainer>();
   private readonly gates = new Map<FakeAction, () => Promise<void>>();
   private readonly failures = new Map<FakeAction, Error>();
@@ -421,11 +423,13 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
   private scrub(container: FakeContainer, nonce: string): void {
     const verdict = this.scrubVerdict(container.id);
     if (verdict === "silent") return;
-    setImmediate(() => {
+    const answer = () => {
       container.stream?.push(frame(1, `\0${reportTag}:${nonce} scrub ${verdict}\n`));
       if (verdict === "clean") container.stream?.push(frame(1, readyMarker));
       else this.exit(container, 0);
-    });
+    };
+    if (this.scrubDelayMs > 0) setTimeout(answer, this.scrubDelayMs);
+    else setImmediate(answer);
   }
 
   private exit(container: FakeContainer, code: number): void {

@@ -87,6 +87,47 @@ describe("the recycler", () => {
     for (const event of ["close", "error", "data", "end"]) expect(attachment.listenerCount(event)).toBeLessThanOrEqual(1);
   });
 
+  it("lets a caller's run wait for the caller's container being scrubbed, one run per container, never another caller's", async () => {
+    const { engine, recycler, served } = setUp();
+    engine.scrubDelayMs = 100;
+    const id = await served();
+    recycler.handBack(id, slot("alice"), 1);
+    expect(recycler.scrubbingCount()).toBe(1);
+    expect(await recycler.takeSoon(slot("bob"))).toBeUndefined();
+    const first = recycler.takeSoon(slot("alice"));
+    // One container is coming, and one run already waits for it.
+    expect(await recycler.takeSoon(slot("alice"))).toBeUndefined();
+    expect(await first).toMatchObject({ warm: { id, recyclable: true }, runs: 1 });
+    expect(recycler.waitingCount()).toBe(0);
+    expect(await recycler.takeSoon(slot("alice"))).toBeUndefined();
+  });
+
+  it("a waiting run goes on without a container when its scrub fails or outlasts scrubWaitMs, which then waits as usual", async () => {
+    const { engine, recycler, served, settled } = setUp({ scrubWaitMs: 50, scrubTimeoutMs: 2000 });
+    engine.scrubDelayMs = 30;
+    const dirty = await served();
+    engine.scrubVerdict = (id) => (id === dirty ? "dirty files" : "clean");
+    recycler.handBack(dirty, slot("alice"), 1);
+    expect(await recycler.takeSoon(slot("alice"))).toBeUndefined();
+    engine.scrubDelayMs = 300;
+    const slow = await served();
+    recycler.handBack(slow, slot("alice"), 1);
+    const started = Date.now();
+    expect(await recycler.takeSoon(slot("alice"))).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(250);
+    await settled();
+    expect(recycler.take(slot("alice"))).toMatchObject({ warm: { id: slow } });
+  });
+
+  it("clear and invalidate let every waiting run go on at once", async () => {
+    const { engine, recycler, served } = setUp({ scrubWaitMs: 60_000 });
+    engine.scrubDelayMs = 60_000;
+    recycler.handBack(await served(), slot("alice"), 1);
+    const waiting = recycler.takeSoon(slot("alice"));
+    recycler.invalidate();
+    expect(await waiting).toBeUndefined();
+  });
+
   it("removes a container whose scrub is dirty, or silent past the deadline", async () => {
     const { engine, recycler, served, settled } = setUp();
     const dirty = await served();

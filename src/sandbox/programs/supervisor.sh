@@ -233,13 +233,20 @@ fork_is_safe() {
   return 0
 }
 
+# The core image's static free-space probe (images/helper/aurea-free.c), as `stat -f -c '%a %d'`.
+free_helper=/usr/local/lib/aurea/aurea-free
+
 # stderr's end first, then the report that ends stdout: with both seen, Aurea has all the output.
 report() {
   free_blocks=-
   free_files=-
   if fork_is_safe; then
     # shellcheck disable=SC2046 # two numbers, split on purpose
-    set -- $(stat -f -c '%a %d' "$workspace" 2>/dev/null) - -
+    if [ -x "$free_helper" ]; then
+      set -- $("$free_helper" "$workspace" 2>/dev/null) - -
+    else
+      set -- $(stat -f -c '%a %d' "$workspace" 2>/dev/null) - -
+    fi
     free_blocks=$1
     free_files=$2
   fi

@@ -6,8 +6,8 @@
 # Every value comes from argv (src/sandbox/supervisor-protocol.ts decides them); nothing is
 # interpolated into this text.
 #   MODE            cold: run PROGRAM once the workspace files are in place;
-#                   cases: PROGRAM is the test-case runner (images/helper/aurea-cases.c), run as root, which runs
-#                   the program once per test case;
+#                   cases: PROGRAM is the test-case runner (images/helper/aurea-cases.c), run
+#                   as root, which runs the program once per test case;
 #                   warm: PROGRAM is a language loader (loaders/), started at once and waiting on
 #                   GO_FIFO, which this script opens once the files are in place;
 #                   recycle: as warm, for one run after another: the run's input (the loader's
@@ -333,8 +333,8 @@ if [ "$mode" = warm ]; then
   wait_for "$child"
   status=$waited
 elif [ "$mode" = cases ]; then
-  # PROGRAM is the test-case runner (images/helper/aurea-cases.c), root's like this script: it starts the
-  # program as its user once per case, and its frames are the output.
+  # PROGRAM is the test-case runner (images/helper/aurea-cases.c), root's like this script: it
+  # starts the program as its user once per case, and its frames are the output.
   receive_workspace
   "$@" >&4 2>&5 4>&- 5>&-
   status=$?

@@ -123,7 +123,8 @@ t = socket.socket(); t.bind(("127.0.0.1", 0)); t.listen()
 if os.fork() == 0:
     os.setsid(); time.sleep(1000)
 ' &
-sleep 0.3
+# Until both sockets are listed (a fixed pause can lose the race on a loaded machine).
+for i in $(seq 200); do [ "$(cat /proc/net/unix /proc/net/tcp | wc -l)" -ge 4 ] && break; sleep 0.05; done
 `);
     expect(run.stderr).toBe("");
     // What was there to remove: 6 processes or more (the loop's sleep comes and goes), 6
@@ -150,7 +151,8 @@ if os.fork() == 0:
     os.setgid(${user}); os.setuid(${user}); os._exit(0)
 time.sleep(1000)
 ' &
-sleep 0.3`,
+# Until the zombie exists (a fixed pause lost the race on a loaded machine).
+for i in $(seq 200); do ps -e -o uid=,stat= | grep -q "^ *${user} Z" && break; sleep 0.05; done`,
     );
     expect(run.verdict).toMatch(/^dirty processes \(pid \d+ state Z parent \d+\)$/);
     expect(run.status).toBe("1");
@@ -164,7 +166,8 @@ sleep 0.3`,
   it("is dirty when a socket stays open in the network namespace (root's listener)", () => {
     const run = scrubAfter(
       "true",
-      `python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); time.sleep(1000)' & sleep 0.3`,
+      `python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); time.sleep(1000)' &
+      for i in $(seq 200); do [ "$(wc -l < /proc/net/tcp)" -gt 1 ] && break; sleep 0.05; done`,
     );
     expect([run.verdict, run.status]).toEqual(["dirty sockets", "1"]);
   });

@@ -11,6 +11,10 @@ import type { WorkspaceFile } from "./workspace-archive.js";
  * ordinary run of the runner, so both get the same isolation, verdict rules and removal, and the
  * compiler can leave nothing running or hidden for the program.
  *
+ * A compiler whose start costs more than a small compile (a JVM's, tsc) may instead be one kept
+ * loaded in a warm container of the pool (the language's `compile.warm`): one that compiled only a
+ * program of its own, serving this one compile, with the same messages, files and exit status.
+ *
  * The program runs only when the compiler exits 0 within its limits; otherwise the run's verdict
  * is "compile_error" (the compile phase's own verdict says which limit, if any) and only the
  * compile phase's output is returned. A cancellation or an internal failure during the compile is
@@ -31,8 +35,14 @@ export async function runCompiledOrNot(
       {
         ...spec,
         phase: "compile",
-        // The compiler's command line in place of the program's, from the same workspace.
-        language: { ...spec.language, command: step.command, warmLoader: undefined },
+        // The compiler's command line in place of the program's, from the same workspace, and its
+        // warm loader where it has one. A run that sets environment variables compiles cold: a
+        // JVM's or Node's options come from its environment when it starts, long before the run.
+        language: {
+          ...spec.language,
+          command: step.command,
+          warmLoader: spec.env.length === spec.language.env.length ? step.warm : undefined,
+        },
         stdin: new Uint8Array(),
         args: [],
         timeoutMs,

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv } from "ajv";
 import { repositoryRoot } from "../config/repository.js";
-import type { KernelName, WarmLoader } from "../sandbox/sandbox-scripts.js";
+import { type CompilerLoader, compilerLoaderKinds, type KernelName, type WarmLoader } from "../sandbox/sandbox-scripts.js";
 
 /**
  * The languages Aurea runs, one data file each under `languages/` (at the repository's top):
@@ -31,6 +31,11 @@ export interface CompileStep {
   readonly memoryBytes: number;
   /** Processes and threads the compiler may have at once (compiler drivers start several). */
   readonly processes: number;
+  /**
+   * The compiler kept loaded in a warm container, for compilers whose start costs more than a
+   * small compile (JVM compilers, tsc): the same messages, files and exit status as `command`.
+   */
+  readonly warm?: CompilerLoader;
 }
 
 export interface Language {
@@ -54,8 +59,11 @@ export interface Language {
   readonly versionCommand: readonly string[];
   /** Something a user should know about Debian's build of it (an old version), for the README table. */
   readonly note?: string;
-  /** The loader that keeps this language's runtime waiting in a warm container, if it has one. */
-  readonly warmLoader?: WarmLoader;
+  /**
+   * The loader that keeps this language's runtime waiting in a warm container, if it has one (a
+   * compile phase's view of its language carries its compiler's, compile-phase.ts).
+   */
+  readonly warmLoader?: WarmLoader | CompilerLoader;
   /** The interpreter a stateful session of this language runs its cells in (sandbox/kernels/), if any. */
   readonly kernel?: KernelName;
   /** Programs the tests run: hello world, stdin echo, a runtime error, and a compile error for compiled languages. */
@@ -88,7 +96,8 @@ const knownFields = [
   "kernel",
   "examples",
 ];
-const compileFields = ["command", "timeoutSeconds", "memoryBytes", "processes"];
+const compileFields = ["command", "timeoutSeconds", "memoryBytes", "processes", "warm"];
+const compilerLoaderFields = ["loader", "launch", "compiler", "arguments"];
 
 /** Checks one language file; returns the language, or every problem found in it. */
 export function parseLanguage(
@@ -150,13 +159,38 @@ export function parseLanguage(
     } else {
       const step = record.compile;
       for (const key of Object.keys(step)) if (!compileFields.includes(key)) fail(`compile.${key}`, "is not a known field");
+      const warm = step.warm === undefined ? undefined : compilerLoader(step.warm);
       compile = {
         command: argv("compile.command", step.command),
         timeoutSeconds: positive("compile.timeoutSeconds", step.timeoutSeconds, 3600),
         memoryBytes: positive("compile.memoryBytes", step.memoryBytes, 64 * 2 ** 30),
         processes: positive("compile.processes", step.processes, 4096),
+        ...(warm ? { warm } : {}),
       };
     }
+  }
+
+  function compilerLoader(value: unknown): CompilerLoader | undefined {
+    if (!isRecord(value)) {
+      fail("compile.warm", "must be an object with loader, launch, compiler and arguments");
+      return undefined;
+    }
+    for (const key of Object.keys(value))
+      if (!compilerLoaderFields.includes(key)) fail(`compile.warm.${key}`, "is not a known field");
+    const loader = value.loader as CompilerLoader["loader"];
+    if (!compilerLoaderKinds.includes(loader)) fail("compile.warm.loader", `must be one of ${compilerLoaderKinds.join(", ")}`);
+    const compiler = typeof value.compiler === "string" && value.compiler !== "" ? value.compiler : "";
+    if (compiler === "") fail("compile.warm.compiler", "must be a non-empty string");
+    const args = value.arguments;
+    if (!Array.isArray(args) || !args.every((item) => typeof item === "string" && item !== "")) {
+      fail("compile.warm.arguments", "must be a list of non-empty strings");
+    }
+    return {
+      loader,
+      launch: argv("compile.warm.launch", value.launch),
+      compiler,
+      arguments: Array.isArray(args) ? (args as string[]) : [],
+    };
   }
 
   const env: string[] = [];

@@ -55,6 +55,10 @@ export interface WarmPool extends ContainerSource {
 interface ShapePool {
   readonly language: Language;
   readonly shape: SandboxShape;
+  /** Limits its containers are made with: the server's maxima, or a compile's own limits. */
+  readonly limits: SandboxLimits;
+  /** Its containers serve run after run (recycling), or one run each (compilers always). */
+  readonly recyclable: boolean;
   readonly idle: WarmContainer[];
   creating: number;
   lastDemand: number;
@@ -68,6 +72,8 @@ interface ShapePool {
  */
 const shapeKey = (language: Language, shape: SandboxShape) =>
   JSON.stringify([language.name, language.warmLoader, language.command, shape.image, shape.runtime, shape.readonlyRootfs]);
+
+const isCompilerLoader = (language: Language) => typeof language.warmLoader === "object";
 
 /** Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded. */
 const maxShapes = 16;
@@ -87,8 +93,12 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   let stopped = false;
   const creations = new Set<Promise<void>>();
 
-  /** Whether this shape's containers serve run after run. */
-  const recycles = (shape: SandboxShape) => options.recycler !== undefined && recyclingRefusal(shape) === undefined;
+  /**
+   * Whether this language's containers of this shape serve run after run. A compiler loader's
+   * never do: each compile gets a compiler that compiled only a program of Aurea's own.
+   */
+  const recycles = (language: Language, shape: SandboxShape) =>
+    options.recycler !== undefined && !isCompilerLoader(language) && recyclingRefusal(shape) === undefined;
 
   /**
    * A lease whose container, when recyclable, goes back to the recycler after a clean run: for
@@ -114,11 +124,25 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     resetsPeak: runtimeTraits[pool.shape.runtime].peakMemoryFromCgroup,
   });
 
-  function poolFor(language: Language, shape: SandboxShape): ShapePool | undefined {
+  /**
+   * The pool of this language and shape, made on first demand: a compiler's with the limits of the
+   * compile that asked (a language's compile limits, the same for every compile unless a request
+   * lowers them), anything else's with the server's maxima.
+   */
+  function poolFor(language: Language, shape: SandboxShape, limits = options.limits): ShapePool | undefined {
     const key = shapeKey(language, shape);
     let pool = pools.get(key);
     if (!pool && pools.size < maxShapes && language.warmLoader) {
-      pool = { language, shape, idle: [], creating: 0, lastDemand: Date.now(), failures: 0 };
+      pool = {
+        language,
+        shape,
+        limits: isCompilerLoader(language) ? limits : options.limits,
+        recyclable: recycles(language, shape),
+        idle: [],
+        creating: 0,
+        lastDemand: Date.now(),
+        failures: 0,
+      };
       pools.set(key, pool);
     }
     return pool;
@@ -140,7 +164,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
    * it: "warm" for the pool's, the run's own for one started for a run.
    */
   async function startLoaded(pool: ShapePool, limits: SandboxLimits, runId: string): Promise<WarmContainer> {
-    const recyclable = recycles(pool.shape);
+    const { recyclable } = pool;
     let id: string | undefined;
     let attachment: Duplex | undefined;
     try {
@@ -156,7 +180,12 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
             pool.shape.runtime,
             limits.pids,
             pool.language.warmLoader
-              ? loaderCommand(pool.language.warmLoader, pool.language.fileName, pool.language.command)
+              ? loaderCommand(
+                  pool.language.warmLoader,
+                  pool.language.fileName,
+                  pool.language.command,
+                  pool.language.examples.hello.code,
+                )
               : [],
             pool.shape,
           ),
@@ -181,7 +210,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     refilling++;
     let warm: WarmContainer | undefined;
     try {
-      warm = await startLoaded(pool, options.limits, "warm");
+      warm = await startLoaded(pool, pool.limits, "warm");
       if (started !== generation) throw new Error("the pool was reset while this container started");
       const { id, attachment } = warm;
       pool.idle.push(warm);
@@ -222,8 +251,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
    * creation, and gVisor takes no live updates), in which case the run goes cold and the warm
    * container stays for a run it fits.
    */
-  function limitsFit(shape: SandboxShape, limits: SandboxLimits): "same" | "update" | "no" {
-    const pool = options.limits;
+  function limitsFit(shape: SandboxShape, limits: SandboxLimits, pool: SandboxLimits): "same" | "update" | "no" {
     if (
       limits.workspaceBytes !== pool.workspaceBytes ||
       limits.workspaceFiles !== pool.workspaceFiles ||
@@ -236,7 +264,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   }
 
   async function takeWarm(request: LeaseRequest, pool: ShapePool): Promise<ContainerLease | undefined> {
-    const fit = limitsFit(pool.shape, request.limits);
+    const fit = limitsFit(pool.shape, request.limits, pool.limits);
     if (fit === "no") return undefined;
     for (let warm = pool.idle.shift(); warm !== undefined; warm = pool.idle.shift()) {
       const { id, attachment } = warm;
@@ -278,7 +306,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
    * new container while the caller's own are a few milliseconds from ready.
    */
   async function takeRecycled(request: LeaseRequest, pool: ShapePool, soon: boolean): Promise<ContainerLease | undefined> {
-    if (!options.recycler || !recycles(pool.shape)) return undefined;
+    if (!options.recycler || !pool.recyclable) return undefined;
     const slot = slotFor(request, pool);
     const taken = soon ? await options.recycler.takeSoon(slot) : options.recycler.take(slot);
     return taken ? lease(taken.warm, request, pool, taken.runs) : undefined;
@@ -293,13 +321,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     async acquire(request) {
       // A run whose language has no loader here (a compile phase, test cases), or with a network,
       // is always cold; so is one whose input a recyclable container cannot take.
+      const { language } = request.program;
       const warmable =
         options.size > 0 &&
-        request.program.language.warmLoader !== undefined &&
+        language.warmLoader !== undefined &&
         !request.program.judged &&
         !request.network &&
-        (!recycles(request.shape) || (!request.streamsInput && fitsRecycledContainer(request.program)));
-      const pool = warmable ? poolFor(request.program.language, request.shape) : undefined;
+        (!recycles(language, request.shape) || (!request.streamsInput && fitsRecycledContainer(request.program)));
+      const pool = warmable ? poolFor(language, request.shape, request.limits) : undefined;
       if (pool) pool.lastDemand = Date.now();
       // The caller's waiting container first, then a warm one of the pool's (so one caller's runs
       // back to back alternate between two containers, one scrubbed while the other serves),
@@ -310,7 +339,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           (await takeRecycled(request, pool, true)))
         : undefined;
       refill();
-      return leased ?? (pool && recycles(pool.shape) ? await startedForRun(request, pool) : options.cold.acquire(request));
+      return leased ?? (pool?.recyclable ? await startedForRun(request, pool) : options.cold.acquire(request));
     },
     containerIds: () => (options.recycler ? new Set([...waiting, ...options.recycler.containerIds()]) : waiting),
     waitingCounts: () => ({

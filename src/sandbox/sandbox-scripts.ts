@@ -31,6 +31,24 @@ import {
  */
 export type WarmLoader = "python" | "node" | "ruby" | "exec";
 
+/**
+ * A compiler kept loaded in a warm container (a language's `compile.warm`), by file under
+ * sandbox/loaders/: jvm-compiler (CompilerLoader.java) drives javac, kotlinc or scalac inside the
+ * JVM it started; tsc (tsc.cjs) drives TypeScript's compiler inside Node.js. Each compiles a small
+ * program of its own before it says it is ready, and serves one compile.
+ */
+export interface CompilerLoader {
+  readonly loader: "jvm-compiler" | "tsc";
+  /** The runtime and its options, as the cold compile command starts them. */
+  readonly launch: readonly string[];
+  /** jvm-compiler: javac, kotlinc or scalac; tsc: the TypeScript package's folder. */
+  readonly compiler: string;
+  /** The compiler's own arguments, as the cold compile command passes them. */
+  readonly arguments: readonly string[];
+}
+
+export const compilerLoaderKinds: readonly CompilerLoader["loader"][] = ["jvm-compiler", "tsc"];
+
 const sandboxDir = new URL("./programs/", import.meta.url);
 const texts = new Map<string, string>();
 
@@ -113,9 +131,31 @@ export function casesCommand(runtime: Runtime, processes: number, program: reado
 
 /**
  * argv of a language's warm loader, which writes `codeFile` in the workspace and runs it (the
- * exec loader with `command`, the language's own command line).
+ * exec loader with `command`, the language's own command line), or of a compiler loader, which
+ * compiles `warmUpCode` before it is ready and then compiles `codeFile`.
  */
-export function loaderCommand(loader: WarmLoader, codeFile: string, command: readonly string[]): string[] {
+export function loaderCommand(
+  loader: WarmLoader | CompilerLoader,
+  codeFile: string,
+  command: readonly string[],
+  warmUpCode = "",
+): string[] {
+  if (typeof loader === "object") {
+    const { launch, compiler } = loader;
+    const loaderArgs = [goFifo, codeFile, readyTag, compiler, warmUpCode, ...loader.arguments];
+    if (loader.loader === "tsc") return [...launch, "-e", scriptText("loaders/tsc.cjs"), ...loaderArgs];
+    // The JVM runs a source file only from a file it can seek in: jvm-compiler.sh writes one.
+    return [
+      "bash",
+      "-c",
+      scriptText("loaders/jvm-compiler.sh"),
+      "aurea-compiler-loader",
+      scriptText("loaders/CompilerLoader.java"),
+      String(launch.length),
+      ...launch,
+      ...loaderArgs,
+    ];
+  }
   switch (loader) {
     case "python":
       return ["python3", "-u", "-c", scriptText("loaders/python.py"), goFifo, workspaceDir, codeFile, readyTag];

@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningAurea, startAurea, useAurea } from "../support/aurea-server.js";
+import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
+
+/**
+ * Warm compilers (a language's `compile.warm`): javac, kotlinc, scalac and tsc kept loaded in a
+ * warm container that compiles once. Every compile is made twice, by a server with warm compilers
+ * and by one without (WARM_POOL_SIZE=0, the cold command), and the compile's messages, exit status
+ * and verdict and the program's result must be the same, byte for byte.
+ */
+
+const warm = useAurea({ WARM_POOL_SIZE: "1" });
+let cold: RunningAurea;
+let coldClient: GrpcSandboxClient;
+beforeAll(async () => {
+  cold = await startAurea();
+  coldClient = createGrpcSandboxClient(cold.port);
+});
+afterAll(async () => {
+  coldClient?.close();
+  await cold?.stop();
+});
+
+/** The container the compile phase of `response`'s run had, from the server's audit line. */
+function compileContainer(server: RunningAurea, response: GrpcResponse): unknown {
+  const line = server
+    .logs()
+    .find((entry) => entry.run_id === response.run_id && entry.phase === "compile" && entry.msg === "run finished");
+  return line?.container;
+}
+
+/**
+ * Runs `request` on the warm server until its compile took a warm compiler (the first compile of
+ * a language goes cold and makes the language's pool; its compiler then warms up in the background).
+ */
+async function warmCompiled(request: Record<string, unknown>): Promise<GrpcResponse> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const response = await warm.client.run(request);
+    if (compileContainer(warm.current, response) === "warm") return response;
+    if (Date.now() > deadline)
+      throw new Error(`no warm compiler within 90 s (last compile: ${compileContainer(warm.current, response)})`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** What a caller sees of a compile and its program. */
+function seen(response: GrpcResponse) {
+  const compile = response.compile as Record<string, unknown> | undefined;
+  return {
+    status: response.status,
+    exit_code: response.exit_code,
+    stdout: response.stdout,
+    stderr: response.stderr,
+    compile: {
+      status: compile?.status,
+      exit_code: compile?.exit_code,
+      stdout: compile?.stdout,
+      stderr: compile?.stderr,
+    },
+  };
+}
+
+const programs: Record<string, [string, Record<string, unknown>][]> = {
+  java: [
+    [
+      "a warning note",
+      {
+        code: "import java.util.*;\npublic class Main {\n  public static void main(String[] a) {\n    List l = new ArrayList();\n    l.add(1);\n    System.out.println(l);\n  }\n}\n",
+      },
+    ],
+    [
+      "two errors",
+      { code: 'public class Main {\n  public static void main(String[] a) {\n    int x = "s";\n    undefined();\n  }\n}\n' },
+    ],
+    [
+      "a second file, compiled because Main uses it",
+      {
+        code: "public class Main {\n  public static void main(String[] a) {\n    System.out.println(Helper.hi());\n  }\n}\n",
+        files: { "Helper.java": 'public class Helper {\n  static String hi() { return "hi from Helper"; }\n}\n' },
+      },
+    ],
+    [
+      "a syntax error",
+      { code: 'public class Main {\n  public static void main(String[] a) {\n    System.out.println("x")\n  }\n' },
+    ],
+  ],
+  kotlin: [
+    ["a warning", { code: 'fun main() {\n    val unused = 1\n    println("w")\n}\n' }],
+    ["two errors", { code: 'fun main() {\n    val x: Int = "s"\n    undefined()\n}\n' }],
+  ],
+  scala: [
+    ["a warning", { code: 'object Main {\n  def main(args: Array[String]): Unit = {\n    1\n    println("w")\n  }\n}\n' }],
+    [
+      "two errors",
+      { code: 'object Main {\n  def main(args: Array[String]): Unit = {\n    val x: Int = "s"\n    undefined()\n  }\n}\n' },
+    ],
+  ],
+  typescript: [
+    [
+      "two errors and a missing module",
+      {
+        code: "import x from 'nothing';\nconst n: number = 'not';\nlet s: string = 5;\nconsole.log(n, s, x);\n",
+      },
+    ],
+    ["a syntax error", { code: "const = ;\n" }],
+    [
+      "a second file, imported",
+      {
+        code: "import { hi } from './helper';\nconsole.log(hi('you'));\n",
+        files: { "helper.ts": "export function hi(name: string): string {\n  return `hi ${name}`;\n}\n" },
+      },
+    ],
+  ],
+};
+
+describe("a warm compiler compiles exactly as the compiler's own command does", () => {
+  for (const [language, extra] of Object.entries(programs)) {
+    describe(language, () => {
+      const cases: [string, Record<string, unknown>][] = [["hello world", {}], ["the compile error example", {}], ...extra];
+      it.each(cases)(
+        "%s",
+        async (name, request) => {
+          const examples = await exampleCode(language);
+          const code =
+            name === "hello world" ? examples.hello : name === "the compile error example" ? examples.compileError : request.code;
+          const full = { ...request, language, code };
+          const warmResponse = await warmCompiled(full);
+          const coldResponse = await coldClient.run(full);
+          expect(compileContainer(cold, coldResponse)).toBe("cold");
+          expect(seen(warmResponse)).toEqual(seen(coldResponse));
+          if (name === "hello world") expect(warmResponse.status).toBe("RUN_STATUS_OK");
+          if (name === "the compile error example") expect(warmResponse.status).toBe("RUN_STATUS_COMPILE_ERROR");
+        },
+        180_000,
+      );
+    });
+  }
+});
+
+describe("a warm compiler's limits and isolation", () => {
+  it("serves one compile: the container is removed after it, and a run with its own environment compiles cold", async () => {
+    const hello = (await exampleCode("java")).hello;
+    const first = await warmCompiled({ language: "java", code: hello });
+    const compileLine = warm.current
+      .logs()
+      .find((entry) => entry.run_id === first.run_id && entry.phase === "compile" && entry.msg === "run finished");
+    expect(compileLine?.container).toBe("warm");
+    // A variable of the request's own reaches the compiler's JVM only through a cold start.
+    const withEnv = await warm.client.run({ language: "java", code: hello, env: { JAVA_TOOL_OPTIONS: "-Xshare:auto" } });
+    expect(compileContainer(warm.current, withEnv)).toBe("cold");
+    expect(withEnv.status).toBe("RUN_STATUS_OK");
+    expect(withEnv.compile as Record<string, unknown>).toMatchObject({
+      stderr: expect.stringContaining("Picked up JAVA_TOOL_OPTIONS"),
+    });
+  }, 180_000);
+});
+
+async function exampleCode(language: string): Promise<{ hello: string; compileError: string }> {
+  const { loadLanguageRegistry } = await import("../../src/runner/languages.js");
+  const found = loadLanguageRegistry().find(language);
+  if (!found?.examples.compileError) throw new Error(`${language} has no compile error example`);
+  return { hello: found.examples.hello.code, compileError: found.examples.compileError.code };
+}

@@ -27,7 +27,7 @@ import { createOrphanReaper } from "./service/orphan-reaper.js";
 import { createHealthChecker } from "./service/health-check.js";
 import { createHealthMonitor } from "./service/health-monitor.js";
 import { createSandboxImageBuilder } from "./service/sandbox-image-builder.js";
-import { defaultCompileSeconds, maximumLimits } from "./service/run-request.js";
+import { defaultCompileLimits, defaultCompileSeconds, maximumLimits } from "./service/run-request.js";
 import { createLanguageVersions } from "./service/language-versions.js";
 import { createSandboxService } from "./service/sandbox-service.js";
 import { createSessionHandlers } from "./service/session-handlers.js";
@@ -94,6 +94,8 @@ export function wireAurea(options: AureaAppOptions) {
     // Warm containers are made with the server's maxima, which a run gets unless it asks for
     // less; less is applied when it takes one (CPU, memory, processes change on a running one).
     limits: maximumLimits(policy),
+    // A warm compiler is made with its language's compile limits, which a compile may lower likewise.
+    compileLimits: (step) => defaultCompileLimits(step, policy),
     // The core family's languages from the start; any other language's pool starts with its first run.
     initial: languages
       .all()

@@ -24,6 +24,8 @@ export const containerLabels = {
   managed: "dev.aurea.managed",
   runId: "dev.aurea.run-id",
   instance: "dev.aurea.instance",
+  /** What a warm container waits to run: a language's name, or NAME:compile for its warm compiler. */
+  warmFor: "dev.aurea.warm-for",
 } as const;
 
 /**
@@ -62,6 +64,8 @@ export interface SandboxContainerRequest {
    * supervisor's recycle mode): each run's input is counted, not ended.
    */
   readonly stdinStaysOpen?: boolean;
+  /** For a warm container: what it waits to run (the warmFor label), for operators and benches. */
+  readonly warmFor?: string | undefined;
 }
 
 /** A sandbox's one network: its own, whose only other member is the egress gateway. */
@@ -224,6 +228,7 @@ export function toContainerCreateOptions(request: SandboxContainerRequest): Dock
       [containerLabels.managed]: "true",
       [containerLabels.runId]: request.runId,
       [containerLabels.instance]: request.instanceId,
+      ...(request.warmFor ? { [containerLabels.warmFor]: request.warmFor } : {}),
     },
     // stdin is attached before start and closed by the server once the input is written, unless
     // the container serves more than one run.

@@ -6,7 +6,7 @@ import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import { runtimeTraits } from "../sandbox/runtimes.js";
 import { recyclingRefusal } from "./recycle-rules.js";
 import type { ContainerLease, ContainerOrigin, ContainerSource, LeaseRequest } from "./container-source.js";
-import type { Language } from "./languages.js";
+import type { CompileStep, Language } from "./languages.js";
 import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
 import { fitsRecycledContainer, readReadyMarker, readyTimeoutMs, type WarmContainer, warmLease } from "./warm-container.js";
 import type { Recycler, RecycleSlot } from "./recycler.js";
@@ -20,6 +20,11 @@ export interface WarmPoolOptions {
   readonly size: number;
   /** Limits warm containers are created with (the server's maxima); a run may lower them. */
   readonly limits: SandboxLimits;
+  /**
+   * Limits a compiler's warm containers are made with: the compile limits a compile of the
+   * language gets unless it asks for less (run-request.ts). Without it, the server's maxima.
+   */
+  readonly compileLimits?: ((step: CompileStep) => SandboxLimits) | undefined;
   /** Shapes warmed as soon as the pool starts. */
   readonly initial: readonly { language: Language; shape: SandboxShape }[];
   /** A shape nobody asked for in this long is emptied. */
@@ -75,6 +80,9 @@ const shapeKey = (language: Language, shape: SandboxShape) =>
 
 const isCompilerLoader = (language: Language) => typeof language.warmLoader === "object";
 
+/** What a warm container waits to run: the language's program, or NAME:compile for its compiler. */
+const warmForLabel = (language: Language) => (isCompilerLoader(language) ? `${language.name}:compile` : language.name);
+
 /** Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded. */
 const maxShapes = 16;
 
@@ -124,19 +132,18 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     resetsPeak: runtimeTraits[pool.shape.runtime].peakMemoryFromCgroup,
   });
 
-  /**
-   * The pool of this language and shape, made on first demand: a compiler's with the limits of the
-   * compile that asked (a language's compile limits, the same for every compile unless a request
-   * lowers them), anything else's with the server's maxima.
-   */
-  function poolFor(language: Language, shape: SandboxShape, limits = options.limits): ShapePool | undefined {
+  /** The pool of this language and shape, made on first demand. */
+  function poolFor(language: Language, shape: SandboxShape): ShapePool | undefined {
     const key = shapeKey(language, shape);
     let pool = pools.get(key);
     if (!pool && pools.size < maxShapes && language.warmLoader) {
       pool = {
         language,
         shape,
-        limits: isCompilerLoader(language) ? limits : options.limits,
+        limits:
+          isCompilerLoader(language) && language.compile && options.compileLimits
+            ? options.compileLimits(language.compile)
+            : options.limits,
         recyclable: recycles(language, shape),
         idle: [],
         creating: 0,
@@ -175,6 +182,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           shape: pool.shape,
           limits,
           stdinStaysOpen: recyclable,
+          warmFor: warmForLabel(pool.language),
           command: supervisorCommand(
             recyclable ? "recycle" : "warm",
             pool.shape.runtime,
@@ -216,6 +224,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       pool.idle.push(warm);
       waiting.add(id);
       pool.failures = 0;
+      logger.debug({ container: id, warm_for: warmForLabel(pool.language) }, "warm container ready");
       // A container that dies while it waits (killed, or the engine went away) ends its attach
       // stream: it leaves the pool at once, and a fresh one takes its place.
       const made = warm;
@@ -328,7 +337,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         !request.program.judged &&
         !request.network &&
         (!recycles(language, request.shape) || (!request.streamsInput && fitsRecycledContainer(request.program)));
-      const pool = warmable ? poolFor(language, request.shape, request.limits) : undefined;
+      const pool = warmable ? poolFor(language, request.shape) : undefined;
       if (pool) pool.lastDemand = Date.now();
       // The caller's waiting container first, then a warm one of the pool's (so one caller's runs
       // back to back alternate between two containers, one scrubbed while the other serves),

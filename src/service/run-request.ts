@@ -209,6 +209,15 @@ export function resolveCompileLimits(
   return { timeoutMs: Math.round(seconds * 1000), memoryBytes, pids: step.processes };
 }
 
+/** A compile phase's limits when the request lowers none: the run's maxima, with the compile's memory and processes. */
+export function defaultCompileLimits(step: CompileStep, policy: RunPolicy): SandboxLimits {
+  return {
+    ...maximumLimits(policy),
+    memoryBytes: Math.min(step.memoryBytes, policy.maxCompileMemoryBytes),
+    pids: step.processes,
+  };
+}
+
 /** A compile phase's wall-clock seconds when the request names none: the language's, cut to the server's maximum. */
 export function defaultCompileSeconds(step: CompileStep, policy: Pick<RunPolicy, "maxCompileTimeoutSeconds">): number {
   return Math.min(step.timeoutSeconds, policy.maxCompileTimeoutSeconds);

@@ -90,6 +90,26 @@ describe("language data files", () => {
     });
   });
 
+  it("reads a compile step's warm compiler, and names every problem of one", () => {
+    const step = { command: ["javac", "Main.java"], timeoutSeconds: 10, memoryBytes: 1 << 28, processes: 8 };
+    const warm = { loader: "jvm-compiler", launch: ["java", "-Xss8m"], compiler: "javac", arguments: ["Main.java"] };
+    const compiled = { ...valid, compile: { ...step, warm }, examples: { ...valid.examples, compileError: { code: "x" } } };
+    expect(parseLanguage("lua.json", JSON.stringify(compiled))).toMatchObject({ language: { compile: { warm } } });
+    const bad = {
+      ...compiled,
+      compile: { ...step, warm: { loader: "gcc", launch: [], compiler: "", arguments: [1], extra: 1 } },
+    };
+    expect(parseLanguage("lua.json", JSON.stringify(bad))).toEqual({
+      errors: [
+        "lua.json: compile.warm.extra is not a known field",
+        "lua.json: compile.warm.loader must be one of jvm-compiler, tsc",
+        "lua.json: compile.warm.compiler must be a non-empty string",
+        "lua.json: compile.warm.arguments must be a list of non-empty strings",
+        "lua.json: compile.warm.launch must be a non-empty list of non-empty strings",
+      ],
+    });
+  });
+
   it("finds the repository's languages by name and alias: at least fifty, the seventeen promised among them", () => {
     const names = repositoryLanguages.all().map((language) => language.name);
     expect(names.length).toBeGreaterThanOrEqual(50);

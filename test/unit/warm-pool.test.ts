@@ -6,6 +6,7 @@ import { repositoryLanguages } from "../support/languages.js";
 import { createWarmPool, type WarmPool, type WarmPoolOptions } from "../../src/runner/warm-pool.js";
 import { runcShape, silentLogger, testLimits } from "../support/fixtures.js";
 import { FakeEngine } from "../support/fake-engine.js";
+import { createRecycler } from "../../src/runner/recycler.js";
 
 const logger = silentLogger;
 const limits = testLimits;
@@ -192,5 +193,63 @@ describe("the warm pool", () => {
     await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
     await warm.stop();
     expect(engine.containerIds()).toEqual([]);
+  });
+});
+
+describe("the warm pool's compilers", () => {
+  const java = repositoryLanguages.find("java")!;
+  // The compile phase's view of its language (compile-phase.ts): the compiler's command and loader.
+  const compiler = { ...java, command: java.compile!.command, warmLoader: java.compile!.warm };
+  const compileLimits = { ...limits, memoryBytes: 1 << 30, pids: 64 };
+  const program = { language: compiler, code: "class Main {}", files: [], args: [], env: [], stdin: new Uint8Array() };
+
+  it("makes a compiler's containers with its compile limits, warmed up on the hello example, one compile each even where runs recycle", async () => {
+    const engine = new FakeEngine();
+    const recycler = createRecycler({
+      containers: engine,
+      maxRuns: 5,
+      maxIdlePerCaller: 2,
+      maxIdle: 3,
+      idleTimeoutMs: 60_000,
+      resetPeakMemory: async () => undefined,
+      scrubTimeoutMs: 200,
+      logger,
+    });
+    const warm = makePool(engine, { size: 1, initial: [], compileLimits: () => compileLimits, recycler });
+    warm.start();
+    // The first compile makes the pool, and goes cold.
+    expect((await warm.acquire(request({ program, limits: compileLimits }))).origin).toBe("cold");
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(1));
+    const [id] = [...warm.containerIds()];
+    const created = engine.inspect(id!).options;
+    expect(created.HostConfig?.Memory).toBe(1 << 30);
+    const argv = created.Cmd ?? [];
+    expect(argv[argv.indexOf("aurea-supervisor") + 1]).toBe("warm");
+    expect(argv).toContain(java.examples.hello.code);
+    expect(argv).toContain("javac");
+    const second = await warm.acquire(request({ program, limits: compileLimits }));
+    expect(second).toMatchObject({ id, origin: "warm" });
+    expect(second.reuse).toBeUndefined();
+    expect(engine.inspect(second.id).resources).toBeUndefined();
+  });
+
+  it("lowers a warm compiler's limits for a compile that asks for less, and keeps runs' and compiles' containers apart", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine, { size: 1, initial: [], compileLimits: () => compileLimits });
+    warm.start();
+    await warm.acquire(request({ program, limits: compileLimits }));
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(1));
+    const lower = { ...compileLimits, memoryBytes: 256 << 20 };
+    const lease = await warm.acquire(request({ program, limits: lower }));
+    expect(lease.origin).toBe("warm");
+    expect(engine.inspect(lease.id).resources).toEqual(toEngineResources("runc", lower));
+    // Java's program (the exec loader) has a pool of its own: the compiler's never serves it.
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(1));
+    const [waitingCompiler] = [...warm.containerIds()];
+    const run = { ...program, language: java };
+    const runLease = await warm.acquire(request({ program: run }));
+    expect(runLease.origin).toBe("cold");
+    expect(runLease.id).not.toBe(waitingCompiler);
+    expect(warm.containerIds().has(waitingCompiler!)).toBe(true);
   });
 });

@@ -129,6 +129,8 @@ public final class CompilerLoader {
         int status = compiler.compile(warmUpArguments);
         if (status != 0) throw new IllegalStateException("aurea: the warm-up compile exited " + status);
       }
+      // What the warm-up left is garbage: collected now, not in the middle of the compile that counts.
+      System.gc();
     } finally {
       try (Stream<Path> paths = Files.walk(directory)) {
         for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(path);

@@ -1,4 +1,6 @@
+import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { containerLabels } from "../../src/docker/container-options.js";
 import { type RunningAurea, startAurea, useAurea } from "../support/aurea-server.js";
 import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 
@@ -156,20 +158,44 @@ describe("under gVisor, a warm compiler compiles exactly as the compiler's own c
 });
 
 describe("a warm compiler's limits and isolation", () => {
-  it("serves one compile: the container is removed after it, and a run with its own environment compiles cold", async () => {
+  it("serves one compile: its container is removed after it, and the next compile gets another", async () => {
     const hello = (await exampleCode("java")).hello;
-    const first = await warmCompiled({ language: "java", code: hello });
-    const compileLine = warm.current
-      .logs()
-      .find((entry) => entry.run_id === first.run_id && entry.phase === "compile" && entry.msg === "run finished");
-    expect(compileLine?.container).toBe("warm");
-    // A variable of the request's own reaches the compiler's JVM only through a cold start.
+    await warmCompiled({ language: "java", code: hello });
+    const docker = new Docker();
+    const javaCompilers = async () =>
+      (await docker.listContainers({ filters: { label: [`${containerLabels.warmFor}=java:compile`] } })).map((c) => c.Id);
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const before = await javaCompilers();
+      const response = await warm.client.run({ language: "java", code: hello });
+      if (compileContainer(warm.current, response) === "warm") {
+        // The pool holds one: the one waiting before is the one that compiled, and it is gone.
+        expect(before).toHaveLength(1);
+        await expect.poll(async () => (await javaCompilers()).includes(before[0]!), { timeout: 10_000 }).toBe(false);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error("no warm compile within 90 s");
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }, 180_000);
+
+  it("compiles cold for a run with environment variables of its own, which the compiler's runtime reads at its start", async () => {
+    const hello = (await exampleCode("java")).hello;
+    await warmCompiled({ language: "java", code: hello });
     const withEnv = await warm.client.run({ language: "java", code: hello, env: { JAVA_TOOL_OPTIONS: "-Xshare:auto" } });
     expect(compileContainer(warm.current, withEnv)).toBe("cold");
     expect(withEnv.status).toBe("RUN_STATUS_OK");
     expect(withEnv.compile as Record<string, unknown>).toMatchObject({
       stderr: expect.stringContaining("Picked up JAVA_TOOL_OPTIONS"),
     });
+  }, 180_000);
+
+  it("lowers a warm compiler's memory for a compile that asks for less, and the compile still succeeds", async () => {
+    const hello = (await exampleCode("typescript")).hello;
+    await warmCompiled({ language: "typescript", code: hello });
+    const lower = await warmCompiled({ language: "typescript", code: hello, compile_memory_bytes: String(512 * 2 ** 20) });
+    expect(lower).toMatchObject({ status: "RUN_STATUS_OK", compile: { status: "RUN_STATUS_OK" } });
+    expect((lower.compile as { limits: { memory_bytes: string } }).limits.memory_bytes).toBe(String(512 * 2 ** 20));
   }, 180_000);
 });
 

@@ -7,6 +7,7 @@ import { runtimeTraits } from "../sandbox/runtimes.js";
 import { recyclingRefusal } from "./recycle-rules.js";
 import type { ContainerLease, ContainerOrigin, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { CompileStep, Language } from "./languages.js";
+import { isCompilerLoader, limitsFit, shapeKey, warmForLabel } from "./warm-shape.js";
 import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
 import { fitsRecycledContainer, readReadyMarker, readyTimeoutMs, type WarmContainer, warmLease } from "./warm-container.js";
 import type { Recycler, RecycleSlot } from "./recycler.js";
@@ -69,19 +70,6 @@ interface ShapePool {
   lastDemand: number;
   failures: number;
 }
-
-/**
- * What a warm container is ready for: the language, the loader and the command it will run (a
- * compiled language's compile phase and its program share a name, never a container), and the
- * container's shape.
- */
-const shapeKey = (language: Language, shape: SandboxShape) =>
-  JSON.stringify([language.name, language.warmLoader, language.command, shape.image, shape.runtime, shape.readonlyRootfs]);
-
-const isCompilerLoader = (language: Language) => typeof language.warmLoader === "object";
-
-/** What a warm container waits to run: the language's program, or NAME:compile for its compiler. */
-const warmForLabel = (language: Language) => (isCompilerLoader(language) ? `${language.name}:compile` : language.name);
 
 /** Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded. */
 const maxShapes = 16;
@@ -252,24 +240,6 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       refilling--;
       refill();
     }
-  }
-
-  /**
-   * How a run's limits can be had from a warm container made with the pool's: as they are, by a
-   * live update (CPU, memory and processes, under runc), or not at all (mount sizes are fixed at
-   * creation, and gVisor takes no live updates), in which case the run goes cold and the warm
-   * container stays for a run it fits.
-   */
-  function limitsFit(shape: SandboxShape, limits: SandboxLimits, pool: SandboxLimits): "same" | "update" | "no" {
-    if (
-      limits.workspaceBytes !== pool.workspaceBytes ||
-      limits.workspaceFiles !== pool.workspaceFiles ||
-      limits.tmpBytes !== pool.tmpBytes
-    ) {
-      return "no";
-    }
-    if (limits.cpu === pool.cpu && limits.memoryBytes === pool.memoryBytes && limits.pids === pool.pids) return "same";
-    return runtimeTraits[shape.runtime].liveLimitUpdates ? "update" : "no";
   }
 
   async function takeWarm(request: LeaseRequest, pool: ShapePool): Promise<ContainerLease | undefined> {

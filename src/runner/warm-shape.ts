@@ -1,0 +1,38 @@
+import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
+import { runtimeTraits } from "../sandbox/runtimes.js";
+import type { Language } from "./languages.js";
+
+/** What a warm container is for, and which runs it may serve (warm-pool.ts). Pure. */
+
+/**
+ * What a warm container is ready for: the language, the loader and the command it will run (a
+ * compiled language's compile phase and its program share a name, never a container), and the
+ * container's shape.
+ */
+export const shapeKey = (language: Language, shape: SandboxShape): string =>
+  JSON.stringify([language.name, language.warmLoader, language.command, shape.image, shape.runtime, shape.readonlyRootfs]);
+
+/** A compile phase's view of a language whose compiler is kept loaded (compile-phase.ts). */
+export const isCompilerLoader = (language: Language): boolean => typeof language.warmLoader === "object";
+
+/** What a warm container waits to run: the language's program, or NAME:compile for its compiler. */
+export const warmForLabel = (language: Language): string =>
+  isCompilerLoader(language) ? `${language.name}:compile` : language.name;
+
+/**
+ * How a run's limits can be had from a warm container made with `pool`'s: as they are, by a live
+ * update (CPU, memory and processes, under runc), or not at all (mount sizes are fixed at
+ * creation, and gVisor takes no live updates), in which case the run goes cold and the warm
+ * container stays for a run it fits.
+ */
+export function limitsFit(shape: SandboxShape, limits: SandboxLimits, pool: SandboxLimits): "same" | "update" | "no" {
+  if (
+    limits.workspaceBytes !== pool.workspaceBytes ||
+    limits.workspaceFiles !== pool.workspaceFiles ||
+    limits.tmpBytes !== pool.tmpBytes
+  ) {
+    return "no";
+  }
+  if (limits.cpu === pool.cpu && limits.memoryBytes === pool.memoryBytes && limits.pids === pool.pids) return "same";
+  return runtimeTraits[shape.runtime].liveLimitUpdates ? "update" : "no";
+}

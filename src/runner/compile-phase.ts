@@ -11,9 +11,11 @@ import type { WorkspaceFile } from "./workspace-archive.js";
  * ordinary run of the runner, so both get the same isolation, verdict rules and removal, and the
  * compiler can leave nothing running or hidden for the program.
  *
- * A compiler whose start costs more than a small compile (a JVM's, tsc) may instead be one kept
- * loaded in a warm container of the pool (the language's `compile.warm`): one that compiled only a
- * program of its own, serving this one compile, with the same messages, files and exit status.
+ * The compile may take a warm container of the pool's (one made for compiles of the language, with
+ * its compile limits, that serves this one compile): one waiting to start the compile command, or,
+ * for a compiler whose start costs more than a small compile (a JVM's, tsc), one whose compiler is
+ * kept loaded (the language's `compile.warm`), that compiled only a program of Aurea's own, with
+ * the same messages, files and exit status.
  *
  * The program runs only when the compiler exits 0 within its limits; otherwise the run's verdict
  * is "compile_error" (the compile phase's own verdict says which limit, if any) and only the
@@ -35,13 +37,15 @@ export async function runCompiledOrNot(
       {
         ...spec,
         phase: "compile",
-        // The compiler's command line in place of the program's, from the same workspace, and its
-        // warm loader where it has one. A run that sets environment variables compiles cold: a
-        // JVM's or Node's options come from its environment when it starts, long before the run.
+        // The compiler's command line in place of the program's, from the same workspace. Warm,
+        // its container's loader keeps the compiler loaded (the language's compile.warm), or
+        // starts the compile command itself (exec) when the run arrives; the latter also for a
+        // run that sets environment variables of its own, which a JVM or Node.js reads when it
+        // starts, long before the run.
         language: {
           ...spec.language,
           command: step.command,
-          warmLoader: spec.env.length === spec.language.env.length ? step.warm : undefined,
+          warmLoader: step.warm && spec.env.length === spec.language.env.length ? step.warm : "exec",
         },
         stdin: new Uint8Array(),
         args: [],

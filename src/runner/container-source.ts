@@ -19,6 +19,11 @@ export interface RunProgram {
   readonly stdin: Uint8Array;
   /** Run through the test-case runner, once per case, instead of once (judge.ts); never warm. */
   readonly judged?: boolean;
+  /**
+   * A compile phase's container (compile-phase.ts) compiles once and is never recycled; warm, it
+   * comes from the compiler's own pool, made with the compile's limits (warm-pool.ts).
+   */
+  readonly phase?: "compile" | "run" | undefined;
 }
 
 /** What a run asks a container source for. */

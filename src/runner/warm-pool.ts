@@ -7,7 +7,7 @@ import { runtimeTraits } from "../sandbox/runtimes.js";
 import { recyclingRefusal } from "./recycle-rules.js";
 import type { ContainerLease, ContainerOrigin, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { CompileStep, Language } from "./languages.js";
-import { isCompilerLoader, limitsFit, shapeKey, warmForLabel } from "./warm-shape.js";
+import { limitsFit, shapeKey, warmForLabel } from "./warm-shape.js";
 import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
 import { fitsRecycledContainer, readReadyMarker, readyTimeoutMs, type WarmContainer, warmLease } from "./warm-container.js";
 import type { Recycler, RecycleSlot } from "./recycler.js";
@@ -30,7 +30,10 @@ export interface WarmPoolOptions {
   readonly initial: readonly { language: Language; shape: SandboxShape }[];
   /** A shape nobody asked for in this long is emptied. */
   readonly idleTimeoutMs: number;
-  /** Containers created at once while refilling, so refills never crowd out live runs. */
+  /**
+   * Containers created at once while refilling, so refills never crowd out live runs; as many
+   * again for compilers, whose warm-up takes seconds and must not hold up the programs' pools.
+   */
   readonly refillConcurrency: number;
   /**
    * Where containers go after a clean run, to serve the same caller's next one; without it every
@@ -63,6 +66,8 @@ interface ShapePool {
   readonly shape: SandboxShape;
   /** Limits its containers are made with: the server's maxima, or a compile's own limits. */
   readonly limits: SandboxLimits;
+  /** Its containers compile (a compiled language's compile phase), or run programs. */
+  readonly compiling: boolean;
   /** Its containers serve run after run (recycling), or one run each (compilers always). */
   readonly recyclable: boolean;
   readonly idle: WarmContainer[];
@@ -83,18 +88,25 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   const { containers, logger } = options;
   const pools = new Map<string, ShapePool>();
   const waiting = new Set<string>();
-  let refilling = 0;
+  /** Creations in flight, programs' and compilers' apart. */
+  const refilling = { programs: 0, compilers: 0 };
+  const budget = (pool: ShapePool) => (pool.compiling ? "compilers" : "programs");
   let sweep: NodeJS.Timeout | undefined;
   let generation = 0;
   let stopped = false;
   const creations = new Set<Promise<void>>();
+  /**
+   * Attach streams of the pool's containers still warming up (a compiler's takes seconds): a reset
+   * ends them, so their creations fail at once and remove them instead of finishing the warm-up.
+   */
+  const warmingUp = new Set<Duplex>();
 
   /**
-   * Whether this language's containers of this shape serve run after run. A compiler loader's
-   * never do: each compile gets a compiler that compiled only a program of Aurea's own.
+   * Whether containers of this shape serve run after run. A compile's never do: each compile gets
+   * a container (and a compiler) that compiled nothing, or only a program of Aurea's own.
    */
-  const recycles = (language: Language, shape: SandboxShape) =>
-    options.recycler !== undefined && !isCompilerLoader(language) && recyclingRefusal(shape) === undefined;
+  const recycles = (shape: SandboxShape, compiling: boolean) =>
+    options.recycler !== undefined && !compiling && recyclingRefusal(shape) === undefined;
 
   /**
    * A lease whose container, when recyclable, goes back to the recycler after a clean run: for
@@ -114,25 +126,23 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   }
 
   const slotFor = (request: LeaseRequest, pool: ShapePool): RecycleSlot => ({
-    shape: shapeKey(pool.language, pool.shape),
+    shape: shapeKey(pool.language, pool.shape, pool.compiling),
     caller: request.caller,
     limits: request.limits,
     resetsPeak: runtimeTraits[pool.shape.runtime].peakMemoryFromCgroup,
   });
 
-  /** The pool of this language and shape, made on first demand. */
-  function poolFor(language: Language, shape: SandboxShape): ShapePool | undefined {
-    const key = shapeKey(language, shape);
+  /** The pool of this language (its program's, or its compiler's) and shape, made on first demand. */
+  function poolFor(language: Language, shape: SandboxShape, compiling: boolean): ShapePool | undefined {
+    const key = shapeKey(language, shape, compiling);
     let pool = pools.get(key);
     if (!pool && pools.size < maxShapes && language.warmLoader) {
       pool = {
         language,
         shape,
-        limits:
-          isCompilerLoader(language) && language.compile && options.compileLimits
-            ? options.compileLimits(language.compile)
-            : options.limits,
-        recyclable: recycles(language, shape),
+        limits: compiling && language.compile && options.compileLimits ? options.compileLimits(language.compile) : options.limits,
+        compiling,
+        recyclable: recycles(shape, compiling),
         idle: [],
         creating: 0,
         lastDemand: Date.now(),
@@ -146,7 +156,11 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   function refill(): void {
     if (options.size === 0 || stopped) return;
     for (const pool of pools.values()) {
-      while (pool.idle.length + pool.creating < options.size && refilling < options.refillConcurrency && pool.failures < 3) {
+      while (
+        pool.idle.length + pool.creating < options.size &&
+        refilling[budget(pool)] < options.refillConcurrency &&
+        pool.failures < 3
+      ) {
         const creation = createWarm(pool).finally(() => creations.delete(creation));
         creations.add(creation);
       }
@@ -158,7 +172,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
    * and resolves once the loader said it is ready; removes it again on any failure. `runId` labels
    * it: "warm" for the pool's, the run's own for one started for a run.
    */
-  async function startLoaded(pool: ShapePool, limits: SandboxLimits, runId: string): Promise<WarmContainer> {
+  async function startLoaded(pool: ShapePool, limits: SandboxLimits, runId: string, forPool = false): Promise<WarmContainer> {
     const { recyclable } = pool;
     let id: string | undefined;
     let attachment: Duplex | undefined;
@@ -170,7 +184,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           shape: pool.shape,
           limits,
           stdinStaysOpen: recyclable,
-          warmFor: warmForLabel(pool.language),
+          warmFor: warmForLabel(pool.language, pool.compiling),
           command: supervisorCommand(
             recyclable ? "recycle" : "warm",
             pool.shape.runtime,
@@ -190,6 +204,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       attachment = await containers.attach(id);
       // While it waits, nobody else listens: a socket error must not go unhandled.
       attachment.on("error", () => undefined);
+      if (forPool) warmingUp.add(attachment);
       await containers.start(id);
       await readReadyMarker(attachment, readyTimeoutMs);
       return { id, attachment, recyclable };
@@ -197,22 +212,24 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       attachment?.destroy();
       if (id) await containers.remove(id).catch(() => undefined);
       throw error;
+    } finally {
+      if (attachment) warmingUp.delete(attachment);
     }
   }
 
   async function createWarm(pool: ShapePool): Promise<void> {
     const started = generation;
     pool.creating++;
-    refilling++;
+    refilling[budget(pool)]++;
     let warm: WarmContainer | undefined;
     try {
-      warm = await startLoaded(pool, pool.limits, "warm");
+      warm = await startLoaded(pool, pool.limits, "warm", true);
       if (started !== generation) throw new Error("the pool was reset while this container started");
       const { id, attachment } = warm;
       pool.idle.push(warm);
       waiting.add(id);
       pool.failures = 0;
-      logger.debug({ container: id, warm_for: warmForLabel(pool.language) }, "warm container ready");
+      logger.debug({ container: id, warm_for: warmForLabel(pool.language, pool.compiling) }, "warm container ready");
       // A container that dies while it waits (killed, or the engine went away) ends its attach
       // stream: it leaves the pool at once, and a fresh one takes its place.
       const made = warm;
@@ -237,7 +254,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       if (warm) await containers.remove(warm.id).catch(() => undefined);
     } finally {
       pool.creating--;
-      refilling--;
+      refilling[budget(pool)]--;
       refill();
     }
   }
@@ -301,13 +318,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       // A run whose language has no loader here (a compile phase, test cases), or with a network,
       // is always cold; so is one whose input a recyclable container cannot take.
       const { language } = request.program;
+      const compiling = request.program.phase === "compile";
       const warmable =
         options.size > 0 &&
         language.warmLoader !== undefined &&
         !request.program.judged &&
         !request.network &&
-        (!recycles(language, request.shape) || (!request.streamsInput && fitsRecycledContainer(request.program)));
-      const pool = warmable ? poolFor(language, request.shape) : undefined;
+        (!recycles(request.shape, compiling) || (!request.streamsInput && fitsRecycledContainer(request.program)));
+      const pool = warmable ? poolFor(language, request.shape, compiling) : undefined;
       if (pool) pool.lastDemand = Date.now();
       // The caller's waiting container first, then a warm one of the pool's (so one caller's runs
       // back to back alternate between two containers, one scrubbed while the other serves),
@@ -328,7 +346,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     }),
     start() {
       stopped = false;
-      for (const { language, shape } of options.initial) poolFor(language, shape);
+      for (const { language, shape } of options.initial) poolFor(language, shape, false);
       // Started again after an outage: failures then say nothing about now.
       for (const pool of pools.values()) pool.failures = 0;
       refill();
@@ -354,12 +372,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     },
     invalidate() {
       generation++;
+      for (const attachment of warmingUp) attachment.destroy();
       options.recycler?.invalidate();
       for (const pool of pools.values()) for (const warm of pool.idle.splice(0)) warm.attachment.destroy();
       waiting.clear();
     },
     async clear() {
       generation++;
+      for (const attachment of warmingUp) attachment.destroy();
       const all = [...pools.values()].flatMap((pool) => pool.idle.splice(0));
       waiting.clear();
       for (const warm of all) warm.attachment.destroy();

@@ -5,19 +5,24 @@ import type { Language } from "./languages.js";
 /** What a warm container is for, and which runs it may serve (warm-pool.ts). Pure. */
 
 /**
- * What a warm container is ready for: the language, the loader and the command it will run (a
- * compiled language's compile phase and its program share a name, never a container), and the
- * container's shape.
+ * What a warm container is ready for: the language, the loader and the command it will run, a
+ * compile or a program (a compiled language's compile phase and its program share a name, never
+ * a container), and the container's shape.
  */
-export const shapeKey = (language: Language, shape: SandboxShape): string =>
-  JSON.stringify([language.name, language.warmLoader, language.command, shape.image, shape.runtime, shape.readonlyRootfs]);
-
-/** A compile phase's view of a language whose compiler is kept loaded (compile-phase.ts). */
-export const isCompilerLoader = (language: Language): boolean => typeof language.warmLoader === "object";
+export const shapeKey = (language: Language, shape: SandboxShape, compiling: boolean): string =>
+  JSON.stringify([
+    language.name,
+    compiling,
+    language.warmLoader,
+    language.command,
+    shape.image,
+    shape.runtime,
+    shape.readonlyRootfs,
+  ]);
 
 /** What a warm container waits to run: the language's program, or NAME:compile for its compiler. */
-export const warmForLabel = (language: Language): string =>
-  isCompilerLoader(language) ? `${language.name}:compile` : language.name;
+export const warmForLabel = (language: Language, compiling: boolean): string =>
+  compiling ? `${language.name}:compile` : language.name;
 
 /**
  * How a run's limits can be had from a warm container made with `pool`'s: as they are, by a live

@@ -179,14 +179,15 @@ describe("a warm compiler's limits and isolation", () => {
     }
   }, 180_000);
 
-  it("compiles cold for a run with environment variables of its own, which the compiler's runtime reads at its start", async () => {
+  it("starts the compiler for a run with environment variables of its own, which a JVM reads when it starts", async () => {
     const hello = (await exampleCode("java")).hello;
     await warmCompiled({ language: "java", code: hello });
+    // Warm or not, the container's loader starts javac itself, in the run's environment: the JVM
+    // says it picked the variable up, which a loaded compiler's JVM never could.
     const withEnv = await warm.client.run({ language: "java", code: hello, env: { JAVA_TOOL_OPTIONS: "-Xshare:auto" } });
-    expect(compileContainer(warm.current, withEnv)).toBe("cold");
     expect(withEnv.status).toBe("RUN_STATUS_OK");
     expect(withEnv.compile as Record<string, unknown>).toMatchObject({
-      stderr: expect.stringContaining("Picked up JAVA_TOOL_OPTIONS"),
+      stderr: expect.stringContaining("Picked up JAVA_TOOL_OPTIONS: -Xshare:auto"),
     });
   }, 180_000);
 

@@ -135,6 +135,8 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
   scrubVerdict: (id: string) => string = () => "clean";
   /** How long a recyclable container's scrub takes before it answers (0: at once). */
   scrubDelayMs = 0;
+  /** How long a warm container's loader takes to say it is ready, by its create options (0: at once). */
+  warmUpMs: (options: Docker.ContainerCreateOptions) => number = () => 0;
   private readonly containers = new Map<string, FakeContainer>();
   private readonly gates = new Map<FakeAction, () => Promise<void>>();
   private readonly failures = new Map<FakeAction, Error>();
@@ -271,7 +273,14 @@ export class FakeEngine implements ContainerClient, ImageClient, EngineClient {
       for (const chunk of container.input.splice(0)) onInput(chunk);
       return;
     }
-    if (container.options.Cmd?.[4] === "warm") container.stream?.push(frame(1, readyMarker));
+    if (container.options.Cmd?.[4] === "warm") {
+      const ready = () => {
+        if (container.state === "running") container.stream?.push(frame(1, readyMarker));
+      };
+      const delay = this.warmUpMs(container.options);
+      if (delay > 0) setTimeout(ready, delay).unref();
+      else ready();
+    }
     this.runIfReady(container);
   }
 

@@ -201,7 +201,15 @@ describe("the warm pool's compilers", () => {
   // The compile phase's view of its language (compile-phase.ts): the compiler's command and loader.
   const compiler = { ...java, command: java.compile!.command, warmLoader: java.compile!.warm };
   const compileLimits = { ...limits, memoryBytes: 1 << 30, pids: 64 };
-  const program = { language: compiler, code: "class Main {}", files: [], args: [], env: [], stdin: new Uint8Array() };
+  const program = {
+    language: compiler,
+    code: "class Main {}",
+    files: [],
+    args: [],
+    env: [],
+    stdin: new Uint8Array(),
+    phase: "compile" as const,
+  };
 
   it("makes a compiler's containers with its compile limits, warmed up on the hello example, one compile each even where runs recycle", async () => {
     const engine = new FakeEngine();
@@ -246,10 +254,45 @@ describe("the warm pool's compilers", () => {
     // Java's program (the exec loader) has a pool of its own: the compiler's never serves it.
     await vi.waitFor(() => expect(warm.containerIds().size).toBe(1));
     const [waitingCompiler] = [...warm.containerIds()];
-    const run = { ...program, language: java };
+    const run = { ...program, language: java, phase: "run" as const };
     const runLease = await warm.acquire(request({ program: run }));
     expect(runLease.origin).toBe("cold");
     expect(runLease.id).not.toBe(waitingCompiler);
     expect(warm.containerIds().has(waitingCompiler!)).toBe(true);
+  });
+
+  it("keeps a compile's container for a compile command without a loaded compiler too (C's gcc): the exec loader, compile limits, one compile", async () => {
+    const engine = new FakeEngine();
+    const c = repositoryLanguages.find("c")!;
+    const gcc = { ...c, command: c.compile!.command, warmLoader: "exec" as const };
+    const warm = makePool(engine, { size: 1, initial: [], compileLimits: () => compileLimits });
+    warm.start();
+    const compile = { ...program, language: gcc, code: "int main(void) { return 0; }" };
+    expect((await warm.acquire(request({ program: compile, limits: compileLimits }))).origin).toBe("cold");
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(1));
+    const [id] = [...warm.containerIds()];
+    const created = engine.inspect(id!);
+    expect(created.options.HostConfig?.Memory).toBe(1 << 30);
+    expect(created.options.Labels?.["dev.aurea.warm-for"]).toBe("c:compile");
+    expect(created.options.Cmd).toEqual(expect.arrayContaining([...c.compile!.command]));
+    const lease = await warm.acquire(request({ program: compile, limits: compileLimits }));
+    expect(lease).toMatchObject({ id, origin: "warm" });
+    expect(lease.reuse).toBeUndefined();
+    // C's program has its own pool, never the compile's.
+    const run = { ...compile, language: c, phase: "run" as const };
+    expect((await warm.acquire(request({ program: run }))).id).not.toBe(id);
+  });
+
+  it("warms compilers up apart from the programs' pools: a compiler seconds from ready holds up no program's refill", async () => {
+    const engine = new FakeEngine();
+    // The compiler takes a minute to say it is ready (stop() ends its warm-up at once).
+    engine.warmUpMs = (options) => (options.Labels?.["dev.aurea.warm-for"]?.endsWith(":compile") ? 60_000 : 0);
+    const warm = makePool(engine, { size: 2, refillConcurrency: 1, initial: [], compileLimits: () => compileLimits });
+    warm.start();
+    await warm.acquire(request({ program, limits: compileLimits }));
+    expect((await warm.acquire(request())).origin).toBe("cold");
+    // Python's pool fills to its two while the compiler's first creation is still warming up.
+    await vi.waitFor(() => expect(warm.waitingCounts().warm).toBe(2));
+    expect(engine.running().length).toBeGreaterThanOrEqual(3);
   });
 });

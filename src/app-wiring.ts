@@ -96,6 +96,7 @@ export function wireAurea(options: AureaAppOptions) {
     limits: maximumLimits(policy),
     // A warm compiler is made with its language's compile limits, which a compile may lower likewise.
     compileLimits: (step) => defaultCompileLimits(step, policy),
+    loadedCompilers: config.warmCompilers,
     // The core family's languages from the start; any other language's pool starts with its first run.
     initial: languages
       .all()

@@ -141,6 +141,11 @@ export interface AureaConfig {
    * of the same shape (`RECYCLE_SANDBOXES`, true; which shapes may: runner/recycle-rules.ts).
    */
   readonly recycleSandboxes: boolean;
+  /**
+   * Keep the compilers of languages with a `compile.warm` loaded in their compile containers
+   * (`WARM_COMPILERS`, true); false: their compile containers start the compile command itself.
+   */
+  readonly warmCompilers: boolean;
   /** Runs one recycled container may serve before it is removed (`RECYCLE_MAX_RUNS`, 100). */
   readonly recycleMaxRuns: number;
   /** Serve gRPC server reflection, v1 and v1alpha (`REFLECTION_ENABLED`, default true). */
@@ -291,6 +296,7 @@ export function parseConfig(env: Env): ConfigResult {
     warmPoolIdleTimeoutSeconds: read.number("WARM_POOL_IDLE_TIMEOUT", 300, 1, 86_400),
     warmPoolRefillConcurrency: read.integer("WARM_POOL_REFILL_CONCURRENCY", 1, 1, 16),
     recycleSandboxes: read.boolean("RECYCLE_SANDBOXES", true),
+    warmCompilers: read.boolean("WARM_COMPILERS", true),
     recycleMaxRuns: read.integer("RECYCLE_MAX_RUNS", 100, 1, 100_000),
     reflectionEnabled: read.boolean("REFLECTION_ENABLED", true),
     playgroundEnabled: read.boolean("PLAYGROUND_ENABLED", true),

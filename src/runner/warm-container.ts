@@ -1,4 +1,10 @@
 import type { Duplex } from "node:stream";
+import type { ContainerClient } from "../docker/container-client.js";
+import { toContainerCreateOptions } from "../docker/container-options.js";
+import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
+import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
+import type { Language } from "./languages.js";
+import { warmForLabel } from "./warm-shape.js";
 import { type ContainerLease, type ContainerOrigin, type RunProgram, workspaceFiles } from "./container-source.js";
 import { AttachStreamDemuxer } from "./output-capture.js";
 import { readyMarker, recycledInputLimitBytes, supervisorHeader, warmRunMessage } from "../sandbox/supervisor-protocol.js";
@@ -20,6 +26,73 @@ export interface WarmContainer {
 
 /** Longest a loader may take to say it is ready. */
 export const readyTimeoutMs = 30_000;
+
+/**
+ * Longest a compiler loader may take: it loads a compiler and compiles a program twice before it
+ * is ready, seconds of CPU that a busy node (or gVisor) can stretch well past readyTimeoutMs.
+ */
+export const compilerReadyTimeoutMs = 120_000;
+
+/** What startWarmContainer needs: whose container, which loader, shape and limits. */
+export interface WarmStart {
+  readonly containers: ContainerClient;
+  readonly instanceId: string;
+  /** "warm" for a pool's container, the run's id for one started for a run. */
+  readonly runId: string;
+  readonly language: Language;
+  readonly shape: SandboxShape;
+  readonly limits: SandboxLimits;
+  /** A compile's container (its language's compiler, loaded or started by the exec loader). */
+  readonly compiling: boolean;
+  /** Its supervisor serves run after run (recycle mode). */
+  readonly recyclable: boolean;
+  /** Holds the attach stream while the loader warms up, for a reset to end it early. */
+  readonly warmingUp?: Set<Duplex> | undefined;
+}
+
+/**
+ * Creates, attaches and starts a container whose supervisor starts the language's loader at once,
+ * and resolves once the loader said it is ready; removes it again on any failure.
+ */
+export async function startWarmContainer(start: WarmStart): Promise<WarmContainer> {
+  const { containers, language, shape, limits, recyclable } = start;
+  let id: string | undefined;
+  let attachment: Duplex | undefined;
+  try {
+    id = await containers.create(
+      toContainerCreateOptions({
+        runId: start.runId,
+        instanceId: start.instanceId,
+        shape,
+        limits,
+        stdinStaysOpen: recyclable,
+        warmFor: warmForLabel(language, start.compiling),
+        command: supervisorCommand(
+          recyclable ? "recycle" : "warm",
+          shape.runtime,
+          limits.pids,
+          language.warmLoader
+            ? loaderCommand(language.warmLoader, language.fileName, language.command, language.examples.hello.code)
+            : [],
+          shape,
+        ),
+      }),
+    );
+    attachment = await containers.attach(id);
+    // While it waits, nobody else listens: a socket error must not go unhandled.
+    attachment.on("error", () => undefined);
+    start.warmingUp?.add(attachment);
+    await containers.start(id);
+    await readReadyMarker(attachment, typeof language.warmLoader === "object" ? compilerReadyTimeoutMs : readyTimeoutMs);
+    return { id, attachment, recyclable };
+  } catch (error) {
+    attachment?.destroy();
+    if (id) await containers.remove(id).catch(() => undefined);
+    throw error;
+  } finally {
+    if (attachment) start.warmingUp?.delete(attachment);
+  }
+}
 
 /**
  * Reads the loader's ready marker from a fresh attach stream and leaves the stream paused at the

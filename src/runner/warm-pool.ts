@@ -1,15 +1,14 @@
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
-import { toContainerCreateOptions, toEngineResources } from "../docker/container-options.js";
+import { toEngineResources } from "../docker/container-options.js";
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import { runtimeTraits } from "../sandbox/runtimes.js";
 import { recyclingRefusal } from "./recycle-rules.js";
 import type { ContainerLease, ContainerOrigin, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { CompileStep, Language } from "./languages.js";
 import { limitsFit, shapeKey, warmForLabel } from "./warm-shape.js";
-import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
-import { fitsRecycledContainer, readReadyMarker, readyTimeoutMs, type WarmContainer, warmLease } from "./warm-container.js";
+import { fitsRecycledContainer, startWarmContainer, type WarmContainer, warmLease } from "./warm-container.js";
 import type { Recycler, RecycleSlot } from "./recycler.js";
 
 export interface WarmPoolOptions {
@@ -26,6 +25,13 @@ export interface WarmPoolOptions {
    * language gets unless it asks for less (run-request.ts). Without it, the server's maxima.
    */
   readonly compileLimits?: ((step: CompileStep) => SandboxLimits) | undefined;
+  /** Most distinct shapes kept warm at once (default 32); past it the least recently demanded one makes room. */
+  readonly maxShapes?: number;
+  /**
+   * Keep compilers loaded (a language's `compile.warm`) in compile containers; false: their
+   * compile containers start the compile command itself, as every other language's do.
+   */
+  readonly loadedCompilers?: boolean | undefined;
   /** Shapes warmed as soon as the pool starts. */
   readonly initial: readonly { language: Language; shape: SandboxShape }[];
   /** A shape nobody asked for in this long is emptied. */
@@ -76,8 +82,14 @@ interface ShapePool {
   failures: number;
 }
 
-/** Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded. */
-const maxShapes = 16;
+/**
+ * Most distinct shapes kept warm at once, so odd requests cannot make the pool unbounded: each
+ * language's program and its compiler, under each runtime, are shapes of their own.
+ */
+const maxShapes = 32;
+
+/** A full pool makes room by emptying the shape demanded longest ago, if nobody asked for it for this long. */
+const evictableAfterMs = 10_000;
 
 /**
  * Keeps started containers waiting, each with its language's loader ready (sandbox/loaders/), and
@@ -136,7 +148,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   function poolFor(language: Language, shape: SandboxShape, compiling: boolean): ShapePool | undefined {
     const key = shapeKey(language, shape, compiling);
     let pool = pools.get(key);
-    if (!pool && pools.size < maxShapes && language.warmLoader) {
+    if (!pool && language.warmLoader && (pools.size < (options.maxShapes ?? maxShapes) || evictLeastRecent())) {
       pool = {
         language,
         shape,
@@ -151,6 +163,24 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       pools.set(key, pool);
     }
     return pool;
+  }
+
+  /**
+   * Empties the shape demanded longest ago (none of its containers being made), when nobody asked
+   * for it for evictableAfterMs; returns whether there is room now.
+   */
+  function evictLeastRecent(): boolean {
+    let oldest: [string, ShapePool] | undefined;
+    for (const entry of pools)
+      if (entry[1].creating === 0 && (!oldest || entry[1].lastDemand < oldest[1].lastDemand)) oldest = entry;
+    if (!oldest || Date.now() - oldest[1].lastDemand < evictableAfterMs) return false;
+    const [key, pool] = oldest;
+    for (const warm of pool.idle.splice(0)) {
+      waiting.delete(warm.id);
+      discard(warm);
+    }
+    pools.delete(key);
+    return true;
   }
 
   function refill(): void {
@@ -168,54 +198,19 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   }
 
   /**
-   * Creates, attaches and starts a container of `pool`'s shape with `limits`, its loader waiting,
-   * and resolves once the loader said it is ready; removes it again on any failure. `runId` labels
-   * it: "warm" for the pool's, the run's own for one started for a run.
+   * A container of `pool`'s shape with `limits`, its loader ready (warm-container.ts). `runId`
+   * labels it: "warm" for the pool's own (whose warm-up a reset ends), the run's for one started
+   * for a run.
    */
-  async function startLoaded(pool: ShapePool, limits: SandboxLimits, runId: string, forPool = false): Promise<WarmContainer> {
-    const { recyclable } = pool;
-    let id: string | undefined;
-    let attachment: Duplex | undefined;
-    try {
-      id = await containers.create(
-        toContainerCreateOptions({
-          runId,
-          instanceId: options.instanceId,
-          shape: pool.shape,
-          limits,
-          stdinStaysOpen: recyclable,
-          warmFor: warmForLabel(pool.language, pool.compiling),
-          command: supervisorCommand(
-            recyclable ? "recycle" : "warm",
-            pool.shape.runtime,
-            limits.pids,
-            pool.language.warmLoader
-              ? loaderCommand(
-                  pool.language.warmLoader,
-                  pool.language.fileName,
-                  pool.language.command,
-                  pool.language.examples.hello.code,
-                )
-              : [],
-            pool.shape,
-          ),
-        }),
-      );
-      attachment = await containers.attach(id);
-      // While it waits, nobody else listens: a socket error must not go unhandled.
-      attachment.on("error", () => undefined);
-      if (forPool) warmingUp.add(attachment);
-      await containers.start(id);
-      await readReadyMarker(attachment, readyTimeoutMs);
-      return { id, attachment, recyclable };
-    } catch (error) {
-      attachment?.destroy();
-      if (id) await containers.remove(id).catch(() => undefined);
-      throw error;
-    } finally {
-      if (attachment) warmingUp.delete(attachment);
-    }
-  }
+  const startLoaded = (pool: ShapePool, limits: SandboxLimits, runId: string, forPool = false) =>
+    startWarmContainer({
+      containers,
+      instanceId: options.instanceId,
+      runId,
+      ...pool,
+      limits,
+      warmingUp: forPool ? warmingUp : undefined,
+    });
 
   async function createWarm(pool: ShapePool): Promise<void> {
     const started = generation;
@@ -315,10 +310,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
 
   return {
     async acquire(request) {
-      // A run whose language has no loader here (a compile phase, test cases), or with a network,
-      // is always cold; so is one whose input a recyclable container cannot take.
-      const { language } = request.program;
+      // A run whose language has no loader here (test cases, a version command), or with a
+      // network, is always cold; so is one whose input a recyclable container cannot take.
       const compiling = request.program.phase === "compile";
+      const asked = request.program.language;
+      const language =
+        options.loadedCompilers === false && typeof asked.warmLoader === "object"
+          ? { ...asked, warmLoader: "exec" as const }
+          : asked;
       const warmable =
         options.size > 0 &&
         language.warmLoader !== undefined &&

@@ -125,6 +125,30 @@ describe("the warm pool", () => {
     expect(warm.containerIds().size).toBe(2);
   });
 
+  it("makes room for a new shape past its most by emptying the one demanded longest ago, not one in use", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const engine = new FakeEngine();
+      const warm = makePool(engine, { size: 1, maxShapes: 2, initial: [] });
+      warm.start();
+      const ruby = repositoryLanguages.find("ruby")!;
+      const program = (language: typeof python) => ({ ...request().program, language });
+      await warm.acquire(request({ program: program(python) }));
+      vi.setSystemTime(Date.now() + 20_000);
+      await warm.acquire(request({ program: program(bash) }));
+      await vi.waitFor(() => expect(warm.waitingCounts().warm).toBe(2));
+      // Python was asked for 20 s ago, Bash just now: a third shape empties Python's pool.
+      await warm.acquire(request({ program: program(ruby) }));
+      await vi.waitFor(() => expect(warm.waitingCounts().warm).toBe(2));
+      expect((await warm.acquire(request({ program: program(bash) }))).origin).toBe("warm");
+      expect((await warm.acquire(request({ program: program(python) }))).origin).toBe("cold");
+      // Every shape was demanded within the last 10 s: no room, and nothing emptied.
+      expect((await warm.acquire(request({ program: program(python) }))).origin).toBe("cold");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("keeps no pool for a language without a warm loader", async () => {
     const engine = new FakeEngine();
     const warm = makePool(engine, { initial: [] });
@@ -294,5 +318,17 @@ describe("the warm pool's compilers", () => {
     // Python's pool fills to its two while the compiler's first creation is still warming up.
     await vi.waitFor(() => expect(warm.waitingCounts().warm).toBe(2));
     expect(engine.running().length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("with loaded compilers turned off, gives a compile the exec loader's container, which starts the compile command", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine, { size: 1, initial: [], compileLimits: () => compileLimits, loadedCompilers: false });
+    warm.start();
+    await warm.acquire(request({ program, limits: compileLimits }));
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(1));
+    const argv = engine.inspect([...warm.containerIds()][0]!).options.Cmd ?? [];
+    expect(argv).toContain("aurea-loader");
+    expect(argv).not.toContain("aurea-compiler-loader");
+    expect(argv).toEqual(expect.arrayContaining([...java.compile!.command]));
   });
 });

@@ -143,7 +143,7 @@ export function loaderCommand(
   if (typeof loader === "object") {
     const { launch, compiler } = loader;
     const loaderArgs = [goFifo, codeFile, readyTag, compiler, warmUpCode, ...loader.arguments];
-    if (loader.loader === "tsc") return [...launch, "-e", scriptText("loaders/tsc.cjs"), ...loaderArgs];
+    if (loader.loader === "tsc") return [...launch, "-e", nodeLoaderText("loaders/tsc.cjs"), ...loaderArgs];
     // The JVM runs a source file only from a file it can seek in: jvm-compiler.sh writes one.
     return [
       "bash",
@@ -160,13 +160,16 @@ export function loaderCommand(
     case "python":
       return ["python3", "-u", "-c", scriptText("loaders/python.py"), goFifo, workspaceDir, codeFile, readyTag];
     case "node":
-      return ["node", "-e", scriptText("loaders/node.cjs"), goFifo, workspaceDir, codeFile, readyTag];
+      return ["node", "-e", nodeLoaderText("loaders/node.cjs"), goFifo, workspaceDir, codeFile, readyTag];
     case "ruby":
       return ["ruby", "-e", scriptText("loaders/ruby.rb"), goFifo, workspaceDir, codeFile, readyTag];
     case "exec":
       return ["bash", "-c", scriptText("loaders/exec.sh"), "aurea-loader", goFifo, codeFile, readyTag, ...command];
   }
 }
+
+/** A Node.js loader's text after the run-message reader they share (loaders/run-message.cjs). */
+const nodeLoaderText = (loader: string) => `${scriptText("loaders/run-message.cjs")}\n${scriptText(loader)}`;
 
 /** The session agent's modules (programs/session-agent/), in the order they import each other. */
 export const sessionAgentModules = [

@@ -1,6 +1,6 @@
 // Aurea's warm loader for Node.js: the runtime is started ahead of time and waits here.
 //
-// Started as: node -e "<this file>" GO_FIFO WORKSPACE CODE_FILE READY_TAG
+// Started as: node -e "<run-message.cjs><this file>" GO_FIFO WORKSPACE CODE_FILE READY_TAG
 // (values from src/sandbox/supervisor-protocol.ts; nothing is interpolated into this text).
 //
 // It writes NUL READY_TAG newline on stdout, blocks opening GO_FIFO until the supervisor has put
@@ -15,29 +15,13 @@ const path = require("path");
 function receiveRun() {
   const [goFifo, workspace, codeFile, readyTag] = process.argv.slice(1, 5);
   fs.writeSync(1, `\0${readyTag}\n`);
-  const go = fs.openSync(goFifo, "r");
-  fs.readSync(go, Buffer.alloc(3));
-  fs.closeSync(go);
-  const exactly = (count) => {
-    const data = Buffer.alloc(count);
-    for (let offset = 0; offset < count; ) {
-      const read = fs.readSync(0, data, offset, count - offset, null);
-      if (read === 0) throw new Error("aurea: the run message ended early");
-      offset += read;
-    }
-    return data;
-  };
-  let length = "";
-  for (let byte = exactly(1)[0]; byte !== 10; byte = exactly(1)[0]) length += String.fromCharCode(byte);
-  const fields = exactly(Number(length)).toString("utf8").split("\0").slice(0, -1);
-  const nargs = Number(fields[0]);
-  const args = fields.slice(1, 1 + nargs);
-  const nenv = Number(fields[1 + nargs]);
-  for (const entry of fields.slice(2 + nargs, 2 + nargs + nenv)) {
+  // readRunMessage: loaders/run-message.cjs, whose text comes before this file's.
+  const { args, env, code } = readRunMessage(goFifo);
+  for (const entry of env) {
     const split = entry.indexOf("=");
     process.env[entry.slice(0, split)] = entry.slice(split + 1);
   }
-  if (fields[2 + nargs + nenv] === "1") fs.writeFileSync(codeFile, fields[3 + nargs + nenv]);
+  if (code !== undefined) fs.writeFileSync(codeFile, code);
   return { main: path.join(workspace, codeFile), args };
 }
 

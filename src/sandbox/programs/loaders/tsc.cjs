@@ -2,7 +2,7 @@
 // time, the compiler compiles a small program of its own (parsing the standard library's and
 // @types' declaration files, which is most of a small compile's time), and waits here.
 //
-// Started as: node -e "<this file>" GO_FIFO CODE_FILE READY_TAG TYPESCRIPT_DIR WARM_UP_SOURCE
+// Started as: node -e "<run-message.cjs><this file>" GO_FIFO CODE_FILE READY_TAG TYPESCRIPT_DIR WARM_UP_SOURCE
 //             [ARGUMENT...]
 // (values from src/sandbox/supervisor-protocol.ts and the language's data file; nothing is
 // interpolated into this text). The ARGUMENTs are tsc's own, as the cold compile command passes
@@ -113,36 +113,12 @@ function warmUp(commandLine) {
   }
 }
 
-/** Reads the run message; returns the code it carries, or undefined (a compile takes no arguments). */
-function receiveRun() {
-  const go = fs.openSync(goFifo, "r");
-  fs.readSync(go, Buffer.alloc(3));
-  fs.closeSync(go);
-  const exactly = (count) => {
-    const data = Buffer.alloc(count);
-    for (let offset = 0; offset < count; ) {
-      const read = fs.readSync(0, data, offset, count - offset, null);
-      if (read === 0) throw new Error("aurea: the run message ended early");
-      offset += read;
-    }
-    return data;
-  };
-  let length = "";
-  for (let byte = exactly(1)[0]; byte !== 10; byte = exactly(1)[0]) length += String.fromCharCode(byte);
-  const message = exactly(Number(length));
-  const fields = [];
-  for (let start = 0, end = message.indexOf(0); end >= 0; start = end + 1, end = message.indexOf(0, start)) {
-    fields.push(message.subarray(start, end));
-  }
-  const nargs = Number(fields[0].toString());
-  const nenv = Number(fields[1 + nargs].toString());
-  return fields[2 + nargs + nenv].toString() === "1" ? fields[3 + nargs + nenv] : undefined;
-}
-
 const commandLine = plainCompile();
 if (commandLine) warmUp(commandLine);
 fs.writeSync(1, `\0${readyTag}\n`);
-const code = receiveRun();
+// readRunMessage: loaders/run-message.cjs, whose text comes before this file's. A compile takes
+// no arguments, and the environment was the loader's own from its start (compile-phase.ts).
+const { code } = readRunMessage(goFifo);
 if (code !== undefined) fs.writeFileSync(codeFile, code);
 if (commandLine) {
   ts.sys.setBlocking?.();

@@ -18,7 +18,8 @@ import { RunRequestSchema, RunStatus, SandboxService } from "../gen/aurea/sandbo
 import { type Language, loadLanguageRegistry } from "../src/runner/languages.js";
 import { familyImage } from "../src/service/image-families.js";
 import { measure, percentile } from "./support/latency.js";
-import { type ServerProcess, spawnServer } from "./support/spawn-server.js";
+import { spawnServer } from "./support/spawn-server.js";
+import { failureLine, waitForWarmCompiler } from "./support/warm-ready.js";
 
 const coreImage = process.env.SANDBOX_IMAGE ?? "aurea-sandbox:latest";
 const runs = Number(process.env.BENCH_RUNS ?? 5);
@@ -49,17 +50,6 @@ function dockerCompile(language: Language): Promise<void> {
     );
     child.stdin?.end(language.examples.hello.code);
   });
-}
-
-/**
- * Waits, untimed, until the warm server said (its debug line "warm container ready") that more of
- * the language's compilers were ready than compiles took one, or two minutes passed.
- */
-async function warmCompilerReady(server: ServerProcess, language: Language, taken: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  const ready = () =>
-    server.logs().filter((entry) => entry.msg === "warm container ready" && entry.warm_for === `${language.name}:compile`).length;
-  while (ready() <= taken && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 interface Row {
@@ -114,7 +104,7 @@ try {
           warmCompiles.push(compileMs);
           if (origin === "warm") warmHits++;
         },
-        () => warmCompilerReady(warm, language, warmHits),
+        () => waitForWarmCompiler(warm, language),
       );
       rows.push({
         language,
@@ -126,7 +116,7 @@ try {
         warmHits,
       });
     } catch (error) {
-      failures.push(`${language.name}: ${(error as Error).message.replaceAll("\n", " ").slice(0, 300)}`);
+      failures.push(failureLine(language, error));
     }
     process.stderr.write(`${language.name} `);
   }

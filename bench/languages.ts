@@ -19,7 +19,8 @@ import { RunRequestSchema, RunStatus, SandboxService } from "../gen/aurea/sandbo
 import { type Language, loadLanguageRegistry } from "../src/runner/languages.js";
 import { familyImage } from "../src/service/image-families.js";
 import { measure, percentile } from "./support/latency.js";
-import { type ServerProcess, spawnServer } from "./support/spawn-server.js";
+import { spawnServer } from "./support/spawn-server.js";
+import { failureLine, waitForWarmCompiler } from "./support/warm-ready.js";
 
 const coreImage = process.env.SANDBOX_IMAGE ?? "aurea-sandbox:latest";
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -75,26 +76,6 @@ async function waitForWarm(image: string, count: number): Promise<void> {
   while ((await warmCount(image)) < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
-/**
- * Waits, untimed, until the warm server said (its debug line "warm container ready") that more of
- * the language's compile containers were ready than its compiles took (a loaded compiler warms up
- * for seconds after its container runs), or two minutes passed.
- */
-async function waitForCompiler(server: ServerProcess, language: Language): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  const count = (match: (entry: Record<string, unknown>) => boolean) => server.logs().filter(match).length;
-  const ready = () => count((entry) => entry.msg === "warm container ready" && entry.warm_for === `${language.name}:compile`);
-  const taken = () =>
-    count(
-      (entry) =>
-        entry.msg === "run finished" &&
-        entry.phase === "compile" &&
-        entry.container === "warm" &&
-        entry.language === language.name,
-    );
-  while (ready() <= taken() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
 interface Row {
   language: Language;
   docker: number;
@@ -146,7 +127,7 @@ try {
       const coldRuns = await measure(runs, 1, aurea(coldClient, compileTimes.cold));
       const warmRuns = await measure(runs, 1, aurea(warmClient, compileTimes.warm), async () => {
         await waitForWarm(image, refilled);
-        if (language.compile) await waitForCompiler(warm, language);
+        if (language.compile) await waitForWarmCompiler(warm, language);
       });
       rows.push({
         language,
@@ -158,7 +139,7 @@ try {
       });
     } catch (error) {
       // A failed run is reported in the table, not hidden: the rest still get measured.
-      failures.push(`${language.name}: ${(error as Error).message.replaceAll("\n", " ").slice(0, 300)}`);
+      failures.push(failureLine(language, error));
     }
     process.stderr.write(`${language.name} `);
   }

@@ -28,3 +28,13 @@ export const runcShape: SandboxShape = {
   runscPlatform: testRunscPlatform,
   seccompProfile: undefined,
 };
+
+/** A recycler's settings for unit tests with the fake engine: small, quick, silent. */
+export const testRecyclerSettings = {
+  maxRuns: 5,
+  maxIdlePerCaller: 2,
+  maxIdle: 3,
+  idleTimeoutMs: 60_000,
+  scrubTimeoutMs: 200,
+  logger: silentLogger,
+} as const;

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { toContainerCreateOptions } from "../../src/docker/container-options.js";
 import { createRecycler, type RecycleSlot, type RecyclerOptions } from "../../src/runner/recycler.js";
 import { FakeEngine } from "../support/fake-engine.js";
-import { runcShape, silentLogger, testLimits } from "../support/fixtures.js";
+import { runcShape, testLimits, testRecyclerSettings } from "../support/fixtures.js";
 
 /**
  * The recycler on the in-memory engine: which scrubbed container goes to whom, and when one is
@@ -22,15 +22,10 @@ function setUp(options: Partial<RecyclerOptions> = {}) {
   const resets: string[] = [];
   const recycler = createRecycler({
     containers: engine,
-    maxRuns: 5,
-    maxIdlePerCaller: 2,
-    maxIdle: 3,
-    idleTimeoutMs: 60_000,
+    ...testRecyclerSettings,
     resetPeakMemory: async (id) => {
       resets.push(id);
     },
-    scrubTimeoutMs: 200,
-    logger: silentLogger,
     ...options,
   });
   /** A running container that just served a run (its stdin stays open, as a recyclable one's). */

@@ -4,7 +4,7 @@ import type { SandboxShape } from "../../src/sandbox/limits.js";
 import { createColdContainerSource, type LeaseRequest } from "../../src/runner/container-source.js";
 import { repositoryLanguages } from "../support/languages.js";
 import { createWarmPool, type WarmPool, type WarmPoolOptions } from "../../src/runner/warm-pool.js";
-import { runcShape, silentLogger, testLimits } from "../support/fixtures.js";
+import { runcShape, silentLogger, testLimits, testRecyclerSettings } from "../support/fixtures.js";
 import { FakeEngine } from "../support/fake-engine.js";
 import { createRecycler } from "../../src/runner/recycler.js";
 
@@ -237,16 +237,7 @@ describe("the warm pool's compilers", () => {
 
   it("makes a compiler's containers with its compile limits, warmed up on the hello example, one compile each even where runs recycle", async () => {
     const engine = new FakeEngine();
-    const recycler = createRecycler({
-      containers: engine,
-      maxRuns: 5,
-      maxIdlePerCaller: 2,
-      maxIdle: 3,
-      idleTimeoutMs: 60_000,
-      resetPeakMemory: async () => undefined,
-      scrubTimeoutMs: 200,
-      logger,
-    });
+    const recycler = createRecycler({ containers: engine, ...testRecyclerSettings, resetPeakMemory: async () => undefined });
     const warm = makePool(engine, { size: 1, initial: [], compileLimits: () => compileLimits, recycler });
     warm.start();
     // The first compile makes the pool, and goes cold.

@@ -247,8 +247,10 @@ describe("the supervisor, relaying output through pipes in the sandbox", () => {
     // RLIMIT_NPROC counts a uid's processes across the host: a uid no sandbox of the engine tests
     // running alongside uses, so only this program's own count.
     const run = await supervise({ output: "relay", processes: "6", program: ["python3", "-c", forks], user: "10991:10991" });
-    // Six processes of the program's user: the program, the `cat` that feeds its stdin, four children.
-    expect(run.stdout).toBe("EAGAIN 4\n");
+    // Six processes of the program's user: the program, the `cat` that feeds its stdin, four
+    // children; five children when that `cat` already saw the end of the (empty) stdin and exited,
+    // which a loaded machine lets happen before the loop reaches the limit.
+    expect(run.stdout).toMatch(/^EAGAIN [45]\n$/);
     // The leftovers are killed (a fork of the supervisor's) and the report comes.
     expect(run.report).toMatchObject({ kind: "finished", status: 0 });
   });

@@ -4,7 +4,7 @@ import { toContainerCreateOptions } from "../docker/container-options.js";
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
 import type { Language } from "./languages.js";
-import { warmForLabel } from "./warm-shape.js";
+import { keepsCompilerLoaded, warmForLabel } from "./warm-shape.js";
 import { type ContainerLease, type ContainerOrigin, type RunProgram, workspaceFiles } from "./container-source.js";
 import { AttachStreamDemuxer } from "./output-capture.js";
 import { readyMarker, recycledInputLimitBytes, supervisorHeader, warmRunMessage } from "../sandbox/supervisor-protocol.js";
@@ -83,7 +83,7 @@ export async function startWarmContainer(start: WarmStart): Promise<WarmContaine
     attachment.on("error", () => undefined);
     start.warmingUp?.add(attachment);
     await containers.start(id);
-    await readReadyMarker(attachment, typeof language.warmLoader === "object" ? compilerReadyTimeoutMs : readyTimeoutMs);
+    await readReadyMarker(attachment, keepsCompilerLoaded(language) ? compilerReadyTimeoutMs : readyTimeoutMs);
     return { id, attachment, recyclable };
   } catch (error) {
     attachment?.destroy();

@@ -7,7 +7,7 @@ import { runtimeTraits } from "../sandbox/runtimes.js";
 import { recyclingRefusal } from "./recycle-rules.js";
 import type { ContainerLease, ContainerOrigin, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { CompileStep, Language } from "./languages.js";
-import { limitsFit, shapeKey, warmForLabel } from "./warm-shape.js";
+import { keepsCompilerLoaded, limitsFit, shapeKey, warmForLabel } from "./warm-shape.js";
 import { fitsRecycledContainer, startWarmContainer, type WarmContainer, warmLease } from "./warm-container.js";
 import type { Recycler, RecycleSlot } from "./recycler.js";
 
@@ -315,9 +315,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const compiling = request.program.phase === "compile";
       const asked = request.program.language;
       const language =
-        options.loadedCompilers === false && typeof asked.warmLoader === "object"
-          ? { ...asked, warmLoader: "exec" as const }
-          : asked;
+        options.loadedCompilers === false && keepsCompilerLoaded(asked) ? { ...asked, warmLoader: "exec" as const } : asked;
       const warmable =
         options.size > 0 &&
         language.warmLoader !== undefined &&

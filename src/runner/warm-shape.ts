@@ -20,6 +20,9 @@ export const shapeKey = (language: Language, shape: SandboxShape, compiling: boo
     shape.readonlyRootfs,
   ]);
 
+/** Whether the language's warm loader is a compiler kept loaded (a compile phase's view of a `compile.warm`). */
+export const keepsCompilerLoaded = (language: Language): boolean => typeof language.warmLoader === "object";
+
 /** What a warm container waits to run: the language's program, or NAME:compile for its compiler. */
 export const warmForLabel = (language: Language, compiling: boolean): string =>
   compiling ? `${language.name}:compile` : language.name;

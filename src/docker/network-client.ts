@@ -40,6 +40,10 @@ export class NetworkPoolExhaustedError extends Error {
   override readonly name = "NetworkPoolExhaustedError";
 }
 
+/** How often a network with an endpoint the engine has not let go of yet is tried (about 3 s in all). */
+const removeAttempts = 5;
+const activeEndpoints = /active endpoints/i;
+
 export class DockerodeNetworkClient implements NetworkClient {
   constructor(
     private readonly docker: Docker,
@@ -85,6 +89,21 @@ export class DockerodeNetworkClient implements NetworkClient {
   }
 
   async remove(network: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.removeOnce(network);
+      } catch (error) {
+        // The engine may not yet have processed the exit of a container that was on the network
+        // (a gateway killed a moment ago, a sandbox removed under load): its endpoint lingers
+        // for a moment, and the network is refused as having active endpoints.
+        if (attempt >= removeAttempts || !activeEndpoints.test((error as Error).message)) throw error;
+        this.logger.debug({ network, attempt, err: (error as Error).message }, "network still has endpoints; retrying");
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  private async removeOnce(network: string): Promise<void> {
     try {
       const body = (await engineCall(this.logger, "inspect network", { network }, () =>
         this.docker.getNetwork(network).inspect(),

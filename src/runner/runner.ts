@@ -65,11 +65,13 @@ export function createRunner(options: RunnerOptions): Runner {
    * container to the orphan reaper.
    */
   const removeLater = (id: string, log: Logger, afterwards?: () => Promise<void>) => {
-    const removal = options.containers.remove(id).then(
-      // The egress network goes once nothing is on it but the gateway.
-      () => afterwards?.(),
-      (error: Error) => log.error({ container: id, err: error.message }, "container not removed"),
-    );
+    const removal = options.containers
+      .remove(id)
+      .catch((error: Error) => log.error({ container: id, err: error.message }, "container not removed"))
+      // The egress network goes once nothing is on it but the gateway; even when the container
+      // stays (for the reaper), the network's removal disconnects it first, so no network is
+      // left held by a lease nobody will end.
+      .then(() => afterwards?.());
     const tracked = removal.finally(() => {
       live.delete(id);
       removals.delete(tracked);

@@ -67,8 +67,13 @@ export function createSessionNetworks(egress: EgressGateway | undefined): Sessio
       leases.delete(sessionId);
       if (!lease) return removeContainer();
       const report = await lease.finish().catch(() => undefined);
-      await removeContainer();
-      await lease.dispose();
+      try {
+        await removeContainer();
+      } finally {
+        // The network goes even when the container could not (left to the reaper): its removal
+        // disconnects whatever is still on it.
+        await lease.dispose();
+      }
       if (!report) return;
       const { sent, received, hosts, denied } = report;
       log.info(

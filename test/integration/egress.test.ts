@@ -79,6 +79,20 @@ function tunnelProgram(target: string, payloadHex: string): string {
   ].join("\n");
 }
 
+/**
+ * Waits until no egress network is left on the engine; on timeout names the networks left and
+ * what the server logged about removals it could not make.
+ */
+async function expectEgressNetworksGone(what: string, logs: () => Record<string, unknown>[]): Promise<void> {
+  try {
+    await waitFor(async () => (await egressNetworks()).length === 0, 20_000, what);
+  } catch (error) {
+    const left = await egressNetworks();
+    const said = logs().filter((line) => /not removed/.test(String(line.msg)));
+    throw new Error(`${(error as Error).message}; left: ${left.join(", ")}; the server said: ${JSON.stringify(said)}`);
+  }
+}
+
 /** A TLS ClientHello naming `serverName`, as Python's ssl makes it (hex). */
 function clientHelloProgramFor(serverName: string): string {
   return [
@@ -294,7 +308,7 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     expect(refused).toMatchObject({ code: 3 });
     const details = grpcErrorDetails(refused as never);
     expect(details.violations).toEqual([{ field: "network.allow[1]", description: expect.stringContaining("EGRESS_ALLOWED") }]);
-    await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "every run's egress network to be removed");
+    await expectEgressNetworksGone("every run's egress network to be removed", () => server.current.logs());
   });
 
   it("gives a session its network back on a new gateway when the gateway is lost, with the same policy", async () => {
@@ -367,7 +381,7 @@ describe.each(["runc", "runsc"])("egress under %s", (runtime) => {
     } finally {
       await client().call("CloseSession", { session_id: without });
     }
-    await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "the session's egress network to be removed");
+    await expectEgressNetworksGone("the session's egress network to be removed", () => server.current.logs());
   }, 240_000);
 });
 
@@ -399,7 +413,7 @@ describe("a session's network across a restart", () => {
       expect((await client.call("Exec", refused)).stdout).toBe("refused 403 not_allowed\n");
       expect(second.logs().some((line) => line.msg === "session network restored")).toBe(true);
       await client.call("CloseSession", { session_id });
-      await waitFor(async () => (await egressNetworks()).length === 0, 20_000, "the session's network to be removed");
+      await expectEgressNetworksGone("the session's network to be removed", () => second?.logs() ?? []);
     } finally {
       client.close();
       second?.signal("SIGTERM");

@@ -2,6 +2,8 @@ import { describe, expect, it, vi } from "vitest";
 import { createColdContainerSource } from "../../src/runner/container-source.js";
 import { repositoryLanguages } from "../support/languages.js";
 import type { RunState } from "../../src/runner/run-lifecycle.js";
+import type { EgressGateway, EgressLease } from "../../src/egress/egress-gateway.js";
+import { parseAllowList } from "../../src/sandbox/allow-list.js";
 import { createRunner, type RunSpec } from "../../src/runner/runner.js";
 import { createWarmPool } from "../../src/runner/warm-pool.js";
 import { runcShape, silentLogger, testLimits } from "../support/fixtures.js";
@@ -186,5 +188,48 @@ describe.each(["cold", "warm"] as const)("a %s run cancelled", (mode) => {
     const outcome = await finish(runner.run(spec(), { signal: AbortSignal.abort() }));
     expect(outcome.verdict).toBe("cancelled");
     expect(engine.calls.filter((call) => call === "create").length).toBe(created);
+  });
+});
+
+describe("a run with a network", () => {
+  it("has its network removed even when its container could not be (left to the reaper)", async () => {
+    const engine = new FakeEngine();
+    const disposed: string[] = [];
+    const lease = (id: string): EgressLease => ({
+      network: `aurea-egress-${id}`,
+      gatewayAddress: "192.0.2.2",
+      env: [],
+      ended: new Promise(() => undefined),
+      usage: async () => ({ sent: 0, received: 0 }),
+      finish: async () => ({ sent: 0, received: 0, hosts: {}, denied: {} }),
+      dispose: async () => {
+        disposed.push(`aurea-egress-${id}`);
+      },
+    });
+    const egress: EgressGateway = {
+      open: async (id) => lease(id),
+      reopen: async (id) => lease(id),
+      containerId: () => undefined,
+      sweepNetworks: async () => undefined,
+      stop: async () => undefined,
+    };
+    const runner = createRunner({
+      containers: engine,
+      source: createColdContainerSource(engine),
+      imageFor: () => shape.image,
+      instanceId: "test",
+      outputLimitBytes: 1024,
+      seccompProfile: undefined,
+      runscPlatform: "systrap",
+      logger,
+      egress,
+    });
+    engine.failNext("remove", new Error("tried to kill container, but did not receive an exit event"));
+    const run = spec({ network: parseAllowList(["pkgs.test"]) });
+    const outcome = await runner.run(run);
+    await runner.settled();
+    expect(outcome.verdict).toBe("ok");
+    expect(engine.containerIds()).toHaveLength(1);
+    expect(disposed).toEqual([`aurea-egress-${run.runId}`]);
   });
 });

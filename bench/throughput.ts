@@ -8,6 +8,8 @@
  * RECYCLE_SANDBOXES=false); `aurea, recycled` (the default: a container that served a clean run
  * serves the same caller's next one after its scrub). Before each Aurea cell, 8 unmeasured runs
  * per client at the cell's concurrency leave the pools as a server busy with that load has them.
+ * A paced cell per language and variant (one client, 50 ms between runs, untimed) measures a run
+ * whose container is ready and waiting: the warm Run latency.
  *
  *   npm run bench:throughput   (BENCH_RUNS: runs per cell, default 48; BENCH_RUNTIME: runc or runsc,
  *                               default runc; BENCH_LANGUAGES, default python,javascript,bash,c)
@@ -50,6 +52,9 @@ interface Cell {
 }
 
 const cells: Cell[] = [];
+/** Milliseconds between the runs of the paced cells. */
+const pauseMs = 50;
+const paced: { language: string; variant: string; summary: LatencySummary }[] = [];
 const record = (language: string, concurrency: number, variant: string, result: { samples: number[]; wallMs: number }) =>
   cells.push({
     language,
@@ -100,6 +105,11 @@ for (const variant of variants) {
         await measure(concurrency * 8, concurrency, run);
         record(program.language, concurrency, variant.name, await measure(runs, concurrency, run));
       }
+      // One client with a pause between runs (untimed): what a run costs when its container is
+      // ready and waiting for it, the caller's own (scrubbed, its loader started) when recycling.
+      const pause = () => new Promise<void>((resolve) => setTimeout(resolve, pauseMs));
+      const { samples } = await measure(runs, 1, run, pause);
+      paced.push({ language: program.language, variant: variant.name, summary: summarize(samples) });
     }
   } finally {
     await server.stop();
@@ -117,6 +127,16 @@ for (const cell of cells.sort((a, b) => a.language.localeCompare(b.language) || 
   );
 }
 
+console.log(`\nOne client, ${pauseMs} ms between runs (untimed): a run whose container waits ready for it\n`);
+console.log("| language | variant | p50 ms | p95 ms | p50 / docker run's |");
+console.log("| --- | --- | ---: | ---: | ---: |");
+for (const cell of paced.sort((a, b) => a.language.localeCompare(b.language))) {
+  const docker = cells.find((c) => c.variant === "docker run" && c.language === cell.language && c.concurrency === 1)!;
+  console.log(
+    `| ${cell.language} | ${cell.variant} | ${cell.summary.p50.toFixed(1)} | ${cell.summary.p95.toFixed(1)} | ${(cell.summary.p50 / docker.summary.p50).toFixed(2)} |`,
+  );
+}
+
 // Issue #26's goals, against what this run measured.
 const at = (language: string, concurrency: number) =>
   cells.find((c) => c.variant === "aurea, recycled" && c.language === language && c.concurrency === concurrency);
@@ -127,6 +147,11 @@ console.log("| --- | ---: | --- |");
 if (python16) {
   const ratio = python16.perSecond / baseline(python16).perSecond;
   console.log(`| Python, 16 at once: at least 4x docker run | ${ratio.toFixed(2)}x | ${ratio >= 4 ? "yes" : "no"} |`);
+}
+const pythonPaced = paced.find((cell) => cell.variant === "aurea, recycled" && cell.language === "python");
+if (pythonPaced) {
+  const p50 = pythonPaced.summary.p50;
+  console.log(`| warm Python Run p50 (paced): at most 15 ms | ${p50.toFixed(1)} ms | ${p50 <= 15 ? "yes" : "no"} |`);
 }
 if (python1) {
   console.log(

@@ -9,6 +9,7 @@ import {
   manifestExtraEntries,
   caseRunnerHelper,
   noMessageQueuesHelper,
+  nodeStartupSnapshot,
   readyTag,
   reportTag,
   stderrEndTag,
@@ -160,7 +161,17 @@ export function loaderCommand(
     case "python":
       return ["python3", "-u", "-c", scriptText("loaders/python.py"), goFifo, workspaceDir, codeFile, readyTag];
     case "node":
-      return ["node", "-e", nodeLoaderText("loaders/node.cjs"), goFifo, workspaceDir, codeFile, readyTag];
+      return [
+        "node",
+        "--snapshot-blob",
+        nodeStartupSnapshot,
+        "-e",
+        nodeLoaderText("loaders/node.cjs"),
+        goFifo,
+        workspaceDir,
+        codeFile,
+        readyTag,
+      ];
     case "ruby":
       return ["ruby", "-e", scriptText("loaders/ruby.rb"), goFifo, workspaceDir, codeFile, readyTag];
     case "exec":

@@ -46,6 +46,14 @@ export const caseRunnerHelper = "/usr/local/lib/aurea/aurea-cases";
 /** The core image's helper that runs a command with POSIX message queues denied (images/helper/). */
 export const noMessageQueuesHelper = "/usr/local/lib/aurea/aurea-no-mqueue";
 
+/**
+ * Node.js's bootstrapped state, saved by the core image's build (`node --build-snapshot` of an
+ * empty script, Dockerfile.sandbox): Debian's Node.js is built without its own startup snapshot,
+ * so every start bootstraps from scratch (80 ms of CPU here); the JavaScript loader starts from
+ * this one instead (48 ms), once per run in a recycled container.
+ */
+export const nodeStartupSnapshot = "/usr/local/lib/aurea/node-startup.blob";
+
 /** The FIFO a warm container's supervisor and loader meet at (on the /tmp tmpfs). */
 export const goFifo = "/tmp/.aurea-go";
 

@@ -33,6 +33,16 @@ describe("warm containers run programs exactly as cold ones do", () => {
     expect(response.stdout as string).toMatch(/^hi .*a b/);
   });
 
+  it("javascript: no loader options in process.execArgv (as `node main.js`), and a forked child runs its own file", async () => {
+    const code = [
+      "const { fork } = require('child_process');",
+      "if (process.argv[2] === 'child') console.log('child', JSON.stringify(process.execArgv));",
+      "else { console.log('parent', JSON.stringify(process.execArgv)); fork(__filename, ['child']).on('exit', (c) => console.log('exit', c)); }",
+    ].join("\n");
+    const response = await warmRun({ language: "javascript", code });
+    expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "parent []\nchild []\nexit 0\n", stderr: "" });
+  });
+
   it("delivers stdin, env, files and returns artifacts", async () => {
     const response = await warmRun({
       language: "python",

@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { extract } from "tar-stream";
@@ -8,6 +8,7 @@ import { baseEnvironment } from "../../src/docker/container-options.js";
 import { TrailerSplitter } from "../../src/runner/output-capture.js";
 import {
   maxTrailerBytes,
+  nodeStartupSnapshot,
   parseSupervisorReport,
   goFifo,
   readyTag,
@@ -264,11 +265,31 @@ describe("the supervisor, relaying output through pipes in the sandbox", () => {
 });
 
 const fifo = () => join(workspace, ".go");
+/**
+ * A startup snapshot of this machine's own Node.js, in place of the core image's (which only the
+ * image's Node.js can load), built once per Node.js version.
+ */
+function hostNodeSnapshot(): string {
+  const version = execFileSync("node", ["--version"], { encoding: "utf8" }).trim();
+  const blob = join(tmpdir(), `aurea-node-startup-${version}.blob`);
+  if (!existsSync(blob)) {
+    // Built under a name of its own, then renamed: test files building at once never see half a blob.
+    const empty = join(tmpdir(), `aurea-empty-${process.pid}.js`);
+    writeFileSync(empty, "");
+    execFileSync("node", ["--snapshot-blob", `${blob}.${process.pid}`, "--build-snapshot", empty]);
+    chmodSync(`${blob}.${process.pid}`, 0o644);
+    renameSync(`${blob}.${process.pid}`, blob);
+    rmSync(empty);
+  }
+  return blob;
+}
 // The server's own loader argv (sandbox-scripts.ts), its fixed paths replaced by this test's.
 const loader =
   (kind: WarmLoader, codeFile: string, command: string[] = []) =>
   () =>
-    loaderCommand(kind, codeFile, command).map((arg) => (arg === goFifo ? fifo() : arg === workspaceDir ? workspace : arg));
+    loaderCommand(kind, codeFile, command).map((arg) =>
+      arg === goFifo ? fifo() : arg === workspaceDir ? workspace : arg === nodeStartupSnapshot ? hostNodeSnapshot() : arg,
+    );
 const loaders: [string, string, () => string[]][] = [
   ["bash", "main.sh", loader("exec", "main.sh", ["bash", "main.sh"])],
   ["python", "main.py", loader("python", "main.py")],

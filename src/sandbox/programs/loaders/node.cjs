@@ -1,6 +1,7 @@
 // Aurea's warm loader for Node.js: the runtime is started ahead of time and waits here.
 //
-// Started as: node -e "<run-message.cjs><this file>" GO_FIFO WORKSPACE CODE_FILE READY_TAG
+// Started as: node --snapshot-blob SNAPSHOT -e "<run-message.cjs><this file>" GO_FIFO WORKSPACE
+// CODE_FILE READY_TAG
 // (values from src/sandbox/supervisor-protocol.ts; nothing is interpolated into this text).
 //
 // It writes NUL READY_TAG newline on stdout, blocks opening GO_FIFO until the supervisor has put
@@ -41,5 +42,8 @@ function stdinByName() {
 const run = receiveRun();
 stdinByName();
 process.argv = [process.argv[0], run.main, ...run.args];
+// As `node main.js` has them: none. The loader's own options (its text, the startup snapshot)
+// are not the program's, and child_process.fork passes these on to every child.
+process.execArgv = [];
 // Loaded as the main module directly: runMain() would first set up the ESM loader, asynchronously.
 require("module")._load(run.main, null, true);

@@ -31,8 +31,8 @@ function spec(overrides: Partial<RunSpec> = {}): RunSpec {
   };
 }
 
-/** A runner on the fake engine, cold or with a warm pool of one per language, filled. */
-async function setUp(mode: "cold" | "warm") {
+/** A runner on the fake engine, cold or with a warm pool of one per language, filled; with `egress` for runs with a network. */
+async function setUp(mode: "cold" | "warm", egress?: EgressGateway) {
   const engine = new FakeEngine();
   const cold = createColdContainerSource(engine);
   const pool =
@@ -60,6 +60,7 @@ async function setUp(mode: "cold" | "warm") {
     seccompProfile: undefined,
     runscPlatform: "systrap",
     logger,
+    egress,
   });
   /** Runs to the end and waits for removal; the pool's own containers are not the run's. */
   const finish = async (promise: ReturnType<typeof runner.run>) => {
@@ -193,7 +194,6 @@ describe.each(["cold", "warm"] as const)("a %s run cancelled", (mode) => {
 
 describe("a run with a network", () => {
   it("has its network removed even when its container could not be (left to the reaper)", async () => {
-    const engine = new FakeEngine();
     const disposed: string[] = [];
     const lease = (id: string): EgressLease => ({
       network: `aurea-egress-${id}`,
@@ -213,17 +213,7 @@ describe("a run with a network", () => {
       sweepNetworks: async () => undefined,
       stop: async () => undefined,
     };
-    const runner = createRunner({
-      containers: engine,
-      source: createColdContainerSource(engine),
-      imageFor: () => shape.image,
-      instanceId: "test",
-      outputLimitBytes: 1024,
-      seccompProfile: undefined,
-      runscPlatform: "systrap",
-      logger,
-      egress,
-    });
+    const { engine, runner } = await setUp("cold", egress);
     engine.failNext("remove", new Error("tried to kill container, but did not receive an exit event"));
     const run = spec({ network: parseAllowList(["pkgs.test"]) });
     const outcome = await runner.run(run);

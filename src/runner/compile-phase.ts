@@ -39,14 +39,9 @@ export async function runCompiledOrNot(
         phase: "compile",
         // The compiler's command line in place of the program's, from the same workspace. Warm,
         // its container's loader keeps the compiler loaded (the language's compile.warm), or
-        // starts the compile command itself (exec) when the run arrives; the latter also for a
-        // run that sets environment variables of its own, which a JVM or Node.js reads when it
-        // starts, long before the run.
-        language: {
-          ...spec.language,
-          command: step.command,
-          warmLoader: step.warm && spec.env.length === spec.language.env.length ? step.warm : "exec",
-        },
+        // starts the compile command itself (exec) when the run arrives; the pool decides when a
+        // loaded compiler cannot serve the run (warm-shape.ts, warmLoaderFor).
+        language: { ...spec.language, command: step.command, warmLoader: step.warm ?? "exec" },
         stdin: new Uint8Array(),
         args: [],
         timeoutMs,

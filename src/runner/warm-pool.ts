@@ -7,7 +7,7 @@ import { runtimeTraits } from "../sandbox/runtimes.js";
 import { recyclingRefusal } from "./recycle-rules.js";
 import type { ContainerLease, ContainerOrigin, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { CompileStep, Language } from "./languages.js";
-import { keepsCompilerLoaded, limitsFit, shapeKey, warmForLabel } from "./warm-shape.js";
+import { limitsFit, shapeKey, warmForLabel, warmLoaderFor } from "./warm-shape.js";
 import { fitsRecycledContainer, startWarmContainer, type WarmContainer, warmLease } from "./warm-container.js";
 import type { Recycler, RecycleSlot } from "./recycler.js";
 
@@ -313,9 +313,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       // A run whose language has no loader here (test cases, a version command), or with a
       // network, is always cold; so is one whose input a recyclable container cannot take.
       const compiling = request.program.phase === "compile";
-      const asked = request.program.language;
-      const language =
-        options.loadedCompilers === false && keepsCompilerLoaded(asked) ? { ...asked, warmLoader: "exec" as const } : asked;
+      const language = warmLoaderFor(request.program.language, request.program.env, options.loadedCompilers !== false);
       const warmable =
         options.size > 0 &&
         language.warmLoader !== undefined &&

@@ -23,6 +23,23 @@ export const shapeKey = (language: Language, shape: SandboxShape, compiling: boo
 /** Whether the language's warm loader is a compiler kept loaded (a compile phase's view of a `compile.warm`). */
 export const keepsCompilerLoaded = (language: Language): boolean => typeof language.warmLoader === "object";
 
+/**
+ * The loader a run's warm container waits with: the language's own, or the exec loader (which
+ * starts the language's command when the run arrives, as a cold run does) where a runtime started
+ * ahead of the run could not honour it: the run sets environment variables of its own, which an
+ * interpreter, a JVM or a compiler reads when it starts (`PYTHONPATH`, `PYTHONHASHSEED`,
+ * `NODE_OPTIONS`, `RUBYOPT`, `JAVA_TOOL_OPTIONS`, the locale), long before the run; or the operator
+ * turned loaded compilers off (`loadedCompilers` false). `programEnv` is the run's environment,
+ * the language's own entries first.
+ */
+export function warmLoaderFor(language: Language, programEnv: readonly string[], loadedCompilers: boolean): Language {
+  const ownEnvironment = programEnv.length > language.env.length;
+  const startsAhead = language.warmLoader !== undefined && language.warmLoader !== "exec";
+  if (!startsAhead) return language;
+  if (ownEnvironment || (!loadedCompilers && keepsCompilerLoaded(language))) return { ...language, warmLoader: "exec" };
+  return language;
+}
+
 /** What a warm container waits to run: the language's program, or NAME:compile for its compiler. */
 export const warmForLabel = (language: Language, compiling: boolean): string =>
   compiling ? `${language.name}:compile` : language.name;

@@ -160,6 +160,8 @@ describe.each(["runc", "runsc"] as const)("recycled sandboxes (%s)", (runtime) =
   });
 
   it("gives the caller's next run the same container, with nothing of the last run left in it", async () => {
+    // Both runs (and bob's) set environment variables of their own, so all take containers of the
+    // exec loader's shape (warm-shape.ts, warmLoaderFor): the second can be the first's container.
     const first = await as("alice").run({ language: "python", code: leaveEverything, env: { LEFT: "1" } });
     expect(first.stderr).toBe("");
     expect(first).toMatchObject({ status: "RUN_STATUS_OK" });
@@ -167,12 +169,12 @@ describe.each(["runc", "runsc"] as const)("recycled sandboxes (%s)", (runtime) =
       runtime === "runc" ? /\nqueue made\nleft \d+\n$/ : /\nqueue Operation not permitted\nleft \d+\n$/,
     );
     await scrubbed();
-    const second = await as("alice").run({ language: "python", code: lookAround });
+    const second = await as("alice").run({ language: "python", code: lookAround, env: { LOOKING: "1" } });
     expect(containerOf(second)).toBe(containerOf(first));
     expect(origin(second)).toBe("recycled");
     for (const line of nothingLeft) expect(runOf(second.stdout)).toContain(`${line}\n`);
     // Exactly what another caller's run sees in a container no run has touched.
-    const fresh = await as("bob").run({ language: "python", code: lookAround });
+    const fresh = await as("bob").run({ language: "python", code: lookAround, env: { LOOKING: "1" } });
     expect(origin(fresh)).toBe("warm");
     expect(containerOf(fresh)).not.toBe(containerOf(first));
     expect(runOf(second.stdout)).toBe(runOf(fresh.stdout));

@@ -1,7 +1,7 @@
 import Docker from "dockerode";
-import { describe, expect, it, vi } from "vitest";
-import { startAurea, useAurea } from "../support/aurea-server.js";
-import { createGrpcSandboxClient, type GrpcResponse } from "../support/grpc-js-client.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { type RunningAurea, startAurea, useAurea } from "../support/aurea-server.js";
+import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 
 /** Waits until every language has a warm container ready, so the next runs take the warm path. */
 async function poolFilled(): Promise<void> {
@@ -43,18 +43,17 @@ describe("warm containers run programs exactly as cold ones do", () => {
     expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout: "parent []\nchild []\nexit 0\n", stderr: "" });
   });
 
-  it("delivers stdin, env, files and returns artifacts", async () => {
+  it("delivers stdin, files and returns artifacts", async () => {
     const response = await warmRun({
       language: "python",
       code: [
         "import os, sys",
         "from helper import shout",
         "data = sys.stdin.read()",
-        "open('out/result.txt', 'w').write(shout(data) + os.environ['SUFFIX'])",
+        "open('out/result.txt', 'w').write(shout(data) + '!')",
         "print(sys.argv[0], os.getcwd(), __name__)",
       ].join("\n"),
       stdin: Buffer.from("quiet"),
-      env: { SUFFIX: "!" },
       files: { "helper.py": "def shout(s):\n    return s.upper()\n", "out/.keep": "" },
       capture_artifacts: true,
     });
@@ -114,6 +113,51 @@ describe("warm containers run programs exactly as cold ones do", () => {
     expect(first.status).toBe("RUN_STATUS_OK");
     expect(second.stdout).not.toContain("mark");
   });
+});
+
+describe("a run with environment variables of its own", () => {
+  // A server of its own: these runs make pools of the exec loader, which poolFilled() above does not count.
+  let own: RunningAurea;
+  let ownClient: GrpcSandboxClient;
+  beforeAll(async () => {
+    own = await startAurea({ WARM_POOL_SIZE: "1" });
+    ownClient = createGrpcSandboxClient(own.port);
+  });
+  afterAll(async () => {
+    ownClient?.close();
+    await own?.stop();
+  });
+  it.each([
+    [
+      "python",
+      "import os, sys, greeting; print(greeting.HELLO, os.environ['SUFFIX'], sys.flags.dont_write_bytecode)",
+      { PYTHONPATH: "/workspace/lib", PYTHONDONTWRITEBYTECODE: "1", SUFFIX: "!" },
+      { "lib/greeting.py": "HELLO = 'hello'\n" },
+      "hello ! 1\n",
+    ],
+    [
+      "javascript",
+      "console.log(globalThis.preloaded, process.env.SUFFIX)",
+      { NODE_OPTIONS: "--require=/workspace/pre.js", SUFFIX: "!" },
+      { "pre.js": "globalThis.preloaded = 'preloaded';\n" },
+      "preloaded !\n",
+    ],
+  ])(
+    "%s: the interpreter sees them when it starts, as in a cold run, and such runs are warm soon",
+    async (language, code, env, files, stdout) => {
+      // Every run answers as a cold one would; the first makes the exec loader's pool, and a run
+      // soon takes one of its containers (or the caller's own, recycled).
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const response = await ownClient.run({ language, code, env, files });
+        expect(response).toMatchObject({ status: "RUN_STATUS_OK", stdout, stderr: "" });
+        const line = own.logs().find((entry) => entry.run_id === response.run_id && entry.msg === "run finished");
+        if (startedAhead.includes(line?.container as string)) break;
+        if (Date.now() > deadline) throw new Error(`${language}: no warm run with its own environment`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    },
+  );
 });
 
 describe("the pool never hands out a dead container", () => {

@@ -322,4 +322,24 @@ describe("the warm pool's compilers", () => {
     expect(argv).not.toContain("aurea-compiler-loader");
     expect(argv).toEqual(expect.arrayContaining([...java.compile!.command]));
   });
+
+  it("gives a run with environment variables of its own the exec loader's container: an interpreter reads them when it starts", async () => {
+    const engine = new FakeEngine();
+    const warm = makePool(engine, { size: 1 });
+    warm.start();
+    await vi.waitFor(() => expect(warm.waitingCounts().warm).toBe(1));
+    const withEnv = request({ program: { ...request().program, env: [...python.env, "PYTHONPATH=/workspace/lib"] } });
+    // Not the interpreter that waits: a container of the exec loader's, started for this run.
+    const leased = await warm.acquire(withEnv);
+    expect(leased.origin).not.toBe("warm");
+    expect(warm.waitingCounts().warm).toBe(1);
+    await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
+    const execArgv = [...warm.containerIds()]
+      .map((id) => engine.inspect(id).options.Cmd ?? [])
+      .find((argv) => argv.includes("aurea-loader"));
+    expect(execArgv).toEqual(expect.arrayContaining([...python.command]));
+    // The next such run takes the exec loader's warm container; one without, the interpreter's.
+    expect((await warm.acquire(withEnv)).origin).toBe("warm");
+    expect((await warm.acquire(request())).origin).toBe("warm");
+  });
 });

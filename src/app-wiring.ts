@@ -146,7 +146,7 @@ export function wireAurea(options: AureaAppOptions) {
     containers,
     source: warmPool,
     egress,
-    onContainer: (language, runtime, origin) => metrics.recordContainer(language, runtime, origin),
+    onContainer: (language, runtime, origin, coldBecause) => metrics.recordContainer(language, runtime, origin, coldBecause),
     imageFor,
     instanceId,
     outputLimitBytes: config.outputLimitBytes,

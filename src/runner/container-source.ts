@@ -47,11 +47,22 @@ export interface LeaseRequest {
  */
 export type ContainerOrigin = "cold" | "warm" | "recycled";
 
+/**
+ * Why a run got a container made for it rather than one started ahead (warm-pool.ts): the pool is
+ * off (`pool_off`); the language has no warm loader (`no_loader`); test cases (`judged`) or a
+ * network (`network`) always start their own; its input is streamed or more than a recycled
+ * container takes (`input`); the pool holds as many shapes as it may (`shape_cap`); its limits
+ * cannot be put on a waiting container (`limits`); or none was waiting (`none_waiting`).
+ */
+export type ColdReason = "pool_off" | "no_loader" | "judged" | "network" | "input" | "shape_cap" | "limits" | "none_waiting";
+
 /** A container handed to one run, and only to that run. */
 export interface ContainerLease {
   readonly id: string;
   /** Where it came from, for logs and metrics: the lifecycle is the same whatever the answer. */
   readonly origin: ContainerOrigin;
+  /** Why it is cold, when a warm pool was asked and had none to give (metrics and the run's log). */
+  readonly coldBecause?: ColdReason | undefined;
   /**
    * The container's stdio, already attached (a warm container's, attached while it warmed up,
    * positioned after its loader's ready marker); undefined for the runner to attach itself.

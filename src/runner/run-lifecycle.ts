@@ -6,13 +6,7 @@ import type { ContainerClient, ContainerExit } from "../docker/container-client.
 import type { SandboxShape } from "../sandbox/limits.js";
 import { memoryKillMayEndProgramOnly } from "../sandbox/runtimes.js";
 import { collectArtifacts } from "./artifact-collection.js";
-import {
-  workspaceFiles,
-  type ContainerLease,
-  type ContainerOrigin,
-  type ContainerSource,
-  type LeaseRequest,
-} from "./container-source.js";
+import { workspaceFiles, type ContainerLease, type ContainerSource, type LeaseRequest } from "./container-source.js";
 import { RunOutput, type SupervisorTrailer } from "./run-output.js";
 import type { OutputStreamName } from "./output-capture.js";
 import { cancelledBeforeStart, type RunOutcome, type RunSpec, type TestOutcome } from "./run-spec.js";
@@ -131,9 +125,9 @@ export class RunLifecycle {
     return this.lease?.id;
   }
 
-  /** Where the lease's container came from, for the log line. */
-  get origin(): ContainerOrigin | undefined {
-    return this.lease?.origin;
+  /** Where the lease's container came from and, when cold, why: for the log line and the metrics. */
+  get container(): Pick<ContainerLease, "origin" | "coldBecause"> | undefined {
+    return this.lease;
   }
 
   /**

@@ -1,7 +1,13 @@
 import type { Logger } from "pino";
 import type { ContainerClient } from "../docker/container-client.js";
 import { EgressUnavailableError, type EgressGateway, type EgressLease, type EgressReport } from "../egress/egress-gateway.js";
-import { createColdContainerSource, type ContainerOrigin, type ContainerSource } from "./container-source.js";
+import {
+  createColdContainerSource,
+  type ColdReason,
+  type ContainerLease,
+  type ContainerOrigin,
+  type ContainerSource,
+} from "./container-source.js";
 import { RunLifecycle } from "./run-lifecycle.js";
 import type { RunObserver } from "./run-lifecycle.js";
 import type { RunOutcome, RunSpec } from "./run-spec.js";
@@ -50,7 +56,7 @@ export interface RunnerOptions {
   /** The egress gateway, for runs with a network policy; without it such runs are refused (UNAVAILABLE). */
   readonly egress?: EgressGateway | undefined;
   /** Told where each run's container came from (the warm pool's hits and misses, for metrics). */
-  readonly onContainer?: (language: string, runtime: string, origin: ContainerOrigin) => void;
+  readonly onContainer?: (language: string, runtime: string, origin: ContainerOrigin, coldBecause?: ColdReason) => void;
 }
 
 /** Runs programs, each through its own RunLifecycle, and removes their containers afterwards. */
@@ -127,13 +133,14 @@ export function createRunner(options: RunnerOptions): Runner {
       try {
         await run.prepare();
         if (run.containerId) live.add(run.containerId);
-        if (run.origin) options.onContainer?.(spec.language.name, spec.runtime, run.origin);
+        const { container } = run;
+        if (container) options.onContainer?.(spec.language.name, spec.runtime, container.origin, container.coldBecause);
         await run.start();
         await run.waitForEnd();
         const reported = await run.report();
         const network = egress ? await finishEgress(egress, log) : undefined;
         outcome = network ? withNetworkUsage(reported, network) : reported;
-        logRunFinished(log, spec, outcome, run.origin, network);
+        logRunFinished(log, spec, outcome, run.container, network);
         return outcome;
       } finally {
         signal?.removeEventListener("abort", onAbort);
@@ -179,13 +186,14 @@ function logRunFinished(
   log: Logger,
   spec: RunSpec,
   outcome: RunOutcome,
-  origin: string | undefined,
+  container: Pick<ContainerLease, "origin" | "coldBecause"> | undefined,
   network: EgressReport | undefined,
 ): void {
   log.info(
     {
       key_id: spec.callerId,
-      container: origin,
+      container: container?.origin,
+      cold_because: container?.coldBecause,
       language: spec.language.name,
       runtime: spec.runtime,
       artifacts: outcome.artifacts ? outcome.artifacts.files.size : undefined,

@@ -4,10 +4,10 @@ import { toContainerCreateOptions } from "../docker/container-options.js";
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import { loaderCommand, supervisorCommand } from "../sandbox/sandbox-scripts.js";
 import type { Language } from "./languages.js";
-import { keepsCompilerLoaded, warmForLabel } from "./warm-shape.js";
+import { fitsRecycledContainer, keepsCompilerLoaded, warmForLabel } from "./warm-shape.js";
 import { type ContainerLease, type ContainerOrigin, type RunProgram, workspaceFiles } from "./container-source.js";
 import { AttachStreamDemuxer } from "./output-capture.js";
-import { readyMarker, recycledInputLimitBytes, supervisorHeader, warmRunMessage } from "../sandbox/supervisor-protocol.js";
+import { readyMarker, supervisorHeader, warmRunMessage } from "../sandbox/supervisor-protocol.js";
 import { buildWorkspaceArchive } from "./workspace-archive.js";
 
 /**
@@ -164,13 +164,4 @@ export function warmLease(warm: WarmContainer, program: RunProgram, origin: Cont
       return Buffer.concat([supervisorHeader(archive.length, nonce, artifacts, inputBytes), archive, message, program.stdin]);
     },
   };
-}
-
-/**
- * Whether a run's input (the loader's message, with `code` when inline, and the program's stdin)
- * fits a recyclable container, whose supervisor hands it over through a pipe before the program
- * starts (supervisor-protocol.ts). A program that does not fit even without its code runs cold.
- */
-export function fitsRecycledContainer(program: RunProgram, code?: string): boolean {
-  return warmRunMessage(program.args, program.env, code).length + program.stdin.length <= recycledInputLimitBytes;
 }

@@ -7,8 +7,8 @@ import { runtimeTraits } from "../sandbox/runtimes.js";
 import { recyclingRefusal } from "./recycle-rules.js";
 import type { ContainerLease, ContainerOrigin, ContainerSource, LeaseRequest } from "./container-source.js";
 import type { CompileStep, Language } from "./languages.js";
-import { limitsFit, shapeKey, warmForLabel, warmLoaderFor } from "./warm-shape.js";
-import { fitsRecycledContainer, startWarmContainer, type WarmContainer, warmLease } from "./warm-container.js";
+import { limitsFit, shapeKey, warmForLabel, warmLoaderFor, warmRefusal } from "./warm-shape.js";
+import { startWarmContainer, type WarmContainer, warmLease } from "./warm-container.js";
 import type { Recycler, RecycleSlot } from "./recycler.js";
 
 export interface WarmPoolOptions {
@@ -314,13 +314,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       // network, is always cold; so is one whose input a recyclable container cannot take.
       const compiling = request.program.phase === "compile";
       const language = warmLoaderFor(request.program.language, request.program.env, options.loadedCompilers !== false);
-      const warmable =
-        options.size > 0 &&
-        language.warmLoader !== undefined &&
-        !request.program.judged &&
-        !request.network &&
-        (!recycles(request.shape, compiling) || (!request.streamsInput && fitsRecycledContainer(request.program)));
-      const pool = warmable ? poolFor(language, request.shape, compiling) : undefined;
+      const refused = warmRefusal(request, language, options.size, recycles(request.shape, compiling));
+      const pool = refused ? undefined : poolFor(language, request.shape, compiling);
       if (pool) pool.lastDemand = Date.now();
       // The caller's waiting container first, then a warm one of the pool's (so one caller's runs
       // back to back alternate between two containers, one scrubbed while the other serves),
@@ -331,7 +326,11 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           (await takeRecycled(request, pool, true)))
         : undefined;
       refill();
-      return leased ?? (pool?.recyclable ? await startedForRun(request, pool) : options.cold.acquire(request));
+      if (leased) return leased;
+      const coldBecause =
+        refused ??
+        (!pool ? "shape_cap" : limitsFit(pool.shape, request.limits, pool.limits) === "no" ? "limits" : "none_waiting");
+      return { ...(pool?.recyclable ? await startedForRun(request, pool) : await options.cold.acquire(request)), coldBecause };
     },
     containerIds: () => (options.recycler ? new Set([...waiting, ...options.recycler.containerIds()]) : waiting),
     waitingCounts: () => ({

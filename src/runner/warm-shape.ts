@@ -1,5 +1,7 @@
 import type { SandboxLimits, SandboxShape } from "../sandbox/limits.js";
 import { runtimeTraits } from "../sandbox/runtimes.js";
+import { recycledInputLimitBytes, warmRunMessage } from "../sandbox/supervisor-protocol.js";
+import type { ColdReason, LeaseRequest, RunProgram } from "./container-source.js";
 import type { Language } from "./languages.js";
 
 /** What a warm container is for, and which runs it may serve (warm-pool.ts). Pure. */
@@ -60,4 +62,32 @@ export function limitsFit(shape: SandboxShape, limits: SandboxLimits, pool: Sand
   }
   if (limits.cpu === pool.cpu && limits.memoryBytes === pool.memoryBytes && limits.pids === pool.pids) return "same";
   return runtimeTraits[shape.runtime].liveLimitUpdates ? "update" : "no";
+}
+
+/**
+ * Why a run cannot have a container started ahead at all, whatever the pool holds, or undefined
+ * when it can: `language` as warmLoaderFor gave it, `poolSize` the pool's size per shape,
+ * `recyclable` whether the shape's containers serve run after run.
+ */
+export function warmRefusal(
+  request: LeaseRequest,
+  language: Language,
+  poolSize: number,
+  recyclable: boolean,
+): ColdReason | undefined {
+  if (poolSize <= 0) return "pool_off";
+  if (language.warmLoader === undefined) return "no_loader";
+  if (request.program.judged) return "judged";
+  if (request.network) return "network";
+  if (recyclable && (request.streamsInput || !fitsRecycledContainer(request.program))) return "input";
+  return undefined;
+}
+
+/**
+ * Whether a run's input (the loader's message, with `code` when inline, and the program's stdin)
+ * fits a recyclable container, whose supervisor hands it over through a pipe before the program
+ * starts (supervisor-protocol.ts). A program that does not fit even without its code runs cold.
+ */
+export function fitsRecycledContainer(program: RunProgram, code?: string): boolean {
+  return warmRunMessage(program.args, program.env, code).length + program.stdin.length <= recycledInputLimitBytes;
 }

@@ -52,7 +52,8 @@ export interface AureaMetrics {
   /** A session's exec ended. */
   recordExec(language: string, runtime: string, outcome: RunOutcome): void;
   /** A container was handed to a run: from the warm pool, or made cold. */
-  recordContainer(language: string, runtime: string, origin: "warm" | "cold" | "recycled"): void;
+  /** A container handed to a run; `coldBecause`, for a cold one, why the warm pool had none (warm-pool.ts). */
+  recordContainer(language: string, runtime: string, origin: "warm" | "cold" | "recycled", coldBecause?: string): void;
   recordImageBuild(family: string, result: "ok" | "failed"): void;
   /** The egress gateway allowed or denied a connection (denied: with its reason, such as not_allowed). */
   recordEgressConnection(allowed: boolean, reason: string): void;
@@ -122,6 +123,12 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
     labelNames: ["language", "runtime", "origin"],
     registers: [registry],
   });
+  const coldContainers = new Counter({
+    name: "aurea_run_cold_containers_total",
+    help: "Runs the warm pool had no container started ahead for, by language, runtime and reason: pool_off, no_loader, judged, network, input (streamed, or more than a recycled container takes), shape_cap, limits, none_waiting.",
+    labelNames: ["language", "runtime", "reason"],
+    registers: [registry],
+  });
   const egressConnections = new Counter({
     name: "aurea_egress_connections_total",
     help: "Connections through the egress gateway: allowed, or denied with the reason (not_allowed, ip_literal, private_address, sni_mismatch, host_mismatch, cap_reached, ...).",
@@ -187,8 +194,9 @@ export function createMetrics(live: LiveState, build: { version: string }): Aure
     recordExec(language, runtime, outcome) {
       execs.inc({ language, runtime, status: outcome.verdict });
     },
-    recordContainer(language, runtime, origin) {
+    recordContainer(language, runtime, origin, coldBecause) {
       containers.inc({ language, runtime, origin });
+      if (origin === "cold" && coldBecause) coldContainers.inc({ language, runtime, reason: coldBecause });
     },
     recordImageBuild(family, result) {
       builds.inc({ family, result });

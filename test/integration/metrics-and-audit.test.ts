@@ -49,6 +49,8 @@ describe("metrics and audit", () => {
       expect(sample(text, 'aurea_runs_total{language="bash",runtime="runc",status="runtime_error"}')).toBe(1);
       expect(sample(text, 'aurea_session_execs_total{language="bash",runtime="runc",status="ok"}')).toBe(1);
       expect(sample(text, 'aurea_run_containers_total{language="python",runtime="runc",origin="cold"}')).toBe(1);
+      // Cold, and why: this server keeps no warm pool.
+      expect(sample(text, 'aurea_run_cold_containers_total{language="python",runtime="runc",reason="pool_off"}')).toBe(1);
       expect(sample(text, "aurea_run_queue_seconds_count")).toBe(2);
       expect(sample(text, 'aurea_run_seconds_count{language="python",runtime="runc"}')).toBe(1);
       expect(sample(text, 'aurea_rpc_seconds_count{method="Run",code="ok"}')).toBe(2);

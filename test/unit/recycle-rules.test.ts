@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPeakMemoryReset, peakMemoryFile } from "../../src/docker/peak-memory-reset.js";
 import { recycleRefusal, recyclingRefusal, type RecycleFacts } from "../../src/runner/recycle-rules.js";
-import { fitsRecycledContainer } from "../../src/runner/warm-container.js";
+import { fitsRecycledContainer } from "../../src/runner/warm-shape.js";
 import {
   cleanScrubAnswer,
   nextRunCommand,

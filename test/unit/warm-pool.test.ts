@@ -87,9 +87,11 @@ describe("the warm pool", () => {
     await vi.waitFor(() => expect(warm.containerIds().size).toBe(2));
     const compiler = { ...python, command: ["python3", "-m", "py_compile", "main.py"], warmLoader: undefined };
     const program = { language: compiler, code: "x", files: [], args: [], env: [], stdin: new Uint8Array() };
-    expect((await warm.acquire(request({ program }))).origin).toBe("cold");
+    expect(await warm.acquire(request({ program }))).toMatchObject({ origin: "cold", coldBecause: "no_loader" });
     const judged = { ...program, language: python, judged: true };
-    expect((await warm.acquire(request({ program: judged }))).origin).toBe("cold");
+    expect(await warm.acquire(request({ program: judged }))).toMatchObject({ origin: "cold", coldBecause: "judged" });
+    const network = { name: "aurea-egress-r", gatewayAddress: "192.0.2.2", env: [] };
+    expect(await warm.acquire(request({ network }))).toMatchObject({ origin: "cold", coldBecause: "network" });
     expect(warm.containerIds().size).toBe(2);
     expect((await warm.acquire(request())).origin).toBe("warm");
   });
@@ -122,6 +124,7 @@ describe("the warm pool", () => {
     const biggerWorkspace = await warm.acquire(request({ limits: { ...limits, workspaceBytes: 8 << 20 } }));
     const lowerUnderGvisor = await warm.acquire(request({ shape: runsc, limits: { ...limits, memoryBytes: 64 << 20 } }));
     expect([biggerWorkspace.origin, lowerUnderGvisor.origin]).toEqual(["cold", "cold"]);
+    expect([biggerWorkspace.coldBecause, lowerUnderGvisor.coldBecause]).toEqual(["limits", "limits"]);
     expect(warm.containerIds().size).toBe(2);
   });
 
@@ -141,12 +144,31 @@ describe("the warm pool", () => {
       await warm.acquire(request({ program: program(ruby) }));
       await vi.waitFor(() => expect(warm.waitingCounts().warm).toBe(2));
       expect((await warm.acquire(request({ program: program(bash) }))).origin).toBe("warm");
-      expect((await warm.acquire(request({ program: program(python) }))).origin).toBe("cold");
+      expect(await warm.acquire(request({ program: program(python) }))).toMatchObject({
+        origin: "cold",
+        coldBecause: "shape_cap",
+      });
       // Every shape was demanded within the last 10 s: no room, and nothing emptied.
-      expect((await warm.acquire(request({ program: program(python) }))).origin).toBe("cold");
+      expect(await warm.acquire(request({ program: program(python) }))).toMatchObject({
+        origin: "cold",
+        coldBecause: "shape_cap",
+      });
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("says why a run went cold when the pool is off, or its input cannot go to a recycled container", async () => {
+    const engine = new FakeEngine();
+    const off = makePool(engine, { size: 0, initial: [] });
+    expect(await off.acquire(request())).toMatchObject({ origin: "cold", coldBecause: "pool_off" });
+    const recycler = createRecycler({ containers: engine, ...testRecyclerSettings, resetPeakMemory: async () => undefined });
+    const warm = makePool(engine, { size: 1, recycler, initial: [] });
+    expect(await warm.acquire(request({ streamsInput: true }))).toMatchObject({ origin: "cold", coldBecause: "input" });
+    const large = { ...request().program, stdin: new Uint8Array(1 << 20) };
+    expect(await warm.acquire(request({ program: large }))).toMatchObject({ origin: "cold", coldBecause: "input" });
+    await warm.stop();
+    await recycler.clear();
   });
 
   it("keeps no pool for a language without a warm loader", async () => {

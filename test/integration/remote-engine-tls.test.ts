@@ -5,7 +5,7 @@ import { join } from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freeLoopbackPort, type ServerProcess, spawnServer } from "../../bench/support/spawn-server.js";
-import { createGrpcSandboxClient } from "../support/grpc-js-client.js";
+import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 
 /**
  * DOCKER_HOST over TCP with TLS, as README documents it: a second dockerd on this machine,
@@ -133,13 +133,17 @@ describe("replicas on two engines", () => {
     });
     // The owner on this machine's engine; the other replica on the TLS engine.
     const owner = await spawnServer({ INSTANCE_NAME: "two-engines-owner", ...peerEnv(ownerPort, remotePort) }, ownerPort);
-    aurea = await spawnServer(
-      { ...tlsEnv(), INSTANCE_NAME: "two-engines-remote", ...peerEnv(remotePort, ownerPort) },
-      remotePort,
-    );
-    const atOwner = createGrpcSandboxClient(owner.port);
-    const elsewhere = createGrpcSandboxClient(aurea.port);
+    let atOwner: GrpcSandboxClient | undefined;
+    let elsewhere: GrpcSandboxClient | undefined;
+    // Everything after the owner's start is inside the try: an owner left running (its session's
+    // container on this machine's engine with it) would fail every later file's leftover check.
     try {
+      aurea = await spawnServer(
+        { ...tlsEnv(), INSTANCE_NAME: "two-engines-remote", ...peerEnv(remotePort, ownerPort) },
+        remotePort,
+      );
+      atOwner = createGrpcSandboxClient(owner.port);
+      elsewhere = createGrpcSandboxClient(aurea.port);
       const created = await atOwner.call("CreateSession", { language: "bash" });
       const sessionId = created.session_id as string;
       expect(await elsewhere.call("Exec", { session_id: sessionId, code: "echo forwarded" })).toMatchObject({
@@ -157,9 +161,14 @@ describe("replicas on two engines", () => {
       expect(gone).toMatchObject({ code: 5 });
       expect((gone as { details: string }).details).toContain(`the replica that held it (127.0.0.1:${ownerPort}) is gone`);
     } finally {
-      atOwner.close();
-      elsewhere.close();
-      await owner.stop().catch(() => undefined);
+      atOwner?.close();
+      elsewhere?.close();
+      // Stopped (it closes its session), or killed if it will not stop.
+      const stopped = await Promise.race([owner.stop(), new Promise((resolve) => setTimeout(resolve, 30_000, "hung"))]);
+      if (stopped === "hung") {
+        owner.signal("SIGKILL");
+        await owner.exited;
+      }
     }
   }, 120_000);
 });

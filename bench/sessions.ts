@@ -15,7 +15,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import Docker from "dockerode";
 import { RunStatus, SandboxService } from "../gen/aurea/sandbox/v1/sandbox_pb.js";
 import { measure, summarize } from "./support/latency.js";
-import { freeLoopbackPort, spawnServer } from "./support/spawn-server.js";
+import { freeLoopbackPorts, spawnServer } from "./support/spawn-server.js";
 
 const calls = Number(process.env.BENCH_EXECS ?? 200);
 const idleCount = Number(process.env.BENCH_IDLE_SESSIONS ?? 100);
@@ -76,7 +76,7 @@ async function cpuPercentOver(ms: number): Promise<{ host: number; containers: n
 
 // Two replicas that forward session calls to each other: the first holds the sessions.
 const peerSecret = "bench-peer-secret-0123456789";
-const [port, peerPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+const [port, peerPort] = (await freeLoopbackPorts(2)) as [number, number];
 const replica = (listen: number) => ({ ADVERTISE_ADDRESS: `127.0.0.1:${listen}`, PEER_SECRET: peerSecret });
 const server = await spawnServer(
   {

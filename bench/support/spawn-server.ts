@@ -34,11 +34,20 @@ function repoRoot(): string {
 }
 
 export async function freeLoopbackPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  const [port] = await freeLoopbackPorts(1);
+  return port!;
+}
+
+/**
+ * `count` different free loopback ports: each listener stays open until all are had, so two
+ * calls in a row cannot be given the same port (a port closed a moment ago may be handed out again).
+ */
+export async function freeLoopbackPorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => net.createServer());
+  for (const server of servers) await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 /** Starts the built server (`npm run build` first) on a free loopback port, or on `port`. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freeLoopbackPort, type ServerProcess, spawnServer } from "../../bench/support/spawn-server.js";
+import { freeLoopbackPort, freeLoopbackPorts, type ServerProcess, spawnServer } from "../../bench/support/spawn-server.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient } from "../support/grpc-js-client.js";
 
 /**
@@ -124,7 +124,7 @@ describe("a remote engine over TCP with TLS", () => {
 describe("replicas on two engines", () => {
   it("forward a session call to its owner on the other engine, and say NOT_FOUND naming the owner once it is gone", async () => {
     const secret = "two-engines-secret-0123456789";
-    const [ownerPort, remotePort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+    const [ownerPort, remotePort] = (await freeLoopbackPorts(2)) as [number, number];
     const peerEnv = (port: number, peer: number) => ({
       ADVERTISE_ADDRESS: `127.0.0.1:${port}`,
       PEER_SECRET: secret,

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freeLoopbackPort } from "../../bench/support/spawn-server.js";
+import { freeLoopbackPort, freeLoopbackPorts } from "../../bench/support/spawn-server.js";
 import { createSessionIds } from "../../src/service/session-ids.js";
 import { type RunningAurea, startAurea } from "../support/aurea-server.js";
 import { createGrpcSandboxClient, type GrpcSandboxClient, type GrpcResponse } from "../support/grpc-js-client.js";
@@ -64,7 +64,7 @@ async function portNobodyIsGiven(): Promise<number> {
 }
 
 beforeAll(async () => {
-  const [ownerPort, otherPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+  const [ownerPort, otherPort] = (await freeLoopbackPorts(2)) as [number, number];
   silentPort = await portNobodyIsGiven();
   [owner, other] = await Promise.all([replica(ownerPort, [otherPort, silentPort]), replica(otherPort, [ownerPort])]);
   ownerAddress = `127.0.0.1:${owner.port}`;

@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
-import { freeLoopbackPort, type ServerProcess, spawnServer } from "../../bench/support/spawn-server.js";
+import { freeLoopbackPorts, type ServerProcess, spawnServer } from "../../bench/support/spawn-server.js";
 import Docker from "dockerode";
 import { noContainersWithin } from "../support/containers.js";
 import { createGrpcSandboxClient, type GrpcResponse, type GrpcSandboxClient } from "../support/grpc-js-client.js";
@@ -28,7 +28,7 @@ describe("sessions whose replica goes", () => {
   });
 
   it("are taken over with their state on a shared engine: SIGKILL, then SIGTERM", async () => {
-    const ports = [await freeLoopbackPort(), await freeLoopbackPort(), await freeLoopbackPort()];
+    const ports = await freeLoopbackPorts(3);
     for (const [index, port] of ports.entries()) {
       replicas.push(
         await spawnServer(
